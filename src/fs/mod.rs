@@ -1,0 +1,95 @@
+//! The filesystem abstraction (pyftpdlib's `AbstractedFS`).
+//!
+//! A [`Filesystem`] is opened per logged-in user by a [`FilesystemFactory`].
+//! Every path it receives is a *virtual* path (see [`crate::proto::path`]):
+//! absolute, normalised, `/` being the user's root. Implementations decide
+//! what that root is: [`LocalFs`] confines every operation to a directory,
+//! race-free; a user's own implementation can serve a database or an object
+//! store.
+
+mod local;
+
+pub use local::{LocalFs, LocalFsFactory};
+
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+use crate::auth::Account;
+use crate::proto::listing::EntryInfo;
+
+/// A file opened for reading (RETR).
+pub trait ReadFile: Read + Seek + Send {
+    /// The OS file descriptor, when the file is a plain OS file (enables sendfile).
+    fn raw_fd(&self) -> Option<RawFd>;
+}
+
+/// A file opened for writing (STOR, APPE, STOU).
+///
+/// Exactly one of [`WriteFile::commit`] or [`WriteFile::abort`] is called at the end of the transfer.
+pub trait WriteFile: Write + Send {
+    /// The OS file descriptor, when the file is a plain OS file.
+    fn raw_fd(&self) -> Option<RawFd>;
+    /// The upload completed: flush and make the content visible under its final name
+    /// (for a replacing upload: atomically rename the temporary file over the target).
+    fn commit(self: Box<Self>) -> io::Result<()>;
+    /// The upload did not complete. A replacing upload removes its temporary file and
+    /// leaves the old file whole; a new file, an append or a resumed upload keeps
+    /// the bytes written so far, so that the client can resume.
+    fn abort(self: Box<Self>) -> io::Result<()>;
+}
+
+/// How [`Filesystem::open_write`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// STOR without REST: create, or replace an existing file only at commit.
+    Replace,
+    /// APPE: append to the file, creating it if missing.
+    Append,
+    /// STOR after `REST n`: open the existing file and write from offset `n`
+    /// (error if the file is shorter than `n`).
+    Resume(u64),
+}
+
+/// Directory entries, produced lazily (a 100k-entry directory is never held whole in memory).
+pub type DirEntries = Box<dyn Iterator<Item = EntryInfo> + Send>;
+
+/// A user's view of a filesystem. All paths are virtual (absolute, normalised).
+pub trait Filesystem: Send {
+    /// Metadata of `path`, following symlinks that stay inside the root.
+    /// The returned entry's `name` is the last path component.
+    fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo>;
+    /// Metadata of `path` itself (a symlink is not followed).
+    fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo>;
+    /// The entries of directory `path` (without `.` and `..`), not followed,
+    /// in directory order; entries that vanish while listing are skipped.
+    fn read_dir(&self, path: &[u8]) -> io::Result<DirEntries>;
+    /// Open a file for reading.
+    fn open_read(&self, path: &[u8]) -> io::Result<Box<dyn ReadFile>>;
+    /// Open a file for writing.
+    fn open_write(&self, path: &[u8], mode: WriteMode) -> io::Result<Box<dyn WriteFile>>;
+    /// Create a new file with a unique name in directory `dir` (STOU), named
+    /// `prefix` plus a random suffix. Returns its virtual path and the file.
+    fn create_unique(&self, dir: &[u8], prefix: &str) -> io::Result<(Vec<u8>, Box<dyn WriteFile>)>;
+    /// Create a directory.
+    fn mkdir(&self, path: &[u8]) -> io::Result<()>;
+    /// Remove an empty directory.
+    fn rmdir(&self, path: &[u8]) -> io::Result<()>;
+    /// Remove a file (or a symlink).
+    fn remove_file(&self, path: &[u8]) -> io::Result<()>;
+    /// Rename `from` to `to`, both inside the root.
+    fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()>;
+    /// Change permission bits (SITE CHMOD).
+    fn chmod(&self, path: &[u8], mode: u32) -> io::Result<()>;
+    /// Set the modification time (MFMT), seconds since the epoch.
+    fn set_mtime(&self, path: &[u8], secs: i64) -> io::Result<()>;
+    /// The path to show in logs and pass to event callbacks (for a local
+    /// filesystem, the real path on disk).
+    fn display_path(&self, path: &[u8]) -> PathBuf;
+}
+
+/// Opens a [`Filesystem`] for an account at login.
+pub trait FilesystemFactory: Send + Sync {
+    /// The filesystem the logged-in `account` works in.
+    fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>>;
+}

@@ -1,0 +1,13 @@
+//! # ftpdlib
+//!
+//! An FTP server library and daemon.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod fs;
+pub mod proto;
+
+pub use config::{ConcurrencyModel, ServerConfig};

@@ -1,0 +1,62 @@
+//! Permission letters, as pyftpdlib defines them:
+//!
+//! Read: `e` change directory (CWD, CDUP), `l` list (LIST, NLST, STAT, MLSD, MLST, SIZE, MDTM),
+//! `r` retrieve (RETR).
+//! Write: `a` append (APPE), `d` delete (DELE, RMD), `f` rename (RNFR, RNTO),
+//! `m` make directory (MKD), `w` store (STOR, STOU), `M` change mode (SITE CHMOD),
+//! `T` change modification time (MFMT).
+
+/// All valid letters, in pyftpdlib's order.
+pub const ALL_PERMS: &str = "elradfmwMT";
+/// The read-only letters.
+pub const READ_PERMS: &str = "elr";
+/// The letters that allow changing the filesystem.
+pub const WRITE_PERMS: &str = "adfmwMT";
+
+/// A set of permission letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Perms(u16);
+
+/// An invalid permission string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermError(pub char);
+
+impl std::fmt::Display for PermError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no such permission {:?}", self.0)
+    }
+}
+
+impl std::error::Error for PermError {}
+
+impl Perms {
+    /// The empty set.
+    pub const NONE: Perms = Perms(0);
+
+    /// Parse letters such as `"elradfmwMT"`; duplicates allowed, unknown letters refused.
+    pub fn parse(s: &str) -> Result<Perms, PermError> {
+        let _ = s;
+        todo!("proto helper")
+    }
+
+    /// Every letter.
+    pub fn all() -> Perms {
+        todo!("proto helper")
+    }
+
+    /// Whether the set holds `letter`.
+    pub fn contains(self, letter: char) -> bool {
+        let _ = letter;
+        todo!("proto helper")
+    }
+
+    /// Whether any write letter (`adfmwMT`) is in the set.
+    pub fn has_write(self) -> bool {
+        todo!("proto helper")
+    }
+
+    /// The letters, in canonical order (`"elradfmwMT"` order).
+    pub fn letters(self) -> String {
+        todo!("proto helper")
+    }
+}
