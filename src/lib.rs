@@ -11,3 +11,8 @@ pub mod fs;
 pub mod proto;
 
 pub use config::{ConcurrencyModel, ServerConfig};
+pub mod data;
+pub mod logging;
+pub mod server;
+pub mod session;
+mod sys;

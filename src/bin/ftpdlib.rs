@@ -1,1 +1,279 @@
-fn main() {}
+//! `ftpdlib`: share a directory over FTP in one command.
+//! Takes the options of `python3 -m pyftpdlib`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ftpdlib::auth::MemoryAuthorizer;
+use ftpdlib::proto::perm::{ALL_PERMS, READ_PERMS};
+use ftpdlib::server::ServerBuilder;
+use ftpdlib::ConcurrencyModel;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ftpdlib",
+    version,
+    about = "Start a standalone anonymous FTP server."
+)]
+struct Cli {
+    /// specify the interface to run on (default: all interfaces)
+    #[arg(short = 'i', long = "interface", value_name = "ADDRESS")]
+    interface: Option<String>,
+    /// specify port number to run on
+    #[arg(short = 'p', long = "port", default_value_t = 2121)]
+    port: u16,
+    /// grants write access for logged in user (default: read-only)
+    #[arg(short = 'w', long = "write")]
+    write: bool,
+    /// specify the directory to share (default: current directory)
+    #[arg(short = 'd', long = "directory", value_name = "PATH")]
+    directory: Option<PathBuf>,
+    /// the NAT address to use for passive connections
+    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS")]
+    nat_address: Option<IpAddr>,
+    /// the range of TCP ports to use for passive connections (e.g. -r 8000-9000)
+    #[arg(short = 'r', long = "range", value_name = "FROM-TO")]
+    range: Option<String>,
+    /// enable DEBUG logging level
+    #[arg(short = 'D', long = "debug")]
+    debug: bool,
+    /// specify username to login with (anonymous login will be disabled and password required if supplied)
+    #[arg(short = 'u', long = "username")]
+    username: Option<String>,
+    /// specify a password to login with (username required to be useful)
+    #[arg(short = 'P', long = "password")]
+    password: Option<String>,
+    /// the concurrency model: 'async', 'multi-thread', 'multi-proc' or 'pre-fork'
+    #[arg(long = "concurrency", default_value = "multi-thread")]
+    concurrency: String,
+    /// number of worker processes for 'pre-fork' (default: number of CPUs)
+    #[arg(long = "workers")]
+    workers: Option<usize>,
+    /// whether to enable FTPS (FTP over TLS); requires --keyfile and --certfile args
+    #[arg(long = "tls")]
+    tls: bool,
+    /// the TLS key file
+    #[arg(long = "keyfile", value_name = "PATH")]
+    keyfile: Option<PathBuf>,
+    /// the TLS certificate file
+    #[arg(long = "certfile", value_name = "PATH")]
+    certfile: Option<PathBuf>,
+    /// impose TLS for the control connection (before login)
+    #[arg(long = "tls-control-required")]
+    tls_control_required: bool,
+    /// impose TLS for the data connection
+    #[arg(long = "tls-data-required")]
+    tls_data_required: bool,
+    /// connection timeout in seconds
+    #[arg(long = "timeout", default_value_t = 300)]
+    timeout: u64,
+    /// the message sent when client connects
+    #[arg(long = "banner")]
+    banner: Option<String>,
+    /// allow data connections from an IP address different than the control connection
+    #[arg(long = "permit-foreign-addresses")]
+    permit_foreign_addresses: bool,
+    /// allow data connections (PORT) over privileged TCP ports
+    #[arg(long = "permit-privileged-ports")]
+    permit_privileged_ports: bool,
+    /// the encoding used for client / server communication
+    #[arg(long = "encoding", default_value = "utf8")]
+    encoding: String,
+    /// display directory listings with the time in your local time zone (default: use GMT)
+    #[arg(long = "use-localtime")]
+    use_localtime: bool,
+    /// disable sendfile() syscall, used for faster file transfers
+    #[arg(long = "disable-sendfile")]
+    disable_sendfile: bool,
+    /// max number of simultaneous connections (0 = unlimited)
+    #[arg(long = "max-cons", default_value_t = 512)]
+    max_cons: usize,
+    /// maximum number connections from the same IP address (0 = unlimited)
+    #[arg(long = "max-cons-per-ip", default_value_t = 0)]
+    max_cons_per_ip: usize,
+    /// max number of failed authentications before disconnect
+    #[arg(long = "max-login-attempts", default_value_t = 3)]
+    max_login_attempts: u32,
+    /// download speed limit in bytes per second (0 = unlimited)
+    #[arg(long = "write-limit", default_value_t = 0)]
+    write_limit: u64,
+    /// upload speed limit in bytes per second (0 = unlimited)
+    #[arg(long = "read-limit", default_value_t = 0)]
+    read_limit: u64,
+    /// write the log to this file instead of stderr
+    #[arg(long = "log-file", value_name = "PATH")]
+    log_file: Option<PathBuf>,
+    /// log line prefix; may use %(username)s, %(remote_ip)s, %(remote_port)s
+    #[arg(long = "log-prefix")]
+    log_prefix: Option<String>,
+}
+
+/// A value the server cannot use: one line, exit code 2.
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ftpdlib: error: {msg}");
+    ExitCode::from(2)
+}
+
+fn parse_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("invalid port range {s:?}: expected FROM-TO, e.g. 60000-65535");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let a: u16 = a.trim().parse().map_err(|_| bad())?;
+    let b: u16 = b.trim().parse().map_err(|_| bad())?;
+    if a == 0 || a > b {
+        return Err(bad());
+    }
+    Ok(a..=b)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+
+    let level = if cli.debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
+    if let Err(e) = ftpdlib::logging::init(level, cli.log_file.as_deref()) {
+        return fail(format_args!("can't open log file: {e}"));
+    }
+
+    let concurrency = match cli.concurrency.as_str() {
+        "async" => ConcurrencyModel::Poll,
+        "multi-thread" => ConcurrencyModel::ThreadPool,
+        "multi-proc" => ConcurrencyModel::Process,
+        "pre-fork" => ConcurrencyModel::Prefork {
+            workers: cli
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        },
+        other => return fail(format_args!(
+            "invalid concurrency model {other:?}: use async, multi-thread, multi-proc or pre-fork"
+        )),
+    };
+    if concurrency != ConcurrencyModel::ThreadPool {
+        return fail(format_args!(
+            "concurrency model '{}' is not available yet; use --concurrency multi-thread",
+            cli.concurrency
+        ));
+    }
+    if cli.tls
+        || cli.keyfile.is_some()
+        || cli.certfile.is_some()
+        || cli.tls_control_required
+        || cli.tls_data_required
+    {
+        return fail("FTPS (--tls, --keyfile, --certfile, --tls-control-required, --tls-data-required) is not available yet");
+    }
+    if !matches!(cli.encoding.to_ascii_lowercase().as_str(), "utf8" | "utf-8") {
+        return fail(format_args!(
+            "unsupported encoding {:?}: only utf8 is supported",
+            cli.encoding
+        ));
+    }
+    let passive_ports = match cli.range.as_deref().map(parse_range).transpose() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let directory = match cli.directory.clone().map_or_else(std::env::current_dir, Ok) {
+        Ok(d) => d,
+        Err(e) => return fail(format_args!("can't determine the current directory: {e}")),
+    };
+    if !directory.is_dir() {
+        return fail(format_args!("{} is not a directory", directory.display()));
+    }
+
+    let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
+    let auth = MemoryAuthorizer::new();
+    let added = match &cli.username {
+        Some(user) => auth.add_user(
+            user,
+            cli.password.as_deref().unwrap_or(""),
+            &directory,
+            perm,
+        ),
+        None => auth.add_anonymous_with_perm(&directory, perm),
+    };
+    if let Err(e) = added {
+        return fail(e);
+    }
+
+    let bind_ip: IpAddr = match cli.interface.as_deref() {
+        None | Some("") => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+        Some(s) => match s.parse() {
+            Ok(ip) => ip,
+            Err(_) => match (s, 0).to_socket_addrs_first() {
+                Some(a) => a.ip(),
+                None => return fail(format_args!("invalid interface address {s:?}")),
+            },
+        },
+    };
+
+    let builder = ServerBuilder::new(auth).configure(|c| {
+        if let Some(b) = &cli.banner {
+            c.banner = b.clone();
+        }
+        c.timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
+        c.data_timeout = c.timeout;
+        c.masquerade_address = cli.nat_address;
+        c.passive_ports = passive_ports;
+        c.permit_foreign_addresses = cli.permit_foreign_addresses;
+        c.permit_privileged_ports = cli.permit_privileged_ports;
+        c.use_gmt_times = !cli.use_localtime;
+        c.use_sendfile = !cli.disable_sendfile;
+        c.max_cons = cli.max_cons;
+        c.max_cons_per_ip = cli.max_cons_per_ip;
+        c.max_login_attempts = cli.max_login_attempts;
+        c.read_limit = cli.read_limit;
+        c.write_limit = cli.write_limit;
+        if let Some(p) = &cli.log_prefix {
+            c.log_prefix = p.clone();
+        }
+        c.concurrency = concurrency;
+    });
+    let mut server = builder.bind(SocketAddr::new(bind_ip, cli.port));
+    if server.is_err() && cli.interface.is_none() {
+        // no IPv6 on this machine: fall back to IPv4 only
+        server = ServerBuilder::new(MemoryAuthorizer::new())
+            .bind(("0.0.0.0", cli.port))
+            .and(Err(std::io::ErrorKind::AddrNotAvailable.into()));
+    }
+    let server = match server {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(format_args!(
+                "can't listen on {}:{}: {e}",
+                bind_ip, cli.port
+            ))
+        }
+    };
+    let handle = match server.shutdown_handle() {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = ctrlc::set_handler(move || {
+        log::info!("received interrupt signal");
+        handle.shutdown();
+    }) {
+        log::warn!("can't install the signal handler: {e}");
+    }
+    match server.serve_forever() {
+        Ok(()) => {
+            log::info!(">>> shutting down FTP server <<<");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+trait FirstAddr {
+    fn to_socket_addrs_first(&self) -> Option<SocketAddr>;
+}
+
+impl FirstAddr for (&str, u16) {
+    fn to_socket_addrs_first(&self) -> Option<SocketAddr> {
+        std::net::ToSocketAddrs::to_socket_addrs(self).ok()?.next()
+    }
+}

@@ -1,0 +1,10 @@
+//! Data-channel transfers: a chunked, resumable pump that moves bytes
+//! between a file (or a listing) and a data socket, usable from a blocking
+//! thread or a poll loop alike, with ASCII conversion, zero-copy
+//! `sendfile(2)` and throttling.
+
+pub mod ascii;
+pub mod throttle;
+mod transfer;
+
+pub use transfer::{Direction, Pump, Source, Transfer, TransferCmd, TransferError};

@@ -1,0 +1,86 @@
+//! Bandwidth limiting (pyftpdlib's `ThrottledDTPHandler`): the average rate
+//! since the transfer started never exceeds the limit by more than one
+//! small burst.
+
+use std::time::{Duration, Instant};
+
+/// A rate limiter for one transfer.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    limit: u64,
+    start: Option<Instant>,
+    bytes: u64,
+}
+
+impl Throttle {
+    /// A limiter of `limit` bytes per second; 0 means no limit.
+    pub fn new(limit: u64) -> Self {
+        Throttle {
+            limit,
+            start: None,
+            bytes: 0,
+        }
+    }
+
+    /// Whether a limit is set.
+    pub fn is_limited(&self) -> bool {
+        self.limit > 0
+    }
+
+    /// The largest chunk to move at once (a tenth of a second's worth, at least 1 KiB).
+    pub fn chunk(&self, default: usize) -> usize {
+        if self.limit == 0 {
+            default
+        } else {
+            usize::try_from(self.limit / 10)
+                .unwrap_or(default)
+                .clamp(1024, default)
+        }
+    }
+
+    /// Record `n` bytes moved at `now`.
+    pub fn record(&mut self, n: u64, now: Instant) {
+        self.start.get_or_insert(now);
+        self.bytes += n;
+    }
+
+    /// If the transfer is ahead of its allowance at `now`, the instant at which it may go on.
+    pub fn resume_at(&self, now: Instant) -> Option<Instant> {
+        let start = self.start?;
+        if self.limit == 0 {
+            return None;
+        }
+        let due = start + Duration::from_secs_f64(self.bytes as f64 / self.limit as f64);
+        (due > now).then_some(due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlimited_never_waits() {
+        let mut t = Throttle::new(0);
+        let now = Instant::now();
+        t.record(1 << 30, now);
+        assert!(t.resume_at(now).is_none());
+        assert_eq!(t.chunk(65536), 65536);
+    }
+
+    #[test]
+    fn waits_in_proportion_to_bytes() {
+        let mut t = Throttle::new(1000);
+        let now = Instant::now();
+        t.record(500, now);
+        let due = t.resume_at(now).expect("must wait");
+        let wait = due - now;
+        assert!(
+            wait >= Duration::from_millis(499) && wait <= Duration::from_millis(501),
+            "{wait:?}"
+        );
+        assert!(t.resume_at(now + Duration::from_secs(1)).is_none());
+        assert_eq!(t.chunk(65536), 1024);
+        assert_eq!(Throttle::new(10 << 20).chunk(65536), 65536);
+    }
+}

@@ -1,0 +1,131 @@
+//! Logging in pyftpdlib's format: `[I 13-02-01 19:04:56] message`.
+//!
+//! The level letter and time are coloured only when the output is a
+//! terminal. Use [`init`] from a program, or install any other `log`
+//! backend: the library only emits `log` records.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+enum Sink {
+    Stderr { colour: bool },
+    File(Mutex<File>),
+}
+
+/// A `log` backend writing pyftpdlib-style lines to stderr or a file.
+pub struct FtpLogger {
+    level: LevelFilter,
+    sink: Sink,
+}
+
+impl FtpLogger {
+    /// A logger to stderr (coloured if stderr is a terminal).
+    pub fn stderr(level: LevelFilter) -> Self {
+        FtpLogger {
+            level,
+            sink: Sink::Stderr {
+                colour: io::stderr().is_terminal(),
+            },
+        }
+    }
+
+    /// A logger appending to `path`.
+    pub fn file(level: LevelFilter, path: &Path) -> io::Result<Self> {
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(FtpLogger {
+            level,
+            sink: Sink::File(Mutex::new(f)),
+        })
+    }
+
+    /// Format one record as a line (without colour).
+    pub fn format_line(level: Level, msg: &std::fmt::Arguments<'_>) -> String {
+        let now = chrono::Local::now().format("%y-%m-%d %H:%M:%S");
+        format!("[{} {now}] {msg}\n", letter(level))
+    }
+}
+
+fn letter(level: Level) -> char {
+    match level {
+        Level::Error => 'E',
+        Level::Warn => 'W',
+        Level::Info => 'I',
+        Level::Debug => 'D',
+        Level::Trace => 'T',
+    }
+}
+
+impl Log for FtpLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        match &self.sink {
+            Sink::Stderr { colour: true } => {
+                let code = match record.level() {
+                    Level::Error => "31",
+                    Level::Warn => "33",
+                    Level::Info => "32",
+                    Level::Debug | Level::Trace => "34",
+                };
+                let now = chrono::Local::now().format("%y-%m-%d %H:%M:%S");
+                let _ = write!(
+                    io::stderr().lock(),
+                    "\x1b[{code}m[{} {now}]\x1b[0m {}\n",
+                    letter(record.level()),
+                    record.args()
+                );
+            }
+            Sink::Stderr { colour: false } => {
+                let _ = io::stderr()
+                    .lock()
+                    .write_all(Self::format_line(record.level(), record.args()).as_bytes());
+            }
+            Sink::File(f) => {
+                let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = f.write_all(Self::format_line(record.level(), record.args()).as_bytes());
+            }
+        }
+    }
+
+    fn flush(&self) {
+        if let Sink::File(f) = &self.sink {
+            let _ = f.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        }
+    }
+}
+
+/// Install the logger (to `file` if given, else stderr) at `level`.
+pub fn init(level: LevelFilter, file: Option<&Path>) -> io::Result<()> {
+    let logger = match file {
+        Some(p) => FtpLogger::file(level, p)?,
+        None => FtpLogger::stderr(level),
+    };
+    log::set_boxed_logger(Box::new(logger)).map_err(|e| io::Error::other(e.to_string()))?;
+    log::set_max_level(level);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_format_matches_pyftpdlib() {
+        let line = FtpLogger::format_line(Level::Info, &format_args!("hello"));
+        // "[I 13-02-01 19:04:56] hello\n"
+        assert!(line.starts_with("[I "), "{line}");
+        assert_eq!(line.len(), "[I 13-02-01 19:04:56] hello\n".len(), "{line}");
+        assert!(line.ends_with("] hello\n"));
+        let d = FtpLogger::format_line(Level::Debug, &format_args!("x"));
+        assert!(d.starts_with("[D "));
+    }
+}

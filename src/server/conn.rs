@@ -1,0 +1,758 @@
+//! One control connection and its data channel, driven by readiness events.
+//!
+//! A [`Connection`] owns the sockets of one session and carries bytes
+//! between them and the [`Session`] state machine. It has no FTP logic of
+//! its own: every decision is the session's. It is written against a mio
+//! [`Registry`] and a token base so that one thread can drive one
+//! connection (thread and process models) or many (the poll loop).
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+
+use crate::data::{Pump, Transfer, TransferError};
+use crate::events::EventHandler;
+use crate::proto::line::{LineEvent, LineReader};
+use crate::session::{Action, Input, Session};
+
+/// Bytes moved per pump call before the connection looks at its control channel again.
+const PUMP_BUDGET: usize = 4 * 1024 * 1024;
+/// Stop reading commands while this much reply output is unsent.
+const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+
+/// Which socket of a connection a token designates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The control connection.
+    Control,
+    /// The passive listener.
+    Passive,
+    /// The data connection (or the active connect in progress).
+    Data,
+}
+
+impl Slot {
+    /// Tokens per connection.
+    pub const COUNT: usize = 3;
+
+    fn offset(self) -> usize {
+        match self {
+            Slot::Control => 0,
+            Slot::Passive => 1,
+            Slot::Data => 2,
+        }
+    }
+
+    /// The slot a token offset designates.
+    pub fn from_offset(o: usize) -> Option<Slot> {
+        match o {
+            0 => Some(Slot::Control),
+            1 => Some(Slot::Passive),
+            2 => Some(Slot::Data),
+            _ => None,
+        }
+    }
+}
+
+/// Where a connection's data channel stands.
+enum DataSock {
+    None,
+    Connecting {
+        stream: TcpStream,
+        deadline: Option<Instant>,
+    },
+    Open(TcpStream),
+}
+
+/// A running transfer and its timing.
+struct Running {
+    transfer: Transfer,
+    started: Instant,
+    last_progress: Instant,
+    last_bytes: u64,
+    paused_until: Option<Instant>,
+}
+
+/// One session's sockets and buffers.
+pub struct Connection {
+    session: Session,
+    events: Arc<dyn EventHandler>,
+    config: Arc<crate::ServerConfig>,
+    base: usize,
+    ctrl: TcpStream,
+    reader: LineReader,
+    out: Vec<u8>,
+    passive: Option<(TcpListener, Option<Instant>)>,
+    data: DataSock,
+    running: Option<Running>,
+    idle_deadline: Option<Instant>,
+    sleep_until: Option<Instant>,
+    deferred: VecDeque<Action>,
+    closing: bool,
+    done: bool,
+    /// More transfer work can be done without waiting for readiness.
+    pub hot: bool,
+}
+
+impl Connection {
+    /// Wrap an accepted control connection; registers it and greets the client.
+    pub fn new(
+        session: Session,
+        events: Arc<dyn EventHandler>,
+        config: Arc<crate::ServerConfig>,
+        ctrl: std::net::TcpStream,
+        registry: &Registry,
+        base: usize,
+    ) -> io::Result<Self> {
+        ctrl.set_nonblocking(true)?;
+        if config.tcp_no_delay {
+            let _ = ctrl.set_nodelay(true);
+        }
+        let mut ctrl = TcpStream::from_std(ctrl);
+        registry.register(
+            &mut ctrl,
+            Token(base),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let max_line = config.max_line_len;
+        let mut c = Connection {
+            session,
+            events,
+            config,
+            base,
+            ctrl,
+            reader: LineReader::new(max_line),
+            out: Vec::new(),
+            passive: None,
+            data: DataSock::None,
+            running: None,
+            idle_deadline: None,
+            sleep_until: None,
+            deferred: VecDeque::new(),
+            closing: false,
+            done: false,
+            hot: false,
+        };
+        let now = Instant::now();
+        c.touch(now);
+        c.feed(Input::Connected, registry, now);
+        Ok(c)
+    }
+
+    /// Whether the connection has finished (control closed, callbacks fired).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The session's log prefix.
+    pub fn log_prefix(&self) -> &str {
+        self.session.log_prefix()
+    }
+
+    fn token(&self, slot: Slot) -> Token {
+        Token(self.base + slot.offset())
+    }
+
+    fn touch(&mut self, now: Instant) {
+        self.idle_deadline = self.config.timeout.map(|t| now + t);
+    }
+
+    /// The earliest instant at which [`Connection::on_timer`] has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut d: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                d = Some(d.map_or(t, |d| d.min(t)));
+            }
+        };
+        if let Some(s) = self.sleep_until {
+            consider(Some(s));
+        } else if !self.closing {
+            if self.running.is_none() {
+                consider(self.idle_deadline);
+            }
+            consider(self.passive.as_ref().and_then(|p| p.1));
+            if let DataSock::Connecting { deadline, .. } = &self.data {
+                consider(*deadline);
+            }
+            if let Some(r) = &self.running {
+                consider(r.paused_until);
+                if let Some(t) = self.config.data_timeout {
+                    consider(Some(r.last_progress + t));
+                }
+            }
+        }
+        d
+    }
+
+    /// Readiness of one of this connection's sockets.
+    pub fn on_event(&mut self, slot: Slot, registry: &Registry) {
+        let now = Instant::now();
+        match slot {
+            Slot::Control => {
+                self.flush();
+                self.read_control(registry, now);
+            }
+            Slot::Passive => self.accept_data(registry, now),
+            Slot::Data => {
+                if matches!(self.data, DataSock::Connecting { .. }) {
+                    self.finish_connect(registry, now);
+                }
+                if self.running.is_some() {
+                    self.hot = true;
+                }
+            }
+        }
+        if self.hot {
+            self.pump(registry, now);
+        }
+        self.finish_if_closing(registry);
+    }
+
+    /// Time passed: fire whatever deadline is due.
+    pub fn on_timer(&mut self, registry: &Registry) {
+        let now = Instant::now();
+        if let Some(s) = self.sleep_until {
+            if now >= s {
+                self.sleep_until = None;
+                let rest: Vec<Action> = self.deferred.drain(..).collect();
+                self.run_actions(rest, registry, now);
+                self.process_lines(registry, now);
+                self.read_control(registry, now);
+            }
+        } else if !self.closing {
+            if let Some(r) = &mut self.running {
+                if r.paused_until.is_some_and(|p| now >= p) {
+                    r.paused_until = None;
+                    self.hot = true;
+                }
+                let stalled = self
+                    .config
+                    .data_timeout
+                    .is_some_and(|t| now >= r.last_progress + t);
+                if stalled && r.paused_until.is_none() {
+                    self.end_transfer(Err(TransferError::TimedOut), registry, now);
+                }
+            } else if self.idle_deadline.is_some_and(|d| now >= d) {
+                self.idle_deadline = None;
+                self.feed(Input::IdleTimeout, registry, now);
+            }
+            if self
+                .passive
+                .as_ref()
+                .and_then(|p| p.1)
+                .is_some_and(|d| now >= d)
+            {
+                self.drop_passive(registry);
+                self.feed(Input::PassiveTimeout, registry, now);
+            }
+            if let DataSock::Connecting {
+                deadline: Some(d), ..
+            } = &self.data
+            {
+                if now >= *d {
+                    self.drop_data(registry);
+                    self.feed(
+                        Input::ActiveFailed(io::ErrorKind::TimedOut.into()),
+                        registry,
+                        now,
+                    );
+                }
+            }
+        }
+        if self.hot {
+            self.pump(registry, now);
+        }
+        self.finish_if_closing(registry);
+    }
+
+    /// Continue a transfer that had more to do (see [`Connection::hot`]).
+    pub fn on_hot(&mut self, registry: &Registry) {
+        let now = Instant::now();
+        self.pump(registry, now);
+        self.finish_if_closing(registry);
+    }
+
+    // --- control channel
+
+    fn read_control(&mut self, registry: &Registry, now: Instant) {
+        let mut buf = [0u8; 4096];
+        loop {
+            if self.closing || self.sleep_until.is_some() || self.out.len() > MAX_PENDING_OUTPUT {
+                return;
+            }
+            match self.ctrl.read(&mut buf) {
+                Ok(0) => {
+                    self.peer_closed(registry, now);
+                    return;
+                }
+                Ok(n) => {
+                    self.touch(now);
+                    self.reader.push(&buf[..n]);
+                    self.process_lines(registry, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("{} control read error: {e}", self.session.log_prefix());
+                    self.peer_closed(registry, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn process_lines(&mut self, registry: &Registry, now: Instant) {
+        while !self.closing && self.sleep_until.is_none() && self.out.len() <= MAX_PENDING_OUTPUT {
+            match self.reader.next_event() {
+                Some(LineEvent::Line(line)) => self.feed(Input::Line(&line), registry, now),
+                Some(LineEvent::TooLong) => self.feed(Input::LineTooLong, registry, now),
+                None => break,
+            }
+        }
+    }
+
+    fn peer_closed(&mut self, registry: &Registry, now: Instant) {
+        if self.running.is_some() {
+            let e = io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "control connection closed",
+            );
+            self.end_transfer(Err(TransferError::Network(e)), registry, now);
+        }
+        self.closing = true;
+        self.out.clear();
+    }
+
+    fn flush(&mut self) {
+        while !self.out.is_empty() {
+            match self.ctrl.write(&self.out) {
+                Ok(0) => {
+                    self.out.clear();
+                    self.closing = true;
+                }
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.out.clear();
+                    self.closing = true;
+                }
+            }
+        }
+    }
+
+    fn finish_if_closing(&mut self, registry: &Registry) {
+        if self.done || !self.closing {
+            return;
+        }
+        self.flush();
+        if !self.out.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self.running.is_some() {
+            self.end_transfer(Err(TransferError::Aborted), registry, now);
+        }
+        self.drop_passive(registry);
+        self.drop_data(registry);
+        let _ = registry.deregister(&mut self.ctrl);
+        let _ = self.ctrl.shutdown(Shutdown::Both);
+        self.done = true;
+        let actions = self.session.handle(Input::Disconnected, SystemTime::now());
+        self.run_actions(actions, registry, now);
+    }
+
+    // --- session plumbing
+
+    fn feed(&mut self, input: Input<'_>, registry: &Registry, now: Instant) {
+        let actions = self.session.handle(input, SystemTime::now());
+        self.run_actions(actions, registry, now);
+    }
+
+    fn run_actions(&mut self, actions: Vec<Action>, registry: &Registry, now: Instant) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let follow_up = match action {
+                Action::Send(bytes) => {
+                    if !self.done {
+                        self.out.extend_from_slice(&bytes);
+                        self.flush();
+                    }
+                    None
+                }
+                Action::Sleep(d) => {
+                    self.sleep_until = Some(now + d);
+                    self.deferred.extend(queue.drain(..));
+                    None
+                }
+                Action::ListenPassive(ip) => Some(self.listen_passive(ip, registry, now)),
+                Action::ConnectActive { remote, local } => {
+                    self.connect_active(remote, local, registry, now)
+                }
+                Action::CloseData => {
+                    self.drop_passive(registry);
+                    self.drop_data(registry);
+                    None
+                }
+                Action::StartTransfer(t) => {
+                    if let DataSock::Open(_) = self.data {
+                        self.running = Some(Running {
+                            transfer: t,
+                            started: now,
+                            last_progress: now,
+                            last_bytes: 0,
+                            paused_until: None,
+                        });
+                        self.hot = true;
+                        None
+                    } else {
+                        let e = io::Error::new(io::ErrorKind::NotConnected, "no data connection");
+                        Some(self.session.handle(
+                            Input::TransferDone {
+                                transfer: t,
+                                result: Err(TransferError::Network(e)),
+                                seconds: 0.0,
+                            },
+                            SystemTime::now(),
+                        ))
+                    }
+                }
+                Action::AbortTransfer => {
+                    if let Some(r) = self.running.take() {
+                        self.drop_data(registry);
+                        let seconds = now.saturating_duration_since(r.started).as_secs_f64();
+                        Some(self.session.handle(
+                            Input::TransferDone {
+                                transfer: r.transfer,
+                                result: Err(TransferError::Aborted),
+                                seconds,
+                            },
+                            SystemTime::now(),
+                        ))
+                    } else {
+                        None
+                    }
+                }
+                Action::Event(ev) => {
+                    let info = self.session.info();
+                    ev.dispatch(&*self.events, &info);
+                    None
+                }
+                Action::Close => {
+                    self.closing = true;
+                    None
+                }
+            };
+            if let Some(more) = follow_up {
+                for a in more.into_iter().rev() {
+                    queue.push_front(a);
+                }
+            }
+        }
+    }
+
+    // --- data channel
+
+    fn listen_passive(&mut self, ip: IpAddr, registry: &Registry, now: Instant) -> Vec<Action> {
+        self.drop_passive(registry);
+        let result = bind_passive(ip, self.config.passive_ports.clone()).and_then(|mut l| {
+            registry.register(&mut l, self.token(Slot::Passive), Interest::READABLE)?;
+            let port = l.local_addr()?.port();
+            Ok((l, port))
+        });
+        match result {
+            Ok((l, port)) => {
+                self.passive = Some((l, self.config.data_timeout.map(|t| now + t)));
+                self.session
+                    .handle(Input::PassiveListening(port), SystemTime::now())
+            }
+            Err(e) => self
+                .session
+                .handle(Input::PassiveFailed(e), SystemTime::now()),
+        }
+    }
+
+    fn connect_active(
+        &mut self,
+        remote: SocketAddr,
+        local: IpAddr,
+        registry: &Registry,
+        now: Instant,
+    ) -> Option<Vec<Action>> {
+        self.drop_data(registry);
+        let result = start_connect(remote, local).and_then(|mut s| {
+            registry.register(
+                &mut s,
+                self.token(Slot::Data),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(s)
+        });
+        match result {
+            Ok(stream) => {
+                let deadline =
+                    Some(now + self.config.data_timeout.unwrap_or(Duration::from_secs(30)));
+                self.data = DataSock::Connecting { stream, deadline };
+                None
+            }
+            Err(e) => Some(
+                self.session
+                    .handle(Input::ActiveFailed(e), SystemTime::now()),
+            ),
+        }
+    }
+
+    fn finish_connect(&mut self, registry: &Registry, now: Instant) {
+        let DataSock::Connecting { stream, .. } = &self.data else {
+            return;
+        };
+        let state = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match stream.peer_addr() {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+                Err(e) => Err(e),
+            },
+        };
+        match state {
+            Ok(false) => {}
+            Ok(true) => {
+                if let DataSock::Connecting { stream, .. } =
+                    std::mem::replace(&mut self.data, DataSock::None)
+                {
+                    self.data = DataSock::Open(stream);
+                }
+                self.feed(Input::DataConnected, registry, now);
+            }
+            Err(e) => {
+                self.drop_data(registry);
+                self.feed(Input::ActiveFailed(e), registry, now);
+            }
+        }
+    }
+
+    fn accept_data(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            let Some((listener, _)) = &self.passive else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if !self.session.permit_data_peer(peer.ip()) {
+                        log::warn!(
+                            "{} rejected data connection from foreign address {peer}",
+                            self.session.log_prefix()
+                        );
+                        let _ = stream.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    if matches!(self.data, DataSock::Open(_)) {
+                        // one data connection per PASV
+                        let _ = stream.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    if let Err(e) = registry.register(
+                        &mut stream,
+                        self.token(Slot::Data),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!(
+                            "{} can't register data connection: {e}",
+                            self.session.log_prefix()
+                        );
+                        continue;
+                    }
+                    self.drop_passive(registry);
+                    self.data = DataSock::Open(stream);
+                    self.feed(Input::DataConnected, registry, now);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("{} passive accept failed: {e}", self.session.log_prefix());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn drop_passive(&mut self, registry: &Registry) {
+        if let Some((mut l, _)) = self.passive.take() {
+            let _ = registry.deregister(&mut l);
+        }
+    }
+
+    fn drop_data(&mut self, registry: &Registry) {
+        match std::mem::replace(&mut self.data, DataSock::None) {
+            DataSock::Open(mut s) | DataSock::Connecting { stream: mut s, .. } => {
+                let _ = registry.deregister(&mut s);
+            }
+            DataSock::None => {}
+        }
+    }
+
+    fn pump(&mut self, registry: &Registry, now: Instant) {
+        self.hot = false;
+        let (Some(r), DataSock::Open(sock)) = (&mut self.running, &mut self.data) else {
+            return;
+        };
+        if r.paused_until.is_some() {
+            return;
+        }
+        match r.transfer.pump(sock, PUMP_BUDGET, now) {
+            Ok(p) => {
+                let bytes = r.transfer.bytes();
+                if bytes != r.last_bytes {
+                    r.last_bytes = bytes;
+                    r.last_progress = now;
+                }
+                match p {
+                    Pump::Progress => self.hot = true,
+                    Pump::Blocked => {}
+                    Pump::Paused(at) => r.paused_until = Some(at),
+                    Pump::Done => self.end_transfer(Ok(()), registry, now),
+                }
+            }
+            Err(e) => self.end_transfer(Err(e), registry, now),
+        }
+    }
+
+    fn end_transfer(
+        &mut self,
+        result: Result<(), TransferError>,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        let Some(r) = self.running.take() else { return };
+        if let DataSock::Open(s) = &self.data {
+            let _ = s.shutdown(Shutdown::Write);
+        }
+        self.drop_data(registry);
+        self.hot = false;
+        self.touch(now);
+        let seconds = now.saturating_duration_since(r.started).as_secs_f64();
+        self.feed(
+            Input::TransferDone {
+                transfer: r.transfer,
+                result,
+                seconds,
+            },
+            registry,
+            now,
+        );
+        // commands queued during the transfer may have been read already
+        self.process_lines(registry, now);
+    }
+
+    /// Drive this connection alone until it is done (thread and process models).
+    pub fn run(mut self, poll: &mut mio::Poll) {
+        let mut events = mio::Events::with_capacity(16);
+        while !self.done {
+            let timeout = if self.hot {
+                Some(Duration::ZERO)
+            } else {
+                self.next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            if let Err(e) = poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("{} poll failed: {e}", self.session.log_prefix());
+                self.closing = true;
+                self.out.clear();
+                self.finish_if_closing(poll.registry());
+                break;
+            }
+            for ev in events.iter() {
+                if let Some(slot) = ev
+                    .token()
+                    .0
+                    .checked_sub(self.base)
+                    .and_then(Slot::from_offset)
+                {
+                    self.on_event(slot, poll.registry());
+                }
+            }
+            if self.hot {
+                self.on_hot(poll.registry());
+            }
+            self.on_timer(poll.registry());
+        }
+    }
+}
+
+/// Bind a passive listener on `ip`, on a free port of `range` (tried in random
+/// order) or on any port. Fails with `AddrInUse` when every port of the range is taken.
+fn bind_passive(
+    ip: IpAddr,
+    range: Option<std::ops::RangeInclusive<u16>>,
+) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return TcpListener::bind(SocketAddr::new(ip, 0));
+    };
+    let (lo, hi) = (*range.start(), *range.end());
+    if lo > hi {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty passive port range",
+        ));
+    }
+    let span = u32::from(hi - lo) + 1;
+    let start = rand::random::<u32>() % span;
+    let mut last = io::Error::from(io::ErrorKind::AddrInUse);
+    for i in 0..span {
+        let port = lo + u16::try_from((start + i) % span).unwrap_or(0);
+        match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(l) => return Ok(l),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                last = e
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if last.kind() == io::ErrorKind::PermissionDenied {
+        return Err(last);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port in the passive port range",
+    ))
+}
+
+/// Start a non-blocking connect to `remote` from address `local`.
+fn start_connect(remote: SocketAddr, local: IpAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if remote.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let sock = Socket::new(domain, Type::STREAM, None)?;
+    if local.is_ipv4() == remote.is_ipv4() {
+        sock.bind(&SocketAddr::new(local, 0).into())?;
+    }
+    sock.set_nonblocking(true)?;
+    match sock.connect(&remote.into()) {
+        Ok(()) => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
+}

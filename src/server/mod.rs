@@ -1,0 +1,250 @@
+//! The acceptor, connection limits and the concurrency models.
+//!
+//! A blocking `std::net` acceptor takes connections, enforces `max_cons`
+//! and `max_cons_per_ip`, and hands each session to the configured
+//! [`ConcurrencyModel`]. Drivers only carry bytes: all FTP behaviour lives
+//! in [`crate::session`].
+
+pub mod conn;
+mod limits;
+mod threads;
+
+pub use limits::{ConnLimits, ConnSlot};
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Authorizer;
+use crate::config::{ConcurrencyModel, ServerConfig};
+use crate::events::{EventHandler, NoEvents};
+use crate::fs::{FilesystemFactory, LocalFsFactory};
+use crate::session::{replies, SessionContext};
+
+/// Builds an [`FtpServer`].
+pub struct ServerBuilder {
+    config: ServerConfig,
+    authorizer: Arc<dyn Authorizer>,
+    fs_factory: Arc<dyn FilesystemFactory>,
+    events: Arc<dyn EventHandler>,
+}
+
+impl ServerBuilder {
+    /// A server whose users come from `authorizer`, with pyftpdlib's defaults.
+    pub fn new(authorizer: impl Authorizer + 'static) -> Self {
+        Self::with_shared_authorizer(Arc::new(authorizer))
+    }
+
+    /// Like [`ServerBuilder::new`] with an authorizer the caller keeps a handle on.
+    pub fn with_shared_authorizer(authorizer: Arc<dyn Authorizer>) -> Self {
+        ServerBuilder {
+            config: ServerConfig::default(),
+            authorizer,
+            fs_factory: Arc::new(LocalFsFactory),
+            events: Arc::new(NoEvents),
+        }
+    }
+
+    /// Replace the whole configuration.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Change the configuration in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Use another filesystem (default: [`LocalFsFactory`], a virtual root at each user's home).
+    pub fn filesystem(mut self, factory: impl FilesystemFactory + 'static) -> Self {
+        self.fs_factory = Arc::new(factory);
+        self
+    }
+
+    /// Receive event callbacks.
+    pub fn events(mut self, handler: impl EventHandler + 'static) -> Self {
+        self.events = Arc::new(handler);
+        self
+    }
+
+    /// Receive event callbacks through a shared handler.
+    pub fn shared_events(mut self, handler: Arc<dyn EventHandler>) -> Self {
+        self.events = handler;
+        self
+    }
+
+    /// Bind the listening socket. `addr` with an unspecified IPv6 address (`[::]:21`)
+    /// listens on IPv4 too where the system allows it.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<FtpServer> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+        for a in addr.to_socket_addrs()? {
+            match listen(a, self.config.backlog) {
+                Ok(listener) => {
+                    return Ok(FtpServer {
+                        listener,
+                        ctx: SessionContext {
+                            config: Arc::new(self.config),
+                            authorizer: self.authorizer,
+                            fs_factory: self.fs_factory,
+                        },
+                        events: self.events,
+                        stop: Arc::new(AtomicBool::new(false)),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        let _ = sock.set_only_v6(false);
+    }
+    sock.bind(&addr.into())?;
+    sock.listen(backlog.max(1))?;
+    Ok(sock.into())
+}
+
+/// A bound FTP server, ready to serve.
+///
+/// ```no_run
+/// use ftpdlib::auth::MemoryAuthorizer;
+/// use ftpdlib::server::ServerBuilder;
+///
+/// let auth = MemoryAuthorizer::new();
+/// auth.add_user("user", "12345", ".", "elradfmwMT").unwrap();
+/// auth.add_anonymous(".").unwrap();
+/// let server = ServerBuilder::new(auth)
+///     .configure(|c| {
+///         c.banner = "ftpdlib based ftpd ready.".into();
+///         c.max_cons = 256;
+///         c.max_cons_per_ip = 5;
+///     })
+///     .bind("0.0.0.0:2121")
+///     .unwrap();
+/// server.serve_forever().unwrap();
+/// ```
+pub struct FtpServer {
+    listener: TcpListener,
+    ctx: SessionContext,
+    events: Arc<dyn EventHandler>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Stops a running [`FtpServer`] from another thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl ShutdownHandle {
+    /// Stop accepting connections; `serve_forever` returns once the acceptor wakes.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // wake the blocking accept()
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    }
+}
+
+impl FtpServer {
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.ctx.config
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> io::Result<ShutdownHandle> {
+        Ok(ShutdownHandle {
+            stop: Arc::clone(&self.stop),
+            addr: self.local_addr()?,
+        })
+    }
+
+    /// Serve until [`ShutdownHandle::shutdown`] is called.
+    pub fn serve_forever(self) -> io::Result<()> {
+        match self.ctx.config.concurrency {
+            ConcurrencyModel::ThreadPool => threads::serve(self),
+            other => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "concurrency model '{}' is not implemented yet",
+                    other.cli_name()
+                ),
+            )),
+        }
+    }
+
+    /// Serve on a background thread; returns the handle that stops it.
+    pub fn spawn(self) -> io::Result<(ShutdownHandle, std::thread::JoinHandle<io::Result<()>>)> {
+        let handle = self.shutdown_handle()?;
+        let join = std::thread::Builder::new()
+            .name("ftp-acceptor".into())
+            .spawn(move || self.serve_forever())?;
+        Ok((handle, join))
+    }
+
+    /// Accept the next connection that is within the limits; refuse the others
+    /// with a 421 reply. `None` when the server is stopping.
+    fn accept_next(&self, limits: &ConnLimits) -> Option<(TcpStream, SocketAddr, ConnSlot)> {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            let (stream, peer) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e) => {
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) {
+                        log::error!("accept failed: {e}");
+                        // e.g. out of file descriptors: don't spin
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    continue;
+                }
+            };
+            if self.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            match limits.acquire(peer.ip()) {
+                Ok(slot) => return Some((stream, peer, slot)),
+                Err(per_ip) => {
+                    let reply = if per_ip {
+                        replies::too_many_connections_from_ip()
+                    } else {
+                        replies::too_many_connections()
+                    };
+                    log::warn!("{peer} refused: {}", reply.log_text());
+                    let mut stream = stream;
+                    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                    let _ = stream.write_all(&reply.to_bytes());
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    }
+}

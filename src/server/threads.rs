@@ -1,0 +1,72 @@
+//! The thread-pool model (pyftpdlib's `ThreadedFTPServer`): each session
+//! runs on its own pool thread and may block freely (slow filesystems,
+//! authorizers that query a database). The pool grows as sessions arrive,
+//! up to `max_cons`, so client N never waits for a banner while N <= max_cons.
+
+use std::io;
+use std::sync::Arc;
+
+use super::conn::Connection;
+use super::{ConnLimits, FtpServer};
+use crate::session::Session;
+
+/// Threads started up front.
+const INITIAL_THREADS: usize = 8;
+
+pub(super) fn serve(server: FtpServer) -> io::Result<()> {
+    let cfg = Arc::clone(&server.ctx.config);
+    let limits = ConnLimits::new(cfg.max_cons, cfg.max_cons_per_ip);
+    let cap = if cfg.max_cons > 0 {
+        cfg.max_cons
+    } else {
+        usize::MAX
+    };
+    let mut pool = threadpool::Builder::new()
+        .num_threads(INITIAL_THREADS.min(cap).max(1))
+        .thread_name("ftp-session".into())
+        .thread_stack_size(256 * 1024)
+        .build();
+    log::info!(
+        ">>> starting FTP server on {}, pid={} <<<",
+        server.local_addr()?,
+        std::process::id()
+    );
+    log::info!("concurrency model: {}", cfg.concurrency.cli_name());
+    log::info!("masquerade (NAT) address: {:?}", cfg.masquerade_address);
+    log::info!("passive ports: {:?}", cfg.passive_ports);
+    log::info!("use sendfile(2): {}", cfg.use_sendfile);
+    while let Some((stream, peer, slot)) = server.accept_next(&limits) {
+        // Grow the pool so that this session starts at once.
+        let busy = pool.active_count() + pool.queued_count();
+        if busy >= pool.max_count() && pool.max_count() < cap {
+            pool.set_num_threads(pool.max_count().saturating_mul(2).min(cap));
+        }
+        let ctx = server.ctx.clone();
+        let events = Arc::clone(&server.events);
+        pool.execute(move || {
+            let _slot = slot;
+            let local = match stream.local_addr() {
+                Ok(a) => a,
+                Err(e) => {
+                    log::debug!("{peer}: connection lost before the banner: {e}");
+                    return;
+                }
+            };
+            let config = Arc::clone(&ctx.config);
+            let session = Session::new(ctx, peer, local);
+            let mut poll = match mio::Poll::new() {
+                Ok(p) => p,
+                Err(e) => {
+                    log::error!("{peer}: can't create a poller: {e}");
+                    return;
+                }
+            };
+            match Connection::new(session, events, config, stream, poll.registry(), 0) {
+                Ok(conn) => conn.run(&mut poll),
+                Err(e) => log::warn!("{peer}: can't set up the session: {e}"),
+            }
+        });
+    }
+    log::info!("FTP server stopped accepting connections");
+    Ok(())
+}

@@ -1,0 +1,1192 @@
+//! Command dispatch and the handler of every command.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{canonical_ip, long_reply, strerror, Action, DataState, Session};
+use crate::data::{Source, Transfer, TransferCmd};
+use crate::events::Event;
+use crate::fs::WriteMode;
+use crate::proto::command::{self, ArgRule, ParseError, Request};
+use crate::proto::listing::{self, EntryInfo, FileKind, MlsxRole};
+use crate::proto::reply::Reply;
+use crate::proto::{addr, path};
+
+/// Commands whose outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
+const LOGGED_CMDS: &[&str] = &[
+    "DELE",
+    "RNFR",
+    "RNTO",
+    "MKD",
+    "RMD",
+    "CWD",
+    "XMKD",
+    "XRMD",
+    "XCWD",
+    "REIN",
+    "SITE CHMOD",
+    "MFMT",
+];
+
+/// Unix time of a `SystemTime`.
+fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Lossy printable form of client bytes for replies and logs.
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Session {
+    /// Parse and run one control line.
+    pub(super) fn dispatch(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+        let req = match command::parse(line) {
+            Ok(r) => r,
+            Err(ParseError::Empty) => {
+                log::debug!("{} <- {}", self.prefix, show(line));
+                self.reply(out, Reply::new(500, "Command \"\" not understood."));
+                return;
+            }
+            Err(ParseError::BadVerb(v)) => {
+                log::debug!("{} <- {}", self.prefix, show(line));
+                self.reply(
+                    out,
+                    Reply::new(500, format!("Command \"{v}\" not understood.")),
+                );
+                return;
+            }
+        };
+        if req.verb == "PASS" {
+            log::debug!("{} <- PASS ******", self.prefix);
+        } else {
+            log::debug!("{} <- {}", self.prefix, show(line));
+        }
+        let Request { mut verb, arg } = req;
+        let spec = match command::lookup(&verb) {
+            Some(s) => s,
+            None => {
+                // Telnet IP/Synch garbage before ABOR/STAT/QUIT (pyftpdlib's rule).
+                let tail = verb
+                    .get(verb.len().saturating_sub(4)..)
+                    .unwrap_or("")
+                    .to_string();
+                match command::lookup(&tail)
+                    .filter(|_| ["ABOR", "STAT", "QUIT"].contains(&tail.as_str()))
+                {
+                    Some(s) => {
+                        verb = tail;
+                        s
+                    }
+                    None => {
+                        self.reply(
+                            out,
+                            Reply::new(500, format!("Command \"{verb}\" not understood.")),
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        let arg = arg.filter(|a| !a.is_empty());
+        match (spec.arg, &arg) {
+            (ArgRule::Required, None) => {
+                self.reply(
+                    out,
+                    Reply::new(501, "Syntax error: command needs an argument."),
+                );
+                return;
+            }
+            (ArgRule::Forbidden, Some(_)) => {
+                self.reply(
+                    out,
+                    Reply::new(501, "Syntax error: command does not accept arguments."),
+                );
+                return;
+            }
+            _ => {}
+        }
+        let logged_in = self.account.is_some();
+        if !logged_in && (spec.needs_auth || (verb == "STAT" && arg.is_some())) {
+            self.reply(out, Reply::new(530, "Log in with USER and PASS first."));
+            return;
+        }
+        let before = out.len();
+        self.run(&verb, arg.as_deref().unwrap_or(b""), spec.perm, now, out);
+        if LOGGED_CMDS.contains(&verb.as_str()) && !log::log_enabled!(log::Level::Debug) {
+            self.log_cmd(&verb, arg.as_deref().unwrap_or(b""), &out[before..]);
+        }
+    }
+
+    /// pyftpdlib's INFO line for file-changing commands: `CMD arg code ['text']`.
+    fn log_cmd(&self, verb: &str, arg: &[u8], actions: &[Action]) {
+        let Some(bytes) = actions.iter().rev().find_map(|a| match a {
+            Action::Send(b) => Some(b),
+            _ => None,
+        }) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim_end();
+        let code = text.get(..3).unwrap_or("");
+        if code.starts_with('4') || code.starts_with('5') {
+            log::info!(
+                "{} {verb} {} {code} {:?}",
+                self.prefix,
+                show(arg),
+                text.get(4..).unwrap_or("")
+            );
+        } else {
+            log::info!("{} {verb} {} {code}", self.prefix, show(arg));
+        }
+    }
+
+    /// Resolve `arg` against the cwd and check the permission letter.
+    fn checked_path(
+        &mut self,
+        arg: &[u8],
+        perm: Option<char>,
+        out: &mut Vec<Action>,
+    ) -> Option<Vec<u8>> {
+        let p = path::resolve(&self.cwd, arg);
+        if let Some(letter) = perm {
+            if !self.allowed(letter, &p) {
+                self.reply(out, Reply::new(550, "Not enough privileges."));
+                return None;
+            }
+        }
+        Some(p)
+    }
+
+    fn allowed(&self, letter: char, p: &[u8]) -> bool {
+        match &self.account {
+            Some(a) => self.ctx.authorizer.has_perm(&a.username, letter, p),
+            None => false,
+        }
+    }
+
+    fn fs_error(&mut self, out: &mut Vec<Action>, e: &io::Error) {
+        self.reply(
+            out,
+            Reply::new(550, format!("{}.", strerror(e).trim_end_matches('.'))),
+        );
+    }
+
+    fn run(
+        &mut self,
+        verb: &str,
+        arg: &[u8],
+        perm: Option<char>,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        match verb {
+            "USER" => self.cmd_user(arg, out),
+            "PASS" => self.cmd_pass(arg, out),
+            "QUIT" => self.cmd_quit(out),
+            "REIN" => {
+                self.flush_account(out);
+                self.reply(out, Reply::new(230, "Ready for new user."));
+            }
+            "NOOP" => self.reply(out, Reply::new(200, "I successfully did nothing.")),
+            "SYST" => self.reply(out, Reply::new(215, "UNIX Type: L8")),
+            "ALLO" => self.reply(out, Reply::new(202, "No storage allocation necessary.")),
+            "FEAT" => {
+                let lines = command::feat_lines(&self.facts.feat_line())
+                    .into_iter()
+                    .map(String::into_bytes)
+                    .collect();
+                self.reply(
+                    out,
+                    Reply::multi(211, "Features supported:", lines, "End FEAT."),
+                );
+            }
+            "OPTS" => self.cmd_opts(arg, out),
+            "HELP" => self.cmd_help(arg, out),
+            "SITE" => self.reply(
+                out,
+                Reply::new(501, "Syntax error: unknown SITE command; see SITE HELP."),
+            ),
+            "SITE HELP" => self.cmd_site_help(arg, out),
+            "STAT" => self.cmd_stat(arg, perm, now, out),
+            "ABOR" => self.cmd_abor(out),
+            "AUTH" | "PBSZ" | "PROT" | "CCC" => self.reply(
+                out,
+                Reply::new(
+                    502,
+                    "Command not implemented: this server has no TLS configured.",
+                ),
+            ),
+            "TYPE" => self.cmd_type(arg, out),
+            "STRU" => match show(arg).to_ascii_uppercase().as_str() {
+                "F" => self.reply(out, Reply::new(200, "File transfer structure set to: F.")),
+                "P" | "R" => self.reply(out, Reply::new(504, "Unimplemented STRU type.")),
+                _ => self.reply(out, Reply::new(501, "Unrecognized STRU type.")),
+            },
+            "MODE" => match show(arg).to_ascii_uppercase().as_str() {
+                "S" => self.reply(out, Reply::new(200, "Transfer mode set to: S")),
+                "B" | "C" => self.reply(out, Reply::new(504, "Unimplemented MODE type.")),
+                _ => self.reply(out, Reply::new(501, "Unrecognized MODE type.")),
+            },
+            "PWD" | "XPWD" => {
+                let cwd = show(&self.cwd).replace('"', "\"\"");
+                self.reply(
+                    out,
+                    Reply::new(257, format!("\"{cwd}\" is the current directory.")),
+                );
+            }
+            "CWD" | "XCWD" => {
+                let target = if arg.is_empty() { b"/".as_slice() } else { arg };
+                self.cmd_cwd(target, perm, out);
+            }
+            "CDUP" | "XCUP" => self.cmd_cwd(b"..", perm, out),
+            "PORT" => self.cmd_port(arg, false, out),
+            "EPRT" => self.cmd_port(arg, true, out),
+            "PASV" => self.cmd_pasv(out),
+            "EPSV" => self.cmd_epsv(arg, out),
+            "REST" => self.cmd_rest(arg, out),
+            "RETR" => self.cmd_retr(arg, perm, now, out),
+            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, now, out),
+            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, now, out),
+            "STOU" => self.cmd_stou(arg, now, out),
+            "LIST" => self.cmd_list(arg, perm, TransferCmd::List, now, out),
+            "NLST" => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
+            "MLSD" => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
+            "MLST" => self.cmd_mlst(arg, perm, out),
+            "SIZE" => self.cmd_size(arg, perm, out),
+            "MDTM" => self.cmd_mdtm(arg, perm, out),
+            "MFMT" => self.cmd_mfmt(arg, perm, out),
+            "MKD" | "XMKD" => self.cmd_mkd(arg, perm, out),
+            "RMD" | "XRMD" => self.cmd_rmd(arg, perm, out),
+            "DELE" => self.cmd_dele(arg, perm, out),
+            "RNFR" => self.cmd_rnfr(arg, perm, out),
+            "RNTO" => self.cmd_rnto(arg, perm, out),
+            "SITE CHMOD" => self.cmd_chmod(arg, perm, out),
+            other => {
+                log::error!(
+                    "{} command {other} is in the table but has no handler",
+                    self.prefix
+                );
+                self.reply(out, Reply::new(502, "Command not implemented."));
+            }
+        }
+    }
+
+    // --- login
+
+    fn cmd_user(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        if self.account.is_some() {
+            self.flush_account(out);
+            self.username = Some(show(arg));
+            self.update_prefix();
+            self.reply_info(
+                out,
+                Reply::new(
+                    331,
+                    "Previous account information was flushed, send password.",
+                ),
+            );
+        } else {
+            self.username = Some(show(arg));
+            self.update_prefix();
+            self.reply(out, Reply::new(331, "Username ok, send password."));
+        }
+    }
+
+    fn cmd_pass(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        if self.account.is_some() {
+            self.reply(out, Reply::new(503, "User already authenticated."));
+            return;
+        }
+        let Some(username) = self.username.clone() else {
+            self.reply(out, Reply::new(503, "Login with USER first."));
+            return;
+        };
+        let password = show(arg);
+        let outcome = self
+            .ctx
+            .authorizer
+            .authenticate(&username, &password)
+            .map_err(|e| e.to_string())
+            .and_then(|account| match self.ctx.fs_factory.open(&account) {
+                Ok(fs) => Ok((account, fs)),
+                Err(e) => Err(format!(
+                    "can't open the home directory {}: {e}",
+                    account.home.display()
+                )),
+            });
+        match outcome {
+            Ok((account, fs)) => {
+                self.reply(out, long_reply(230, &account.msg_login));
+                log::info!("{} USER '{}' logged in.", self.prefix, username);
+                self.fs = Some(fs);
+                self.cwd = b"/".to_vec();
+                self.attempted_logins = 0;
+                self.account = Some(account);
+                out.push(Action::Event(Event::Login(username)));
+            }
+            Err(why) => {
+                if why != crate::auth::AuthError::Failed.to_string() {
+                    log::error!("{} login of '{}' failed: {why}", self.prefix, username);
+                }
+                self.attempted_logins += 1;
+                out.push(Action::Sleep(self.ctx.config.auth_failed_delay));
+                if self.attempted_logins >= self.ctx.config.max_login_attempts.max(1) {
+                    self.reply(
+                        out,
+                        Reply::new(530, "Authentication failed. Disconnecting."),
+                    );
+                    self.close(out);
+                } else {
+                    self.reply(out, Reply::new(530, "Authentication failed."));
+                }
+                log::info!("{} USER '{}' failed login.", self.prefix, username);
+                out.push(Action::Event(Event::LoginFailed(username, password)));
+                self.username = None;
+                self.update_prefix();
+            }
+        }
+    }
+
+    /// Forget the logged-in user (REIN, or USER while logged in).
+    fn flush_account(&mut self, out: &mut Vec<Action>) {
+        if self.running.is_none() {
+            self.fail_pending(out);
+            if self.data != DataState::None {
+                out.push(Action::CloseData);
+            }
+            self.data = DataState::None;
+        }
+        if let Some(a) = self.account.take() {
+            out.push(Action::Event(Event::Logout(a.username)));
+        }
+        self.fs = None;
+        self.username = None;
+        self.update_prefix();
+        self.cwd = b"/".to_vec();
+        self.attempted_logins = 0;
+        self.ascii = true;
+        self.rest = 0;
+        self.rnfr = None;
+        self.epsv_all = false;
+    }
+
+    fn cmd_quit(&mut self, out: &mut Vec<Action>) {
+        if self.running.is_some() {
+            // RFC 959: the connection stays open for the transfer's result, then closes.
+            self.quit_pending = true;
+            return;
+        }
+        self.fail_pending(out);
+        self.send_goodbye(out);
+    }
+
+    // --- informational
+
+    fn cmd_opts(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        let line = show(arg);
+        let parts: Vec<&str> = line.split(' ').collect();
+        if parts.len() > 2 {
+            self.reply(out, Reply::new(501, "Invalid number of arguments."));
+            return;
+        }
+        let cmd = parts[0].to_ascii_uppercase();
+        let opt = parts.get(1).copied().unwrap_or("");
+        match cmd.as_str() {
+            "UTF8" | "UTF-8" => self.reply(out, Reply::new(200, "Always in UTF8 mode.")),
+            "MLST" => {
+                if !opt.is_empty() && !opt.contains(';') {
+                    self.reply(out, Reply::new(501, "Invalid argument."));
+                } else {
+                    let f = self.facts.set_from_opts(opt);
+                    self.reply(out, Reply::new(200, format!("MLST OPTS {f}")));
+                }
+            }
+            _ => self.reply(
+                out,
+                Reply::new(501, format!("Unsupported command \"{}\".", parts[0])),
+            ),
+        }
+    }
+
+    fn cmd_help(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        if arg.is_empty() {
+            let lines = command::help_lines()
+                .into_iter()
+                .map(String::into_bytes)
+                .collect();
+            self.reply(
+                out,
+                Reply::multi(
+                    214,
+                    "The following commands are recognized:",
+                    lines,
+                    "Help command successful.",
+                ),
+            );
+        } else {
+            match command::lookup(&show(arg).to_ascii_uppercase()) {
+                Some(s) => self.reply(out, Reply::new(214, s.help)),
+                None => self.reply(out, Reply::new(501, "Unrecognized command.")),
+            }
+        }
+    }
+
+    fn cmd_site_help(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        if arg.is_empty() {
+            let lines = command::site_help_lines()
+                .into_iter()
+                .map(String::into_bytes)
+                .collect();
+            self.reply(
+                out,
+                Reply::multi(
+                    214,
+                    "The following SITE commands are recognized:",
+                    lines,
+                    "Help SITE command successful.",
+                ),
+            );
+        } else {
+            let name = format!("SITE {}", show(arg).to_ascii_uppercase());
+            match command::lookup(&name) {
+                Some(s) => self.reply(out, Reply::new(214, s.help)),
+                None => self.reply(out, Reply::new(501, "Unrecognized SITE command.")),
+            }
+        }
+    }
+
+    fn cmd_stat(&mut self, arg: &[u8], perm: Option<char>, now: SystemTime, out: &mut Vec<Action>) {
+        if arg.is_empty() {
+            let lines = self.stat_lines(now);
+            self.reply(
+                out,
+                Reply::multi(211, "FTP server status:", lines, "End of status."),
+            );
+            return;
+        }
+        if arg.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            self.reply(out, Reply::new(550, "Globbing not supported."));
+            return;
+        }
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        let tm = self.time_mode();
+        let secs = unix_secs(now);
+        let lines: io::Result<Vec<Vec<u8>>> = match fs.metadata(&p) {
+            Ok(m) if m.kind == FileKind::Dir => fs.read_dir(&p).map(|it| {
+                it.map(|e| strip_crlf(listing::list_line(&e, secs, tm)))
+                    .collect()
+            }),
+            Ok(_) => fs
+                .symlink_metadata(&p)
+                .map(|e| vec![strip_crlf(listing::list_line(&e, secs, tm))]),
+            Err(e) => Err(e),
+        };
+        match lines {
+            Ok(lines) => {
+                let lines = lines
+                    .into_iter()
+                    .map(|l| [b" ".as_slice(), &l].concat())
+                    .collect();
+                self.reply(
+                    out,
+                    Reply::multi(
+                        213,
+                        format!("Status of \"{}\":", show(&p)),
+                        lines,
+                        "End of status.",
+                    ),
+                );
+            }
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_type(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        let t: String = show(arg)
+            .to_ascii_uppercase()
+            .chars()
+            .filter(|c| *c != ' ')
+            .collect();
+        match t.as_str() {
+            "A" | "AN" | "L7" => {
+                self.ascii = true;
+                self.reply(out, Reply::new(200, "Type set to: ASCII."));
+            }
+            "I" | "L8" => {
+                self.ascii = false;
+                self.reply(out, Reply::new(200, "Type set to: Binary."));
+            }
+            _ => self.reply(
+                out,
+                Reply::new(504, format!("Unsupported type \"{}\".", show(arg))),
+            ),
+        }
+    }
+
+    fn cmd_abor(&mut self, out: &mut Vec<Action>) {
+        if self.running.is_some() {
+            self.abort_requested = true;
+            out.push(Action::AbortTransfer);
+            return;
+        }
+        if self.pending.is_some() {
+            self.fail_pending(out);
+            out.push(Action::CloseData);
+            self.data = DataState::None;
+            self.reply_info(out, Reply::new(426, "Transfer aborted via ABOR."));
+            self.reply(out, Reply::new(226, "ABOR command successful."));
+            return;
+        }
+        if self.data == DataState::None {
+            self.reply(out, Reply::new(225, "No transfer to abort."));
+        } else {
+            out.push(Action::CloseData);
+            self.data = DataState::None;
+            self.reply(
+                out,
+                Reply::new(225, "ABOR command successful; data channel closed."),
+            );
+        }
+    }
+
+    // --- directories
+
+    fn cmd_cwd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.metadata(&p) {
+            Ok(m) if m.kind == FileKind::Dir => {
+                self.cwd = p;
+                let cwd = show(&self.cwd);
+                self.reply(
+                    out,
+                    Reply::new(250, format!("\"{cwd}\" is the current directory.")),
+                );
+            }
+            Ok(_) => self.reply(out, Reply::new(550, "Not a directory.")),
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_mkd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.mkdir(&p) {
+            Ok(()) => {
+                let shown = show(&p).replace('"', "\"\"");
+                self.reply(
+                    out,
+                    Reply::new(257, format!("\"{shown}\" directory created.")),
+                );
+            }
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_rmd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        if p == b"/" {
+            self.reply(out, Reply::new(550, "Can't remove root directory."));
+            return;
+        }
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.rmdir(&p) {
+            Ok(()) => {
+                if path::is_within(&p, &self.cwd) {
+                    self.cwd = path::parent(&p);
+                }
+                self.reply(out, Reply::new(250, "Directory removed."));
+            }
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_dele(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.remove_file(&p) {
+            Ok(()) => self.reply(out, Reply::new(250, "File removed.")),
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_rnfr(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        if p == b"/" {
+            self.reply(out, Reply::new(550, "Can't rename home directory."));
+        } else if fs.symlink_metadata(&p).is_err() {
+            self.reply(out, Reply::new(550, "No such file or directory."));
+        } else {
+            self.rnfr = Some(p);
+            self.reply(out, Reply::new(350, "Ready for destination name."));
+        }
+    }
+
+    fn cmd_rnto(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(src) = self.rnfr.take() else {
+            self.reply(
+                out,
+                Reply::new(503, "Bad sequence of commands: use RNFR first."),
+            );
+            return;
+        };
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        if p == b"/" {
+            self.reply(out, Reply::new(550, "Can't overwrite the home directory."));
+            return;
+        }
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.rename(&src, &p) {
+            Ok(()) => self.reply(out, Reply::new(250, "Renaming ok.")),
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_chmod(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(sp) = arg.iter().position(|&b| b == b' ') else {
+            self.reply(
+                out,
+                Reply::new(501, "Syntax error: command needs two arguments."),
+            );
+            return;
+        };
+        let (mode, target) = (&arg[..sp], &arg[sp + 1..]);
+        let valid = matches!(mode.len(), 3 | 4) && mode.iter().all(|b| (b'0'..=b'7').contains(b));
+        let Some(mode) = std::str::from_utf8(mode)
+            .ok()
+            .filter(|_| valid)
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+        else {
+            self.reply(out, Reply::new(501, "Invalid SITE CHMOD format."));
+            return;
+        };
+        let Some(p) = self.checked_path(target, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.chmod(&p, mode) {
+            Ok(()) => self.reply(out, Reply::new(200, "SITE CHMOD successful.")),
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    // --- file information
+
+    /// Metadata of a regular file (following in-root symlinks), or the reply why not.
+    fn regular_file(&mut self, p: &[u8], out: &mut Vec<Action>, dot: bool) -> Option<EntryInfo> {
+        let fs = self.fs.as_ref()?;
+        match fs.metadata(p) {
+            Ok(m) if m.kind == FileKind::File => Some(m),
+            _ => {
+                let text = format!(
+                    "{} is not retrievable{}",
+                    show(p),
+                    if dot { "." } else { "" }
+                );
+                self.reply(out, Reply::new(550, text));
+                None
+            }
+        }
+    }
+
+    fn cmd_size(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        if self.ascii {
+            self.reply(out, Reply::new(550, "SIZE not allowed in ASCII mode."));
+            return;
+        }
+        if let Some(m) = self.regular_file(&p, out, true) {
+            self.reply(out, Reply::new(213, m.size.to_string()));
+        }
+    }
+
+    fn cmd_mdtm(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        if let Some(m) = self.regular_file(&p, out, false) {
+            let t = listing::format_mdtm(m.mtime, self.time_mode());
+            self.reply(out, Reply::new(213, t));
+        }
+    }
+
+    fn cmd_mfmt(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let Some(sp) = arg.iter().position(|&b| b == b' ') else {
+            self.reply(
+                out,
+                Reply::new(501, "Syntax error: command needs two arguments."),
+            );
+            return;
+        };
+        let (timeval, target) = (&arg[..sp], &arg[sp + 1..]);
+        let Some(secs) = std::str::from_utf8(timeval)
+            .ok()
+            .and_then(listing::parse_timeval)
+        else {
+            self.reply(
+                out,
+                Reply::new(501, "Invalid time format; expected: YYYYMMDDHHMMSS."),
+            );
+            return;
+        };
+        let Some(p) = self.checked_path(target, perm, out) else {
+            return;
+        };
+        if self.regular_file(&p, out, false).is_none() {
+            return;
+        }
+        let Some(fs) = self.fs.as_ref() else { return };
+        match fs.set_mtime(&p, secs).and_then(|()| fs.metadata(&p)) {
+            Ok(m) => {
+                let t = listing::format_mdtm(m.mtime, self.time_mode());
+                self.reply(out, Reply::new(213, format!("Modify={t}; {}.", show(&p))));
+            }
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    fn cmd_mlst(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
+        let target = if arg.is_empty() {
+            self.cwd.clone()
+        } else {
+            arg.to_vec()
+        };
+        let Some(p) = self.checked_path(&target, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        let user = self
+            .account
+            .as_ref()
+            .map(|a| a.username.clone())
+            .unwrap_or_default();
+        match fs.metadata(&p) {
+            Ok(e) => {
+                let perms = self.ctx.authorizer.perms(&user, &p).letters();
+                let line =
+                    listing::mlsx_line(&e, &self.facts, &perms, MlsxRole::Entry, self.time_mode());
+                let facts = line.split(|&b| b == b' ').next().unwrap_or(b"").to_vec();
+                let mid = [b" ".as_slice(), &facts, b" ", &p].concat();
+                self.reply(
+                    out,
+                    Reply::multi(
+                        250,
+                        format!("Listing \"{}\":", show(&p)),
+                        vec![mid],
+                        "End MLST.",
+                    ),
+                );
+            }
+            Err(e) => self.fs_error(out, &e),
+        }
+    }
+
+    // --- data connection set-up
+
+    fn cmd_port(&mut self, arg: &[u8], extended: bool, out: &mut Vec<Action>) {
+        let name = if extended { "EPRT" } else { "PORT" };
+        if self.epsv_all {
+            self.reply(
+                out,
+                Reply::new(501, format!("{name} not allowed after EPSV ALL.")),
+            );
+            return;
+        }
+        let control_v4 = canonical_ip(self.remote.ip()).is_ipv4();
+        let parsed: Result<SocketAddr, addr::AddrError> = if extended {
+            addr::parse_eprt(arg)
+        } else {
+            addr::parse_port(arg).map(SocketAddr::V4)
+        };
+        let target = match parsed {
+            Ok(a) => a,
+            Err(addr::AddrError::UnknownProtocol) => {
+                let use_ = if control_v4 { 1 } else { 2 };
+                self.reply(
+                    out,
+                    Reply::new(522, format!("Network protocol not supported (use {use_}).")),
+                );
+                return;
+            }
+            Err(addr::AddrError::Syntax) => {
+                self.reply(out, Reply::new(501, format!("Invalid {name} format.")));
+                return;
+            }
+        };
+        if extended && target.is_ipv4() != control_v4 {
+            let use_ = if control_v4 { 1 } else { 2 };
+            self.reply(
+                out,
+                Reply::new(522, format!("Network protocol not supported (use {use_}).")),
+            );
+            return;
+        }
+        let ip = canonical_ip(target.ip());
+        if !self.ctx.config.permit_foreign_addresses && ip != canonical_ip(self.remote.ip()) {
+            self.warn_reply(
+                out,
+                Reply::new(
+                    501,
+                    format!(
+                        "Rejected data connection to foreign address {}:{}.",
+                        ip,
+                        target.port()
+                    ),
+                ),
+            );
+            return;
+        }
+        if !self.ctx.config.permit_privileged_ports && target.port() < 1024 {
+            self.warn_reply(
+                out,
+                Reply::new(
+                    501,
+                    format!(
+                        "PORT against the privileged port \"{}\" refused.",
+                        target.port()
+                    ),
+                ),
+            );
+            return;
+        }
+        if self.data != DataState::None {
+            out.push(Action::CloseData);
+        }
+        self.data = DataState::ActiveConnecting;
+        // Connect from the address family of the target.
+        let local = match (self.local.ip(), target) {
+            (IpAddr::V6(v6), SocketAddr::V4(_)) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            (l, _) => l,
+        };
+        let remote = SocketAddr::new(ip, target.port());
+        out.push(Action::ConnectActive { remote, local });
+    }
+
+    fn open_passive(&mut self, extended: bool, out: &mut Vec<Action>) {
+        if self.data != DataState::None {
+            out.push(Action::CloseData);
+        }
+        self.data = DataState::PassiveOpening { extended };
+        out.push(Action::ListenPassive(self.local.ip()));
+    }
+
+    fn cmd_pasv(&mut self, out: &mut Vec<Action>) {
+        if self.epsv_all {
+            self.reply(out, Reply::new(501, "PASV not allowed after EPSV ALL."));
+            return;
+        }
+        let masq_v4 = self
+            .ctx
+            .config
+            .masquerade_address
+            .map(|a| canonical_ip(a).is_ipv4())
+            .unwrap_or(false);
+        if !canonical_ip(self.local.ip()).is_ipv4() && !masq_v4 {
+            self.reply(
+                out,
+                Reply::new(425, "Can't use PASV on an IPv6 connection; use EPSV."),
+            );
+            return;
+        }
+        self.open_passive(false, out);
+    }
+
+    fn cmd_epsv(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        let v4 = canonical_ip(self.local.ip()).is_ipv4();
+        let a = show(arg).to_ascii_uppercase();
+        match a.as_str() {
+            "" => self.open_passive(true, out),
+            "1" if v4 => self.open_passive(true, out),
+            "2" if !v4 => self.open_passive(true, out),
+            "1" => self.reply(
+                out,
+                Reply::new(522, "Network protocol not supported (use 2)."),
+            ),
+            "2" => self.reply(
+                out,
+                Reply::new(522, "Network protocol not supported (use 1)."),
+            ),
+            "ALL" => {
+                self.epsv_all = true;
+                self.reply(
+                    out,
+                    Reply::new(220, "Other commands other than EPSV are now disabled."),
+                );
+            }
+            _ => {
+                let use_ = if v4 { 1 } else { 2 };
+                self.reply(
+                    out,
+                    Reply::new(501, format!("Unknown network protocol (use {use_}).")),
+                );
+            }
+        }
+    }
+
+    fn cmd_rest(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        if self.ascii {
+            self.reply(
+                out,
+                Reply::new(501, "Resuming transfers not allowed in ASCII mode."),
+            );
+            return;
+        }
+        let ok = !arg.is_empty() && arg.iter().all(u8::is_ascii_digit);
+        match std::str::from_utf8(arg)
+            .ok()
+            .filter(|_| ok)
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            Some(n) => {
+                self.rest = n;
+                self.reply(out, Reply::new(350, format!("Restarting at position {n}.")));
+            }
+            None => self.reply(out, Reply::new(501, "Invalid parameter.")),
+        }
+    }
+
+    // --- transfers
+
+    fn cmd_retr(&mut self, arg: &[u8], perm: Option<char>, now: SystemTime, out: &mut Vec<Action>) {
+        let rest = std::mem::take(&mut self.rest);
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        let mut file = match fs.open_read(&p) {
+            Ok(f) => f,
+            Err(e) => return self.fs_error(out, &e),
+        };
+        if rest > 0 {
+            let size = fs.metadata(&p).map(|m| m.size);
+            let seek = match size {
+                Ok(size) if rest > size => {
+                    Err(format!("REST position ({rest}) > file size ({size})"))
+                }
+                Ok(_) => file
+                    .seek(io::SeekFrom::Start(rest))
+                    .map(|_| ())
+                    .map_err(|e| strerror(&e)),
+                Err(e) => Err(strerror(&e)),
+            };
+            if let Err(why) = seek {
+                self.reply(out, Reply::new(554, why));
+                return;
+            }
+        }
+        let cfg = &self.ctx.config;
+        let t = Transfer::send(
+            TransferCmd::Retr,
+            Source::File(file),
+            self.ascii,
+            cfg.use_sendfile,
+            cfg.write_limit,
+        )
+        .with_path(fs.display_path(&p));
+        self.push_transfer(t, None, now, out);
+    }
+
+    fn cmd_stor(
+        &mut self,
+        arg: &[u8],
+        perm: Option<char>,
+        cmd: TransferCmd,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        let rest = std::mem::take(&mut self.rest);
+        if cmd == TransferCmd::Appe && rest > 0 {
+            self.reply(
+                out,
+                Reply::new(450, "Can't APPE while REST request is pending."),
+            );
+            return;
+        }
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        let mode = match (cmd, rest) {
+            (TransferCmd::Appe, _) => WriteMode::Append,
+            (_, 0) => WriteMode::Replace,
+            (_, n) => {
+                match fs.metadata(&p) {
+                    Ok(m) if n > m.size => {
+                        self.reply(
+                            out,
+                            Reply::new(
+                                554,
+                                format!("REST position ({n}) > file size ({})", m.size),
+                            ),
+                        );
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.reply(out, Reply::new(554, strerror(&e)));
+                        return;
+                    }
+                }
+                WriteMode::Resume(n)
+            }
+        };
+        let sink = match fs.open_write(&p, mode) {
+            Ok(s) => s,
+            Err(e) => return self.fs_error(out, &e),
+        };
+        let t = Transfer::receive(cmd, sink, self.ascii, self.ctx.config.read_limit)
+            .with_path(fs.display_path(&p));
+        self.push_transfer(t, None, now, out);
+    }
+
+    fn cmd_stou(&mut self, arg: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+        if self.rest > 0 {
+            self.reply(
+                out,
+                Reply::new(450, "Can't STOU while REST request is pending."),
+            );
+            return;
+        }
+        let (dir, prefix) = if arg.is_empty() {
+            (self.cwd.clone(), "ftpd.".to_string())
+        } else {
+            let p = path::resolve(&self.cwd, arg);
+            (path::parent(&p), format!("{}.", show(path::file_name(&p))))
+        };
+        if !self.allowed('w', &dir) {
+            self.reply(out, Reply::new(550, "Not enough privileges."));
+            return;
+        }
+        let Some(fs) = self.fs.as_ref() else { return };
+        let (vpath, sink) = match fs.create_unique(&dir, &prefix) {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.reply(out, Reply::new(450, "No usable unique file name found."));
+                return;
+            }
+            Err(e) => {
+                self.reply(out, Reply::new(450, format!("{}.", strerror(&e))));
+                return;
+            }
+        };
+        let name = show(path::file_name(&vpath));
+        let t = Transfer::receive(
+            TransferCmd::Stou,
+            sink,
+            self.ascii,
+            self.ctx.config.read_limit,
+        )
+        .with_path(fs.display_path(&vpath));
+        self.push_transfer(t, Some(format!("FILE: {name}")), now, out);
+    }
+
+    fn cmd_list(
+        &mut self,
+        arg: &[u8],
+        perm: Option<char>,
+        cmd: TransferCmd,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        // `ls`-style options (LIST -la, NLST -a dir) are accepted and ignored.
+        let mut arg = arg;
+        if cmd != TransferCmd::Mlsd {
+            while arg.first() == Some(&b'-') {
+                let end = arg.iter().position(|&b| b == b' ').unwrap_or(arg.len());
+                arg = arg.get(end + 1..).unwrap_or(b"");
+            }
+        }
+        let target = if arg.is_empty() {
+            self.cwd.clone()
+        } else {
+            arg.to_vec()
+        };
+        let Some(p) = self.checked_path(&target, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        let tm = self.time_mode();
+        let secs = unix_secs(now);
+        let is_dir = matches!(fs.metadata(&p), Ok(m) if m.kind == FileKind::Dir);
+        let lines: Box<dyn Iterator<Item = Vec<u8>> + Send> = if is_dir {
+            let entries = match fs.read_dir(&p) {
+                Ok(e) => e,
+                Err(e) => return self.fs_error(out, &e),
+            };
+            match cmd {
+                TransferCmd::List => {
+                    Box::new(entries.map(move |e| listing::list_line(&e, secs, tm)))
+                }
+                TransferCmd::Nlst => Box::new(entries.map(|e| listing::nlst_line(&e))),
+                _ => {
+                    let auth = Arc::clone(&self.ctx.authorizer);
+                    let user = self
+                        .account
+                        .as_ref()
+                        .map(|a| a.username.clone())
+                        .unwrap_or_default();
+                    let facts = self.facts;
+                    let dir = p.clone();
+                    Box::new(entries.map(move |e| {
+                        let perms = auth.perms(&user, &path::join(&dir, &e.name)).letters();
+                        listing::mlsx_line(&e, &facts, &perms, MlsxRole::Entry, tm)
+                    }))
+                }
+            }
+        } else {
+            if cmd == TransferCmd::Mlsd {
+                self.reply(out, Reply::new(501, "No such directory."));
+                return;
+            }
+            match fs.symlink_metadata(&p) {
+                Ok(e) if cmd == TransferCmd::List => {
+                    Box::new(std::iter::once(listing::list_line(&e, secs, tm)))
+                }
+                Ok(e) => Box::new(std::iter::once(listing::nlst_line(&e))),
+                Err(e) => return self.fs_error(out, &e),
+            }
+        };
+        let t = Transfer::send(
+            cmd,
+            Source::Lines(lines),
+            false,
+            false,
+            self.ctx.config.write_limit,
+        );
+        self.push_transfer(t, None, now, out);
+    }
+}
+
+fn strip_crlf(mut l: Vec<u8>) -> Vec<u8> {
+    while matches!(l.last(), Some(b'\r') | Some(b'\n')) {
+        l.pop();
+    }
+    l
+}

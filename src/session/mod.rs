@@ -1,0 +1,734 @@
+//! The session: a sans-IO FTP state machine.
+//!
+//! A [`Session`] is fed [`Input`]s (a control line, a data connection that
+//! opened, a transfer that ended, a timeout) and answers with [`Action`]s
+//! (send these bytes, listen for a passive connection, start this transfer,
+//! fire that callback, close). It never touches a socket, so every command
+//! and every error path is tested by scripting inputs; the drivers in
+//! [`crate::server`] only carry bytes.
+//!
+//! ```text
+//!  Connected ──► greeting ──► USER ──► PASS ──► logged in ◄──────────────┐
+//!                  ▲            │        │ (fail: delay, 530;            │
+//!                  └── REIN ────┴────────┘   max attempts: close)        │
+//!  logged in: PASV/EPSV ─► ListenPassive ─► PassiveListening ─► 227/229  │
+//!             PORT/EPRT ─► ConnectActive ─► DataConnected ─► 200         │
+//!             RETR/STOR/LIST… ─► 125 + StartTransfer (data open)         │
+//!                              or 150 and wait for DataConnected         │
+//!             during a transfer: ABOR, STAT, NOOP answered at once,      │
+//!             QUIT deferred, other commands queued ── TransferDone ──────┘
+//! ```
+
+mod commands;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::auth::{Account, Authorizer};
+use crate::config::ServerConfig;
+use crate::data::{Transfer, TransferCmd, TransferError};
+use crate::events::{Event, SessionInfo};
+use crate::fs::{Filesystem, FilesystemFactory};
+use crate::proto::command;
+use crate::proto::listing::{MlstFacts, TimeMode};
+use crate::proto::reply::Reply;
+
+/// What a session is shared with every other session of a server.
+#[derive(Clone)]
+pub struct SessionContext {
+    /// The server configuration.
+    pub config: Arc<ServerConfig>,
+    /// Who may log in.
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Opens a filesystem at login.
+    pub fs_factory: Arc<dyn FilesystemFactory>,
+}
+
+/// Something that happened, fed to [`Session::handle`].
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// The control connection was accepted.
+    Connected,
+    /// One control line (without its terminator).
+    Line(&'a [u8]),
+    /// A control line exceeded the length limit (its bytes are being discarded).
+    LineTooLong,
+    /// The passive listener asked for is listening on this port.
+    PassiveListening(u16),
+    /// The passive listener could not be opened.
+    PassiveFailed(std::io::Error),
+    /// A data connection is established (passive accept or active connect).
+    DataConnected,
+    /// The active connection could not be made (or timed out).
+    ActiveFailed(std::io::Error),
+    /// No client connected to the passive listener in time.
+    PassiveTimeout,
+    /// A transfer ended (completed, failed, aborted or timed out); the
+    /// data connection is closed.
+    TransferDone {
+        /// The transfer, given back.
+        transfer: Transfer,
+        /// How it ended.
+        result: Result<(), TransferError>,
+        /// Seconds it took.
+        seconds: f64,
+    },
+    /// The control connection was idle too long.
+    IdleTimeout,
+    /// The control connection is gone (closed by either side).
+    Disconnected,
+}
+
+/// What the driver must do, in order.
+pub enum Action {
+    /// Send these bytes on the control connection.
+    Send(Vec<u8>),
+    /// Handle no input from this session for this long (failed-login delay).
+    Sleep(Duration),
+    /// Open a passive listener on this local address (port from the configured range)
+    /// and answer with [`Input::PassiveListening`] or [`Input::PassiveFailed`].
+    ListenPassive(IpAddr),
+    /// Connect to the client's data port from this local address and answer with
+    /// [`Input::DataConnected`] or [`Input::ActiveFailed`].
+    ConnectActive {
+        /// The client's data address.
+        remote: SocketAddr,
+        /// The local address to connect from.
+        local: IpAddr,
+    },
+    /// Close any passive listener and data connection (no transfer is running).
+    CloseData,
+    /// Run this transfer on the established data connection, then answer with
+    /// [`Input::TransferDone`] and close the data connection.
+    StartTransfer(Transfer),
+    /// Stop the running transfer and answer with [`Input::TransferDone`]
+    /// carrying [`TransferError::Aborted`].
+    AbortTransfer,
+    /// Fire an event callback.
+    Event(Event),
+    /// Flush what was sent, close the control connection, then feed [`Input::Disconnected`].
+    Close,
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Send(b) => write!(f, "Send({:?})", String::from_utf8_lossy(b)),
+            Action::Sleep(d) => write!(f, "Sleep({d:?})"),
+            Action::ListenPassive(ip) => write!(f, "ListenPassive({ip})"),
+            Action::ConnectActive { remote, local } => {
+                write!(f, "ConnectActive({remote} from {local})")
+            }
+            Action::CloseData => f.write_str("CloseData"),
+            Action::StartTransfer(t) => write!(f, "StartTransfer({t:?})"),
+            Action::AbortTransfer => f.write_str("AbortTransfer"),
+            Action::Event(e) => write!(f, "Event({e:?})"),
+            Action::Close => f.write_str("Close"),
+        }
+    }
+}
+
+/// The state of the data channel as the session sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataState {
+    /// No PASV/PORT in effect.
+    None,
+    /// PASV/EPSV asked; waiting for the listener's port.
+    PassiveOpening {
+        /// Extended (EPSV) reply wanted.
+        extended: bool,
+    },
+    /// Listening; waiting for the client to connect.
+    PassiveListening,
+    /// PORT/EPRT connect in progress.
+    ActiveConnecting,
+    /// A data connection is open.
+    Connected,
+}
+
+/// A transfer that is running on the data connection.
+struct Running {
+    cmd: TransferCmd,
+    bytes: Arc<AtomicU64>,
+    started: SystemTime,
+}
+
+/// One FTP session's protocol state.
+pub struct Session {
+    ctx: SessionContext,
+    remote: SocketAddr,
+    local: SocketAddr,
+    username: Option<String>,
+    account: Option<Account>,
+    fs: Option<Box<dyn Filesystem>>,
+    cwd: Vec<u8>,
+    ascii: bool,
+    rest: u64,
+    rnfr: Option<Vec<u8>>,
+    attempted_logins: u32,
+    epsv_all: bool,
+    facts: MlstFacts,
+    data: DataState,
+    /// A transfer waiting for its data connection (150 already sent).
+    pending: Option<Transfer>,
+    running: Option<Running>,
+    abort_requested: bool,
+    quit_pending: bool,
+    queued: VecDeque<Vec<u8>>,
+    closing: bool,
+    disconnected: bool,
+    prefix: String,
+}
+
+/// Replies the drivers send before a session exists.
+pub mod replies {
+    use crate::proto::reply::Reply;
+
+    /// `max_cons` reached.
+    pub fn too_many_connections() -> Reply {
+        Reply::new(
+            421,
+            "Too many connections. Service temporarily unavailable.",
+        )
+    }
+
+    /// `max_cons_per_ip` reached.
+    pub fn too_many_connections_from_ip() -> Reply {
+        Reply::new(421, "Too many connections from the same IP address.")
+    }
+}
+
+impl Session {
+    /// A session for a control connection from `remote` to our `local` address.
+    pub fn new(ctx: SessionContext, remote: SocketAddr, local: SocketAddr) -> Self {
+        let mut s = Session {
+            ctx,
+            remote,
+            local,
+            username: None,
+            account: None,
+            fs: None,
+            cwd: b"/".to_vec(),
+            ascii: true,
+            rest: 0,
+            rnfr: None,
+            attempted_logins: 0,
+            epsv_all: false,
+            facts: MlstFacts::default(),
+            data: DataState::None,
+            pending: None,
+            running: None,
+            abort_requested: false,
+            quit_pending: false,
+            queued: VecDeque::new(),
+            closing: false,
+            disconnected: false,
+            prefix: String::new(),
+        };
+        s.update_prefix();
+        s
+    }
+
+    /// Who this session is, for event callbacks.
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            remote: self.remote,
+            username: self.username.clone(),
+        }
+    }
+
+    /// The log line prefix (`log_prefix` with the session's values).
+    pub fn log_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The logged-in account, if any.
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_ref()
+    }
+
+    /// Whether a transfer is running (the control idle timeout must not fire).
+    pub fn transfer_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Whether the session waits for a data connection (passive or active).
+    pub fn awaiting_data_connection(&self) -> bool {
+        matches!(
+            self.data,
+            DataState::PassiveListening | DataState::ActiveConnecting
+        )
+    }
+
+    /// Whether the session is closing (no more input will be handled but the final ones).
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Whether a data connection from `peer` may be accepted on the passive listener.
+    pub fn permit_data_peer(&self, peer: IpAddr) -> bool {
+        self.ctx.config.permit_foreign_addresses
+            || canonical_ip(peer) == canonical_ip(self.remote.ip())
+    }
+
+    /// Handle one input at wall-clock time `now`; returns what to do, in order.
+    pub fn handle(&mut self, input: Input<'_>, now: SystemTime) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.disconnected {
+            return out;
+        }
+        match input {
+            Input::Connected => self.on_connected(&mut out),
+            Input::Line(line) => {
+                if !self.closing {
+                    self.on_line(line, now, &mut out);
+                }
+            }
+            Input::LineTooLong => {
+                if !self.closing {
+                    self.warn_reply(&mut out, Reply::new(500, "Command too long."));
+                }
+            }
+            Input::PassiveListening(port) => self.on_passive_listening(port, &mut out),
+            Input::PassiveFailed(e) => {
+                self.data = DataState::None;
+                log::warn!("{} can't open passive listener: {e}", self.prefix);
+                let text = if e.kind() == std::io::ErrorKind::AddrInUse {
+                    "Can't open passive connection: no free port in the passive port range."
+                        .to_string()
+                } else {
+                    format!("Can't open passive connection: {}.", strerror(&e))
+                };
+                self.reply(&mut out, Reply::new(425, text));
+            }
+            Input::DataConnected => self.on_data_connected(now, &mut out),
+            Input::ActiveFailed(e) => {
+                log::info!("{} active data connection failed: {e}", self.prefix);
+                self.data = DataState::None;
+                self.fail_pending(&mut out);
+                self.reply(
+                    &mut out,
+                    Reply::new(425, "Can't connect to specified address."),
+                );
+            }
+            Input::PassiveTimeout => {
+                self.data = DataState::None;
+                self.fail_pending(&mut out);
+                self.reply_info(&mut out, Reply::new(421, "Passive data channel timed out."));
+            }
+            Input::TransferDone {
+                transfer,
+                result,
+                seconds,
+            } => {
+                self.on_transfer_done(transfer, result, seconds, &mut out);
+                self.drain_queue(now, &mut out);
+            }
+            Input::IdleTimeout => {
+                if self.running.is_none() && !self.closing {
+                    self.reply_info(&mut out, Reply::new(421, "Control connection timed out."));
+                    self.close(&mut out);
+                }
+            }
+            Input::Disconnected => {
+                self.disconnected = true;
+                self.closing = true;
+                if let Some(mut t) = self.pending.take() {
+                    if let Some(sink) = t.take_sink() {
+                        let _ = sink.abort();
+                    }
+                }
+                log::info!("{} FTP session closed (disconnect).", self.prefix);
+                out.push(Action::Event(Event::Disconnect));
+            }
+        }
+        out
+    }
+
+    fn on_connected(&mut self, out: &mut Vec<Action>) {
+        log::info!("{} FTP session opened (connect)", self.prefix);
+        out.push(Action::Event(Event::Connect));
+        let banner = self.ctx.config.banner.clone();
+        self.reply(out, long_reply(220, &banner));
+    }
+
+    /// Recompute the log prefix after the username changed.
+    fn update_prefix(&mut self) {
+        let user = self.username.as_deref().unwrap_or("");
+        self.prefix = self
+            .ctx
+            .config
+            .log_prefix
+            .replace("%(username)s", user)
+            .replace("%(remote_ip)s", &canonical_ip(self.remote.ip()).to_string())
+            .replace("%(remote_port)s", &self.remote.port().to_string());
+    }
+
+    // --- replies and logging
+
+    fn reply(&mut self, out: &mut Vec<Action>, r: Reply) {
+        log::debug!("{} -> {}", self.prefix, r.log_text());
+        out.push(Action::Send(r.to_bytes()));
+    }
+
+    fn reply_info(&mut self, out: &mut Vec<Action>, r: Reply) {
+        if log::log_enabled!(log::Level::Debug) {
+            log::debug!("{} -> {}", self.prefix, r.log_text());
+        } else {
+            log::info!("{} {}", self.prefix, r.log_text());
+        }
+        out.push(Action::Send(r.to_bytes()));
+    }
+
+    fn warn_reply(&mut self, out: &mut Vec<Action>, r: Reply) {
+        log::warn!("{} -> {}", self.prefix, r.log_text());
+        out.push(Action::Send(r.to_bytes()));
+    }
+
+    fn close(&mut self, out: &mut Vec<Action>) {
+        if !self.closing {
+            self.closing = true;
+            if self.running.is_some() {
+                out.push(Action::AbortTransfer);
+            }
+            out.push(Action::Close);
+        }
+    }
+
+    // --- lines
+
+    fn on_line(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+        if self.running.is_some() || self.pending.is_some() {
+            // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
+            // rest waits its turn.
+            let verb = command::parse(line).map(|r| r.verb).unwrap_or_default();
+            let urgent = ["ABOR", "STAT", "QUIT", "NOOP"]
+                .iter()
+                .any(|v| verb.ends_with(v));
+            let stat_with_arg =
+                verb == "STAT" && command::parse(line).ok().and_then(|r| r.arg).is_some();
+            if !urgent || stat_with_arg {
+                if self.queued.len() < 64 {
+                    self.queued.push_back(line.to_vec());
+                } else {
+                    self.warn_reply(
+                        out,
+                        Reply::new(450, "Too many commands queued during the transfer."),
+                    );
+                }
+                return;
+            }
+        }
+        self.dispatch(line, now, out);
+    }
+
+    /// Run queued commands until one starts waiting for a transfer again.
+    fn drain_queue(&mut self, now: SystemTime, out: &mut Vec<Action>) {
+        while self.running.is_none() && self.pending.is_none() && !self.closing {
+            let Some(line) = self.queued.pop_front() else {
+                break;
+            };
+            self.dispatch(&line, now, out);
+        }
+    }
+
+    // --- data channel events
+
+    fn on_passive_listening(&mut self, port: u16, out: &mut Vec<Action>) {
+        let DataState::PassiveOpening { extended } = self.data else {
+            return;
+        };
+        self.data = DataState::PassiveListening;
+        if extended {
+            self.reply(out, Reply::new(229, crate::proto::addr::epsv_text(port)));
+        } else {
+            let cfg = &self.ctx.config;
+            let ip = crate::proto::addr::masquerade(
+                cfg.masquerade_address,
+                &cfg.masquerade_address_map,
+                canonical_ip(self.local.ip()),
+                canonical_ip(self.remote.ip()),
+            )
+            .unwrap_or(self.local.ip());
+            match canonical_ip(ip) {
+                IpAddr::V4(v4) => self.reply(
+                    out,
+                    Reply::new(227, crate::proto::addr::pasv_text(v4, port)),
+                ),
+                IpAddr::V6(_) => {
+                    self.data = DataState::None;
+                    out.push(Action::CloseData);
+                    self.reply(
+                        out,
+                        Reply::new(425, "Can't announce an IPv6 address with PASV; use EPSV."),
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_data_connected(&mut self, now: SystemTime, out: &mut Vec<Action>) {
+        let was = self.data;
+        self.data = DataState::Connected;
+        if was == DataState::ActiveConnecting {
+            self.reply(out, Reply::new(200, "Active data connection established."));
+        }
+        if let Some(t) = self.pending.take() {
+            self.start(t, now, out);
+        }
+    }
+
+    fn start(&mut self, t: Transfer, now: SystemTime, out: &mut Vec<Action>) {
+        self.running = Some(Running {
+            cmd: t.cmd,
+            bytes: t.byte_counter(),
+            started: now,
+        });
+        out.push(Action::StartTransfer(t));
+    }
+
+    /// Queue `t` behind the data connection: start it now if the connection is
+    /// open (125), else wait for it (150). `preliminary` overrides the reply text.
+    fn push_transfer(
+        &mut self,
+        t: Transfer,
+        preliminary: Option<String>,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        match self.data {
+            DataState::Connected => {
+                let text = preliminary
+                    .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
+                self.reply(out, Reply::new(125, text));
+                self.start(t, now, out);
+            }
+            DataState::PassiveListening
+            | DataState::ActiveConnecting
+            | DataState::PassiveOpening { .. } => {
+                let text = preliminary
+                    .unwrap_or_else(|| "File status okay. About to open data connection.".into());
+                self.reply(out, Reply::new(150, text));
+                self.pending = Some(t);
+            }
+            DataState::None => {
+                let mut t = t;
+                if let Some(sink) = t.take_sink() {
+                    let _ = sink.abort();
+                }
+                self.reply(out, Reply::new(425, "Use PORT or PASV first."));
+            }
+        }
+    }
+
+    /// A pending transfer will never get its data connection.
+    fn fail_pending(&mut self, out: &mut Vec<Action>) {
+        if let Some(mut t) = self.pending.take() {
+            if let Some(sink) = t.take_sink() {
+                let _ = sink.abort();
+            }
+            if let Some(p) = t.file_path.clone() {
+                out.push(Action::Event(if t.cmd.is_upload() {
+                    Event::IncompleteFileReceived(p)
+                } else {
+                    Event::IncompleteFileSent(p)
+                }));
+            }
+        }
+    }
+
+    fn on_transfer_done(
+        &mut self,
+        mut t: Transfer,
+        result: Result<(), TransferError>,
+        seconds: f64,
+        out: &mut Vec<Action>,
+    ) {
+        self.running = None;
+        self.data = DataState::None;
+        let aborted_by_client = std::mem::take(&mut self.abort_requested);
+        let upload = t.cmd.is_upload();
+        let bytes = t.bytes();
+        // Finish the file first: an upload is only reported complete once it is in place.
+        let mut result = result;
+        if let Some(sink) = t.take_sink() {
+            if result.is_ok() {
+                if let Err(e) = sink.commit() {
+                    result = Err(TransferError::Local(e));
+                }
+            } else if let Err(e) = sink.abort() {
+                log::warn!("{} cleaning up after a failed upload: {e}", self.prefix);
+            }
+        }
+        let completed = result.is_ok();
+        if let Some(path) = &t.file_path {
+            log::info!(
+                "{} {} {} completed={} bytes={} seconds={:.3}",
+                self.prefix,
+                t.cmd.name(),
+                path.display(),
+                u8::from(completed),
+                bytes,
+                seconds
+            );
+            let ev = match (upload, completed) {
+                (true, true) => Event::FileReceived(path.clone()),
+                (true, false) => Event::IncompleteFileReceived(path.clone()),
+                (false, true) => Event::FileSent(path.clone()),
+                (false, false) => Event::IncompleteFileSent(path.clone()),
+            };
+            out.push(Action::Event(ev));
+        }
+        if self.disconnected {
+            return;
+        }
+        match result {
+            Ok(()) => self.reply(out, Reply::new(226, "Transfer complete.")),
+            Err(TransferError::Aborted) => {
+                if aborted_by_client {
+                    self.reply_info(out, Reply::new(426, "Transfer aborted via ABOR."));
+                    self.reply(out, Reply::new(226, "ABOR command successful."));
+                }
+            }
+            Err(TransferError::TimedOut) => {
+                self.reply_info(out, Reply::new(421, "Data connection timed out."));
+                self.close(out);
+                return;
+            }
+            Err(TransferError::Network(e)) => {
+                log::info!("{} data connection error: {e}", self.prefix);
+                let text = if upload {
+                    "Connection closed; transfer aborted.".to_string()
+                } else {
+                    format!("Transfer aborted; {bytes} bytes transmitted.")
+                };
+                self.reply(out, Reply::new(426, text));
+            }
+            Err(TransferError::Local(e)) => {
+                log::warn!("{} file error during {}: {e}", self.prefix, t.cmd.name());
+                let full = matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
+                );
+                let code = if full { 452 } else { 451 };
+                self.warn_reply(
+                    out,
+                    Reply::new(code, format!("{}; transfer aborted.", strerror(&e))),
+                );
+            }
+        }
+        if self.quit_pending {
+            self.quit_pending = false;
+            self.send_goodbye(out);
+        }
+    }
+
+    fn send_goodbye(&mut self, out: &mut Vec<Action>) {
+        let msg = self
+            .account
+            .as_ref()
+            .map(|a| a.msg_quit.clone())
+            .unwrap_or_else(|| "Goodbye.".into());
+        self.reply(out, long_reply(221, &msg));
+        if let Some(user) = self.account.as_ref().map(|a| a.username.clone()) {
+            out.push(Action::Event(Event::Logout(user)));
+        }
+        self.close(out);
+    }
+
+    fn time_mode(&self) -> TimeMode {
+        if self.ctx.config.use_gmt_times {
+            TimeMode::Gmt
+        } else {
+            TimeMode::Local
+        }
+    }
+
+    fn stat_lines(&self, now: SystemTime) -> Vec<Vec<u8>> {
+        let mut s = vec![format!("Connected to: {}", self.local)];
+        if let Some(a) = &self.account {
+            s.push(format!("Logged in as: {}", a.username));
+        } else if self.username.is_none() {
+            s.push("Waiting for username.".into());
+        } else {
+            s.push("Waiting for password.".into());
+        }
+        s.push(format!(
+            "TYPE: {}; STRUcture: File; MODE: Stream",
+            if self.ascii { "ASCII" } else { "Binary" }
+        ));
+        match (&self.running, self.data) {
+            (Some(r), _) => {
+                let bytes = r.bytes.load(Ordering::Relaxed);
+                let (sent, recv) = if r.cmd.is_upload() {
+                    (0, bytes)
+                } else {
+                    (bytes, 0)
+                };
+                let secs = now
+                    .duration_since(r.started)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                s.push("Data connection open:".into());
+                s.push(format!("Total bytes sent: {sent}"));
+                s.push(format!("Total bytes received: {recv}"));
+                s.push(format!("Transfer elapsed time: {secs:.3} secs"));
+            }
+            (None, DataState::PassiveListening) => {
+                s.push("Passive data channel waiting for connection.".into())
+            }
+            (None, DataState::Connected) => s.push("Data connection open.".into()),
+            _ => s.push("Data connection closed.".into()),
+        }
+        s.into_iter()
+            .map(|l| format!(" {l}").into_bytes())
+            .collect()
+    }
+}
+
+/// A reply whose text may be too long for one line (pyftpdlib splits at 75 chars).
+fn long_reply(code: u16, text: &str) -> Reply {
+    if text.len() <= 75 {
+        Reply::new(code, text)
+    } else {
+        Reply {
+            code,
+            lines: vec![text.as_bytes().to_vec(), Vec::new()],
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses as plain IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// The OS's text for an error, as pyftpdlib's `strerror` gives it.
+fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let s = std::io::Error::from_raw_os_error(code).to_string();
+            // std renders "No such file or directory (os error 2)"
+            match s.rfind(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+        None => {
+            let s = e.to_string();
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                None => "Unknown error".into(),
+            }
+        }
+    }
+}
