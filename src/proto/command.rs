@@ -51,36 +51,567 @@ pub enum ParseError {
     BadVerb(String),
 }
 
+/// Render a verb for messages: printable ASCII kept (upper-cased), other
+/// bytes escaped as `\xNN`.
+fn render_verb(verb: &[u8]) -> String {
+    let mut s = String::with_capacity(verb.len());
+    for &b in verb {
+        if b.is_ascii_graphic() {
+            s.push(char::from(b.to_ascii_uppercase()));
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
+
+/// Split at the first space: (word, rest after that space or `None` if empty).
+fn split_word(line: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match line.iter().position(|&b| b == b' ') {
+        Some(i) => {
+            let rest = &line[i + 1..];
+            (&line[..i], (!rest.is_empty()).then_some(rest))
+        }
+        None => (line, None),
+    }
+}
+
+/// Upper-cased verb, or [`ParseError::BadVerb`] if it is not printable ASCII.
+fn verb_text(verb: &[u8], shown_prefix: &str) -> Result<String, ParseError> {
+    if verb.iter().all(u8::is_ascii_graphic) {
+        // All bytes are ASCII, so this conversion is lossless.
+        Ok(verb
+            .iter()
+            .map(|&b| char::from(b.to_ascii_uppercase()))
+            .collect())
+    } else {
+        Err(ParseError::BadVerb(format!(
+            "{shown_prefix}{}",
+            render_verb(verb)
+        )))
+    }
+}
+
 /// Parse one control line (without its line terminator).
+///
+/// The verb is everything before the first space, upper-cased; the argument
+/// is everything after that one space (further spaces are kept). For
+/// `SITE <sub> [arg]` the verb becomes `"SITE <SUB>"` and the argument what
+/// follows the sub-command. A line starting with a space (but not only
+/// spaces) yields an empty verb, which [`lookup`] does not know.
 pub fn parse(line: &[u8]) -> Result<Request, ParseError> {
-    let _ = line;
-    todo!("proto helper")
+    if line.iter().all(|&b| b == b' ') {
+        return Err(ParseError::Empty);
+    }
+    let (verb, arg) = split_word(line);
+    let verb = verb_text(verb, "")?;
+    if verb == "SITE" {
+        if let Some(rest) = arg {
+            let (sub, arg) = split_word(rest);
+            let sub = verb_text(sub, "SITE ")?;
+            return Ok(Request {
+                verb: format!("SITE {sub}"),
+                arg: arg.map(<[u8]>::to_vec),
+            });
+        }
+    }
+    Ok(Request {
+        verb,
+        arg: arg.map(<[u8]>::to_vec),
+    })
 }
 
 /// Look up a verb (as produced by [`parse`]) in the command table.
+///
+/// The match is exact (verbs from [`parse`] are already upper-case).
 pub fn lookup(verb: &str) -> Option<&'static CommandSpec> {
-    let _ = verb;
-    todo!("proto helper")
+    TABLE.iter().find(|c| c.name == verb)
 }
 
 /// The whole command table (RFC 959/1123/2389/2428/2640/3659 commands, X* aliases, SITE commands).
+///
+/// Sorted by name. Besides pyftpdlib's plain-FTP table it holds its TLS
+/// commands `AUTH`, `PBSZ`, `PROT` and also `CCC` (RFC 4217); their FEAT
+/// lines are not in the `feat` field but in [`TLS_FEAT_LINES`], to be added
+/// only when TLS is available.
 pub fn table() -> &'static [CommandSpec] {
-    todo!("proto helper")
+    TABLE
 }
+
+/// FEAT entries pyftpdlib's TLS handler adds (pass them to
+/// [`feat_lines_with`] when TLS is configured).
+pub const TLS_FEAT_LINES: [&str; 4] = ["AUTH TLS", "AUTH SSL", "PBSZ", "PROT"];
+
+/// FEAT entries that belong to the server rather than to one command.
+const ALWAYS_FEAT: [&str; 1] = ["TVFS"];
 
 /// The middle lines of the FEAT reply (each starting with one space), sorted,
 /// generated from the table plus the MLST line built by the caller.
+///
+/// With the default facts this is:
+/// ` EPRT`, ` EPSV`, ` MDTM`, ` MFMT`,
+/// ` MLST type*;perm*;size*;modify*;unique;unix.mode;unix.uid;unix.gid;`,
+/// ` REST STREAM`, ` SIZE`, ` TVFS`, ` UTF8`. An empty `mlst_line` is left out.
 pub fn feat_lines(mlst_line: &str) -> Vec<String> {
-    let _ = mlst_line;
-    todo!("proto helper")
+    feat_lines_with(mlst_line, &[])
 }
 
+/// [`feat_lines`] plus extra entries (e.g. [`TLS_FEAT_LINES`]); duplicates
+/// are removed, the result is sorted byte-wise like pyftpdlib's `sorted()`.
+pub fn feat_lines_with(mlst_line: &str, extra: &[&str]) -> Vec<String> {
+    let mut feats: Vec<&str> = TABLE
+        .iter()
+        .filter_map(|c| c.feat)
+        .chain(ALWAYS_FEAT)
+        .chain(extra.iter().copied())
+        .collect();
+    if !mlst_line.is_empty() {
+        feats.push(mlst_line);
+    }
+    feats.sort_unstable();
+    feats.dedup();
+    feats.into_iter().map(|f| format!(" {f}")).collect()
+}
+
+/// Commands per HELP line, as pyftpdlib lays them out.
+const HELP_PER_LINE: usize = 8;
+
 /// The middle lines of `HELP` with no argument: the non-SITE commands, several per line.
+///
+/// pyftpdlib's layout: the sorted names (bare `SITE` included, `SITE xxx`
+/// not), eight per line, each as `" %-6s"` (so lines start with a space and
+/// keep trailing padding), e.g. `" ABOR   ALLO   APPE   AUTH   CCC    CDUP   CWD    DELE  "`.
 pub fn help_lines() -> Vec<String> {
-    todo!("proto helper")
+    let names: Vec<&str> = TABLE
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| !n.starts_with("SITE "))
+        .collect();
+    names
+        .chunks(HELP_PER_LINE)
+        .map(|chunk| chunk.iter().map(|n| format!(" {n:<6}")).collect())
+        .collect()
 }
 
 /// The middle lines of `SITE HELP` with no argument: the SITE sub-commands.
+///
+/// One per line, with a leading space: `" CHMOD"`, `" HELP"`.
 pub fn site_help_lines() -> Vec<String> {
-    todo!("proto helper")
+    TABLE
+        .iter()
+        .filter_map(|c| c.name.strip_prefix("SITE "))
+        .map(|n| format!(" {n}"))
+        .collect()
+}
+
+/// Shorthand constructor for the table.
+const fn cmd(
+    name: &'static str,
+    perm: Option<char>,
+    needs_auth: bool,
+    arg: ArgRule,
+    help: &'static str,
+    feat: Option<&'static str>,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        perm,
+        needs_auth,
+        arg,
+        help,
+        feat,
+    }
+}
+
+use ArgRule::{Forbidden, Optional, Required};
+
+/// The command table, sorted by name (pyftpdlib's `proto_cmds` plus its TLS
+/// commands and CCC).
+#[rustfmt::skip]
+static TABLE: &[CommandSpec] = &[
+    cmd("ABOR", None, true, Forbidden, "Syntax: ABOR (abort transfer).", None),
+    cmd("ALLO", None, true, Required, "Syntax: ALLO <SP> bytes (noop; allocate storage).", None),
+    cmd("APPE", Some('a'), true, Required, "Syntax: APPE <SP> file-name (append data to file).", None),
+    cmd("AUTH", None, false, Required, "Syntax: AUTH <SP> TLS|SSL (set up secure control channel).", None),
+    cmd("CCC", None, true, Forbidden, "Syntax: CCC (clear command channel).", None),
+    cmd("CDUP", Some('e'), true, Forbidden, "Syntax: CDUP (go to parent directory).", None),
+    cmd("CWD", Some('e'), true, Optional, "Syntax: CWD [<SP> dir-name] (change working directory).", None),
+    cmd("DELE", Some('d'), true, Required, "Syntax: DELE <SP> file-name (delete file).", None),
+    cmd("EPRT", None, true, Required, "Syntax: EPRT <SP> |proto|ip|port| (extended active mode).", Some("EPRT")),
+    cmd("EPSV", None, true, Optional, "Syntax: EPSV [<SP> proto/\"ALL\"] (extended passive mode).", Some("EPSV")),
+    cmd("FEAT", None, false, Forbidden, "Syntax: FEAT (list all new features supported).", None),
+    cmd("HELP", None, false, Optional, "Syntax: HELP [<SP> cmd] (show help).", None),
+    cmd("LIST", Some('l'), true, Optional, "Syntax: LIST [<SP> path] (list files).", None),
+    cmd("MDTM", Some('l'), true, Required, "Syntax: MDTM [<SP> path] (file last modification time).", Some("MDTM")),
+    cmd("MFMT", Some('T'), true, Required, "Syntax: MFMT <SP> timeval <SP> path (file update last modification time).", Some("MFMT")),
+    cmd("MKD", Some('m'), true, Required, "Syntax: MKD <SP> path (create directory).", None),
+    cmd("MLSD", Some('l'), true, Optional, "Syntax: MLSD [<SP> path] (list directory).", None),
+    cmd("MLST", Some('l'), true, Optional, "Syntax: MLST [<SP> path] (show information about path).", None),
+    cmd("MODE", None, true, Required, "Syntax: MODE <SP> mode (noop; set data transfer mode).", None),
+    cmd("NLST", Some('l'), true, Optional, "Syntax: NLST [<SP> path] (list path in a compact form).", None),
+    cmd("NOOP", None, false, Forbidden, "Syntax: NOOP (just do nothing).", None),
+    cmd("OPTS", None, true, Required, "Syntax: OPTS <SP> cmd [<SP> option] (set option for command).", Some("UTF8")),
+    cmd("PASS", None, false, Optional, "Syntax: PASS [<SP> password] (set user password).", None),
+    cmd("PASV", None, true, Forbidden, "Syntax: PASV (open passive data connection).", None),
+    cmd("PBSZ", None, false, Required, "Syntax: PBSZ <SP> 0 (negotiate TLS buffer).", None),
+    cmd("PORT", None, true, Required, "Syntax: PORT <sp> h,h,h,h,p,p (open active data connection).", None),
+    cmd("PROT", None, false, Required, "Syntax: PROT <SP> [C|P] (set up un/secure data channel).", None),
+    cmd("PWD", None, true, Forbidden, "Syntax: PWD (get current working directory).", None),
+    cmd("QUIT", None, false, Forbidden, "Syntax: QUIT (quit current session).", None),
+    cmd("REIN", None, true, Forbidden, "Syntax: REIN (flush account).", None),
+    cmd("REST", None, true, Required, "Syntax: REST <SP> offset (set file offset).", Some("REST STREAM")),
+    cmd("RETR", Some('r'), true, Required, "Syntax: RETR <SP> file-name (retrieve a file).", None),
+    cmd("RMD", Some('d'), true, Required, "Syntax: RMD <SP> dir-name (remove directory).", None),
+    cmd("RNFR", Some('f'), true, Required, "Syntax: RNFR <SP> file-name (rename (source name)).", None),
+    cmd("RNTO", Some('f'), true, Required, "Syntax: RNTO <SP> file-name (rename (destination name)).", None),
+    cmd("SITE", None, false, Required, "Syntax: SITE <SP> site-command (execute SITE command).", None),
+    cmd("SITE CHMOD", Some('M'), true, Required, "Syntax: SITE CHMOD <SP> mode path (change file mode).", None),
+    cmd("SITE HELP", None, false, Optional, "Syntax: SITE HELP [<SP> cmd] (show SITE command help).", None),
+    cmd("SIZE", Some('l'), true, Required, "Syntax: SIZE <SP> file-name (get file size).", Some("SIZE")),
+    cmd("STAT", Some('l'), false, Optional, "Syntax: STAT [<SP> path name] (server stats [list files]).", None),
+    cmd("STOR", Some('w'), true, Required, "Syntax: STOR <SP> file-name (store a file).", None),
+    cmd("STOU", Some('w'), true, Optional, "Syntax: STOU [<SP> name] (store a file with a unique name).", None),
+    cmd("STRU", None, true, Required, "Syntax: STRU <SP> type (noop; set file structure).", None),
+    cmd("SYST", None, false, Forbidden, "Syntax: SYST (get operating system type).", None),
+    cmd("TYPE", None, true, Required, "Syntax: TYPE <SP> [A | I] (set transfer type).", None),
+    cmd("USER", None, false, Required, "Syntax: USER <SP> user-name (set username).", None),
+    cmd("XCUP", Some('e'), true, Forbidden, "Syntax: XCUP (obsolete; go to parent directory).", None),
+    cmd("XCWD", Some('e'), true, Optional, "Syntax: XCWD [<SP> dir-name] (obsolete; change directory).", None),
+    cmd("XMKD", Some('m'), true, Required, "Syntax: XMKD <SP> dir-name (obsolete; create directory).", None),
+    cmd("XPWD", None, true, Forbidden, "Syntax: XPWD (obsolete; get current dir).", None),
+    cmd("XRMD", Some('d'), true, Required, "Syntax: XRMD <SP> dir-name (obsolete; remove directory).", None),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(verb: &str, arg: Option<&[u8]>) -> Result<Request, ParseError> {
+        Ok(Request {
+            verb: verb.to_string(),
+            arg: arg.map(<[u8]>::to_vec),
+        })
+    }
+
+    #[test]
+    fn parse_simple() {
+        assert_eq!(parse(b"NOOP"), req("NOOP", None));
+        assert_eq!(parse(b"noop"), req("NOOP", None));
+        assert_eq!(parse(b"RetR file.txt"), req("RETR", Some(b"file.txt")));
+        assert_eq!(parse(b"USER anonymous"), req("USER", Some(b"anonymous")));
+    }
+
+    #[test]
+    fn parse_argument_keeps_spaces_and_case() {
+        assert_eq!(parse(b"STOR a b  c "), req("STOR", Some(b"a b  c ")));
+        assert_eq!(parse(b"CWD  lead"), req("CWD", Some(b" lead")));
+        assert_eq!(parse(b"PASS MiXeD"), req("PASS", Some(b"MiXeD")));
+        assert_eq!(parse(b"PWD "), req("PWD", None));
+        assert_eq!(parse(b"PWD  "), req("PWD", Some(b" ")));
+    }
+
+    #[test]
+    fn parse_raw_argument_bytes() {
+        assert_eq!(
+            parse(b"RETR \xff\xfe\0x\r"),
+            req("RETR", Some(b"\xff\xfe\0x\r"))
+        );
+        assert_eq!(parse(b"MKD caf\xc3\xa9"), req("MKD", Some(b"caf\xc3\xa9")));
+    }
+
+    #[test]
+    fn parse_empty() {
+        assert_eq!(parse(b""), Err(ParseError::Empty));
+        assert_eq!(parse(b" "), Err(ParseError::Empty));
+        assert_eq!(parse(b"    "), Err(ParseError::Empty));
+    }
+
+    #[test]
+    fn parse_leading_space_gives_empty_verb() {
+        assert_eq!(parse(b" NOOP"), req("", Some(b"NOOP")));
+        assert_eq!(lookup(""), None);
+    }
+
+    #[test]
+    fn parse_bad_verb() {
+        assert_eq!(
+            parse(b"NO\xffOP"),
+            Err(ParseError::BadVerb("NO\\xffOP".into()))
+        );
+        assert_eq!(
+            parse(b"\x00\x01ab arg"),
+            Err(ParseError::BadVerb("\\x00\\x01AB".into()))
+        );
+        assert_eq!(
+            parse(b"NOOP\t"),
+            Err(ParseError::BadVerb("NOOP\\x09".into()))
+        );
+        assert_eq!(
+            parse(b"NOOP\r"),
+            Err(ParseError::BadVerb("NOOP\\x0d".into()))
+        );
+        assert_eq!(
+            parse(b"caf\xc3\xa9"),
+            Err(ParseError::BadVerb("CAF\\xc3\\xa9".into()))
+        );
+        assert_eq!(parse(b"\x7f"), Err(ParseError::BadVerb("\\x7f".into())));
+    }
+
+    #[test]
+    fn parse_site() {
+        assert_eq!(
+            parse(b"SITE chmod 755 f"),
+            req("SITE CHMOD", Some(b"755 f"))
+        );
+        assert_eq!(parse(b"site help"), req("SITE HELP", None));
+        assert_eq!(parse(b"site help chmod"), req("SITE HELP", Some(b"chmod")));
+        assert_eq!(parse(b"SITE"), req("SITE", None));
+        assert_eq!(parse(b"SITE "), req("SITE", None));
+        assert_eq!(parse(b"SITE chmod "), req("SITE CHMOD", None));
+        assert_eq!(
+            parse(b"SITE chmod 755  a b"),
+            req("SITE CHMOD", Some(b"755  a b"))
+        );
+        assert_eq!(parse(b"SITE  x"), req("SITE ", Some(b"x")));
+        assert_eq!(parse(b"SITE bogus"), req("SITE BOGUS", None));
+        assert_eq!(
+            parse(b"SITE \xffx y"),
+            Err(ParseError::BadVerb("SITE \\xffX".into()))
+        );
+        // Only the verb SITE triggers the convention.
+        assert_eq!(parse(b"SITES chmod"), req("SITES", Some(b"chmod")));
+    }
+
+    #[test]
+    fn lookup_known_and_unknown() {
+        let retr = lookup("RETR").unwrap();
+        assert_eq!(retr.perm, Some('r'));
+        assert!(retr.needs_auth);
+        assert_eq!(retr.arg, ArgRule::Required);
+        assert_eq!(retr.help, "Syntax: RETR <SP> file-name (retrieve a file).");
+        assert_eq!(lookup("retr"), None);
+        assert_eq!(lookup("XYZ"), None);
+        assert_eq!(lookup("SITE BOGUS"), None);
+        assert_eq!(lookup("SITE CHMOD").unwrap().perm, Some('M'));
+        assert_eq!(lookup("SITE HELP").unwrap().arg, ArgRule::Optional);
+        assert!(!lookup("SITE HELP").unwrap().needs_auth);
+        assert_eq!(lookup("SITE").unwrap().arg, ArgRule::Required);
+    }
+
+    #[test]
+    fn table_contains_required_commands() {
+        let required = [
+            "USER",
+            "PASS",
+            "QUIT",
+            "REIN",
+            "PORT",
+            "PASV",
+            "TYPE",
+            "STRU",
+            "MODE",
+            "RETR",
+            "STOR",
+            "STOU",
+            "APPE",
+            "ALLO",
+            "REST",
+            "RNFR",
+            "RNTO",
+            "ABOR",
+            "DELE",
+            "RMD",
+            "MKD",
+            "PWD",
+            "LIST",
+            "NLST",
+            "SITE",
+            "SYST",
+            "STAT",
+            "HELP",
+            "NOOP",
+            "CWD",
+            "CDUP",
+            "XCUP",
+            "XCWD",
+            "XMKD",
+            "XPWD",
+            "XRMD",
+            "AUTH",
+            "PBSZ",
+            "PROT",
+            "CCC",
+            "FEAT",
+            "OPTS",
+            "EPRT",
+            "EPSV",
+            "MDTM",
+            "SIZE",
+            "MLST",
+            "MLSD",
+            "MFMT",
+            "SITE CHMOD",
+            "SITE HELP",
+        ];
+        for name in required {
+            assert!(lookup(name).is_some(), "{name}");
+        }
+        assert_eq!(table().len(), required.len());
+        assert!(lookup("ACCT").is_none());
+    }
+
+    #[test]
+    fn table_is_sorted_unique_and_consistent() {
+        let names: Vec<&str> = table().iter().map(|c| c.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for c in table() {
+            assert_eq!(c.name, c.name.to_ascii_uppercase());
+            assert!(c.help.starts_with("Syntax: "), "{}", c.name);
+            assert!(
+                c.help.ends_with(").") || c.help.ends_with("."),
+                "{}",
+                c.name
+            );
+            if let Some(p) = c.perm {
+                assert!(crate::proto::perm::ALL_PERMS.contains(p), "{}", c.name);
+                // Every command that touches the filesystem needs a login,
+                // except STAT (which only lists with an argument).
+                assert!(c.needs_auth || c.name == "STAT", "{}", c.name);
+            }
+        }
+    }
+
+    #[test]
+    fn table_rows_match_pyftpdlib() {
+        use ArgRule::*;
+        let expect = [
+            ("ABOR", None, true, Forbidden),
+            ("ALLO", None, true, Required),
+            ("APPE", Some('a'), true, Required),
+            ("CDUP", Some('e'), true, Forbidden),
+            ("CWD", Some('e'), true, Optional),
+            ("DELE", Some('d'), true, Required),
+            ("EPSV", None, true, Optional),
+            ("FEAT", None, false, Forbidden),
+            ("HELP", None, false, Optional),
+            ("LIST", Some('l'), true, Optional),
+            ("MDTM", Some('l'), true, Required),
+            ("MFMT", Some('T'), true, Required),
+            ("MKD", Some('m'), true, Required),
+            ("NOOP", None, false, Forbidden),
+            ("OPTS", None, true, Required),
+            ("PASS", None, false, Optional),
+            ("QUIT", None, false, Forbidden),
+            ("RNFR", Some('f'), true, Required),
+            ("SITE", None, false, Required),
+            ("STAT", Some('l'), false, Optional),
+            ("STOU", Some('w'), true, Optional),
+            ("SYST", None, false, Forbidden),
+            ("USER", None, false, Required),
+            ("XPWD", None, true, Forbidden),
+            ("XRMD", Some('d'), true, Required),
+            ("AUTH", None, false, Required),
+            ("PBSZ", None, false, Required),
+            ("PROT", None, false, Required),
+        ];
+        for (name, perm, auth, arg) in expect {
+            let c = lookup(name).unwrap();
+            assert_eq!((c.perm, c.needs_auth, c.arg), (perm, auth, arg), "{name}");
+        }
+        assert_eq!(
+            lookup("EPSV").unwrap().help,
+            "Syntax: EPSV [<SP> proto/\"ALL\"] (extended passive mode)."
+        );
+        assert_eq!(
+            lookup("MFMT").unwrap().help,
+            "Syntax: MFMT <SP> timeval <SP> path (file update last modification time)."
+        );
+    }
+
+    #[test]
+    fn feat() {
+        let mlst = "MLST type*;perm*;size*;modify*;unique;unix.mode;unix.uid;unix.gid;";
+        assert_eq!(
+            feat_lines(mlst),
+            vec![
+                " EPRT",
+                " EPSV",
+                " MDTM",
+                " MFMT",
+                " MLST type*;perm*;size*;modify*;unique;unix.mode;unix.uid;unix.gid;",
+                " REST STREAM",
+                " SIZE",
+                " TVFS",
+                " UTF8",
+            ]
+        );
+        assert_eq!(feat_lines("").len(), 8);
+        assert!(!feat_lines("").iter().any(|l| l.starts_with(" MLST")));
+    }
+
+    #[test]
+    fn feat_with_tls() {
+        let lines = feat_lines_with("MLST type*;", &TLS_FEAT_LINES);
+        assert_eq!(
+            lines,
+            vec![
+                " AUTH SSL",
+                " AUTH TLS",
+                " EPRT",
+                " EPSV",
+                " MDTM",
+                " MFMT",
+                " MLST type*;",
+                " PBSZ",
+                " PROT",
+                " REST STREAM",
+                " SIZE",
+                " TVFS",
+                " UTF8",
+            ]
+        );
+        // Duplicates collapse.
+        assert_eq!(feat_lines_with("", &["SIZE", "TVFS"]).len(), 8);
+    }
+
+    #[test]
+    fn help_layout() {
+        assert_eq!(
+            help_lines(),
+            vec![
+                " ABOR   ALLO   APPE   AUTH   CCC    CDUP   CWD    DELE  ",
+                " EPRT   EPSV   FEAT   HELP   LIST   MDTM   MFMT   MKD   ",
+                " MLSD   MLST   MODE   NLST   NOOP   OPTS   PASS   PASV  ",
+                " PBSZ   PORT   PROT   PWD    QUIT   REIN   REST   RETR  ",
+                " RMD    RNFR   RNTO   SITE   SIZE   STAT   STOR   STOU  ",
+                " STRU   SYST   TYPE   USER   XCUP   XCWD   XMKD   XPWD  ",
+                " XRMD  ",
+            ]
+        );
+    }
+
+    #[test]
+    fn site_help_layout() {
+        assert_eq!(site_help_lines(), vec![" CHMOD", " HELP"]);
+    }
+
+    #[test]
+    fn parse_never_panics_on_any_short_input() {
+        let alphabet: &[u8] = b" aS\xff\x00\r\n";
+        let mut buf = Vec::new();
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    buf.clear();
+                    buf.extend_from_slice(b"SITE");
+                    buf.extend_from_slice(&[*a, *b, *c]);
+                    let _ = parse(&buf);
+                    let _ = parse(&buf[4..]);
+                }
+            }
+        }
+    }
 }
