@@ -81,14 +81,14 @@ pub struct MlstFacts {
 }
 
 impl Default for MlstFacts {
-    /// pyftpdlib's defaults: type, perm, size, modify.
+    /// pyftpdlib's defaults on POSIX: type, perm, size, modify, unique.
     fn default() -> Self {
         MlstFacts {
             type_: true,
             perm: true,
             size: true,
             modify: true,
-            unique: false,
+            unique: true,
             unix_mode: false,
             unix_uid: false,
             unix_gid: false,
@@ -693,7 +693,7 @@ mod tests {
         ));
         assert_eq!(
             line,
-            "modify=20231114211320;perm=radfwMT;size=1024;type=file; music.mp3\r\n"
+            "modify=20231114211320;perm=radfwMT;size=1024;type=file;unique=803g1a2b; music.mp3\r\n"
         );
     }
 
@@ -709,7 +709,7 @@ mod tests {
         ));
         assert_eq!(
             line,
-            "modify=20231114211320;perm=eldfmMTcp;size=1024;type=dir; ebooks\r\n"
+            "modify=20231114211320;perm=eldfmMTcp;size=1024;type=dir;unique=803g1a2b; ebooks\r\n"
         );
     }
 
@@ -860,7 +860,7 @@ mod tests {
     fn feat_line_default_and_custom() {
         assert_eq!(
             MlstFacts::default().feat_line(),
-            "MLST type*;perm*;size*;modify*;unique;unix.mode;unix.uid;unix.gid;"
+            "MLST type*;perm*;size*;modify*;unique*;unix.mode;unix.uid;unix.gid;"
         );
         assert_eq!(
             MlstFacts::NONE.feat_line(),

@@ -400,11 +400,9 @@ impl Session {
         match cmd.as_str() {
             "UTF8" | "UTF-8" => self.reply(out, Reply::new(200, "Always in UTF8 mode.")),
             "MLST" => {
-                if !opt.is_empty() && !opt.contains(';') {
-                    self.reply(out, Reply::new(501, "Invalid argument."));
-                } else {
-                    let f = self.facts.set_from_opts(opt);
-                    self.reply(out, Reply::new(200, format!("MLST OPTS {f}")));
+                match self.facts.try_set_from_opts(opt) {
+                    Ok(f) => self.reply(out, Reply::new(200, format!("MLST OPTS {f}"))),
+                    Err(why) => self.reply(out, Reply::new(501, format!("{}.", why.trim_end_matches('.')))),
                 }
             }
             _ => self.reply(
@@ -729,8 +727,10 @@ impl Session {
             return;
         };
         if let Some(m) = self.regular_file(&p, out, false) {
-            let t = listing::format_mdtm(m.mtime, self.time_mode());
-            self.reply(out, Reply::new(213, t));
+            match listing::try_format_mdtm(m.mtime, self.time_mode()) {
+                Some(t) => self.reply(out, Reply::new(213, t)),
+                None => self.reply(out, Reply::new(550, "Can't determine file's last modification time.")),
+            }
         }
     }
 

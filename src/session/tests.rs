@@ -1,1 +1,726 @@
+//! The session driven by scripted input: no sockets, a temporary directory as the user's home.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::auth::MemoryAuthorizer;
+use crate::data::{Source, TransferError};
+use crate::fs::LocalFsFactory;
+
+struct H {
+    s: Session,
+    dir: tempfile::TempDir,
+    now: SystemTime,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn harness_with(cfg: ServerConfig, remote: &str, local: &str) -> H {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = MemoryAuthorizer::new();
+    auth.add_user("user", "12345", dir.path(), "elradfmwMT").unwrap();
+    auth.add_user("reader", "pw", dir.path(), "elr").unwrap();
+    auth.add_anonymous(dir.path()).unwrap();
+    let ctx = SessionContext { config: Arc::new(cfg), authorizer: Arc::new(auth), fs_factory: Arc::new(LocalFsFactory) };
+    let s = Session::new(ctx, addr(remote), addr(local));
+    H { s, dir, now: SystemTime::now() }
+}
+
+fn harness() -> H {
+    harness_with(ServerConfig::default(), "127.0.0.1:40000", "127.0.0.1:2121")
+}
+
+/// The reply texts of a batch of actions.
+fn texts(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(b) => Some(String::from_utf8_lossy(b).trim_end().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn codes(actions: &[Action]) -> Vec<u16> {
+    texts(actions).iter().map(|t| t[..3].parse().unwrap()).collect()
+}
+
+fn events(actions: &[Action]) -> Vec<Event> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl H {
+    fn input(&mut self, i: Input<'_>) -> Vec<Action> {
+        self.s.handle(i, self.now)
+    }
+
+    fn line(&mut self, l: &str) -> Vec<Action> {
+        self.s.handle(Input::Line(l.as_bytes()), self.now)
+    }
+
+    /// Send a line, expect exactly one reply, return it.
+    fn one(&mut self, l: &str) -> String {
+        let t = texts(&self.line(l));
+        assert_eq!(t.len(), 1, "{l}: {t:?}");
+        t[0].clone()
+    }
+
+    fn login_as(&mut self, user: &str, pw: &str) {
+        self.input(Input::Connected);
+        assert!(self.one(&format!("USER {user}")).starts_with("331"));
+        assert!(self.one(&format!("PASS {pw}")).starts_with("230"));
+    }
+
+    fn login(&mut self) {
+        self.login_as("user", "12345");
+        assert!(self.one("TYPE I").starts_with("200"));
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// PASV and a data connection: the session is ready to transfer.
+    fn open_data(&mut self) {
+        let a = self.line("PASV");
+        assert!(matches!(a.as_slice(), [Action::ListenPassive(_)]), "{a:?}");
+        let t = texts(&self.input(Input::PassiveListening(50000)));
+        assert_eq!(t, vec!["227 Entering passive mode (127,0,0,1,195,80)."]);
+        assert!(self.input(Input::DataConnected).is_empty());
+    }
+
+    /// Run a command that starts a transfer at once (data connection open); returns the transfer.
+    fn start(&mut self, l: &str) -> Transfer {
+        let a = self.line(l);
+        assert_eq!(codes(&a), vec![125], "{l}: {a:?}");
+        match a.into_iter().last() {
+            Some(Action::StartTransfer(t)) => t,
+            other => panic!("{l}: no transfer: {other:?}"),
+        }
+    }
+
+    fn done(&mut self, t: Transfer, result: Result<(), TransferError>) -> Vec<Action> {
+        self.input(Input::TransferDone { transfer: t, result, seconds: 0.5 })
+    }
+}
+
+/// Drain a send transfer into bytes through a socket pair (the data module's pump).
+fn drain(t: &mut Transfer) -> Vec<u8> {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        b.read_to_end(&mut v).unwrap();
+        v
+    });
+    loop {
+        match t.pump(&mut a, usize::MAX, std::time::Instant::now()).unwrap() {
+            crate::data::Pump::Done => break,
+            _ => std::thread::yield_now(),
+        }
+    }
+    drop(a);
+    reader.join().unwrap()
+}
+
+#[test]
+fn greeting_fires_connect_then_banner() {
+    let mut h = harness();
+    let a = h.input(Input::Connected);
+    assert_eq!(events(&a), vec![Event::Connect]);
+    assert_eq!(texts(&a), vec![format!("220 ftpdlib {} ready.", env!("CARGO_PKG_VERSION"))]);
+}
+
+#[test]
+fn long_banner_is_multiline() {
+    let cfg = ServerConfig { banner: "x".repeat(100), ..ServerConfig::default() };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    let a = h.input(Input::Connected);
+    assert_eq!(texts(&a), vec![format!("220-{}\r\n220", "x".repeat(100))]);
+}
+
+#[test]
+fn login_success_and_events() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    assert_eq!(h.one("USER user"), "331 Username ok, send password.");
+    let a = h.line("PASS 12345");
+    assert_eq!(texts(&a), vec!["230 Login successful."]);
+    assert_eq!(events(&a), vec![Event::Login("user".into())]);
+    assert_eq!(h.one("PASS 12345"), "503 User already authenticated.");
+    assert_eq!(h.s.info().username.as_deref(), Some("user"));
+}
+
+#[test]
+fn pass_before_user() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    assert_eq!(h.one("PASS x"), "503 Login with USER first.");
+}
+
+#[test]
+fn failed_login_delays_and_disconnects_after_max_attempts() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    for i in 1..=3 {
+        h.one("USER user");
+        let a = h.line("PASS wrong");
+        assert!(matches!(a[0], Action::Sleep(d) if d == Duration::from_secs(3)), "{a:?}");
+        assert_eq!(events(&a), vec![Event::LoginFailed("user".into(), "wrong".into())]);
+        if i < 3 {
+            assert_eq!(texts(&a), vec!["530 Authentication failed."]);
+            assert!(!a.iter().any(|x| matches!(x, Action::Close)));
+        } else {
+            assert_eq!(texts(&a), vec!["530 Authentication failed. Disconnecting."]);
+            assert!(a.iter().any(|x| matches!(x, Action::Close)));
+        }
+    }
+}
+
+#[test]
+fn unknown_user_and_bad_password_get_the_same_reply() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    h.one("USER nobody");
+    let a = texts(&h.line("PASS x"));
+    h.one("USER user");
+    let b = texts(&h.line("PASS x"));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn anonymous_login_with_any_password_is_read_only() {
+    let mut h = harness();
+    h.login_as("anonymous", "me@example.com");
+    assert_eq!(h.one("MKD x"), "550 Not enough privileges.");
+    assert_eq!(h.one("STOR x"), "550 Not enough privileges.");
+    assert!(h.one("PWD").starts_with("257"));
+}
+
+#[test]
+fn commands_need_login() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    for c in ["PWD", "CWD /", "LIST", "RETR x", "STOR x", "MKD d", "PASV", "PORT 127,0,0,1,1,1", "STAT /", "SIZE x"] {
+        assert_eq!(h.one(c), "530 Log in with USER and PASS first.", "{c}");
+    }
+    // these don't
+    assert!(h.one("FEAT").starts_with("211-"));
+    assert!(h.one("HELP").starts_with("214-"));
+    assert!(h.one("NOOP").starts_with("200"));
+    assert!(h.one("SYST").starts_with("215"));
+    assert!(h.one("STAT").starts_with("211-"));
+}
+
+#[test]
+fn bad_lines_get_replies() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    assert_eq!(h.one("XYZZY"), "500 Command \"XYZZY\" not understood.");
+    assert_eq!(h.one(""), "500 Command \"\" not understood.");
+    let t = texts(&h.s.handle(Input::Line(b"NO\x00OP"), h.now));
+    assert!(t[0].starts_with("500"), "{t:?}");
+    let t = texts(&h.s.handle(Input::Line(b"\xff\xfe\xfd"), h.now));
+    assert!(t[0].starts_with("500"), "{t:?}");
+    let t = texts(&h.s.handle(Input::Line(b"NOOP\rX"), h.now));
+    assert!(t[0].starts_with("500"), "{t:?}");
+    assert_eq!(texts(&h.input(Input::LineTooLong)), vec!["500 Command too long."]);
+    assert_eq!(h.one("USER"), "501 Syntax error: command needs an argument.");
+    assert_eq!(h.one("NOOP x"), "501 Syntax error: command does not accept arguments.");
+    // Telnet garbage before ABOR still means ABOR
+    h.login();
+    assert_eq!(h.one("\u{7f}ABOR"), "225 No transfer to abort.");
+}
+
+#[test]
+fn type_stru_mode() {
+    let mut h = harness();
+    h.login();
+    assert_eq!(h.one("TYPE A"), "200 Type set to: ASCII.");
+    assert_eq!(h.one("TYPE L8"), "200 Type set to: Binary.");
+    assert_eq!(h.one("TYPE a n"), "200 Type set to: ASCII.");
+    assert_eq!(h.one("TYPE X"), "504 Unsupported type \"X\".");
+    assert_eq!(h.one("STRU F"), "200 File transfer structure set to: F.");
+    assert_eq!(h.one("STRU R"), "504 Unimplemented STRU type.");
+    assert_eq!(h.one("STRU Q"), "501 Unrecognized STRU type.");
+    assert_eq!(h.one("MODE S"), "200 Transfer mode set to: S");
+    assert_eq!(h.one("MODE B"), "504 Unimplemented MODE type.");
+    assert_eq!(h.one("MODE Z"), "501 Unrecognized MODE type.");
+    assert_eq!(h.one("ALLO 100"), "202 No storage allocation necessary.");
+    assert_eq!(h.one("SYST"), "215 UNIX Type: L8");
+}
+
+#[test]
+fn directories() {
+    let mut h = harness();
+    h.login();
+    assert_eq!(h.one("PWD"), "257 \"/\" is the current directory.");
+    assert_eq!(h.one("MKD sub"), "257 \"/sub\" directory created.");
+    assert!(h.path("sub").is_dir());
+    assert_eq!(h.one("XMKD sub"), "550 File exists.");
+    assert_eq!(h.one("CWD sub"), "250 \"/sub\" is the current directory.");
+    assert_eq!(h.one("XPWD"), "257 \"/sub\" is the current directory.");
+    assert_eq!(h.one("CDUP"), "250 \"/\" is the current directory.");
+    assert_eq!(h.one("CDUP"), "250 \"/\" is the current directory.");
+    assert_eq!(h.one("CWD ../../.."), "250 \"/\" is the current directory.");
+    assert_eq!(h.one("CWD nope"), "550 No such file or directory.");
+    std::fs::write(h.path("f"), b"x").unwrap();
+    assert_eq!(h.one("CWD f"), "550 Not a directory.");
+    assert_eq!(h.one("MKD a\"b"), "257 \"/a\"\"b\" directory created.");
+    assert_eq!(h.one("RMD sub"), "250 Directory removed.");
+    assert!(!h.path("sub").exists());
+    assert_eq!(h.one("RMD /"), "550 Can't remove root directory.");
+    assert_eq!(h.one("XRMD nope"), "550 No such file or directory.");
+    assert_eq!(h.one("CWD"), "250 \"/\" is the current directory.");
+}
+
+#[test]
+fn files_dele_rename_size_mdtm_mfmt_chmod() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("a.txt"), b"hello").unwrap();
+    assert_eq!(h.one("SIZE a.txt"), "213 5");
+    assert_eq!(h.one("SIZE nope"), "550 /nope is not retrievable.");
+    h.one("TYPE A");
+    assert_eq!(h.one("SIZE a.txt"), "550 SIZE not allowed in ASCII mode.");
+    h.one("TYPE I");
+    assert_eq!(h.one("MFMT 20200102030405 a.txt"), "213 Modify=20200102030405; /a.txt.");
+    assert_eq!(h.one("MDTM a.txt"), "213 20200102030405");
+    assert_eq!(h.one("MDTM nope"), "550 /nope is not retrievable");
+    assert_eq!(h.one("MFMT 2020 a.txt"), "501 Invalid time format; expected: YYYYMMDDHHMMSS.");
+    assert_eq!(h.one("MFMT 20201302030405 a.txt"), "501 Invalid time format; expected: YYYYMMDDHHMMSS.");
+    assert_eq!(h.one("MFMT 20200102030405"), "501 Syntax error: command needs two arguments.");
+    assert_eq!(h.one("SITE CHMOD 600 a.txt"), "200 SITE CHMOD successful.");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(h.path("a.txt")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(h.one("SITE CHMOD 999 a.txt"), "501 Invalid SITE CHMOD format.");
+    assert_eq!(h.one("SITE CHMOD 600"), "501 Syntax error: command needs two arguments.");
+    assert_eq!(h.one("RNTO b.txt"), "503 Bad sequence of commands: use RNFR first.");
+    assert_eq!(h.one("RNFR nope"), "550 No such file or directory.");
+    assert_eq!(h.one("RNFR /"), "550 Can't rename home directory.");
+    assert_eq!(h.one("RNFR a.txt"), "350 Ready for destination name.");
+    assert_eq!(h.one("RNTO b.txt"), "250 Renaming ok.");
+    assert!(h.path("b.txt").exists() && !h.path("a.txt").exists());
+    assert_eq!(h.one("DELE b.txt"), "250 File removed.");
+    assert_eq!(h.one("DELE b.txt"), "550 No such file or directory.");
+}
+
+#[test]
+fn permissions_are_checked_per_command() {
+    let mut h = harness();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.login_as("reader", "pw");
+    for c in ["DELE f", "MKD d", "RMD d", "RNFR f", "STOR g", "APPE f", "SITE CHMOD 644 f", "MFMT 20200101000000 f"] {
+        assert_eq!(h.one(c), "550 Not enough privileges.", "{c}");
+    }
+    assert_eq!(h.one("STOU"), "550 Not enough privileges.");
+    assert!(h.path("f").exists());
+}
+
+#[test]
+fn help_feat_opts_stat() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    let feat = h.one("FEAT");
+    assert!(feat.starts_with("211-Features supported:\r\n"), "{feat}");
+    for f in [" EPRT", " EPSV", " MDTM", " MFMT", " MLST type*;perm*;size*;modify*;unique*;", " REST STREAM", " SIZE", " TVFS", " UTF8"] {
+        assert!(feat.contains(f), "{f} missing in {feat}");
+    }
+    assert!(feat.ends_with("211 End FEAT."));
+    assert!(!feat.contains("AUTH"), "no TLS configured: {feat}");
+    assert_eq!(h.one("HELP RETR"), "214 Syntax: RETR <SP> file-name (retrieve a file).");
+    assert_eq!(h.one("HELP NOPE"), "501 Unrecognized command.");
+    let help = h.one("HELP");
+    assert!(help.contains("RETR") && help.ends_with("214 Help command successful."));
+    h.login();
+    assert!(h.one("SITE HELP").contains("CHMOD"));
+    assert_eq!(h.one("SITE HELP NOPE"), "501 Unrecognized SITE command.");
+    assert!(h.one("SITE HELP chmod").starts_with("214 Syntax: SITE CHMOD"));
+    assert_eq!(h.one("OPTS UTF8 ON"), "200 Always in UTF8 mode.");
+    assert_eq!(h.one("OPTS MLST type;size;"), "200 MLST OPTS type;size;");
+    assert!(h.one("FEAT").contains(" MLST type*;perm;size*;modify;"));
+    assert_eq!(h.one("OPTS MLST type"), "501 Invalid argument.");
+    assert_eq!(h.one("OPTS FOO"), "501 Unsupported command \"FOO\".");
+    let stat = h.one("STAT");
+    assert!(stat.contains("Logged in as: user") && stat.contains("TYPE: Binary") && stat.ends_with("211 End of status."));
+    std::fs::write(h.path("x"), b"abc").unwrap();
+    let stat = h.one("STAT /");
+    assert!(stat.starts_with("213-Status of \"/\":") && stat.contains(" x\r\n") && stat.ends_with("213 End of status."), "{stat}");
+    assert_eq!(h.one("STAT *.txt"), "550 Globbing not supported.");
+}
+
+#[test]
+fn mlst() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("m"), b"12345").unwrap();
+    let r = h.one("MLST m");
+    assert!(r.starts_with("250-Listing \"/m\":\r\n "), "{r}");
+    assert!(r.contains("size=5;") && r.contains("type=file;") && r.contains(" /m\r\n250 End MLST."), "{r}");
+    assert_eq!(h.one("MLST nope"), "550 No such file or directory.");
+}
+
+#[test]
+fn passive_and_retr_flow() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f.bin"), b"0123456789").unwrap();
+    // no data channel yet
+    assert_eq!(h.one("RETR f.bin"), "425 Use PORT or PASV first.");
+    // PASV, then RETR before the client connected: 150 and wait
+    h.line("PASV");
+    h.input(Input::PassiveListening(1025));
+    let a = h.line("RETR f.bin");
+    assert_eq!(texts(&a), vec!["150 File status okay. About to open data connection."]);
+    assert!(h.s.awaiting_data_connection());
+    let a = h.input(Input::DataConnected);
+    let t = match a.into_iter().next() {
+        Some(Action::StartTransfer(t)) => t,
+        other => panic!("{other:?}"),
+    };
+    assert!(h.s.transfer_running());
+    let mut t = t;
+    assert_eq!(drain(&mut t), b"0123456789");
+    let a = h.done(t, Ok(()));
+    assert_eq!(texts(&a), vec!["226 Transfer complete."]);
+    assert_eq!(events(&a), vec![Event::FileSent(h.path("f.bin").canonicalize().unwrap())]);
+    assert!(!h.s.transfer_running());
+    // the data connection is single-use
+    assert_eq!(h.one("RETR f.bin"), "425 Use PORT or PASV first.");
+    assert_eq!(h.one("RETR nope"), "550 No such file or directory.");
+}
+
+#[test]
+fn rest_and_retr_offsets() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"0123456789").unwrap();
+    assert_eq!(h.one("REST 4"), "350 Restarting at position 4.");
+    h.open_data();
+    let t = h.start("RETR f");
+    let mut t = t;
+    assert_eq!(drain(&mut t), b"456789");
+    assert_eq!(h.one("REST x"), "501 Invalid parameter.");
+    assert_eq!(h.one("REST -1"), "501 Invalid parameter.");
+    assert_eq!(h.one("REST 11"), "350 Restarting at position 11.");
+    assert_eq!(h.one("RETR f"), "554 REST position (11) > file size (10)");
+    h.one("TYPE A");
+    assert_eq!(h.one("REST 1"), "501 Resuming transfers not allowed in ASCII mode.");
+}
+
+#[test]
+fn stor_appe_stou_and_upload_events() {
+    let mut h = harness();
+    h.login();
+    h.open_data();
+    let t = h.start("STOR up.txt");
+    let a = h.done(t, Ok(()));
+    assert_eq!(texts(&a), vec!["226 Transfer complete."]);
+    assert!(matches!(events(&a).as_slice(), [Event::FileReceived(_)]));
+    assert!(h.path("up.txt").exists());
+
+    assert_eq!(h.one("REST 3"), "350 Restarting at position 3.");
+    assert_eq!(h.one("APPE up.txt"), "450 Can't APPE while REST request is pending.");
+    assert_eq!(h.one("REST 3"), "350 Restarting at position 3.");
+    assert_eq!(h.one("STOU"), "450 Can't STOU while REST request is pending.");
+
+    h.open_data();
+    let a = h.line("STOU");
+    let t = texts(&a);
+    assert!(t[0].starts_with("125 FILE: ftpd."), "{t:?}");
+    let name = t[0].trim_start_matches("125 FILE: ").to_string();
+    assert!(h.path(&name).exists());
+
+    // an upload that fails: incomplete event, 426
+    let Some(Action::StartTransfer(tr)) = a.into_iter().last() else { panic!() };
+    let e = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+    let a = h.done(tr, Err(TransferError::Network(e)));
+    assert_eq!(texts(&a), vec!["426 Connection closed; transfer aborted."]);
+    assert!(matches!(events(&a).as_slice(), [Event::IncompleteFileReceived(_)]));
+}
+
+#[test]
+fn disk_full_gets_452() {
+    let mut h = harness();
+    h.login();
+    h.open_data();
+    let t = h.start("STOR big");
+    let a = h.done(t, Err(TransferError::Local(std::io::Error::from_raw_os_error(libc::ENOSPC))));
+    assert_eq!(texts(&a), vec!["452 No space left on device; transfer aborted."]);
+}
+
+#[test]
+fn list_nlst_mlsd() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("one"), b"1").unwrap();
+    std::fs::create_dir(h.path("dir")).unwrap();
+    h.open_data();
+    let out = String::from_utf8(drain(&mut h.start("LIST"))).unwrap();
+    assert!(out.lines().any(|l| l.starts_with('-') && l.ends_with(" one")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with('d') && l.ends_with(" dir")), "{out}");
+    assert!(out.ends_with("\r\n"));
+    h.open_data();
+    let out = String::from_utf8(drain(&mut h.start("LIST -la"))).unwrap();
+    assert_eq!(out.lines().count(), 2);
+    h.open_data();
+    let mut names: Vec<String> = String::from_utf8(drain(&mut h.start("NLST"))).unwrap().lines().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, vec!["dir", "one"]);
+    h.open_data();
+    let out = String::from_utf8(drain(&mut h.start("MLSD"))).unwrap();
+    assert!(out.contains("type=dir;") && out.contains("type=file;") && out.contains(" one\r\n"), "{out}");
+    h.open_data();
+    let out = String::from_utf8(drain(&mut h.start("LIST one"))).unwrap();
+    assert_eq!(out.lines().count(), 1);
+    assert_eq!(h.one("MLSD one"), "501 No such directory.");
+    assert_eq!(h.one("LIST nope"), "550 No such file or directory.");
+}
+
+#[test]
+fn port_and_eprt_validation() {
+    let mut h = harness();
+    h.login();
+    assert_eq!(h.one("PORT 1,2,3"), "501 Invalid PORT format.");
+    assert_eq!(h.one("PORT 127,0,0,1,300,1"), "501 Invalid PORT format.");
+    assert_eq!(h.one("PORT 10,0,0,1,4,1"), "501 Rejected data connection to foreign address 10.0.0.1:1025.");
+    assert_eq!(h.one("PORT 127,0,0,1,0,21"), "501 PORT against the privileged port \"21\" refused.");
+    assert_eq!(h.one("EPRT |3|x|1|"), "522 Network protocol not supported (use 1).");
+    assert_eq!(h.one("EPRT |1|127.0.0.1|"), "501 Invalid EPRT format.");
+    assert_eq!(h.one("EPRT |2|::1|5000|"), "522 Network protocol not supported (use 1).");
+    let a = h.line("PORT 127,0,0,1,4,1");
+    assert!(matches!(a.as_slice(), [Action::ConnectActive { remote, .. }] if *remote == addr("127.0.0.1:1025")), "{a:?}");
+    assert_eq!(texts(&h.input(Input::DataConnected)), vec!["200 Active data connection established."]);
+    let a = h.line("EPRT |1|127.0.0.1|5000|");
+    assert!(matches!(a.as_slice(), [Action::CloseData, Action::ConnectActive { .. }]), "{a:?}");
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(texts(&h.input(Input::ActiveFailed(e))), vec!["425 Can't connect to specified address."]);
+}
+
+#[test]
+fn epsv_and_epsv_all() {
+    let mut h = harness();
+    h.login();
+    assert!(matches!(h.line("EPSV").as_slice(), [Action::ListenPassive(_)]));
+    assert_eq!(texts(&h.input(Input::PassiveListening(40001))), vec!["229 Entering extended passive mode (|||40001|)."]);
+    assert_eq!(h.one("EPSV 2"), "522 Network protocol not supported (use 1).");
+    assert_eq!(h.one("EPSV 9"), "501 Unknown network protocol (use 1).");
+    assert_eq!(h.one("EPSV ALL"), "220 Other commands other than EPSV are now disabled.");
+    assert_eq!(h.one("PASV"), "501 PASV not allowed after EPSV ALL.");
+    assert_eq!(h.one("PORT 127,0,0,1,4,1"), "501 PORT not allowed after EPSV ALL.");
+    assert_eq!(h.one("EPRT |1|127.0.0.1|5000|"), "501 EPRT not allowed after EPSV ALL.");
+}
+
+#[test]
+fn ipv6_session() {
+    let mut h = harness_with(ServerConfig::default(), "[::1]:40000", "[::1]:2121");
+    h.login();
+    assert_eq!(h.one("PASV"), "425 Can't use PASV on an IPv6 connection; use EPSV.");
+    assert!(matches!(h.line("EPSV 2").as_slice(), [Action::ListenPassive(_)]));
+    assert!(matches!(h.line("EPRT |2|::1|5000|").as_slice(), [Action::CloseData, Action::ConnectActive { .. }]));
+    assert_eq!(h.one("EPRT |1|127.0.0.1|5000|"), "522 Network protocol not supported (use 2).");
+}
+
+#[test]
+fn masquerade_address_in_pasv() {
+    let cfg = ServerConfig { masquerade_address: Some("203.0.113.9".parse().unwrap()), ..ServerConfig::default() };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    h.login();
+    h.line("PASV");
+    assert_eq!(texts(&h.input(Input::PassiveListening(256))), vec!["227 Entering passive mode (203,0,113,9,1,0)."]);
+    let mut map = std::collections::HashMap::new();
+    map.insert("127.0.0.1".parse().unwrap(), "198.51.100.7".parse().unwrap());
+    let cfg = ServerConfig { masquerade_address_map: map, ..ServerConfig::default() };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    h.login();
+    h.line("PASV");
+    assert_eq!(texts(&h.input(Input::PassiveListening(256))), vec!["227 Entering passive mode (198,51,100,7,1,0)."]);
+}
+
+#[test]
+fn passive_failure_and_timeout() {
+    let mut h = harness();
+    h.login();
+    h.line("PASV");
+    let a = h.input(Input::PassiveFailed(std::io::ErrorKind::AddrInUse.into()));
+    assert_eq!(texts(&a), vec!["425 Can't open passive connection: no free port in the passive port range."]);
+    h.line("PASV");
+    h.input(Input::PassiveListening(1025));
+    assert_eq!(texts(&h.line("RETR nope")), vec!["550 No such file or directory."]);
+    assert_eq!(texts(&h.input(Input::PassiveTimeout)), vec!["421 Passive data channel timed out."]);
+}
+
+#[test]
+fn foreign_data_peers() {
+    let h = harness();
+    assert!(h.s.permit_data_peer("127.0.0.1".parse().unwrap()));
+    assert!(h.s.permit_data_peer("::ffff:127.0.0.1".parse().unwrap()));
+    assert!(!h.s.permit_data_peer("127.0.0.2".parse().unwrap()));
+    let cfg = ServerConfig { permit_foreign_addresses: true, ..ServerConfig::default() };
+    let h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    assert!(h.s.permit_data_peer("127.0.0.2".parse().unwrap()));
+}
+
+#[test]
+fn abor_in_every_state() {
+    let mut h = harness();
+    h.login();
+    assert_eq!(h.one("ABOR"), "225 No transfer to abort.");
+    h.line("PASV");
+    h.input(Input::PassiveListening(1025));
+    let a = h.line("ABOR");
+    assert!(matches!(a[0], Action::CloseData));
+    assert_eq!(texts(&a), vec!["225 ABOR command successful; data channel closed."]);
+    // pending transfer (150 sent)
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.line("PASV");
+    h.input(Input::PassiveListening(1025));
+    h.line("RETR f");
+    let a = h.line("ABOR");
+    assert_eq!(texts(&a), vec!["426 Transfer aborted via ABOR.", "226 ABOR command successful."]);
+    // running transfer
+    h.open_data();
+    let t = h.start("RETR f");
+    let a = h.line("ABOR");
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]));
+    let a = h.done(t, Err(TransferError::Aborted));
+    assert_eq!(texts(&a), vec!["426 Transfer aborted via ABOR.", "226 ABOR command successful."]);
+    assert!(matches!(events(&a).as_slice(), [Event::IncompleteFileSent(_)]));
+}
+
+#[test]
+fn commands_during_a_transfer() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    // NOOP and STAT answered at once, PWD queued
+    assert_eq!(h.one("NOOP"), "200 I successfully did nothing.");
+    let stat = h.one("STAT");
+    assert!(stat.contains("Data connection open:"), "{stat}");
+    assert!(h.line("PWD").is_empty());
+    assert!(h.line("QUIT").is_empty());
+    let a = h.done(t, Ok(()));
+    assert_eq!(texts(&a), vec!["226 Transfer complete.", "221 Goodbye."]);
+    assert!(a.iter().any(|x| matches!(x, Action::Close)));
+    assert!(events(&a).contains(&Event::Logout("user".into())));
+}
+
+#[test]
+fn queued_commands_run_after_the_transfer() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    assert!(h.line("PWD").is_empty());
+    assert!(h.line("MKD q").is_empty());
+    let a = h.done(t, Ok(()));
+    assert_eq!(texts(&a), vec!["226 Transfer complete.", "257 \"/\" is the current directory.", "257 \"/q\" directory created."]);
+}
+
+#[test]
+fn quit_rein_user_flush() {
+    let mut h = harness();
+    h.login();
+    let a = h.line("REIN");
+    assert_eq!(texts(&a), vec!["230 Ready for new user."]);
+    assert_eq!(events(&a), vec![Event::Logout("user".into())]);
+    assert_eq!(h.one("PWD"), "530 Log in with USER and PASS first.");
+    h.one("USER user");
+    h.one("PASS 12345");
+    let a = h.line("USER reader");
+    assert_eq!(texts(&a), vec!["331 Previous account information was flushed, send password."]);
+    assert_eq!(events(&a), vec![Event::Logout("user".into())]);
+    h.one("PASS pw");
+    let a = h.line("QUIT");
+    assert_eq!(texts(&a), vec!["221 Goodbye."]);
+    assert_eq!(events(&a), vec![Event::Logout("reader".into())]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+    // after Close, lines are ignored; Disconnected fires on_disconnect once
+    assert!(h.line("NOOP").is_empty());
+    assert_eq!(events(&h.input(Input::Disconnected)), vec![Event::Disconnect]);
+    assert!(h.input(Input::Disconnected).is_empty());
+}
+
+#[test]
+fn custom_login_and_quit_messages() {
+    let mut h = harness();
+    let dir = h.dir.path().to_path_buf();
+    let auth = MemoryAuthorizer::new();
+    auth.add_user_with_messages("u", "p", &dir, "elr", "Welcome aboard.", "See you.").unwrap();
+    h.s = Session::new(
+        SessionContext { config: Arc::new(ServerConfig::default()), authorizer: Arc::new(auth), fs_factory: Arc::new(LocalFsFactory) },
+        addr("127.0.0.1:1"),
+        addr("127.0.0.1:2"),
+    );
+    h.input(Input::Connected);
+    h.one("USER u");
+    assert_eq!(h.one("PASS p"), "230 Welcome aboard.");
+    assert_eq!(h.one("QUIT"), "221 See you.");
+}
+
+#[test]
+fn idle_timeout() {
+    let mut h = harness();
+    h.login();
+    let a = h.input(Input::IdleTimeout);
+    assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+}
+
+#[test]
+fn idle_timeout_ignored_during_transfer_and_data_timeout_closes() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    assert!(h.input(Input::IdleTimeout).is_empty());
+    let a = h.done(t, Err(TransferError::TimedOut));
+    assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+}
+
+#[test]
+fn disconnect_mid_transfer_fires_incomplete_and_no_reply() {
+    let mut h = harness();
+    h.login();
+    h.open_data();
+    let t = h.start("STOR part");
+    let _ = h.input(Input::Disconnected);
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    let a = h.done(t, Err(TransferError::Network(e)));
+    assert!(texts(&a).is_empty());
+}
+
+#[test]
+fn log_prefix_substitution() {
+    let cfg = ServerConfig { log_prefix: "XXX [%(username)s]@%(remote_ip)s:%(remote_port)s".into(), ..ServerConfig::default() };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    assert_eq!(h.s.log_prefix(), "XXX []@127.0.0.1:40000");
+    h.input(Input::Connected);
+    h.one("USER user");
+    assert_eq!(h.s.log_prefix(), "XXX [user]@127.0.0.1:40000");
+}
+
+#[test]
+fn ascii_list_source_is_not_converted_twice() {
+    // a listing is already CRLF: TYPE A must not turn it into CRCRLF
+    let t = Transfer::send(TransferCmd::List, Source::Lines(Box::new(std::iter::once(b"x\r\n".to_vec()))), true, false, 0);
+    let mut t = t;
+    assert_eq!(drain(&mut t), b"x\r\n");
+}
