@@ -149,9 +149,11 @@ fn main() -> ExitCode {
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         },
-        other => return fail(format_args!(
+        other => {
+            return fail(format_args!(
             "invalid concurrency model {other:?}: use async, multi-thread, multi-proc or pre-fork"
-        )),
+        ))
+        }
     };
     if concurrency != ConcurrencyModel::ThreadPool {
         return fail(format_args!(

@@ -399,12 +399,13 @@ impl Session {
         let opt = parts.get(1).copied().unwrap_or("");
         match cmd.as_str() {
             "UTF8" | "UTF-8" => self.reply(out, Reply::new(200, "Always in UTF8 mode.")),
-            "MLST" => {
-                match self.facts.try_set_from_opts(opt) {
-                    Ok(f) => self.reply(out, Reply::new(200, format!("MLST OPTS {f}"))),
-                    Err(why) => self.reply(out, Reply::new(501, format!("{}.", why.trim_end_matches('.')))),
-                }
-            }
+            "MLST" => match self.facts.try_set_from_opts(opt) {
+                Ok(f) => self.reply(out, Reply::new(200, format!("MLST OPTS {f}"))),
+                Err(why) => self.reply(
+                    out,
+                    Reply::new(501, format!("{}.", why.trim_end_matches('.'))),
+                ),
+            },
             _ => self.reply(
                 out,
                 Reply::new(501, format!("Unsupported command \"{}\".", parts[0])),
@@ -729,7 +730,10 @@ impl Session {
         if let Some(m) = self.regular_file(&p, out, false) {
             match listing::try_format_mdtm(m.mtime, self.time_mode()) {
                 Some(t) => self.reply(out, Reply::new(213, t)),
-                None => self.reply(out, Reply::new(550, "Can't determine file's last modification time.")),
+                None => self.reply(
+                    out,
+                    Reply::new(550, "Can't determine file's last modification time."),
+                ),
             }
         }
     }

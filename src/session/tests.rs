@@ -23,12 +23,21 @@ fn addr(s: &str) -> SocketAddr {
 fn harness_with(cfg: ServerConfig, remote: &str, local: &str) -> H {
     let dir = tempfile::tempdir().unwrap();
     let auth = MemoryAuthorizer::new();
-    auth.add_user("user", "12345", dir.path(), "elradfmwMT").unwrap();
+    auth.add_user("user", "12345", dir.path(), "elradfmwMT")
+        .unwrap();
     auth.add_user("reader", "pw", dir.path(), "elr").unwrap();
     auth.add_anonymous(dir.path()).unwrap();
-    let ctx = SessionContext { config: Arc::new(cfg), authorizer: Arc::new(auth), fs_factory: Arc::new(LocalFsFactory) };
+    let ctx = SessionContext {
+        config: Arc::new(cfg),
+        authorizer: Arc::new(auth),
+        fs_factory: Arc::new(LocalFsFactory),
+    };
     let s = Session::new(ctx, addr(remote), addr(local));
-    H { s, dir, now: SystemTime::now() }
+    H {
+        s,
+        dir,
+        now: SystemTime::now(),
+    }
 }
 
 fn harness() -> H {
@@ -47,7 +56,10 @@ fn texts(actions: &[Action]) -> Vec<String> {
 }
 
 fn codes(actions: &[Action]) -> Vec<u16> {
-    texts(actions).iter().map(|t| t[..3].parse().unwrap()).collect()
+    texts(actions)
+        .iter()
+        .map(|t| t[..3].parse().unwrap())
+        .collect()
 }
 
 fn events(actions: &[Action]) -> Vec<Event> {
@@ -111,7 +123,11 @@ impl H {
     }
 
     fn done(&mut self, t: Transfer, result: Result<(), TransferError>) -> Vec<Action> {
-        self.input(Input::TransferDone { transfer: t, result, seconds: 0.5 })
+        self.input(Input::TransferDone {
+            transfer: t,
+            result,
+            seconds: 0.5,
+        })
     }
 }
 
@@ -126,7 +142,10 @@ fn drain(t: &mut Transfer) -> Vec<u8> {
         v
     });
     loop {
-        match t.pump(&mut a, usize::MAX, std::time::Instant::now()).unwrap() {
+        match t
+            .pump(&mut a, usize::MAX, std::time::Instant::now())
+            .unwrap()
+        {
             crate::data::Pump::Done => break,
             _ => std::thread::yield_now(),
         }
@@ -140,12 +159,18 @@ fn greeting_fires_connect_then_banner() {
     let mut h = harness();
     let a = h.input(Input::Connected);
     assert_eq!(events(&a), vec![Event::Connect]);
-    assert_eq!(texts(&a), vec![format!("220 ftpdlib {} ready.", env!("CARGO_PKG_VERSION"))]);
+    assert_eq!(
+        texts(&a),
+        vec![format!("220 ftpdlib {} ready.", env!("CARGO_PKG_VERSION"))]
+    );
 }
 
 #[test]
 fn long_banner_is_multiline() {
-    let cfg = ServerConfig { banner: "x".repeat(100), ..ServerConfig::default() };
+    let cfg = ServerConfig {
+        banner: "x".repeat(100),
+        ..ServerConfig::default()
+    };
     let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
     let a = h.input(Input::Connected);
     assert_eq!(texts(&a), vec![format!("220-{}\r\n220", "x".repeat(100))]);
@@ -177,8 +202,14 @@ fn failed_login_delays_and_disconnects_after_max_attempts() {
     for i in 1..=3 {
         h.one("USER user");
         let a = h.line("PASS wrong");
-        assert!(matches!(a[0], Action::Sleep(d) if d == Duration::from_secs(3)), "{a:?}");
-        assert_eq!(events(&a), vec![Event::LoginFailed("user".into(), "wrong".into())]);
+        assert!(
+            matches!(a[0], Action::Sleep(d) if d == Duration::from_secs(3)),
+            "{a:?}"
+        );
+        assert_eq!(
+            events(&a),
+            vec![Event::LoginFailed("user".into(), "wrong".into())]
+        );
         if i < 3 {
             assert_eq!(texts(&a), vec!["530 Authentication failed."]);
             assert!(!a.iter().any(|x| matches!(x, Action::Close)));
@@ -213,7 +244,18 @@ fn anonymous_login_with_any_password_is_read_only() {
 fn commands_need_login() {
     let mut h = harness();
     h.input(Input::Connected);
-    for c in ["PWD", "CWD /", "LIST", "RETR x", "STOR x", "MKD d", "PASV", "PORT 127,0,0,1,1,1", "STAT /", "SIZE x"] {
+    for c in [
+        "PWD",
+        "CWD /",
+        "LIST",
+        "RETR x",
+        "STOR x",
+        "MKD d",
+        "PASV",
+        "PORT 127,0,0,1,1,1",
+        "STAT /",
+        "SIZE x",
+    ] {
         assert_eq!(h.one(c), "530 Log in with USER and PASS first.", "{c}");
     }
     // these don't
@@ -236,9 +278,18 @@ fn bad_lines_get_replies() {
     assert!(t[0].starts_with("500"), "{t:?}");
     let t = texts(&h.s.handle(Input::Line(b"NOOP\rX"), h.now));
     assert!(t[0].starts_with("500"), "{t:?}");
-    assert_eq!(texts(&h.input(Input::LineTooLong)), vec!["500 Command too long."]);
-    assert_eq!(h.one("USER"), "501 Syntax error: command needs an argument.");
-    assert_eq!(h.one("NOOP x"), "501 Syntax error: command does not accept arguments.");
+    assert_eq!(
+        texts(&h.input(Input::LineTooLong)),
+        vec!["500 Command too long."]
+    );
+    assert_eq!(
+        h.one("USER"),
+        "501 Syntax error: command needs an argument."
+    );
+    assert_eq!(
+        h.one("NOOP x"),
+        "501 Syntax error: command does not accept arguments."
+    );
     // Telnet garbage before ABOR still means ABOR
     h.login();
     assert_eq!(h.one("\u{7f}ABOR"), "225 No transfer to abort.");
@@ -296,18 +347,46 @@ fn files_dele_rename_size_mdtm_mfmt_chmod() {
     h.one("TYPE A");
     assert_eq!(h.one("SIZE a.txt"), "550 SIZE not allowed in ASCII mode.");
     h.one("TYPE I");
-    assert_eq!(h.one("MFMT 20200102030405 a.txt"), "213 Modify=20200102030405; /a.txt.");
+    assert_eq!(
+        h.one("MFMT 20200102030405 a.txt"),
+        "213 Modify=20200102030405; /a.txt."
+    );
     assert_eq!(h.one("MDTM a.txt"), "213 20200102030405");
     assert_eq!(h.one("MDTM nope"), "550 /nope is not retrievable");
-    assert_eq!(h.one("MFMT 2020 a.txt"), "501 Invalid time format; expected: YYYYMMDDHHMMSS.");
-    assert_eq!(h.one("MFMT 20201302030405 a.txt"), "501 Invalid time format; expected: YYYYMMDDHHMMSS.");
-    assert_eq!(h.one("MFMT 20200102030405"), "501 Syntax error: command needs two arguments.");
+    assert_eq!(
+        h.one("MFMT 2020 a.txt"),
+        "501 Invalid time format; expected: YYYYMMDDHHMMSS."
+    );
+    assert_eq!(
+        h.one("MFMT 20201302030405 a.txt"),
+        "501 Invalid time format; expected: YYYYMMDDHHMMSS."
+    );
+    assert_eq!(
+        h.one("MFMT 20200102030405"),
+        "501 Syntax error: command needs two arguments."
+    );
     assert_eq!(h.one("SITE CHMOD 600 a.txt"), "200 SITE CHMOD successful.");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(h.path("a.txt")).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(h.one("SITE CHMOD 999 a.txt"), "501 Invalid SITE CHMOD format.");
-    assert_eq!(h.one("SITE CHMOD 600"), "501 Syntax error: command needs two arguments.");
-    assert_eq!(h.one("RNTO b.txt"), "503 Bad sequence of commands: use RNFR first.");
+    assert_eq!(
+        std::fs::metadata(h.path("a.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        h.one("SITE CHMOD 999 a.txt"),
+        "501 Invalid SITE CHMOD format."
+    );
+    assert_eq!(
+        h.one("SITE CHMOD 600"),
+        "501 Syntax error: command needs two arguments."
+    );
+    assert_eq!(
+        h.one("RNTO b.txt"),
+        "503 Bad sequence of commands: use RNFR first."
+    );
     assert_eq!(h.one("RNFR nope"), "550 No such file or directory.");
     assert_eq!(h.one("RNFR /"), "550 Can't rename home directory.");
     assert_eq!(h.one("RNFR a.txt"), "350 Ready for destination name.");
@@ -322,7 +401,16 @@ fn permissions_are_checked_per_command() {
     let mut h = harness();
     std::fs::write(h.path("f"), b"x").unwrap();
     h.login_as("reader", "pw");
-    for c in ["DELE f", "MKD d", "RMD d", "RNFR f", "STOR g", "APPE f", "SITE CHMOD 644 f", "MFMT 20200101000000 f"] {
+    for c in [
+        "DELE f",
+        "MKD d",
+        "RMD d",
+        "RNFR f",
+        "STOR g",
+        "APPE f",
+        "SITE CHMOD 644 f",
+        "MFMT 20200101000000 f",
+    ] {
         assert_eq!(h.one(c), "550 Not enough privileges.", "{c}");
     }
     assert_eq!(h.one("STOU"), "550 Not enough privileges.");
@@ -335,29 +423,53 @@ fn help_feat_opts_stat() {
     h.input(Input::Connected);
     let feat = h.one("FEAT");
     assert!(feat.starts_with("211-Features supported:\r\n"), "{feat}");
-    for f in [" EPRT", " EPSV", " MDTM", " MFMT", " MLST type*;perm*;size*;modify*;unique*;", " REST STREAM", " SIZE", " TVFS", " UTF8"] {
+    for f in [
+        " EPRT",
+        " EPSV",
+        " MDTM",
+        " MFMT",
+        " MLST type*;perm*;size*;modify*;unique*;",
+        " REST STREAM",
+        " SIZE",
+        " TVFS",
+        " UTF8",
+    ] {
         assert!(feat.contains(f), "{f} missing in {feat}");
     }
     assert!(feat.ends_with("211 End FEAT."));
     assert!(!feat.contains("AUTH"), "no TLS configured: {feat}");
-    assert_eq!(h.one("HELP RETR"), "214 Syntax: RETR <SP> file-name (retrieve a file).");
+    assert_eq!(
+        h.one("HELP RETR"),
+        "214 Syntax: RETR <SP> file-name (retrieve a file)."
+    );
     assert_eq!(h.one("HELP NOPE"), "501 Unrecognized command.");
     let help = h.one("HELP");
     assert!(help.contains("RETR") && help.ends_with("214 Help command successful."));
     h.login();
     assert!(h.one("SITE HELP").contains("CHMOD"));
     assert_eq!(h.one("SITE HELP NOPE"), "501 Unrecognized SITE command.");
-    assert!(h.one("SITE HELP chmod").starts_with("214 Syntax: SITE CHMOD"));
+    assert!(h
+        .one("SITE HELP chmod")
+        .starts_with("214 Syntax: SITE CHMOD"));
     assert_eq!(h.one("OPTS UTF8 ON"), "200 Always in UTF8 mode.");
     assert_eq!(h.one("OPTS MLST type;size;"), "200 MLST OPTS type;size;");
     assert!(h.one("FEAT").contains(" MLST type*;perm;size*;modify;"));
     assert_eq!(h.one("OPTS MLST type"), "501 Invalid argument.");
     assert_eq!(h.one("OPTS FOO"), "501 Unsupported command \"FOO\".");
     let stat = h.one("STAT");
-    assert!(stat.contains("Logged in as: user") && stat.contains("TYPE: Binary") && stat.ends_with("211 End of status."));
+    assert!(
+        stat.contains("Logged in as: user")
+            && stat.contains("TYPE: Binary")
+            && stat.ends_with("211 End of status.")
+    );
     std::fs::write(h.path("x"), b"abc").unwrap();
     let stat = h.one("STAT /");
-    assert!(stat.starts_with("213-Status of \"/\":") && stat.contains(" x\r\n") && stat.ends_with("213 End of status."), "{stat}");
+    assert!(
+        stat.starts_with("213-Status of \"/\":")
+            && stat.contains(" x\r\n")
+            && stat.ends_with("213 End of status."),
+        "{stat}"
+    );
     assert_eq!(h.one("STAT *.txt"), "550 Globbing not supported.");
 }
 
@@ -368,7 +480,10 @@ fn mlst() {
     std::fs::write(h.path("m"), b"12345").unwrap();
     let r = h.one("MLST m");
     assert!(r.starts_with("250-Listing \"/m\":\r\n "), "{r}");
-    assert!(r.contains("size=5;") && r.contains("type=file;") && r.contains(" /m\r\n250 End MLST."), "{r}");
+    assert!(
+        r.contains("size=5;") && r.contains("type=file;") && r.contains(" /m\r\n250 End MLST."),
+        "{r}"
+    );
     assert_eq!(h.one("MLST nope"), "550 No such file or directory.");
 }
 
@@ -383,7 +498,10 @@ fn passive_and_retr_flow() {
     h.line("PASV");
     h.input(Input::PassiveListening(1025));
     let a = h.line("RETR f.bin");
-    assert_eq!(texts(&a), vec!["150 File status okay. About to open data connection."]);
+    assert_eq!(
+        texts(&a),
+        vec!["150 File status okay. About to open data connection."]
+    );
     assert!(h.s.awaiting_data_connection());
     let a = h.input(Input::DataConnected);
     let t = match a.into_iter().next() {
@@ -395,7 +513,10 @@ fn passive_and_retr_flow() {
     assert_eq!(drain(&mut t), b"0123456789");
     let a = h.done(t, Ok(()));
     assert_eq!(texts(&a), vec!["226 Transfer complete."]);
-    assert_eq!(events(&a), vec![Event::FileSent(h.path("f.bin").canonicalize().unwrap())]);
+    assert_eq!(
+        events(&a),
+        vec![Event::FileSent(h.path("f.bin").canonicalize().unwrap())]
+    );
     assert!(!h.s.transfer_running());
     // the data connection is single-use
     assert_eq!(h.one("RETR f.bin"), "425 Use PORT or PASV first.");
@@ -417,7 +538,10 @@ fn rest_and_retr_offsets() {
     assert_eq!(h.one("REST 11"), "350 Restarting at position 11.");
     assert_eq!(h.one("RETR f"), "554 REST position (11) > file size (10)");
     h.one("TYPE A");
-    assert_eq!(h.one("REST 1"), "501 Resuming transfers not allowed in ASCII mode.");
+    assert_eq!(
+        h.one("REST 1"),
+        "501 Resuming transfers not allowed in ASCII mode."
+    );
 }
 
 #[test]
@@ -432,9 +556,15 @@ fn stor_appe_stou_and_upload_events() {
     assert!(h.path("up.txt").exists());
 
     assert_eq!(h.one("REST 3"), "350 Restarting at position 3.");
-    assert_eq!(h.one("APPE up.txt"), "450 Can't APPE while REST request is pending.");
+    assert_eq!(
+        h.one("APPE up.txt"),
+        "450 Can't APPE while REST request is pending."
+    );
     assert_eq!(h.one("REST 3"), "350 Restarting at position 3.");
-    assert_eq!(h.one("STOU"), "450 Can't STOU while REST request is pending.");
+    assert_eq!(
+        h.one("STOU"),
+        "450 Can't STOU while REST request is pending."
+    );
 
     h.open_data();
     let a = h.line("STOU");
@@ -444,11 +574,16 @@ fn stor_appe_stou_and_upload_events() {
     assert!(h.path(&name).exists());
 
     // an upload that fails: incomplete event, 426
-    let Some(Action::StartTransfer(tr)) = a.into_iter().last() else { panic!() };
+    let Some(Action::StartTransfer(tr)) = a.into_iter().last() else {
+        panic!()
+    };
     let e = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
     let a = h.done(tr, Err(TransferError::Network(e)));
     assert_eq!(texts(&a), vec!["426 Connection closed; transfer aborted."]);
-    assert!(matches!(events(&a).as_slice(), [Event::IncompleteFileReceived(_)]));
+    assert!(matches!(
+        events(&a).as_slice(),
+        [Event::IncompleteFileReceived(_)]
+    ));
 }
 
 #[test]
@@ -457,8 +592,16 @@ fn disk_full_gets_452() {
     h.login();
     h.open_data();
     let t = h.start("STOR big");
-    let a = h.done(t, Err(TransferError::Local(std::io::Error::from_raw_os_error(libc::ENOSPC))));
-    assert_eq!(texts(&a), vec!["452 No space left on device; transfer aborted."]);
+    let a = h.done(
+        t,
+        Err(TransferError::Local(std::io::Error::from_raw_os_error(
+            libc::ENOSPC,
+        ))),
+    );
+    assert_eq!(
+        texts(&a),
+        vec!["452 No space left on device; transfer aborted."]
+    );
 }
 
 #[test]
@@ -469,19 +612,34 @@ fn list_nlst_mlsd() {
     std::fs::create_dir(h.path("dir")).unwrap();
     h.open_data();
     let out = String::from_utf8(drain(&mut h.start("LIST"))).unwrap();
-    assert!(out.lines().any(|l| l.starts_with('-') && l.ends_with(" one")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with('d') && l.ends_with(" dir")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('-') && l.ends_with(" one")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('d') && l.ends_with(" dir")),
+        "{out}"
+    );
     assert!(out.ends_with("\r\n"));
     h.open_data();
     let out = String::from_utf8(drain(&mut h.start("LIST -la"))).unwrap();
     assert_eq!(out.lines().count(), 2);
     h.open_data();
-    let mut names: Vec<String> = String::from_utf8(drain(&mut h.start("NLST"))).unwrap().lines().map(String::from).collect();
+    let mut names: Vec<String> = String::from_utf8(drain(&mut h.start("NLST")))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     names.sort();
     assert_eq!(names, vec!["dir", "one"]);
     h.open_data();
     let out = String::from_utf8(drain(&mut h.start("MLSD"))).unwrap();
-    assert!(out.contains("type=dir;") && out.contains("type=file;") && out.contains(" one\r\n"), "{out}");
+    assert!(
+        out.contains("type=dir;") && out.contains("type=file;") && out.contains(" one\r\n"),
+        "{out}"
+    );
     h.open_data();
     let out = String::from_utf8(drain(&mut h.start("LIST one"))).unwrap();
     assert_eq!(out.lines().count(), 1);
@@ -495,58 +653,130 @@ fn port_and_eprt_validation() {
     h.login();
     assert_eq!(h.one("PORT 1,2,3"), "501 Invalid PORT format.");
     assert_eq!(h.one("PORT 127,0,0,1,300,1"), "501 Invalid PORT format.");
-    assert_eq!(h.one("PORT 10,0,0,1,4,1"), "501 Rejected data connection to foreign address 10.0.0.1:1025.");
-    assert_eq!(h.one("PORT 127,0,0,1,0,21"), "501 PORT against the privileged port \"21\" refused.");
-    assert_eq!(h.one("EPRT |3|x|1|"), "522 Network protocol not supported (use 1).");
+    assert_eq!(
+        h.one("PORT 10,0,0,1,4,1"),
+        "501 Rejected data connection to foreign address 10.0.0.1:1025."
+    );
+    assert_eq!(
+        h.one("PORT 127,0,0,1,0,21"),
+        "501 PORT against the privileged port \"21\" refused."
+    );
+    assert_eq!(
+        h.one("EPRT |3|x|1|"),
+        "522 Network protocol not supported (use 1)."
+    );
     assert_eq!(h.one("EPRT |1|127.0.0.1|"), "501 Invalid EPRT format.");
-    assert_eq!(h.one("EPRT |2|::1|5000|"), "522 Network protocol not supported (use 1).");
+    assert_eq!(
+        h.one("EPRT |2|::1|5000|"),
+        "522 Network protocol not supported (use 1)."
+    );
     let a = h.line("PORT 127,0,0,1,4,1");
-    assert!(matches!(a.as_slice(), [Action::ConnectActive { remote, .. }] if *remote == addr("127.0.0.1:1025")), "{a:?}");
-    assert_eq!(texts(&h.input(Input::DataConnected)), vec!["200 Active data connection established."]);
+    assert!(
+        matches!(a.as_slice(), [Action::ConnectActive { remote, .. }] if *remote == addr("127.0.0.1:1025")),
+        "{a:?}"
+    );
+    assert_eq!(
+        texts(&h.input(Input::DataConnected)),
+        vec!["200 Active data connection established."]
+    );
     let a = h.line("EPRT |1|127.0.0.1|5000|");
-    assert!(matches!(a.as_slice(), [Action::CloseData, Action::ConnectActive { .. }]), "{a:?}");
+    assert!(
+        matches!(
+            a.as_slice(),
+            [Action::CloseData, Action::ConnectActive { .. }]
+        ),
+        "{a:?}"
+    );
     let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-    assert_eq!(texts(&h.input(Input::ActiveFailed(e))), vec!["425 Can't connect to specified address."]);
+    assert_eq!(
+        texts(&h.input(Input::ActiveFailed(e))),
+        vec!["425 Can't connect to specified address."]
+    );
 }
 
 #[test]
 fn epsv_and_epsv_all() {
     let mut h = harness();
     h.login();
-    assert!(matches!(h.line("EPSV").as_slice(), [Action::ListenPassive(_)]));
-    assert_eq!(texts(&h.input(Input::PassiveListening(40001))), vec!["229 Entering extended passive mode (|||40001|)."]);
-    assert_eq!(h.one("EPSV 2"), "522 Network protocol not supported (use 1).");
+    assert!(matches!(
+        h.line("EPSV").as_slice(),
+        [Action::ListenPassive(_)]
+    ));
+    assert_eq!(
+        texts(&h.input(Input::PassiveListening(40001))),
+        vec!["229 Entering extended passive mode (|||40001|)."]
+    );
+    assert_eq!(
+        h.one("EPSV 2"),
+        "522 Network protocol not supported (use 1)."
+    );
     assert_eq!(h.one("EPSV 9"), "501 Unknown network protocol (use 1).");
-    assert_eq!(h.one("EPSV ALL"), "220 Other commands other than EPSV are now disabled.");
+    assert_eq!(
+        h.one("EPSV ALL"),
+        "220 Other commands other than EPSV are now disabled."
+    );
     assert_eq!(h.one("PASV"), "501 PASV not allowed after EPSV ALL.");
-    assert_eq!(h.one("PORT 127,0,0,1,4,1"), "501 PORT not allowed after EPSV ALL.");
-    assert_eq!(h.one("EPRT |1|127.0.0.1|5000|"), "501 EPRT not allowed after EPSV ALL.");
+    assert_eq!(
+        h.one("PORT 127,0,0,1,4,1"),
+        "501 PORT not allowed after EPSV ALL."
+    );
+    assert_eq!(
+        h.one("EPRT |1|127.0.0.1|5000|"),
+        "501 EPRT not allowed after EPSV ALL."
+    );
 }
 
 #[test]
 fn ipv6_session() {
     let mut h = harness_with(ServerConfig::default(), "[::1]:40000", "[::1]:2121");
     h.login();
-    assert_eq!(h.one("PASV"), "425 Can't use PASV on an IPv6 connection; use EPSV.");
-    assert!(matches!(h.line("EPSV 2").as_slice(), [Action::ListenPassive(_)]));
-    assert!(matches!(h.line("EPRT |2|::1|5000|").as_slice(), [Action::CloseData, Action::ConnectActive { .. }]));
-    assert_eq!(h.one("EPRT |1|127.0.0.1|5000|"), "522 Network protocol not supported (use 2).");
+    assert_eq!(
+        h.one("PASV"),
+        "425 Can't use PASV on an IPv6 connection; use EPSV."
+    );
+    assert!(matches!(
+        h.line("EPSV 2").as_slice(),
+        [Action::ListenPassive(_)]
+    ));
+    assert!(matches!(
+        h.line("EPRT |2|::1|5000|").as_slice(),
+        [Action::CloseData, Action::ConnectActive { .. }]
+    ));
+    assert_eq!(
+        h.one("EPRT |1|127.0.0.1|5000|"),
+        "522 Network protocol not supported (use 2)."
+    );
 }
 
 #[test]
 fn masquerade_address_in_pasv() {
-    let cfg = ServerConfig { masquerade_address: Some("203.0.113.9".parse().unwrap()), ..ServerConfig::default() };
+    let cfg = ServerConfig {
+        masquerade_address: Some("203.0.113.9".parse().unwrap()),
+        ..ServerConfig::default()
+    };
     let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
     h.login();
     h.line("PASV");
-    assert_eq!(texts(&h.input(Input::PassiveListening(256))), vec!["227 Entering passive mode (203,0,113,9,1,0)."]);
+    assert_eq!(
+        texts(&h.input(Input::PassiveListening(256))),
+        vec!["227 Entering passive mode (203,0,113,9,1,0)."]
+    );
     let mut map = std::collections::HashMap::new();
-    map.insert("127.0.0.1".parse().unwrap(), "198.51.100.7".parse().unwrap());
-    let cfg = ServerConfig { masquerade_address_map: map, ..ServerConfig::default() };
+    map.insert(
+        "127.0.0.1".parse().unwrap(),
+        "198.51.100.7".parse().unwrap(),
+    );
+    let cfg = ServerConfig {
+        masquerade_address_map: map,
+        ..ServerConfig::default()
+    };
     let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
     h.login();
     h.line("PASV");
-    assert_eq!(texts(&h.input(Input::PassiveListening(256))), vec!["227 Entering passive mode (198,51,100,7,1,0)."]);
+    assert_eq!(
+        texts(&h.input(Input::PassiveListening(256))),
+        vec!["227 Entering passive mode (198,51,100,7,1,0)."]
+    );
 }
 
 #[test]
@@ -555,11 +785,20 @@ fn passive_failure_and_timeout() {
     h.login();
     h.line("PASV");
     let a = h.input(Input::PassiveFailed(std::io::ErrorKind::AddrInUse.into()));
-    assert_eq!(texts(&a), vec!["425 Can't open passive connection: no free port in the passive port range."]);
+    assert_eq!(
+        texts(&a),
+        vec!["425 Can't open passive connection: no free port in the passive port range."]
+    );
     h.line("PASV");
     h.input(Input::PassiveListening(1025));
-    assert_eq!(texts(&h.line("RETR nope")), vec!["550 No such file or directory."]);
-    assert_eq!(texts(&h.input(Input::PassiveTimeout)), vec!["421 Passive data channel timed out."]);
+    assert_eq!(
+        texts(&h.line("RETR nope")),
+        vec!["550 No such file or directory."]
+    );
+    assert_eq!(
+        texts(&h.input(Input::PassiveTimeout)),
+        vec!["421 Passive data channel timed out."]
+    );
 }
 
 #[test]
@@ -568,7 +807,10 @@ fn foreign_data_peers() {
     assert!(h.s.permit_data_peer("127.0.0.1".parse().unwrap()));
     assert!(h.s.permit_data_peer("::ffff:127.0.0.1".parse().unwrap()));
     assert!(!h.s.permit_data_peer("127.0.0.2".parse().unwrap()));
-    let cfg = ServerConfig { permit_foreign_addresses: true, ..ServerConfig::default() };
+    let cfg = ServerConfig {
+        permit_foreign_addresses: true,
+        ..ServerConfig::default()
+    };
     let h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
     assert!(h.s.permit_data_peer("127.0.0.2".parse().unwrap()));
 }
@@ -582,22 +824,40 @@ fn abor_in_every_state() {
     h.input(Input::PassiveListening(1025));
     let a = h.line("ABOR");
     assert!(matches!(a[0], Action::CloseData));
-    assert_eq!(texts(&a), vec!["225 ABOR command successful; data channel closed."]);
+    assert_eq!(
+        texts(&a),
+        vec!["225 ABOR command successful; data channel closed."]
+    );
     // pending transfer (150 sent)
     std::fs::write(h.path("f"), b"x").unwrap();
     h.line("PASV");
     h.input(Input::PassiveListening(1025));
     h.line("RETR f");
     let a = h.line("ABOR");
-    assert_eq!(texts(&a), vec!["426 Transfer aborted via ABOR.", "226 ABOR command successful."]);
+    assert_eq!(
+        texts(&a),
+        vec![
+            "426 Transfer aborted via ABOR.",
+            "226 ABOR command successful."
+        ]
+    );
     // running transfer
     h.open_data();
     let t = h.start("RETR f");
     let a = h.line("ABOR");
     assert!(matches!(a.as_slice(), [Action::AbortTransfer]));
     let a = h.done(t, Err(TransferError::Aborted));
-    assert_eq!(texts(&a), vec!["426 Transfer aborted via ABOR.", "226 ABOR command successful."]);
-    assert!(matches!(events(&a).as_slice(), [Event::IncompleteFileSent(_)]));
+    assert_eq!(
+        texts(&a),
+        vec![
+            "426 Transfer aborted via ABOR.",
+            "226 ABOR command successful."
+        ]
+    );
+    assert!(matches!(
+        events(&a).as_slice(),
+        [Event::IncompleteFileSent(_)]
+    ));
 }
 
 #[test]
@@ -629,7 +889,14 @@ fn queued_commands_run_after_the_transfer() {
     assert!(h.line("PWD").is_empty());
     assert!(h.line("MKD q").is_empty());
     let a = h.done(t, Ok(()));
-    assert_eq!(texts(&a), vec!["226 Transfer complete.", "257 \"/\" is the current directory.", "257 \"/q\" directory created."]);
+    assert_eq!(
+        texts(&a),
+        vec![
+            "226 Transfer complete.",
+            "257 \"/\" is the current directory.",
+            "257 \"/q\" directory created."
+        ]
+    );
 }
 
 #[test]
@@ -643,7 +910,10 @@ fn quit_rein_user_flush() {
     h.one("USER user");
     h.one("PASS 12345");
     let a = h.line("USER reader");
-    assert_eq!(texts(&a), vec!["331 Previous account information was flushed, send password."]);
+    assert_eq!(
+        texts(&a),
+        vec!["331 Previous account information was flushed, send password."]
+    );
     assert_eq!(events(&a), vec![Event::Logout("user".into())]);
     h.one("PASS pw");
     let a = h.line("QUIT");
@@ -652,7 +922,10 @@ fn quit_rein_user_flush() {
     assert!(matches!(a.last(), Some(Action::Close)));
     // after Close, lines are ignored; Disconnected fires on_disconnect once
     assert!(h.line("NOOP").is_empty());
-    assert_eq!(events(&h.input(Input::Disconnected)), vec![Event::Disconnect]);
+    assert_eq!(
+        events(&h.input(Input::Disconnected)),
+        vec![Event::Disconnect]
+    );
     assert!(h.input(Input::Disconnected).is_empty());
 }
 
@@ -661,9 +934,14 @@ fn custom_login_and_quit_messages() {
     let mut h = harness();
     let dir = h.dir.path().to_path_buf();
     let auth = MemoryAuthorizer::new();
-    auth.add_user_with_messages("u", "p", &dir, "elr", "Welcome aboard.", "See you.").unwrap();
+    auth.add_user_with_messages("u", "p", &dir, "elr", "Welcome aboard.", "See you.")
+        .unwrap();
     h.s = Session::new(
-        SessionContext { config: Arc::new(ServerConfig::default()), authorizer: Arc::new(auth), fs_factory: Arc::new(LocalFsFactory) },
+        SessionContext {
+            config: Arc::new(ServerConfig::default()),
+            authorizer: Arc::new(auth),
+            fs_factory: Arc::new(LocalFsFactory),
+        },
         addr("127.0.0.1:1"),
         addr("127.0.0.1:2"),
     );
@@ -709,7 +987,10 @@ fn disconnect_mid_transfer_fires_incomplete_and_no_reply() {
 
 #[test]
 fn log_prefix_substitution() {
-    let cfg = ServerConfig { log_prefix: "XXX [%(username)s]@%(remote_ip)s:%(remote_port)s".into(), ..ServerConfig::default() };
+    let cfg = ServerConfig {
+        log_prefix: "XXX [%(username)s]@%(remote_ip)s:%(remote_port)s".into(),
+        ..ServerConfig::default()
+    };
     let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
     assert_eq!(h.s.log_prefix(), "XXX []@127.0.0.1:40000");
     h.input(Input::Connected);
@@ -720,7 +1001,13 @@ fn log_prefix_substitution() {
 #[test]
 fn ascii_list_source_is_not_converted_twice() {
     // a listing is already CRLF: TYPE A must not turn it into CRCRLF
-    let t = Transfer::send(TransferCmd::List, Source::Lines(Box::new(std::iter::once(b"x\r\n".to_vec()))), true, false, 0);
+    let t = Transfer::send(
+        TransferCmd::List,
+        Source::Lines(Box::new(std::iter::once(b"x\r\n".to_vec()))),
+        true,
+        false,
+        0,
+    );
     let mut t = t;
     assert_eq!(drain(&mut t), b"x\r\n");
 }
