@@ -1,9 +1,56 @@
 //! In-memory users (pyftpdlib's `DummyAuthorizer`).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::RwLock;
 
 use super::{Account, AuthError, Authorizer};
 use crate::proto::perm::Perms;
+
+/// Every valid permission letter (pyftpdlib's `read_perms + write_perms`).
+const VALID_LETTERS: &str = "elradfmwMT";
+/// The letters that allow changing the filesystem.
+const WRITE_LETTERS: &str = "adfmwMT";
+/// The name of the user that accepts any password.
+const ANONYMOUS: &str = "anonymous";
+/// pyftpdlib's default login message.
+const DEFAULT_MSG_LOGIN: &str = "Login successful.";
+/// pyftpdlib's default quit message.
+const DEFAULT_MSG_QUIT: &str = "Goodbye.";
+
+/// A per-directory permission override.
+#[derive(Debug, Clone)]
+struct Override {
+    perm: String,
+    recursive: bool,
+}
+
+/// One user of the table.
+struct User {
+    password: String,
+    home: PathBuf,
+    perm: String,
+    /// Overrides keyed by virtual directory path (`/sub/dir`, relative to the home).
+    overrides: HashMap<Vec<u8>, Override>,
+    msg_login: String,
+    msg_quit: String,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the password.
+        f.debug_struct("User")
+            .field("home", &self.home)
+            .field("perm", &self.perm)
+            .field("overrides", &self.overrides)
+            .field("msg_login", &self.msg_login)
+            .field("msg_quit", &self.msg_quit)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Users kept in memory, with per-directory permission overrides.
 ///
@@ -15,13 +62,13 @@ use crate::proto::perm::Perms;
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryAuthorizer {
-    _private: (),
+    users: RwLock<HashMap<String, User>>,
 }
 
 impl MemoryAuthorizer {
     /// An authorizer with no users.
     pub fn new() -> Self {
-        todo!("auth helper")
+        Self::default()
     }
 
     /// Add a user with pyftpdlib's default messages (`Login successful.`, `Goodbye.`).
@@ -33,8 +80,14 @@ impl MemoryAuthorizer {
         home: impl AsRef<Path>,
         perm: &str,
     ) -> Result<(), AuthError> {
-        let _ = (username, password, home, perm);
-        todo!("auth helper")
+        self.add_user_with_messages(
+            username,
+            password,
+            home,
+            perm,
+            DEFAULT_MSG_LOGIN,
+            DEFAULT_MSG_QUIT,
+        )
     }
 
     /// Add a user with custom login and quit messages.
@@ -47,14 +100,35 @@ impl MemoryAuthorizer {
         msg_login: &str,
         msg_quit: &str,
     ) -> Result<(), AuthError> {
-        let _ = (username, password, home, perm, msg_login, msg_quit);
-        todo!("auth helper")
+        let home = home.as_ref();
+        if self.has_user(username) {
+            return Err(AuthError::Internal(format!(
+                "user {username:?} already exists"
+            )));
+        }
+        let home = canonical_dir(home)?;
+        check_permissions(username, perm)?;
+        let user = User {
+            password: password.to_owned(),
+            home,
+            perm: perm.to_owned(),
+            overrides: HashMap::new(),
+            msg_login: msg_login.to_owned(),
+            msg_quit: msg_quit.to_owned(),
+        };
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        if users.contains_key(username) {
+            return Err(AuthError::Internal(format!(
+                "user {username:?} already exists"
+            )));
+        }
+        users.insert(username.to_owned(), user);
+        Ok(())
     }
 
     /// Add the `anonymous` user (any password) with read-only permissions `elr`.
     pub fn add_anonymous(&self, home: impl AsRef<Path>) -> Result<(), AuthError> {
-        let _ = home;
-        todo!("auth helper")
+        self.add_anonymous_with_perm(home, "elr")
     }
 
     /// Add the `anonymous` user with explicit permissions (a warning is logged when they allow writing).
@@ -63,20 +137,23 @@ impl MemoryAuthorizer {
         home: impl AsRef<Path>,
         perm: &str,
     ) -> Result<(), AuthError> {
-        let _ = (home, perm);
-        todo!("auth helper")
+        self.add_user(ANONYMOUS, "", home, perm)
     }
 
     /// Remove a user (no-op if absent).
     pub fn remove_user(&self, username: &str) {
-        let _ = username;
-        todo!("auth helper")
+        self.users
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(username);
     }
 
     /// Whether the user exists.
     pub fn has_user(&self, username: &str) -> bool {
-        let _ = username;
-        todo!("auth helper")
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(username)
     }
 
     /// Give `username` permissions `perm` in `directory` (a real directory inside the user's
@@ -89,19 +166,504 @@ impl MemoryAuthorizer {
         perm: &str,
         recursive: bool,
     ) -> Result<(), AuthError> {
-        let _ = (username, directory, perm, recursive);
-        todo!("auth helper")
+        check_permissions(username, perm)?;
+        let home = self
+            .users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(username)
+            .map(|u| u.home.clone())
+            .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
+        let directory = directory.as_ref();
+        let joined = if directory.is_absolute() {
+            directory.to_path_buf()
+        } else {
+            home.join(directory)
+        };
+        let dir = canonical_dir(&joined)?;
+        if dir == home {
+            return Err(AuthError::Internal(
+                "can't override home directory permissions".into(),
+            ));
+        }
+        let rel = dir
+            .strip_prefix(&home)
+            .map_err(|_| AuthError::Internal("path escapes user home directory".into()))?;
+        let vpath = virtual_path(rel)?;
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let user = users
+            .get_mut(username)
+            .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
+        if user.home != home {
+            // The user was replaced while we looked at the disk.
+            return Err(AuthError::Internal(format!(
+                "user {username:?} changed concurrently"
+            )));
+        }
+        user.overrides.insert(
+            vpath,
+            Override {
+                perm: perm.to_owned(),
+                recursive,
+            },
+        );
+        Ok(())
+    }
+
+    /// The permission letters `username` has at virtual path `path`, per-directory
+    /// overrides applied; `None` for an unknown user.
+    ///
+    /// pyftpdlib's rules: a recursive override applies to its directory and everything
+    /// below it; a non-recursive one to its directory and to the non-directory entries
+    /// directly inside it. Among the overrides that apply, the deepest one wins.
+    fn perm_letters(&self, username: &str, path: &[u8]) -> Option<String> {
+        let path = trim_trailing_slashes(path);
+        let parent = parent_of(path);
+        // Candidates: (depth key, perm, needs the "is not a directory" check).
+        let (home, base, mut candidates) = {
+            let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+            let user = users.get(username)?;
+            let mut candidates: Vec<(usize, String, bool)> = Vec::new();
+            for (dir, ov) in &user.overrides {
+                if !is_subpath(path, dir) {
+                    continue;
+                }
+                if ov.recursive || path == dir.as_slice() {
+                    candidates.push((dir.len(), ov.perm.clone(), false));
+                } else if parent == Some(dir.as_slice()) {
+                    candidates.push((dir.len(), ov.perm.clone(), true));
+                }
+            }
+            (user.home.clone(), user.perm.clone(), candidates)
+        };
+        // All candidate directories are ancestors of (or equal to) `path`, so the longest
+        // is the deepest, i.e. the most specific.
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+        for (_, perm, needs_not_dir) in candidates {
+            if needs_not_dir && is_dir_below(&home, path) {
+                continue;
+            }
+            return Some(perm);
+        }
+        Some(base)
     }
 }
 
 impl Authorizer for MemoryAuthorizer {
     fn authenticate(&self, username: &str, password: &str) -> Result<Account, AuthError> {
-        let _ = (username, password);
-        todo!("auth helper")
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let Some(user) = users.get(username) else {
+            // Spend about as long as a real comparison would.
+            let _ = constant_time_eq(b"not-a-real-password-0123456789", password.as_bytes());
+            return Err(AuthError::Failed);
+        };
+        let ok = constant_time_eq(user.password.as_bytes(), password.as_bytes());
+        if username != ANONYMOUS && !ok {
+            return Err(AuthError::Failed);
+        }
+        Ok(Account {
+            username: username.to_owned(),
+            home: user.home.clone(),
+            msg_login: user.msg_login.clone(),
+            msg_quit: user.msg_quit.clone(),
+            uid_gid: None,
+        })
     }
 
     fn perms(&self, username: &str, path: &[u8]) -> Perms {
-        let _ = (username, path);
-        todo!("auth helper")
+        match self.perm_letters(username, path) {
+            Some(letters) => Perms::parse(&letters).unwrap_or_default(),
+            None => Perms::NONE,
+        }
+    }
+
+    fn has_perm(&self, username: &str, letter: char, path: &[u8]) -> bool {
+        self.perm_letters(username, path)
+            .is_some_and(|letters| letters.contains(letter))
+    }
+}
+
+/// Refuse unknown letters; warn when the anonymous user gets write permissions.
+fn check_permissions(username: &str, perm: &str) -> Result<(), AuthError> {
+    if let Some(bad) = perm.chars().find(|c| !VALID_LETTERS.contains(*c)) {
+        return Err(AuthError::Internal(format!("no such permission {bad:?}")));
+    }
+    if username == ANONYMOUS && perm.chars().any(|c| WRITE_LETTERS.contains(c)) {
+        log::warn!("write permissions assigned to anonymous user.");
+    }
+    Ok(())
+}
+
+/// The canonical form of an existing directory, or an error naming it.
+fn canonical_dir(dir: &Path) -> Result<PathBuf, AuthError> {
+    let not_dir = || AuthError::Internal(format!("no such directory: {:?}", dir));
+    let canon = std::fs::canonicalize(dir).map_err(|_| not_dir())?;
+    match std::fs::metadata(&canon) {
+        Ok(m) if m.is_dir() => Ok(canon),
+        _ => Err(not_dir()),
+    }
+}
+
+/// `/a/b` from the relative path `a/b`.
+fn virtual_path(rel: &Path) -> Result<Vec<u8>, AuthError> {
+    let mut out = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(name) => {
+                out.push(b'/');
+                out.extend_from_slice(name.as_bytes());
+            }
+            Component::CurDir => {}
+            _ => {
+                return Err(AuthError::Internal(
+                    "path escapes user home directory".into(),
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
+}
+
+/// `path` without trailing slashes (but `/` stays `/`).
+fn trim_trailing_slashes(mut path: &[u8]) -> &[u8] {
+    while path.len() > 1 && path.ends_with(b"/") {
+        path = &path[..path.len() - 1];
+    }
+    path
+}
+
+/// The parent of a virtual path (`/a/b` -> `/a`, `/a` -> `/`); `None` for `/`.
+fn parent_of(path: &[u8]) -> Option<&[u8]> {
+    if path == b"/" {
+        return None;
+    }
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => Some(b"/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+/// Whether virtual path `a` is `b` or lies below it (component-wise, like
+/// pyftpdlib's `_issubpath`).
+fn is_subpath(a: &[u8], b: &[u8]) -> bool {
+    if b == b"/" {
+        return true;
+    }
+    a == b || (a.len() > b.len() && a.starts_with(b) && a[b.len()] == b'/')
+}
+
+/// Whether virtual path `path` is a directory below `home` (symlinks followed,
+/// but only within `home`). Any error counts as "not a directory".
+fn is_dir_below(home: &Path, path: &[u8]) -> bool {
+    let rel = &path[1.min(path.len())..];
+    let rel: &Path = if rel.is_empty() {
+        Path::new(".")
+    } else {
+        Path::new(OsStr::from_bytes(rel))
+    };
+    cap_std::fs::Dir::open_ambient_dir(home, cap_std::ambient_authority())
+        .and_then(|d| d.metadata(rel))
+        .map(|m| m.is_dir())
+        .unwrap_or(false)
+}
+
+/// Compare two byte strings without stopping at the first difference
+/// (the time taken depends only on the length of `given`).
+fn constant_time_eq(stored: &[u8], given: &[u8]) -> bool {
+    let mut diff = stored.len() ^ given.len();
+    for (i, &g) in given.iter().enumerate() {
+        let s = stored.get(i).copied().unwrap_or(0);
+        diff |= usize::from(s ^ g);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    fn setup() -> (TempDir, MemoryAuthorizer) {
+        let tmp = TempDir::new().unwrap();
+        std::fs::create_dir_all(tmp.path().join("pub/sub/deep")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("incoming")).unwrap();
+        std::fs::write(tmp.path().join("pub/file.txt"), b"x").unwrap();
+        std::fs::write(tmp.path().join("pub/sub/f2"), b"x").unwrap();
+        let auth = MemoryAuthorizer::new();
+        auth.add_user("u", "secret", tmp.path(), "elr").unwrap();
+        (tmp, auth)
+    }
+
+    #[test]
+    fn add_user_and_authenticate() {
+        let (tmp, auth) = setup();
+        assert!(auth.has_user("u"));
+        assert!(!auth.has_user("v"));
+        let acc = auth.authenticate("u", "secret").unwrap();
+        assert_eq!(acc.username, "u");
+        assert_eq!(acc.home, std::fs::canonicalize(tmp.path()).unwrap());
+        assert!(acc.home.is_absolute());
+        assert_eq!(acc.msg_login, "Login successful.");
+        assert_eq!(acc.msg_quit, "Goodbye.");
+        assert_eq!(acc.uid_gid, None);
+    }
+
+    #[test]
+    fn auth_failures_are_indistinguishable() {
+        let (_tmp, auth) = setup();
+        assert_eq!(auth.authenticate("u", "wrong"), Err(AuthError::Failed));
+        assert_eq!(auth.authenticate("u", "secre"), Err(AuthError::Failed));
+        assert_eq!(auth.authenticate("u", "secret2"), Err(AuthError::Failed));
+        assert_eq!(auth.authenticate("u", ""), Err(AuthError::Failed));
+        assert_eq!(
+            auth.authenticate("nobody", "secret"),
+            Err(AuthError::Failed)
+        );
+        // No anonymous user defined: refused too.
+        assert_eq!(auth.authenticate("anonymous", "x"), Err(AuthError::Failed));
+    }
+
+    #[test]
+    fn custom_messages() {
+        let (tmp, auth) = setup();
+        auth.add_user_with_messages("m", "p", tmp.path(), "elr", "hi", "bye")
+            .unwrap();
+        let acc = auth.authenticate("m", "p").unwrap();
+        assert_eq!(acc.msg_login, "hi");
+        assert_eq!(acc.msg_quit, "bye");
+    }
+
+    #[test]
+    fn add_user_errors() {
+        let (tmp, auth) = setup();
+        assert!(matches!(
+            auth.add_user("u", "x", tmp.path(), "elr"),
+            Err(AuthError::Internal(_))
+        ));
+        assert!(matches!(
+            auth.add_user("v", "x", tmp.path().join("nope"), "elr"),
+            Err(AuthError::Internal(_))
+        ));
+        assert!(matches!(
+            auth.add_user("v", "x", tmp.path().join("pub/file.txt"), "elr"),
+            Err(AuthError::Internal(_))
+        ));
+        assert!(matches!(
+            auth.add_user("v", "x", tmp.path(), "elrz"),
+            Err(AuthError::Internal(_))
+        ));
+        assert!(!auth.has_user("v"));
+        auth.add_user("v", "x", tmp.path(), "elradfmwMT").unwrap();
+        auth.add_user("w", "x", tmp.path(), "").unwrap();
+        assert_eq!(auth.perm_letters("w", b"/").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn home_is_canonicalized() {
+        let (tmp, auth) = setup();
+        let odd = tmp.path().join("pub/../pub/./sub");
+        auth.add_user("c", "x", &odd, "elr").unwrap();
+        let acc = auth.authenticate("c", "x").unwrap();
+        assert_eq!(
+            acc.home,
+            std::fs::canonicalize(tmp.path().join("pub/sub")).unwrap()
+        );
+        std::os::unix::fs::symlink(tmp.path().join("pub"), tmp.path().join("ln")).unwrap();
+        auth.add_user("s", "x", tmp.path().join("ln"), "elr")
+            .unwrap();
+        let acc = auth.authenticate("s", "x").unwrap();
+        assert_eq!(
+            acc.home,
+            std::fs::canonicalize(tmp.path().join("pub")).unwrap()
+        );
+    }
+
+    #[test]
+    fn remove_user() {
+        let (_tmp, auth) = setup();
+        auth.remove_user("u");
+        auth.remove_user("u");
+        assert!(!auth.has_user("u"));
+        assert_eq!(auth.authenticate("u", "secret"), Err(AuthError::Failed));
+        assert_eq!(auth.perm_letters("u", b"/"), None);
+        assert!(!auth.has_perm("u", 'r', b"/"));
+    }
+
+    #[test]
+    fn anonymous_any_password() {
+        let (tmp, auth) = setup();
+        auth.add_anonymous(tmp.path()).unwrap();
+        assert!(auth.authenticate("anonymous", "").is_ok());
+        assert!(auth.authenticate("anonymous", "me@example.com").is_ok());
+        assert_eq!(auth.perm_letters("anonymous", b"/").as_deref(), Some("elr"));
+        assert!(matches!(
+            auth.add_anonymous(tmp.path()),
+            Err(AuthError::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn anonymous_with_write_perms() {
+        let (tmp, auth) = setup();
+        auth.add_anonymous_with_perm(tmp.path(), "elrw").unwrap();
+        assert!(auth.has_perm("anonymous", 'w', b"/x"));
+        assert!(auth.has_perm("anonymous", 'r', b"/x"));
+        assert!(!auth.has_perm("anonymous", 'd', b"/x"));
+        let auth2 = MemoryAuthorizer::new();
+        assert!(auth2.add_anonymous_with_perm(tmp.path(), "elX").is_err());
+    }
+
+    #[test]
+    fn base_perms_and_unknown_user() {
+        let (_tmp, auth) = setup();
+        assert_eq!(auth.perm_letters("u", b"/").as_deref(), Some("elr"));
+        assert_eq!(auth.perm_letters("u", b"/pub/x").as_deref(), Some("elr"));
+        assert_eq!(auth.perm_letters("nobody", b"/"), None);
+        assert!(auth.has_perm("u", 'r', b"/pub"));
+        assert!(!auth.has_perm("u", 'w', b"/pub"));
+        assert!(!auth.has_perm("nobody", 'r', b"/"));
+    }
+
+    #[test]
+    fn override_non_recursive() {
+        let (_tmp, auth) = setup();
+        auth.override_perm("u", "pub", "elradfmw", false).unwrap();
+        let p = |path: &[u8]| auth.perm_letters("u", path).unwrap();
+        // The directory itself.
+        assert_eq!(p(b"/pub"), "elradfmw");
+        assert_eq!(p(b"/pub/"), "elradfmw");
+        // A file directly inside it (existing or not).
+        assert_eq!(p(b"/pub/file.txt"), "elradfmw");
+        assert_eq!(p(b"/pub/newfile"), "elradfmw");
+        // A sub-directory directly inside: not covered.
+        assert_eq!(p(b"/pub/sub"), "elr");
+        // Deeper: not covered.
+        assert_eq!(p(b"/pub/sub/f2"), "elr");
+        assert_eq!(p(b"/pub/sub/deep"), "elr");
+        // Elsewhere / prefix-but-not-subpath.
+        assert_eq!(p(b"/"), "elr");
+        assert_eq!(p(b"/pubx"), "elr");
+        assert_eq!(p(b"/pubx/file"), "elr");
+        assert_eq!(p(b"/incoming"), "elr");
+    }
+
+    #[test]
+    fn override_recursive() {
+        let (_tmp, auth) = setup();
+        auth.override_perm("u", "pub", "elrw", true).unwrap();
+        let p = |path: &[u8]| auth.perm_letters("u", path).unwrap();
+        assert_eq!(p(b"/pub"), "elrw");
+        assert_eq!(p(b"/pub/file.txt"), "elrw");
+        assert_eq!(p(b"/pub/sub"), "elrw");
+        assert_eq!(p(b"/pub/sub/deep/x/y"), "elrw");
+        assert_eq!(p(b"/pubx"), "elr");
+        assert_eq!(p(b"/"), "elr");
+    }
+
+    #[test]
+    fn most_specific_override_wins() {
+        let (tmp, auth) = setup();
+        auth.override_perm("u", "pub/sub", "elradfmwMT", true)
+            .unwrap();
+        // Absolute path form.
+        auth.override_perm("u", tmp.path().join("pub"), "el", true)
+            .unwrap();
+        let p = |path: &[u8]| auth.perm_letters("u", path).unwrap();
+        assert_eq!(p(b"/pub"), "el");
+        assert_eq!(p(b"/pub/file.txt"), "el");
+        assert_eq!(p(b"/pub/sub"), "elradfmwMT");
+        assert_eq!(p(b"/pub/sub/deep/z"), "elradfmwMT");
+        // A non-recursive override deeper than a recursive one.
+        auth.override_perm("u", "pub/sub/deep", "e", false).unwrap();
+        assert_eq!(p(b"/pub/sub/deep"), "e");
+        assert_eq!(p(b"/pub/sub/deep/file"), "e");
+        // ...only for files directly inside; a deeper dir falls back to the recursive one.
+        std::fs::create_dir(tmp.path().join("pub/sub/deep/d")).unwrap();
+        assert_eq!(p(b"/pub/sub/deep/d"), "elradfmwMT");
+        assert_eq!(p(b"/pub/sub/deep/d/f"), "elradfmwMT");
+        // Re-overriding the same directory replaces the previous override.
+        auth.override_perm("u", "pub", "elm", true).unwrap();
+        assert_eq!(p(b"/pub"), "elm");
+    }
+
+    #[test]
+    fn override_errors() {
+        let (tmp, auth) = setup();
+        let outside = TempDir::new().unwrap();
+        // Outside the home (absolute).
+        assert!(auth
+            .override_perm("u", outside.path(), "elr", false)
+            .is_err());
+        // Escaping with `..`.
+        assert!(auth.override_perm("u", "../", "elr", false).is_err());
+        // The home itself.
+        assert!(auth.override_perm("u", tmp.path(), "elr", false).is_err());
+        assert!(auth.override_perm("u", ".", "elr", false).is_err());
+        // Not a directory / missing.
+        assert!(auth
+            .override_perm("u", "pub/file.txt", "elr", false)
+            .is_err());
+        assert!(auth.override_perm("u", "missing", "elr", false).is_err());
+        // Bad letters, unknown user.
+        assert!(auth.override_perm("u", "pub", "elrQ", false).is_err());
+        assert!(auth.override_perm("nobody", "pub", "elr", false).is_err());
+        // A symlink inside the home pointing outside.
+        std::os::unix::fs::symlink(outside.path(), tmp.path().join("out")).unwrap();
+        assert!(auth.override_perm("u", "out", "elrw", true).is_err());
+        assert_eq!(auth.perm_letters("u", b"/out").as_deref(), Some("elr"));
+    }
+
+    #[test]
+    fn override_for_anonymous_write_perms_accepted() {
+        let (tmp, auth) = setup();
+        auth.add_anonymous(tmp.path()).unwrap();
+        auth.override_perm("anonymous", "incoming", "elrw", false)
+            .unwrap();
+        assert!(auth.has_perm("anonymous", 'w', b"/incoming/upload.bin"));
+        assert!(!auth.has_perm("anonymous", 'w', b"/pub/upload.bin"));
+    }
+
+    #[test]
+    fn helpers() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(!constant_time_eq(b"abc\0", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abc\0"));
+        assert_eq!(parent_of(b"/"), None);
+        assert_eq!(parent_of(b"/a"), Some(&b"/"[..]));
+        assert_eq!(parent_of(b"/a/b"), Some(&b"/a"[..]));
+        assert!(is_subpath(b"/a/b", b"/a"));
+        assert!(is_subpath(b"/a", b"/a"));
+        assert!(!is_subpath(b"/ab", b"/a"));
+        assert!(is_subpath(b"/x", b"/"));
+        assert_eq!(virtual_path(Path::new("a/b")).unwrap(), b"/a/b");
+        assert!(virtual_path(Path::new("../a")).is_err());
+        assert_eq!(trim_trailing_slashes(b"/a//"), b"/a");
+        assert_eq!(trim_trailing_slashes(b"/"), b"/");
+    }
+
+    #[test]
+    fn non_utf8_override_dir() {
+        let (tmp, auth) = setup();
+        let name = OsStr::from_bytes(b"caf\xe9");
+        std::fs::create_dir(tmp.path().join(name)).unwrap();
+        auth.override_perm("u", tmp.path().join(name), "elrw", false)
+            .unwrap();
+        assert!(auth.has_perm("u", 'w', b"/caf\xe9/x"));
+        assert!(!auth.has_perm("u", 'w', b"/cafe/x"));
+    }
+
+    #[test]
+    fn debug_hides_password() {
+        let (_tmp, auth) = setup();
+        let s = format!("{auth:?}");
+        assert!(!s.contains("secret"), "{s}");
     }
 }
