@@ -100,7 +100,8 @@ mod tests {
             .into();
         let _a = l.acquire(v4).ok();
         assert_eq!(l.acquire(mapped).err(), Some(true));
-        assert!(l.acquire(IpAddr::from([127, 0, 0, 2])).is_ok());
+        let b = l.acquire(IpAddr::from([127, 0, 0, 2]));
+        assert!(b.is_ok());
         assert_eq!(l.total(), 2);
     }
 }

@@ -55,6 +55,16 @@ impl Session {
             }
             Err(ParseError::BadVerb(v)) => {
                 log::debug!("{} <- {}", self.prefix, show(line));
+                // Telnet IP/Synch bytes before ABOR/STAT/QUIT: run the command (pyftpdlib's rule).
+                let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+                let upper = line[..verb_end].to_ascii_uppercase();
+                if verb_end >= 4
+                    && [b"ABOR", b"STAT", b"QUIT"]
+                        .iter()
+                        .any(|c| upper.ends_with(*c))
+                {
+                    return self.dispatch(&line[verb_end - 4..], now, out);
+                }
                 self.reply(
                     out,
                     Reply::new(500, format!("Command \"{v}\" not understood.")),
@@ -1071,7 +1081,7 @@ impl Session {
     }
 
     fn cmd_stou(&mut self, arg: &[u8], now: SystemTime, out: &mut Vec<Action>) {
-        if self.rest > 0 {
+        if std::mem::take(&mut self.rest) > 0 {
             self.reply(
                 out,
                 Reply::new(450, "Can't STOU while REST request is pending."),

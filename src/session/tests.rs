@@ -122,6 +122,15 @@ impl H {
         }
     }
 
+    /// Run a download command to its end; returns the bytes sent.
+    fn fetch(&mut self, l: &str) -> Vec<u8> {
+        self.open_data();
+        let mut t = self.start(l);
+        let bytes = drain(&mut t);
+        assert_eq!(codes(&self.done(t, Ok(()))), vec![226]);
+        bytes
+    }
+
     fn done(&mut self, t: Transfer, result: Result<(), TransferError>) -> Vec<Action> {
         self.input(Input::TransferDone {
             transfer: t,
@@ -529,10 +538,7 @@ fn rest_and_retr_offsets() {
     h.login();
     std::fs::write(h.path("f"), b"0123456789").unwrap();
     assert_eq!(h.one("REST 4"), "350 Restarting at position 4.");
-    h.open_data();
-    let t = h.start("RETR f");
-    let mut t = t;
-    assert_eq!(drain(&mut t), b"456789");
+    assert_eq!(h.fetch("RETR f"), b"456789");
     assert_eq!(h.one("REST x"), "501 Invalid parameter.");
     assert_eq!(h.one("REST -1"), "501 Invalid parameter.");
     assert_eq!(h.one("REST 11"), "350 Restarting at position 11.");
@@ -610,8 +616,7 @@ fn list_nlst_mlsd() {
     h.login();
     std::fs::write(h.path("one"), b"1").unwrap();
     std::fs::create_dir(h.path("dir")).unwrap();
-    h.open_data();
-    let out = String::from_utf8(drain(&mut h.start("LIST"))).unwrap();
+    let out = String::from_utf8(h.fetch("LIST")).unwrap();
     assert!(
         out.lines()
             .any(|l| l.starts_with('-') && l.ends_with(" one")),
@@ -623,25 +628,21 @@ fn list_nlst_mlsd() {
         "{out}"
     );
     assert!(out.ends_with("\r\n"));
-    h.open_data();
-    let out = String::from_utf8(drain(&mut h.start("LIST -la"))).unwrap();
+    let out = String::from_utf8(h.fetch("LIST -la")).unwrap();
     assert_eq!(out.lines().count(), 2);
-    h.open_data();
-    let mut names: Vec<String> = String::from_utf8(drain(&mut h.start("NLST")))
+    let mut names: Vec<String> = String::from_utf8(h.fetch("NLST"))
         .unwrap()
         .lines()
         .map(String::from)
         .collect();
     names.sort();
     assert_eq!(names, vec!["dir", "one"]);
-    h.open_data();
-    let out = String::from_utf8(drain(&mut h.start("MLSD"))).unwrap();
+    let out = String::from_utf8(h.fetch("MLSD")).unwrap();
     assert!(
         out.contains("type=dir;") && out.contains("type=file;") && out.contains(" one\r\n"),
         "{out}"
     );
-    h.open_data();
-    let out = String::from_utf8(drain(&mut h.start("LIST one"))).unwrap();
+    let out = String::from_utf8(h.fetch("LIST one")).unwrap();
     assert_eq!(out.lines().count(), 1);
     assert_eq!(h.one("MLSD one"), "501 No such directory.");
     assert_eq!(h.one("LIST nope"), "550 No such file or directory.");
