@@ -1,0 +1,311 @@
+//! Shared harness for the end-to-end tests: a real server on a loopback
+//! address with port 0, a temporary home directory, recorded event
+//! callbacks and captured log lines.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use ftpdlib::auth::MemoryAuthorizer;
+use ftpdlib::events::{EventHandler, SessionInfo};
+use ftpdlib::server::{ServerBuilder, ShutdownHandle};
+use ftpdlib::ServerConfig;
+
+/// Full permissions user.
+pub const USER: &str = "user";
+/// Its password.
+pub const PASS: &str = "12345";
+/// Read-only user.
+pub const RO_USER: &str = "reader";
+/// Its password.
+pub const RO_PASS: &str = "pw";
+
+/// Every event callback, recorded as `name arg`.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn push(&self, s: String) {
+        self.events.lock().unwrap().push(s);
+    }
+
+    /// The recorded events so far.
+    pub fn list(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Wait (bounded) until `pred` holds for the recorded events.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..500 {
+            let l = self.list();
+            if pred(&l) {
+                return l;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("timed out waiting for {what}; events: {:?}", self.list());
+    }
+}
+
+impl EventHandler for Recorder {
+    fn on_connect(&self, _s: &SessionInfo) {
+        self.push("connect".into());
+    }
+    fn on_disconnect(&self, _s: &SessionInfo) {
+        self.push("disconnect".into());
+    }
+    fn on_login(&self, _s: &SessionInfo, u: &str) {
+        self.push(format!("login {u}"));
+    }
+    fn on_login_failed(&self, _s: &SessionInfo, u: &str, p: &str) {
+        self.push(format!("login_failed {u} {p}"));
+    }
+    fn on_logout(&self, _s: &SessionInfo, u: &str) {
+        self.push(format!("logout {u}"));
+    }
+    fn on_file_sent(&self, _s: &SessionInfo, f: &Path) {
+        self.push(format!("file_sent {}", f.display()));
+    }
+    fn on_file_received(&self, _s: &SessionInfo, f: &Path) {
+        self.push(format!("file_received {}", f.display()));
+    }
+    fn on_incomplete_file_sent(&self, _s: &SessionInfo, f: &Path) {
+        self.push(format!("incomplete_file_sent {}", f.display()));
+    }
+    fn on_incomplete_file_received(&self, _s: &SessionInfo, f: &Path) {
+        self.push(format!("incomplete_file_received {}", f.display()));
+    }
+}
+
+/// A running server for one test; stops when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub auth: Arc<MemoryAuthorizer>,
+    pub events: Arc<Recorder>,
+    handle: ShutdownHandle,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// Start a server on 127.0.0.1 with test-friendly settings (no failed-login delay), changed by `f`.
+pub fn start(f: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    start_on("127.0.0.1".parse().unwrap(), f)
+}
+
+/// Start a server on `ip` (port 0).
+pub fn start_on(ip: IpAddr, f: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    init_logging();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Arc::new(MemoryAuthorizer::new());
+    auth.add_user(USER, PASS, dir.path(), "elradfmwMT").unwrap();
+    auth.add_user(RO_USER, RO_PASS, dir.path(), "elr").unwrap();
+    auth.add_anonymous(dir.path()).unwrap();
+    let events = Arc::new(Recorder::default());
+    let mut cfg = ServerConfig {
+        auth_failed_delay: Duration::ZERO,
+        ..ServerConfig::default()
+    };
+    f(&mut cfg);
+    let server = ServerBuilder::with_shared_authorizer(auth.clone())
+        .config(cfg)
+        .shared_events(events.clone())
+        .bind(SocketAddr::new(ip, 0))
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (handle, _join) = server.spawn().unwrap();
+    TestServer {
+        addr,
+        dir,
+        auth,
+        events,
+        handle,
+    }
+}
+
+impl TestServer {
+    /// A path inside the shared directory.
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// `ftp://user:12345@host:port/path` (IPv6 hosts bracketed).
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "ftp://{USER}:{PASS}@{}/{}",
+            self.host_port(),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// `host:port` for URLs.
+    pub fn host_port(&self) -> String {
+        match self.addr {
+            SocketAddr::V4(a) => a.to_string(),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        }
+    }
+
+    /// A suppaftp client logged in as the full-permission user, binary mode.
+    pub fn client(&self) -> suppaftp::FtpStream {
+        let mut c = suppaftp::FtpStream::connect(self.addr).unwrap();
+        c.login(USER, PASS).unwrap();
+        c.transfer_type(suppaftp::types::FileType::Binary).unwrap();
+        c
+    }
+
+    /// A raw control connection with its greeting read.
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+}
+
+/// A raw control connection that reads whole replies.
+pub struct Raw {
+    pub stream: TcpStream,
+    reader: std::io::BufReader<TcpStream>,
+    pub greeting: String,
+}
+
+impl Raw {
+    /// Connect and read the greeting.
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut r = Raw {
+            stream,
+            reader,
+            greeting: String::new(),
+        };
+        r.greeting = r.reply();
+        r
+    }
+
+    /// Send raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Send a command line (CRLF added) and read its reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Read one complete (possibly multi-line) reply; "" on EOF.
+    pub fn reply(&mut self) -> String {
+        use std::io::BufRead;
+        let mut all = String::new();
+        let mut code: Option<String> = None;
+        loop {
+            let mut line = Vec::new();
+            match self.reader.read_until(b'\n', &mut line) {
+                Ok(0) => return all,
+                Ok(_) => {}
+                Err(e) => panic!("reading reply: {e} (so far {all:?})"),
+            }
+            let line = String::from_utf8_lossy(&line).into_owned();
+            all.push_str(&line);
+            let c = line.get(..3).unwrap_or("").to_string();
+            let sep = line.as_bytes().get(3).copied();
+            match &code {
+                None if sep == Some(b'-') => code = Some(c),
+                None => return all.trim_end().to_string(),
+                Some(first) if *first == c && sep == Some(b' ') => {
+                    return all.trim_end().to_string()
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Log in.
+    pub fn login(&mut self, user: &str, pass: &str) {
+        assert!(self.cmd(&format!("USER {user}")).starts_with("331"));
+        let r = self.cmd(&format!("PASS {pass}"));
+        assert!(r.starts_with("230"), "{r}");
+    }
+
+    /// PASV, and the data address it announced.
+    pub fn pasv(&mut self) -> SocketAddr {
+        let r = self.cmd("PASV");
+        assert!(r.starts_with("227"), "{r}");
+        let inner = &r[r.find('(').unwrap() + 1..r.find(')').unwrap()];
+        let n: Vec<u16> = inner
+            .split(',')
+            .map(|x| x.trim().parse().unwrap())
+            .collect();
+        SocketAddr::from((
+            [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8],
+            n[4] * 256 + n[5],
+        ))
+    }
+
+    /// EPSV, and the data port it announced.
+    pub fn epsv(&mut self) -> u16 {
+        let r = self.cmd("EPSV");
+        assert!(r.starts_with("229"), "{r}");
+        let inner = &r[r.find("|||").unwrap() + 3..];
+        inner[..inner.find('|').unwrap()].parse().unwrap()
+    }
+}
+
+static LOG_INIT: Once = Once::new();
+static LOG_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _m: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        let line = format!("[{}] {}", &r.level().as_str()[..1], r.args());
+        LOG_LINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
+    }
+    fn flush(&self) {}
+}
+
+/// Capture every log record of this test binary at DEBUG level.
+pub fn init_logging() {
+    LOG_INIT.call_once(|| {
+        let _ = log::set_boxed_logger(Box::new(Capture));
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+}
+
+/// Captured log lines containing `needle` (e.g. a client's `127.0.0.1:PORT` prefix).
+pub fn log_lines(needle: &str) -> Vec<String> {
+    LOG_LINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+/// Whether a command-line tool is installed.
+pub fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
