@@ -213,34 +213,38 @@ fn main() -> ExitCode {
         },
     };
 
-    let builder = ServerBuilder::new(auth).configure(|c| {
-        if let Some(b) = &cli.banner {
-            c.banner = b.clone();
-        }
-        c.timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
-        c.data_timeout = c.timeout;
-        c.masquerade_address = cli.nat_address;
-        c.passive_ports = passive_ports;
-        c.permit_foreign_addresses = cli.permit_foreign_addresses;
-        c.permit_privileged_ports = cli.permit_privileged_ports;
-        c.use_gmt_times = !cli.use_localtime;
-        c.use_sendfile = !cli.disable_sendfile;
-        c.max_cons = cli.max_cons;
-        c.max_cons_per_ip = cli.max_cons_per_ip;
-        c.max_login_attempts = cli.max_login_attempts;
-        c.read_limit = cli.read_limit;
-        c.write_limit = cli.write_limit;
-        if let Some(p) = &cli.log_prefix {
-            c.log_prefix = p.clone();
-        }
-        c.concurrency = concurrency;
-    });
-    let mut server = builder.bind(SocketAddr::new(bind_ip, cli.port));
+    let mut cfg = ftpdlib::ServerConfig::default();
+    if let Some(b) = &cli.banner {
+        cfg.banner = b.clone();
+    }
+    cfg.timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
+    cfg.data_timeout = cfg.timeout;
+    cfg.masquerade_address = cli.nat_address;
+    cfg.passive_ports = passive_ports;
+    cfg.permit_foreign_addresses = cli.permit_foreign_addresses;
+    cfg.permit_privileged_ports = cli.permit_privileged_ports;
+    cfg.use_gmt_times = !cli.use_localtime;
+    cfg.use_sendfile = !cli.disable_sendfile;
+    cfg.max_cons = cli.max_cons;
+    cfg.max_cons_per_ip = cli.max_cons_per_ip;
+    cfg.max_login_attempts = cli.max_login_attempts;
+    cfg.read_limit = cli.read_limit;
+    cfg.write_limit = cli.write_limit;
+    if let Some(p) = &cli.log_prefix {
+        cfg.log_prefix = p.clone();
+    }
+    cfg.concurrency = concurrency;
+
+    let auth = std::sync::Arc::new(auth);
+    let bind = |ip: IpAddr| {
+        ServerBuilder::with_shared_authorizer(auth.clone())
+            .config(cfg.clone())
+            .bind(SocketAddr::new(ip, cli.port))
+    };
+    let mut server = bind(bind_ip);
     if server.is_err() && cli.interface.is_none() {
-        // no IPv6 on this machine: fall back to IPv4 only
-        server = ServerBuilder::new(MemoryAuthorizer::new())
-            .bind(("0.0.0.0", cli.port))
-            .and(Err(std::io::ErrorKind::AddrNotAvailable.into()));
+        // no IPv6 on this machine: listen on IPv4 only
+        server = bind(IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED));
     }
     let server = match server {
         Ok(s) => s,
