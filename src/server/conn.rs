@@ -22,6 +22,8 @@ use crate::session::{Action, Input, Session};
 
 /// Bytes moved per pump call before the connection looks at its control channel again.
 const PUMP_BUDGET: usize = 4 * 1024 * 1024;
+/// How long a closing connection waits for the client to read its last replies.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Stop reading commands while this much reply output is unsent.
 const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 
@@ -94,6 +96,8 @@ pub struct Connection {
     sleep_until: Option<Instant>,
     deferred: VecDeque<Action>,
     closing: bool,
+    /// When a closing connection gives up sending what the client does not read.
+    close_deadline: Option<Instant>,
     done: bool,
     /// More transfer work can be done without waiting for readiness.
     pub hot: bool,
@@ -135,6 +139,7 @@ impl Connection {
             sleep_until: None,
             deferred: VecDeque::new(),
             closing: false,
+            close_deadline: None,
             done: false,
             hot: false,
         };
@@ -170,9 +175,11 @@ impl Connection {
                 d = Some(d.map_or(t, |d| d.min(t)));
             }
         };
-        if let Some(s) = self.sleep_until {
+        if self.closing {
+            consider(self.close_deadline);
+        } else if let Some(s) = self.sleep_until {
             consider(Some(s));
-        } else if !self.closing {
+        } else {
             if self.running.is_none() {
                 consider(self.idle_deadline);
             }
@@ -354,10 +361,11 @@ impl Connection {
             return;
         }
         self.flush();
-        if !self.out.is_empty() {
+        let now = Instant::now();
+        let deadline = *self.close_deadline.get_or_insert(now + CLOSE_GRACE);
+        if !self.out.is_empty() && now < deadline {
             return;
         }
-        let now = Instant::now();
         if self.running.is_some() {
             self.end_transfer(Err(TransferError::Aborted), registry, now);
         }

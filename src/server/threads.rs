@@ -24,7 +24,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
     let mut pool = threadpool::Builder::new()
         .num_threads(INITIAL_THREADS.min(cap).max(1))
         .thread_name("ftp-session".into())
-        .thread_stack_size(256 * 1024)
+        .thread_stack_size(1024 * 1024)
         .build();
     log::info!(
         ">>> starting FTP server on {}, pid={} <<<",
