@@ -155,9 +155,12 @@ fn main() -> ExitCode {
         ))
         }
     };
-    if concurrency != ConcurrencyModel::ThreadPool {
+    if !matches!(
+        concurrency,
+        ConcurrencyModel::ThreadPool | ConcurrencyModel::Poll
+    ) {
         return fail(format_args!(
-            "concurrency model '{}' is not available yet; use --concurrency multi-thread",
+            "concurrency model '{}' is not available yet; use --concurrency multi-thread or async",
             cli.concurrency
         ));
     }

@@ -7,6 +7,7 @@
 
 pub mod conn;
 mod limits;
+mod poll;
 mod threads;
 
 pub use limits::{ConnLimits, ConnSlot};
@@ -22,6 +23,21 @@ use crate::config::{ConcurrencyModel, ServerConfig};
 use crate::events::{EventHandler, NoEvents};
 use crate::fs::{FilesystemFactory, LocalFsFactory};
 use crate::session::{replies, SessionContext};
+
+/// The start-up lines pyftpdlib logs.
+fn log_start(server: &FtpServer) -> io::Result<()> {
+    let cfg = &server.ctx.config;
+    log::info!(
+        ">>> starting FTP server on {}, pid={} <<<",
+        server.local_addr()?,
+        std::process::id()
+    );
+    log::info!("concurrency model: {}", cfg.concurrency.cli_name());
+    log::info!("masquerade (NAT) address: {:?}", cfg.masquerade_address);
+    log::info!("passive ports: {:?}", cfg.passive_ports);
+    log::info!("use sendfile(2): {}", cfg.use_sendfile);
+    Ok(())
+}
 
 /// Builds an [`FtpServer`].
 pub struct ServerBuilder {
@@ -187,6 +203,7 @@ impl FtpServer {
     pub fn serve_forever(self) -> io::Result<()> {
         match self.ctx.config.concurrency {
             ConcurrencyModel::ThreadPool => threads::serve(self),
+            ConcurrencyModel::Poll => poll::serve(self),
             other => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 format!(

@@ -1,0 +1,254 @@
+//! The poll-loop model (pyftpdlib's `FTPServer`, CLI `async`): one thread
+//! serves every session from a single mio poller.
+//!
+//! The blocking acceptor hands new control connections over a channel and
+//! wakes the loop. Deadlines live in a heap, so 10,000 idle sessions cost
+//! nothing per loop turn, and transfers are pumped round-robin in bounded
+//! steps, so one big download never starves the others.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use mio::{Events, Poll, Token, Waker};
+
+use super::conn::{Connection, Slot};
+use super::{ConnSlot, FtpServer};
+use crate::events::EventHandler;
+use crate::session::{Session, SessionContext};
+
+/// Token of the waker; connections use tokens from 1 up.
+const WAKER: Token = Token(0);
+
+/// A new control connection from the acceptor.
+pub(super) struct NewConn {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub slot: ConnSlot,
+}
+
+struct Entry {
+    conn: Connection,
+    _slot: ConnSlot,
+    /// Bumped on every reuse of the index, so stale timers are ignored.
+    generation: u64,
+}
+
+/// Every session of one poll thread.
+pub(super) struct PollLoop {
+    poll: Poll,
+    ctx: SessionContext,
+    events_handler: Arc<dyn EventHandler>,
+    entries: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    generations: Vec<u64>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    hot: VecDeque<usize>,
+}
+
+impl PollLoop {
+    pub(super) fn new(
+        ctx: SessionContext,
+        events_handler: Arc<dyn EventHandler>,
+    ) -> io::Result<Self> {
+        Ok(PollLoop {
+            poll: Poll::new()?,
+            ctx,
+            events_handler,
+            entries: Vec::new(),
+            free: Vec::new(),
+            generations: Vec::new(),
+            timers: BinaryHeap::new(),
+            hot: VecDeque::new(),
+        })
+    }
+
+    pub(super) fn waker(&self) -> io::Result<Waker> {
+        Waker::new(self.poll.registry(), WAKER)
+    }
+
+    fn base(idx: usize) -> usize {
+        1 + idx * Slot::COUNT
+    }
+
+    fn add(&mut self, nc: NewConn) {
+        let local = match nc.stream.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                log::debug!("{}: connection lost before the banner: {e}", nc.peer);
+                return;
+            }
+        };
+        let idx = self.free.pop().unwrap_or_else(|| {
+            self.entries.push(None);
+            self.generations.push(0);
+            self.entries.len() - 1
+        });
+        let session = Session::new(self.ctx.clone(), nc.peer, local);
+        let config = Arc::clone(&self.ctx.config);
+        match Connection::new(
+            session,
+            Arc::clone(&self.events_handler),
+            config,
+            nc.stream,
+            self.poll.registry(),
+            Self::base(idx),
+        ) {
+            Ok(conn) => {
+                self.generations[idx] += 1;
+                self.entries[idx] = Some(Entry {
+                    conn,
+                    _slot: nc.slot,
+                    generation: self.generations[idx],
+                });
+                self.after(idx);
+            }
+            Err(e) => {
+                log::warn!("{}: can't set up the session: {e}", nc.peer);
+                self.free.push(idx);
+            }
+        }
+    }
+
+    /// Book-keeping after a connection did some work: retire it, re-arm its timer, queue it if hot.
+    fn after(&mut self, idx: usize) {
+        let Some(entry) = self.entries.get_mut(idx).and_then(Option::as_mut) else {
+            return;
+        };
+        if entry.conn.is_done() {
+            self.entries[idx] = None;
+            self.free.push(idx);
+            return;
+        }
+        if let Some(d) = entry.conn.next_deadline() {
+            self.timers.push(Reverse((d, idx, entry.generation)));
+        }
+        if entry.conn.hot && !self.hot.contains(&idx) {
+            self.hot.push_back(idx);
+        }
+    }
+
+    /// Run until the acceptor's channel closes and every session ended.
+    pub(super) fn run(&mut self, incoming: Receiver<NewConn>) {
+        let mut events = Events::with_capacity(1024);
+        let mut accepting = true;
+        loop {
+            if !accepting && self.entries.iter().all(Option::is_none) {
+                return;
+            }
+            let now = Instant::now();
+            let timeout = if !self.hot.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                self.timers
+                    .peek()
+                    .map(|Reverse((d, _, _))| d.saturating_duration_since(now))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    loop {
+                        match incoming.try_recv() {
+                            Ok(nc) => self.add(nc),
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Disconnected) => {
+                                accepting = false;
+                                break;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let t = ev.token().0 - 1;
+                let (idx, offset) = (t / Slot::COUNT, t % Slot::COUNT);
+                let Some(slot) = Slot::from_offset(offset) else {
+                    continue;
+                };
+                if let Some(Some(entry)) = self.entries.get_mut(idx) {
+                    entry.conn.on_event(slot, self.poll.registry());
+                    self.after(idx);
+                }
+            }
+            // one bounded step for each connection with transfer work pending
+            for _ in 0..self.hot.len() {
+                let Some(idx) = self.hot.pop_front() else {
+                    break;
+                };
+                if let Some(Some(entry)) = self.entries.get_mut(idx) {
+                    entry.conn.on_hot(self.poll.registry());
+                    self.after(idx);
+                }
+            }
+            let now = Instant::now();
+            while let Some(Reverse((d, idx, gen))) = self.timers.peek().copied() {
+                if d > now {
+                    break;
+                }
+                self.timers.pop();
+                let Some(Some(entry)) = self.entries.get_mut(idx) else {
+                    continue;
+                };
+                if entry.generation != gen {
+                    continue;
+                }
+                // only the earliest pending deadline of a connection needs the call
+                if entry.conn.next_deadline().is_some_and(|nd| nd > now) {
+                    continue;
+                }
+                entry.conn.on_timer(self.poll.registry());
+                self.after(idx);
+            }
+            // keep the heap from growing without bound with stale entries
+            if self.timers.len() > 4 * self.entries.len() + 1024 {
+                let live: Vec<_> = self
+                    .timers
+                    .drain()
+                    .filter(|Reverse((_, i, g))| {
+                        self.entries
+                            .get(*i)
+                            .and_then(Option::as_ref)
+                            .is_some_and(|e| e.generation == *g)
+                    })
+                    .collect();
+                self.timers.extend(live);
+            }
+        }
+    }
+}
+
+pub(super) fn serve(server: FtpServer) -> io::Result<()> {
+    let limits = super::ConnLimits::new(
+        server.ctx.config.max_cons,
+        server.ctx.config.max_cons_per_ip,
+    );
+    let mut poll_loop = PollLoop::new(server.ctx.clone(), Arc::clone(&server.events))?;
+    let waker = poll_loop.waker()?;
+    let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
+    let worker = std::thread::Builder::new()
+        .name("ftp-poll".into())
+        .spawn(move || poll_loop.run(rx))?;
+    super::log_start(&server)?;
+    while let Some((stream, peer, slot)) = server.accept_next(&limits) {
+        if tx.send(NewConn { stream, peer, slot }).is_err() {
+            break;
+        }
+        if let Err(e) = waker.wake() {
+            log::error!("can't wake the poll loop: {e}");
+        }
+    }
+    drop(tx);
+    let _ = waker.wake();
+    log::info!("FTP server stopped accepting connections");
+    let _ = worker;
+    Ok(())
+}
