@@ -26,15 +26,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         .thread_name("ftp-session".into())
         .thread_stack_size(1024 * 1024)
         .build();
-    log::info!(
-        ">>> starting FTP server on {}, pid={} <<<",
-        server.local_addr()?,
-        std::process::id()
-    );
-    log::info!("concurrency model: {}", cfg.concurrency.cli_name());
-    log::info!("masquerade (NAT) address: {:?}", cfg.masquerade_address);
-    log::info!("passive ports: {:?}", cfg.passive_ports);
-    log::info!("use sendfile(2): {}", cfg.use_sendfile);
+    super::log_start(&server)?;
     while let Some((stream, peer, slot)) = server.accept_next(&limits) {
         // Grow the pool so that this session starts at once.
         let busy = pool.active_count() + pool.queued_count();

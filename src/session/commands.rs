@@ -217,12 +217,12 @@ impl Session {
                 );
             }
             "OPTS" => self.cmd_opts(arg, out),
-            "HELP" => self.cmd_help(arg, out),
+            "HELP" => self.cmd_help(arg, false, out),
             "SITE" => self.reply(
                 out,
                 Reply::new(501, "Syntax error: unknown SITE command; see SITE HELP."),
             ),
-            "SITE HELP" => self.cmd_site_help(arg, out),
+            "SITE HELP" => self.cmd_help(arg, true, out),
             "STAT" => self.cmd_stat(arg, perm, now, out),
             "ABOR" => self.cmd_abor(out),
             "AUTH" | "PBSZ" | "PROT" | "CCC" => self.reply(
@@ -423,49 +423,30 @@ impl Session {
         }
     }
 
-    fn cmd_help(&mut self, arg: &[u8], out: &mut Vec<Action>) {
-        if arg.is_empty() {
-            let lines = command::help_lines()
-                .into_iter()
-                .map(String::into_bytes)
-                .collect();
-            self.reply(
-                out,
-                Reply::multi(
-                    214,
-                    "The following commands are recognized:",
-                    lines,
-                    "Help command successful.",
-                ),
-            );
+    /// HELP and SITE HELP: the command list, or one command's syntax.
+    fn cmd_help(&mut self, arg: &[u8], site: bool, out: &mut Vec<Action>) {
+        let (what, prefix) = if site {
+            ("SITE command", "SITE ")
         } else {
-            match command::lookup(&show(arg).to_ascii_uppercase()) {
-                Some(s) => self.reply(out, Reply::new(214, s.help)),
-                None => self.reply(out, Reply::new(501, "Unrecognized command.")),
-            }
-        }
-    }
-
-    fn cmd_site_help(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+            ("command", "")
+        };
         if arg.is_empty() {
-            let lines = command::site_help_lines()
-                .into_iter()
-                .map(String::into_bytes)
-                .collect();
-            self.reply(
-                out,
-                Reply::multi(
-                    214,
-                    "The following SITE commands are recognized:",
-                    lines,
-                    "Help SITE command successful.",
-                ),
+            let lines = if site {
+                command::site_help_lines()
+            } else {
+                command::help_lines()
+            };
+            let first = format!("The following {what}s are recognized:");
+            let last = format!(
+                "Help {}command successful.",
+                if site { "SITE " } else { "" }
             );
+            let lines = lines.into_iter().map(String::into_bytes).collect();
+            self.reply(out, Reply::multi(214, first, lines, last));
         } else {
-            let name = format!("SITE {}", show(arg).to_ascii_uppercase());
-            match command::lookup(&name) {
+            match command::lookup(&format!("{prefix}{}", show(arg).to_ascii_uppercase())) {
                 Some(s) => self.reply(out, Reply::new(214, s.help)),
-                None => self.reply(out, Reply::new(501, "Unrecognized SITE command.")),
+                None => self.reply(out, Reply::new(501, format!("Unrecognized {what}."))),
             }
         }
     }
