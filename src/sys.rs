@@ -14,3 +14,94 @@ pub fn sendfile(out: &impl AsFd, in_fd: RawFd, count: usize) -> io::Result<usize
     let input = unsafe { BorrowedFd::borrow_raw(in_fd) };
     nix::sys::sendfile::sendfile(out.as_fd(), input, None, count).map_err(io::Error::from)
 }
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+/// Which side of a fork this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// The new process.
+    Child,
+    /// The original process; the child's pid.
+    Parent(nix::unistd::Pid),
+}
+
+/// `fork(2)`. Callers must call it from a process whose other threads hold
+/// no locks the child will need (the servers fork from their single
+/// acceptor thread), and the child must end with [`std::process::exit`]
+/// rather than return into the parent's code.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the process models call this from the acceptor loop, which
+    // holds no locks at that point; the child only runs the session code
+    // (which allocates and logs, both fork-safe under glibc's atfork
+    // handlers when no other thread holds their locks) and then exits.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// Send one file descriptor and a tag over a Unix socket (`SCM_RIGHTS`).
+pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()> {
+    let bytes = tag.to_le_bytes();
+    let iov = [IoSlice::new(&bytes)];
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(io::Error::from)?;
+    if n != bytes.len() {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short sendmsg"));
+    }
+    Ok(())
+}
+
+/// Receive one file descriptor and its tag sent by [`send_fd`]; `None` at end of stream.
+pub fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
+    let mut bytes = [0u8; 8];
+    let (n, received) = {
+        let mut iov = [IoSliceMut::new(&mut bytes)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        let mut received = None;
+        for c in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for fd in fds {
+                    // SAFETY: the kernel just installed this descriptor in our
+                    // table for us (SCM_RIGHTS); nothing else owns it.
+                    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                    if received.is_none() {
+                        received = Some(owned);
+                    }
+                }
+            }
+        }
+        (msg.bytes, received)
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    if n != bytes.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "short fd message",
+        ));
+    }
+    match received {
+        Some(fd) => Ok(Some((fd, u64::from_le_bytes(bytes)))),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message without a descriptor",
+        )),
+    }
+}

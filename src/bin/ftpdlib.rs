@@ -155,15 +155,6 @@ fn main() -> ExitCode {
         ))
         }
     };
-    if !matches!(
-        concurrency,
-        ConcurrencyModel::ThreadPool | ConcurrencyModel::Poll
-    ) {
-        return fail(format_args!(
-            "concurrency model '{}' is not available yet; use --concurrency multi-thread or async",
-            cli.concurrency
-        ));
-    }
     if cli.tls
         || cli.keyfile.is_some()
         || cli.certfile.is_some()

@@ -8,6 +8,7 @@
 pub mod conn;
 mod limits;
 mod poll;
+mod process;
 mod threads;
 
 pub use limits::{ConnLimits, ConnSlot};
@@ -204,13 +205,8 @@ impl FtpServer {
         match self.ctx.config.concurrency {
             ConcurrencyModel::ThreadPool => threads::serve(self),
             ConcurrencyModel::Poll => poll::serve(self),
-            other => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!(
-                    "concurrency model '{}' is not implemented yet",
-                    other.cli_name()
-                ),
-            )),
+            ConcurrencyModel::Process => process::serve_process(self),
+            ConcurrencyModel::Prefork { workers } => process::serve_prefork(self, workers),
         }
     }
 
@@ -247,21 +243,60 @@ impl FtpServer {
             if self.stop.load(Ordering::SeqCst) {
                 return None;
             }
-            match limits.acquire(peer.ip()) {
-                Ok(slot) => return Some((stream, peer, slot)),
-                Err(per_ip) => {
-                    let reply = if per_ip {
-                        replies::too_many_connections_from_ip()
-                    } else {
-                        replies::too_many_connections()
-                    };
-                    log::warn!("{peer} refused: {}", reply.log_text());
-                    let mut stream = stream;
+            if let Some(slot) = Self::admit(stream.try_clone().ok(), peer, limits) {
+                return Some((stream, peer, slot));
+            }
+        }
+    }
+
+    /// Count a new session in, or refuse it with a 421 reply and close it.
+    fn admit(stream: Option<TcpStream>, peer: SocketAddr, limits: &ConnLimits) -> Option<ConnSlot> {
+        match limits.acquire(peer.ip()) {
+            Ok(slot) => Some(slot),
+            Err(per_ip) => {
+                let reply = if per_ip {
+                    replies::too_many_connections_from_ip()
+                } else {
+                    replies::too_many_connections()
+                };
+                log::warn!("{peer} refused: {}", reply.log_text());
+                if let Some(mut stream) = stream {
+                    let _ = stream.set_nonblocking(false);
                     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
                     let _ = stream.write_all(&reply.to_bytes());
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                 }
+                None
             }
         }
+    }
+}
+
+/// Serve one session on the calling thread until it ends (thread and process models).
+fn run_session(
+    ctx: SessionContext,
+    events: Arc<dyn EventHandler>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let local = match stream.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            log::debug!("{peer}: connection lost before the banner: {e}");
+            return;
+        }
+    };
+    let config = Arc::clone(&ctx.config);
+    let session = crate::session::Session::new(ctx, peer, local);
+    let mut poll = match mio::Poll::new() {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("{peer}: can't create a poller: {e}");
+            return;
+        }
+    };
+    match conn::Connection::new(session, events, config, stream, poll.registry(), 0) {
+        Ok(c) => c.run(&mut poll),
+        Err(e) => log::warn!("{peer}: can't set up the session: {e}"),
     }
 }

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use mio::{Events, Poll, Token, Waker};
 
 use super::conn::{Connection, Slot};
-use super::{ConnSlot, FtpServer};
+use super::FtpServer;
 use crate::events::EventHandler;
 use crate::session::{Session, SessionContext};
 
@@ -28,12 +28,13 @@ const WAKER: Token = Token(0);
 pub(super) struct NewConn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    pub slot: ConnSlot,
+    /// Released (dropped) when the session ends.
+    pub slot: Box<dyn Send>,
 }
 
 struct Entry {
     conn: Connection,
-    _slot: ConnSlot,
+    _slot: Box<dyn Send>,
     /// Bumped on every reuse of the index, so stale timers are ignored.
     generation: u64,
 }
@@ -239,7 +240,14 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         .spawn(move || poll_loop.run(rx))?;
     super::log_start(&server)?;
     while let Some((stream, peer, slot)) = server.accept_next(&limits) {
-        if tx.send(NewConn { stream, peer, slot }).is_err() {
+        if tx
+            .send(NewConn {
+                stream,
+                peer,
+                slot: Box::new(slot),
+            })
+            .is_err()
+        {
             break;
         }
         if let Err(e) = waker.wake() {

@@ -6,9 +6,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::conn::Connection;
 use super::{ConnLimits, FtpServer};
-use crate::session::Session;
 
 /// Threads started up front.
 const INITIAL_THREADS: usize = 8;
@@ -37,26 +35,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         let events = Arc::clone(&server.events);
         pool.execute(move || {
             let _slot = slot;
-            let local = match stream.local_addr() {
-                Ok(a) => a,
-                Err(e) => {
-                    log::debug!("{peer}: connection lost before the banner: {e}");
-                    return;
-                }
-            };
-            let config = Arc::clone(&ctx.config);
-            let session = Session::new(ctx, peer, local);
-            let mut poll = match mio::Poll::new() {
-                Ok(p) => p,
-                Err(e) => {
-                    log::error!("{peer}: can't create a poller: {e}");
-                    return;
-                }
-            };
-            match Connection::new(session, events, config, stream, poll.registry(), 0) {
-                Ok(conn) => conn.run(&mut poll),
-                Err(e) => log::warn!("{peer}: can't set up the session: {e}"),
-            }
+            super::run_session(ctx, events, stream, peer);
         });
     }
     log::info!("FTP server stopped accepting connections");

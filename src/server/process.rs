@@ -1,0 +1,404 @@
+//! The process models. Both keep a single-threaded parent that owns the
+//! listening socket and the only table of open sessions, so `max_cons` and
+//! `max_cons_per_ip` hold exactly whatever the children do.
+//!
+//! - **Process** (pyftpdlib's `MultiprocessFTPServer`): a child is forked for
+//!   each connection, serves it and exits. Each child holds the write end of
+//!   a pipe; its end of file tells the parent to reap it at once, so no
+//!   zombie outlives its session, and a crash in a child touches nobody else.
+//! - **Prefork**: `workers` processes run the poll loop; the parent accepts,
+//!   checks the limits and passes each connection to the least loaded worker
+//!   over a Unix socket (`SCM_RIGHTS`). Workers report finished sessions on
+//!   the same socket; a worker that dies is reaped, its sessions released,
+//!   and a new one started.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+
+use super::poll::{NewConn, PollLoop};
+use super::{ConnLimits, ConnSlot, FtpServer};
+use crate::sys::{self, Forked};
+
+const LISTENER: Token = Token(0);
+
+/// Run `f` in a forked child and exit with its outcome; never returns in the child.
+fn in_child(f: impl FnOnce()) -> ! {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(()) => 0,
+        Err(_) => 101,
+    };
+    log::logger().flush();
+    std::process::exit(code)
+}
+
+/// Reap every child that has exited.
+fn reap_any() {
+    while let Ok(status) = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+        if status == nix::sys::wait::WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Accept every pending connection that the limits admit.
+fn accept_ready(
+    server: &FtpServer,
+    limits: &ConnLimits,
+    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot),
+) {
+    loop {
+        if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        match server.listener.accept() {
+            Ok((stream, peer)) => {
+                if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                if let Err(e) = stream.set_nonblocking(false) {
+                    log::warn!("{peer}: {e}");
+                    continue;
+                }
+                if let Some(slot) = FtpServer::admit(stream.try_clone().ok(), peer, limits) {
+                    f(stream, peer, slot);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                ) => {}
+            Err(e) => {
+                log::error!("accept failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
+    server.listener.set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    poll.registry().register(
+        &mut SourceFd(&server.listener.as_raw_fd()),
+        LISTENER,
+        Interest::READABLE,
+    )?;
+    Ok(poll)
+}
+
+struct Child {
+    pid: Pid,
+    pipe: OwnedFd,
+    _slot: ConnSlot,
+}
+
+/// Fork per connection.
+pub(super) fn serve_process(server: FtpServer) -> io::Result<()> {
+    let limits = ConnLimits::new(
+        server.ctx.config.max_cons,
+        server.ctx.config.max_cons_per_ip,
+    );
+    let mut poll = parent_poll(&server)?;
+    super::log_start(&server)?;
+    let mut children: HashMap<usize, Child> = HashMap::new();
+    let mut next = 1usize;
+    let mut events = Events::with_capacity(256);
+    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            if ev.token() == LISTENER {
+                let mut spawned = Vec::new();
+                accept_ready(&server, &limits, |stream, peer, slot| {
+                    match fork_session(&server, stream, peer) {
+                        Ok((pid, pipe)) => spawned.push(Child {
+                            pid,
+                            pipe,
+                            _slot: slot,
+                        }),
+                        Err(e) => log::error!("{peer}: can't fork: {e}"),
+                    }
+                });
+                for child in spawned {
+                    let token = next;
+                    next += 1;
+                    match poll.registry().register(
+                        &mut SourceFd(&child.pipe.as_raw_fd()),
+                        Token(token),
+                        Interest::READABLE,
+                    ) {
+                        Ok(()) => {
+                            children.insert(token, child);
+                        }
+                        Err(e) => log::error!("can't watch child {}: {e}", child.pid),
+                    }
+                }
+            } else if let Some(child) = children.remove(&ev.token().0) {
+                let _ = poll
+                    .registry()
+                    .deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
+                let _ = waitpid(child.pid, None);
+            }
+        }
+        reap_any();
+    }
+    log::info!("FTP server stopped accepting connections");
+    Ok(())
+}
+
+/// Fork a child that serves one session; returns its pid and the read end of its life pipe.
+fn fork_session(
+    server: &FtpServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> io::Result<(Pid, OwnedFd)> {
+    let (read_end, write_end) = nix::unistd::pipe().map_err(io::Error::from)?;
+    match sys::fork()? {
+        Forked::Child => in_child(|| {
+            drop(read_end);
+            let _life = write_end;
+            super::run_session(server.ctx.clone(), Arc::clone(&server.events), stream, peer);
+        }),
+        Forked::Parent(pid) => {
+            drop(write_end);
+            drop(stream);
+            Ok((pid, read_end))
+        }
+    }
+}
+
+struct Worker {
+    pid: Pid,
+    sock: UnixStream,
+    load: usize,
+    /// Bytes of a finished-session message not complete yet.
+    partial: Vec<u8>,
+}
+
+/// Pre-forked poll-loop workers fed by the parent's acceptor.
+pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()> {
+    let limits = ConnLimits::new(
+        server.ctx.config.max_cons,
+        server.ctx.config.max_cons_per_ip,
+    );
+    let mut poll = parent_poll(&server)?;
+    super::log_start(&server)?;
+    let n = workers.max(1);
+    let mut pool: HashMap<usize, Worker> = HashMap::new();
+    let mut sessions: HashMap<u64, (usize, ConnSlot)> = HashMap::new();
+    let mut next_token = 1usize;
+    let mut next_id = 1u64;
+    for _ in 0..n {
+        let w = spawn_worker(&server)?;
+        poll.registry().register(
+            &mut SourceFd(&w.sock.as_raw_fd()),
+            Token(next_token),
+            Interest::READABLE,
+        )?;
+        pool.insert(next_token, w);
+        next_token += 1;
+    }
+    let mut events = Events::with_capacity(256);
+    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            if ev.token() == LISTENER {
+                accept_ready(&server, &limits, |stream, peer, slot| {
+                    let Some((&token, w)) = pool.iter_mut().min_by_key(|(_, w)| w.load) else {
+                        return;
+                    };
+                    let id = next_id;
+                    next_id += 1;
+                    match sys::send_fd(&w.sock, stream.as_fd(), id) {
+                        Ok(()) => {
+                            w.load += 1;
+                            sessions.insert(id, (token, slot));
+                        }
+                        Err(e) => log::error!("{peer}: can't hand over to worker {}: {e}", w.pid),
+                    }
+                });
+                continue;
+            }
+            let token = ev.token().0;
+            let Some(w) = pool.get_mut(&token) else {
+                continue;
+            };
+            // finished sessions: 8-byte ids; end of file: the worker died
+            let mut alive = true;
+            let mut buf = [0u8; 512];
+            loop {
+                match (&w.sock).read(&mut buf) {
+                    Ok(0) => {
+                        alive = false;
+                        break;
+                    }
+                    Ok(k) => {
+                        w.partial.extend_from_slice(&buf[..k]);
+                        let whole = w.partial.len() / 8 * 8;
+                        for id in w.partial[..whole].chunks_exact(8) {
+                            let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
+                            if sessions.remove(&id).is_some() {
+                                w.load = w.load.saturating_sub(1);
+                            }
+                        }
+                        w.partial.drain(..whole);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::error!("worker {}: {e}", w.pid);
+                        alive = false;
+                        break;
+                    }
+                }
+            }
+            if !alive {
+                if let Some(dead) = pool.remove(&token) {
+                    let _ = poll
+                        .registry()
+                        .deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
+                    let _ = waitpid(dead.pid, None);
+                    log::warn!("worker {} died; starting a new one", dead.pid);
+                    sessions.retain(|_, (t, _)| *t != token);
+                }
+                match spawn_worker(&server) {
+                    Ok(w) => {
+                        if poll
+                            .registry()
+                            .register(
+                                &mut SourceFd(&w.sock.as_raw_fd()),
+                                Token(next_token),
+                                Interest::READABLE,
+                            )
+                            .is_ok()
+                        {
+                            pool.insert(next_token, w);
+                            next_token += 1;
+                        }
+                    }
+                    Err(e) => log::error!("can't start a worker: {e}"),
+                }
+            }
+        }
+        reap_any();
+    }
+    log::info!("FTP server stopped accepting connections");
+    Ok(())
+}
+
+/// Tells the parent that a session of this worker ended.
+struct RemoteSlot {
+    id: u64,
+    parent: Arc<Mutex<UnixStream>>,
+}
+
+impl Drop for RemoteSlot {
+    fn drop(&mut self) {
+        let mut s = self.parent.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = s.write_all(&self.id.to_le_bytes());
+    }
+}
+
+fn spawn_worker(server: &FtpServer) -> io::Result<Worker> {
+    let (parent_end, child_end) = UnixStream::pair()?;
+    match sys::fork()? {
+        Forked::Child => in_child(|| {
+            drop(parent_end);
+            run_worker(server, child_end);
+        }),
+        Forked::Parent(pid) => {
+            drop(child_end);
+            parent_end.set_nonblocking(true)?;
+            Ok(Worker {
+                pid,
+                sock: parent_end,
+                load: 0,
+                partial: Vec::new(),
+            })
+        }
+    }
+}
+
+/// A worker process: receive connections from the parent and serve them in a poll loop.
+fn run_worker(server: &FtpServer, sock: UnixStream) {
+    let writer = match sock.try_clone() {
+        Ok(w) => Arc::new(Mutex::new(w)),
+        Err(e) => {
+            log::error!("worker {}: {e}", std::process::id());
+            return;
+        }
+    };
+    let mut poll_loop = match PollLoop::new(server.ctx.clone(), Arc::clone(&server.events)) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("worker {}: {e}", std::process::id());
+            return;
+        }
+    };
+    let waker = match poll_loop.waker() {
+        Ok(w) => w,
+        Err(e) => {
+            log::error!("worker {}: {e}", std::process::id());
+            return;
+        }
+    };
+    let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
+    let receiver = std::thread::Builder::new()
+        .name("ftp-handover".into())
+        .spawn(move || {
+            loop {
+                match sys::recv_fd(&sock) {
+                    Ok(Some((fd, id))) => {
+                        let stream = TcpStream::from(fd);
+                        let slot = Box::new(RemoteSlot {
+                            id,
+                            parent: Arc::clone(&writer),
+                        });
+                        match stream.peer_addr() {
+                            Ok(peer) => {
+                                if tx.send(NewConn { stream, peer, slot }).is_err() {
+                                    break;
+                                }
+                                let _ = waker.wake();
+                            }
+                            Err(e) => log::debug!("handed-over connection already gone: {e}"),
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::error!("worker {}: receiving a connection: {e}", std::process::id());
+                        break;
+                    }
+                }
+            }
+            drop(tx);
+            let _ = waker.wake();
+        });
+    if let Err(e) = receiver {
+        log::error!("worker {}: {e}", std::process::id());
+        return;
+    }
+    poll_loop.run(rx);
+}
