@@ -1,0 +1,287 @@
+//! The fork-based models, run as the real `ftpdlib` binary (forking inside
+//! the multi-threaded test harness would not be safe): transfers, lftp
+//! mirroring, limits across pre-fork workers, children reaped, a dead worker
+//! replaced.
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `ftpdlib -w` on a free loopback port with extra arguments.
+fn daemon(args: &[&str]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-w",
+                "-u",
+                "user",
+                "-P",
+                "12345",
+            ])
+            .arg("-d")
+            .arg(dir.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // port taken: try another
+            }
+            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                let mut line = String::new();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                if BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("220") {
+                    return Daemon { child, addr, dir };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("ftpdlib did not start");
+}
+
+fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).unwrap();
+    if greeting.starts_with("220") {
+        let mut w = s.try_clone().unwrap();
+        w.write_all(b"USER user\r\nPASS 12345\r\n").unwrap();
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("230"), "{l}");
+    }
+    (s, r, greeting)
+}
+
+fn children_of(pid: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid: u32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        if ppid == pid {
+            out.push((p, state));
+        }
+    }
+    out
+}
+
+fn curl_roundtrip(d: &Daemon) {
+    if !common::have("curl") {
+        eprintln!("SKIP: curl not installed");
+        return;
+    }
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    let src = d.dir.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    let url = format!("ftp://user:12345@{}/", d.addr);
+    let st = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60", "-T"])
+        .arg(&src)
+        .arg(format!("{url}up.bin"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(std::fs::read(d.dir.path().join("up.bin")).unwrap(), data);
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60"])
+        .arg(format!("{url}up.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, data);
+}
+
+fn lftp_mirror(d: &Daemon) {
+    if !common::have("lftp") {
+        eprintln!("SKIP: lftp not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    for i in 0..200u32 {
+        let sub = tree.join(format!("d{}", i % 7));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(
+            sub.join(format!("f{i}")),
+            vec![(i % 251) as u8; (i as usize * 37) % 5000],
+        )
+        .unwrap();
+    }
+    let back = work.path().join("back");
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 10; mirror -R {} /tree; mirror /tree {}; bye",
+        tree.display(),
+        back.display()
+    );
+    let st = Command::new("timeout")
+        .args(["120", "lftp", "-u", "user,12345", "-e", &script])
+        .arg(format!("ftp://{}", d.addr))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    same_tree(&tree, &d.dir.path().join("tree"));
+    same_tree(&tree, &back);
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let mut n = 0;
+    for sub in std::fs::read_dir(a).unwrap().flatten() {
+        for f in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            let rel = f.path().strip_prefix(a).unwrap().to_path_buf();
+            assert_eq!(
+                std::fs::read(f.path()).unwrap(),
+                std::fs::read(b.join(&rel)).unwrap(),
+                "{}",
+                rel.display()
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(n, 200);
+}
+
+#[test]
+fn multi_proc_transfers_and_mirror() {
+    let d = daemon(&["--concurrency", "multi-proc"]);
+    curl_roundtrip(&d);
+    lftp_mirror(&d);
+}
+
+#[test]
+fn pre_fork_transfers_and_mirror() {
+    let d = daemon(&["--concurrency", "pre-fork", "--workers", "2"]);
+    curl_roundtrip(&d);
+    lftp_mirror(&d);
+}
+
+#[test]
+fn async_transfers_and_mirror() {
+    let d = daemon(&["--concurrency", "async"]);
+    curl_roundtrip(&d);
+    lftp_mirror(&d);
+}
+
+#[test]
+fn multi_proc_reaps_every_child() {
+    let d = daemon(&["--concurrency", "multi-proc"]);
+    for _ in 0..200 {
+        let (mut s, mut r, _) = login(d.addr);
+        s.write_all(b"QUIT\r\n").unwrap();
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("221"), "{l}");
+        l.clear();
+        assert_eq!(r.read_line(&mut l).unwrap(), 0, "EOF after QUIT");
+    }
+    // children exit right after their session; the parent reaps each at once
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kids = children_of(d.child.id());
+        if kids.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "children left: {kids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn max_cons_holds_across_models() {
+    for model in [
+        &["--concurrency", "multi-proc"][..],
+        &["--concurrency", "pre-fork", "--workers", "2"][..],
+    ] {
+        let d = daemon(&[model, &["--max-cons", "3"]].concat());
+        let held: Vec<_> = (0..3).map(|_| login(d.addr)).collect();
+        let (_s, _r, greeting) = login(d.addr);
+        assert!(greeting.starts_with("421"), "{model:?}: {greeting}");
+        drop(held);
+        // places are released when sessions end
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_s, _r, g) = login(d.addr);
+            if g.starts_with("220") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{model:?}: never admitted again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn pre_fork_replaces_a_dead_worker() {
+    let d = daemon(&["--concurrency", "pre-fork", "--workers", "2"]);
+    let workers = children_of(d.child.id());
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    let victim = workers[0].0;
+    Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: Vec<u32> = children_of(d.child.id())
+            .into_iter()
+            .filter(|(_, s)| *s != 'Z')
+            .map(|(p, _)| p)
+            .collect();
+        if now.len() == 2 && !now.contains(&victim) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "worker not replaced: {now:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // and the server still serves
+    let (_s, _r, g) = login(d.addr);
+    assert!(g.starts_with("220"));
+}
