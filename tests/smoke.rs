@@ -1,7 +1,8 @@
 //! The shortest end-to-end path: log in, upload, download, compare bytes.
 mod common;
 
-#[test]
+each_model!(upload_then_download_same_bytes);
+
 fn upload_then_download_same_bytes() {
     let srv = common::start(|_| {});
     let mut c = srv.client();

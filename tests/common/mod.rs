@@ -309,3 +309,29 @@ pub fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+thread_local! {
+    static MODEL: std::cell::Cell<ftpdlib::ConcurrencyModel> =
+        const { std::cell::Cell::new(ftpdlib::ConcurrencyModel::ThreadPool) };
+}
+
+/// Run a test body with servers of concurrency model `model` (in-process models only:
+/// the fork-based ones are tested through the binary in `tests/process_models.rs`).
+pub fn with_model(model: ftpdlib::ConcurrencyModel, body: fn()) {
+    MODEL.with(|m| m.set(model));
+    body();
+}
+
+/// Generate, for each named test body `fn name()`, one `#[test]` per in-process
+/// concurrency model: `threads::name` and `poll::name`.
+#[macro_export]
+macro_rules! each_model {
+    ($($name:ident),* $(,)?) => {
+        mod threads {
+            $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::ThreadPool, super::$name) })*
+        }
+        mod poll {
+            $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::Poll, super::$name) })*
+        }
+    };
+}
