@@ -292,6 +292,8 @@ impl Connection {
                     return;
                 }
                 Ok(n) => {
+                    // The lines were read now, not when the readiness event came.
+                    let now = Instant::now();
                     self.touch(now);
                     self.reader.push(&buf[..n]);
                     self.process_lines(registry, now);
