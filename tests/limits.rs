@@ -138,6 +138,8 @@ fn max_cons_admits_exactly_n_and_frees_a_slot_on_quit() {
         );
         expect_eof(&mut extra);
     }
+    // Refused clients never become sessions.
+    assert_eq!(srv.events.list(), ["connect", "connect", "connect"]);
     // The admitted ones still work.
     for r in &mut open {
         assert_eq!(r.cmd("NOOP"), "200 I successfully did nothing.");
@@ -223,8 +225,11 @@ fn idle_control_connection_times_out() {
         "{took:?}"
     );
     expect_eof(&mut raw);
-    srv.events
+    // A timeout is no clean logout.
+    let ev = srv
+        .events
         .wait_for("disconnect", |e| e.iter().any(|x| x == "disconnect"));
+    assert_eq!(ev, ["connect", "login user", "disconnect"]);
 }
 
 #[test]
