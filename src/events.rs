@@ -33,7 +33,8 @@ pub trait EventHandler: Send + Sync {
     fn on_login_failed(&self, session: &SessionInfo, username: &str, password: &str) {
         let _ = (session, username, password);
     }
-    /// A logged-in user logged out (QUIT, REIN, or the connection closed).
+    /// A logged-in user logged out cleanly (QUIT, REIN, or USER while logged in);
+    /// not fired when the connection just closes or times out (as in pyftpdlib).
     fn on_logout(&self, session: &SessionInfo, username: &str) {
         let _ = (session, username);
     }

@@ -299,6 +299,8 @@ impl Connection {
                     return;
                 }
                 Ok(n) => {
+                    // The lines were read now, not when the readiness event came.
+                    let now = Instant::now();
                     self.touch(now);
                     self.reader.push(&buf[..n]);
                     self.process_lines(registry, now);

@@ -290,10 +290,9 @@ impl Session {
     // --- login
 
     fn cmd_user(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        // The 331 is logged under the previous name, as pyftpdlib does.
         if self.account.is_some() {
             self.flush_account(out);
-            self.username = Some(show(arg));
-            self.update_prefix();
             self.reply_info(
                 out,
                 Reply::new(
@@ -302,10 +301,10 @@ impl Session {
                 ),
             );
         } else {
-            self.username = Some(show(arg));
-            self.update_prefix();
             self.reply(out, Reply::new(331, "Username ok, send password."));
         }
+        self.username = Some(show(arg));
+        self.update_prefix();
     }
 
     fn cmd_pass(&mut self, arg: &[u8], out: &mut Vec<Action>) {

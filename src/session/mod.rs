@@ -403,6 +403,15 @@ impl Session {
     // --- lines
 
     fn on_line(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+        if self.quit_pending {
+            // pyftpdlib stops reading commands once QUIT was received during a transfer.
+            log::debug!(
+                "{} ignored after QUIT: {}",
+                self.prefix,
+                String::from_utf8_lossy(line)
+            );
+            return;
+        }
         if self.running.is_some() || self.pending.is_some() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
             // rest waits its turn.

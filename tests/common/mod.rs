@@ -334,4 +334,39 @@ macro_rules! each_model {
             $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::Poll, super::$name) })*
         }
     };
+// --- helpers added for tests/limits.rs and tests/events_logging.rs
+
+/// A TCP connection to `addr` from the local address `src` (e.g. 127.0.0.2,
+/// any port): Linux routes all of 127.0.0.0/8 over the loopback interface.
+pub fn connect_from(addr: SocketAddr, src: IpAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(src, 0).into()).unwrap();
+    sock.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+impl Raw {
+    /// Wrap a connected control stream and read the greeting.
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut r = Raw {
+            stream,
+            reader,
+            greeting: String::new(),
+        };
+        r.greeting = r.reply();
+        r
+    }
+
+    /// Connect from the local address `src` and read the greeting.
+    pub fn connect_from(addr: SocketAddr, src: IpAddr) -> Raw {
+        Raw::from_stream(connect_from(addr, src))
+    }
 }
