@@ -334,6 +334,8 @@ macro_rules! each_model {
             $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::Poll, super::$name) })*
         }
     };
+}
+
 // --- helpers added for tests/limits.rs and tests/events_logging.rs
 
 /// A TCP connection to `addr` from the local address `src` (e.g. 127.0.0.2,
