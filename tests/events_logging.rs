@@ -2,6 +2,27 @@
 //! pyftpdlib's rules for when each fires.
 mod common;
 
+each_model!(
+    connect_fires_before_the_banner,
+    quit_fires_logout_then_one_disconnect,
+    abrupt_close_fires_disconnect_but_no_logout,
+    login_failed_carries_username_and_password,
+    rein_and_user_while_logged_in_fire_logout,
+    completed_transfers_fire_file_sent_and_file_received,
+    failed_commands_fire_no_file_events,
+    data_connection_closed_early_fires_incomplete_file_sent,
+    abor_during_retr_fires_incomplete_file_sent,
+    abor_during_stor_fires_incomplete_file_received,
+    control_connection_lost_during_stor_fires_incomplete_file_received,
+    control_connection_lost_during_retr_fires_incomplete_file_sent,
+    session_log_lines_with_the_default_prefix,
+    flushed_account_and_incomplete_transfer_log_lines,
+    custom_log_prefix,
+    ipv6_sessions_log_the_plain_address,
+    ftp_logger_line_format,
+    ftp_logger_writes_lines_to_a_file_at_its_level,
+);
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -74,7 +95,6 @@ fn download(raw: &mut Raw, cmd: &str) -> Vec<u8> {
 
 // --- connect, disconnect, login, logout
 
-#[test]
 fn connect_fires_before_the_banner() {
     let srv = common::start(|_| {});
     let raw = srv.raw();
@@ -83,7 +103,6 @@ fn connect_fires_before_the_banner() {
     assert_eq!(srv.events.list(), ["connect"]);
 }
 
-#[test]
 fn quit_fires_logout_then_one_disconnect() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
@@ -113,7 +132,6 @@ fn quit_fires_logout_then_one_disconnect() {
     );
 }
 
-#[test]
 fn abrupt_close_fires_disconnect_but_no_logout() {
     let srv = common::start(|_| {});
     // Closed without QUIT (FIN).
@@ -140,7 +158,6 @@ fn abrupt_close_fires_disconnect_but_no_logout() {
     assert_eq!(ev, ["connect", "disconnect"]);
 }
 
-#[test]
 fn login_failed_carries_username_and_password() {
     let srv = common::start(|c| c.max_login_attempts = 5);
     let mut raw = srv.raw();
@@ -169,7 +186,6 @@ fn login_failed_carries_username_and_password() {
     );
 }
 
-#[test]
 fn rein_and_user_while_logged_in_fire_logout() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
@@ -217,7 +233,6 @@ fn rein_and_user_while_logged_in_fire_logout() {
 
 // --- transfers
 
-#[test]
 fn completed_transfers_fire_file_sent_and_file_received() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
@@ -258,7 +273,6 @@ fn completed_transfers_fire_file_sent_and_file_received() {
     );
 }
 
-#[test]
 fn failed_commands_fire_no_file_events() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
@@ -290,7 +304,6 @@ fn start_slow_retr(srv: &common::TestServer, raw: &mut Raw) -> TcpStream {
     d
 }
 
-#[test]
 fn data_connection_closed_early_fires_incomplete_file_sent() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let mut raw = session(&srv);
@@ -303,7 +316,6 @@ fn data_connection_closed_early_fires_incomplete_file_sent() {
     assert_eq!(raw.cmd("NOOP"), "200 I successfully did nothing.");
 }
 
-#[test]
 fn abor_during_retr_fires_incomplete_file_sent() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let mut raw = session(&srv);
@@ -337,7 +349,6 @@ fn wait_upload_running(raw: &mut Raw) {
     panic!("the upload never started");
 }
 
-#[test]
 fn abor_during_stor_fires_incomplete_file_received() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
@@ -354,7 +365,6 @@ fn abor_during_stor_fires_incomplete_file_received() {
     assert_eq!(raw.cmd("QUIT"), "221 Goodbye.");
 }
 
-#[test]
 fn control_connection_lost_during_stor_fires_incomplete_file_received() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
@@ -370,7 +380,6 @@ fn control_connection_lost_during_stor_fires_incomplete_file_received() {
     drop(d);
 }
 
-#[test]
 fn control_connection_lost_during_retr_fires_incomplete_file_sent() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let mut raw = session(&srv);
@@ -395,7 +404,6 @@ fn assert_in_order(lines: &[String], wanted: &[String]) {
     }
 }
 
-#[test]
 fn session_log_lines_with_the_default_prefix() {
     let srv = common::start(|c| c.banner = "logging test ready.".into());
     srv.auth
@@ -465,7 +473,6 @@ fn session_log_lines_with_the_default_prefix() {
     }
 }
 
-#[test]
 fn flushed_account_and_incomplete_transfer_log_lines() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let mut raw = session(&srv);
@@ -492,7 +499,6 @@ fn flushed_account_and_incomplete_transfer_log_lines() {
     assert_in_order(&lines, &wanted);
 }
 
-#[test]
 fn custom_log_prefix() {
     let srv = common::start(|c| c.log_prefix = "XXX [%(username)s]@%(remote_ip)s".into());
     srv.auth
@@ -528,7 +534,6 @@ fn custom_log_prefix() {
     );
 }
 
-#[test]
 fn ipv6_sessions_log_the_plain_address() {
     let srv = common::start_on("::1".parse().unwrap(), |_| {});
     let mut raw = srv.raw();
@@ -551,7 +556,6 @@ fn check_line_shape(line: &str, letter: char, msg: &str) {
     assert!((now - t).num_seconds().abs() < 60, "{line:?} vs {now}");
 }
 
-#[test]
 fn ftp_logger_line_format() {
     use ftpdlib::logging::FtpLogger;
     use log::Level;
@@ -566,7 +570,6 @@ fn ftp_logger_line_format() {
     }
 }
 
-#[test]
 fn ftp_logger_writes_lines_to_a_file_at_its_level() {
     use ftpdlib::logging::FtpLogger;
     use log::{Level, LevelFilter, Log, Record};

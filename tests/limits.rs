@@ -1,6 +1,40 @@
 //! Every limit and network option, end to end against a real server on loopback.
 mod common;
 
+each_model!(
+    max_cons_admits_exactly_n_and_frees_a_slot_on_quit,
+    every_client_up_to_max_cons_gets_its_banner_at_once,
+    max_cons_per_ip_counts_each_client_address,
+    idle_control_connection_times_out,
+    idle_timeout_does_not_fire_while_a_transfer_runs,
+    passive_listener_nobody_connects_to_times_out,
+    stalled_data_connection_times_out_and_closes_the_session,
+    failed_logins_are_delayed_then_disconnected,
+    short_banner,
+    long_banner_is_multiline,
+    passive_ports_stay_inside_the_range,
+    passive_ports_all_taken_gives_425,
+    masquerade_address_is_announced_in_pasv,
+    masquerade_address_map_wins_over_the_default,
+    foreign_passive_connection_is_closed_silently,
+    foreign_passive_connection_accepted_when_permitted,
+    port_and_eprt_to_a_foreign_address_are_refused,
+    port_to_a_foreign_address_when_permitted,
+    privileged_ports_refused_unless_permitted,
+    gmt_times_in_mdtm_and_list,
+    local_times_in_mdtm_and_list,
+    tcp_no_delay_on_and_off,
+    sendfile_on_and_off_send_identical_bytes,
+    write_limit_throttles_retr,
+    read_limit_throttles_stor,
+    abor_during_retr,
+    stat_during_retr_reports_the_open_data_connection,
+    quit_during_retr_waits_for_the_transfer,
+    bad_input_on_the_control_connection,
+    ipv6_login_and_epsv_transfers,
+    ipv4_client_of_an_ipv4_server,
+);
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -123,7 +157,6 @@ fn free_port_block(n: u16) -> (u16, Vec<TcpListener>) {
 
 // --- max_cons and max_cons_per_ip
 
-#[test]
 fn max_cons_admits_exactly_n_and_frees_a_slot_on_quit() {
     let srv = common::start(|c| c.max_cons = 3);
     let mut open: Vec<Raw> = (0..3).map(|_| srv.raw()).collect();
@@ -155,7 +188,6 @@ fn max_cons_admits_exactly_n_and_frees_a_slot_on_quit() {
     expect_eof(&mut extra);
 }
 
-#[test]
 fn every_client_up_to_max_cons_gets_its_banner_at_once() {
     const N: usize = 40;
     let srv = common::start(|c| c.max_cons = N);
@@ -180,7 +212,6 @@ fn every_client_up_to_max_cons_gets_its_banner_at_once() {
     }
 }
 
-#[test]
 fn max_cons_per_ip_counts_each_client_address() {
     let srv = common::start(|c| c.max_cons_per_ip = 2);
     let a1 = srv.raw();
@@ -213,7 +244,6 @@ fn max_cons_per_ip_counts_each_client_address() {
 
 // --- timeouts
 
-#[test]
 fn idle_control_connection_times_out() {
     let srv = common::start(|c| c.timeout = Some(Duration::from_secs(1)));
     let mut raw = session(&srv);
@@ -232,7 +262,6 @@ fn idle_control_connection_times_out() {
     assert_eq!(ev, ["connect", "login user", "disconnect"]);
 }
 
-#[test]
 fn idle_timeout_does_not_fire_while_a_transfer_runs() {
     let srv = common::start(|c| {
         c.timeout = Some(Duration::from_secs(1));
@@ -257,7 +286,6 @@ fn idle_timeout_does_not_fire_while_a_transfer_runs() {
     expect_eof(&mut raw);
 }
 
-#[test]
 fn passive_listener_nobody_connects_to_times_out() {
     let srv = common::start(|c| c.data_timeout = Some(Duration::from_secs(1)));
     let mut raw = session(&srv);
@@ -275,7 +303,6 @@ fn passive_listener_nobody_connects_to_times_out() {
     assert_eq!(raw.cmd("RETR nothing"), "550 No such file or directory.");
 }
 
-#[test]
 fn stalled_data_connection_times_out_and_closes_the_session() {
     let srv = common::start(|c| c.data_timeout = Some(Duration::from_secs(1)));
     // Much more than the socket buffers can hold (sparse, so cheap).
@@ -308,7 +335,6 @@ fn stalled_data_connection_times_out_and_closes_the_session() {
 
 // --- logins
 
-#[test]
 fn failed_logins_are_delayed_then_disconnected() {
     let srv = common::start(|c| {
         c.auth_failed_delay = Duration::from_millis(300);
@@ -358,14 +384,12 @@ fn failed_logins_are_delayed_then_disconnected() {
 
 // --- banner
 
-#[test]
 fn short_banner() {
     let srv = common::start(|c| c.banner = "Welcome to the test server.".into());
     let raw = srv.raw();
     assert_eq!(raw.greeting, "220 Welcome to the test server.");
 }
 
-#[test]
 fn long_banner_is_multiline() {
     let banner = format!(
         "This banner is longer than seventy-five characters: {}",
@@ -381,7 +405,6 @@ fn long_banner_is_multiline() {
 
 // --- passive ports and addresses
 
-#[test]
 fn passive_ports_stay_inside_the_range() {
     let (base, held) = free_port_block(4);
     drop(held);
@@ -417,7 +440,6 @@ fn passive_ports_stay_inside_the_range() {
     assert_eq!(listing, "");
 }
 
-#[test]
 fn passive_ports_all_taken_gives_425() {
     let (base, mut held) = free_port_block(2);
     let srv = common::start(move |c| c.passive_ports = Some(base..=base + 1));
@@ -439,7 +461,6 @@ fn passive_ports_all_taken_gives_425() {
     assert_eq!(list(&mut raw, ""), "");
 }
 
-#[test]
 fn masquerade_address_is_announced_in_pasv() {
     let srv = common::start(|c| c.masquerade_address = Some("203.0.113.7".parse().unwrap()));
     let mut raw = session(&srv);
@@ -457,7 +478,6 @@ fn masquerade_address_is_announced_in_pasv() {
     assert_eq!(raw.reply(), "226 Transfer complete.");
 }
 
-#[test]
 fn masquerade_address_map_wins_over_the_default() {
     let srv = common::start(|c| {
         c.masquerade_address = Some("203.0.113.7".parse().unwrap());
@@ -496,7 +516,6 @@ fn masquerade_address_map_wins_over_the_default() {
     );
 }
 
-#[test]
 fn foreign_passive_connection_is_closed_silently() {
     let srv = common::start(|c| c.permit_foreign_addresses = false);
     let data = pattern(100_000);
@@ -520,7 +539,6 @@ fn foreign_passive_connection_is_closed_silently() {
     assert!(got == data);
 }
 
-#[test]
 fn foreign_passive_connection_accepted_when_permitted() {
     let srv = common::start(|c| c.permit_foreign_addresses = true);
     let data = pattern(100_000);
@@ -551,7 +569,6 @@ fn port_arg(a: SocketAddr) -> String {
     )
 }
 
-#[test]
 fn port_and_eprt_to_a_foreign_address_are_refused() {
     let srv = common::start(|c| c.permit_foreign_addresses = false);
     let mut raw = session(&srv);
@@ -576,7 +593,6 @@ fn port_and_eprt_to_a_foreign_address_are_refused() {
     );
 }
 
-#[test]
 fn port_to_a_foreign_address_when_permitted() {
     let srv = common::start(|c| c.permit_foreign_addresses = true);
     std::fs::write(srv.path("f.txt"), b"hello foreign\n").unwrap();
@@ -603,7 +619,6 @@ fn port_to_a_foreign_address_when_permitted() {
     );
 }
 
-#[test]
 fn privileged_ports_refused_unless_permitted() {
     let srv = common::start(|c| c.permit_privileged_ports = false);
     let mut raw = session(&srv);
@@ -642,7 +657,6 @@ fn set_mtime(p: &std::path::Path, secs: u64) {
 /// 2020-09-13 12:26:40 UTC: more than six months ago, so LIST shows the year.
 const OLD: i64 = 1_600_000_000;
 
-#[test]
 fn gmt_times_in_mdtm_and_list() {
     let srv = common::start(|c| c.use_gmt_times = true);
     std::fs::write(srv.path("t.txt"), b"x").unwrap();
@@ -673,7 +687,6 @@ fn gmt_times_in_mdtm_and_list() {
     assert_eq!(raw.cmd("MDTM t.txt"), want);
 }
 
-#[test]
 fn local_times_in_mdtm_and_list() {
     let srv = common::start(|c| c.use_gmt_times = false);
     std::fs::write(srv.path("t.txt"), b"x").unwrap();
@@ -725,7 +738,6 @@ fn server_side_nodelay(server: SocketAddr, client: &TcpStream) -> bool {
     panic!("server side of {client_addr} not found");
 }
 
-#[test]
 fn tcp_no_delay_on_and_off() {
     for on in [true, false] {
         let srv = common::start(move |c| c.tcp_no_delay = on);
@@ -737,7 +749,6 @@ fn tcp_no_delay_on_and_off() {
     }
 }
 
-#[test]
 fn sendfile_on_and_off_send_identical_bytes() {
     let data = pattern(3 * 256 * 1024 + 12_345);
     let mut results = Vec::new();
@@ -776,7 +787,6 @@ fn assert_two_seconds(took: Duration) {
     );
 }
 
-#[test]
 fn write_limit_throttles_retr() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let data = pattern(2 << 20);
@@ -793,7 +803,6 @@ fn write_limit_throttles_retr() {
     assert!(got == data);
 }
 
-#[test]
 fn read_limit_throttles_stor() {
     let srv = common::start(|c| c.read_limit = 1 << 20);
     let data = pattern(2 << 20);
@@ -828,7 +837,6 @@ fn start_slow_retr(srv: &common::TestServer, raw: &mut Raw) -> TcpStream {
     d
 }
 
-#[test]
 fn abor_during_retr() {
     let srv = common::start(|c| c.write_limit = 256 * 1024);
     let mut raw = session(&srv);
@@ -850,7 +858,6 @@ fn abor_during_retr() {
     assert!(!ev.iter().any(|x| x.starts_with("file_sent ")), "{ev:?}");
 }
 
-#[test]
 fn stat_during_retr_reports_the_open_data_connection() {
     let srv = common::start(|c| c.write_limit = 256 * 1024);
     let mut raw = session(&srv);
@@ -874,7 +881,6 @@ fn stat_during_retr_reports_the_open_data_connection() {
     assert!(r.contains(" Data connection closed.\r\n"), "{r}");
 }
 
-#[test]
 fn quit_during_retr_waits_for_the_transfer() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let data = pattern(512 * 1024);
@@ -900,7 +906,6 @@ fn quit_during_retr_waits_for_the_transfer() {
 
 // --- bad input
 
-#[test]
 fn bad_input_on_the_control_connection() {
     let srv = common::start(|_| {});
     std::fs::write(srv.path("victim"), b"keep me").unwrap();
@@ -971,7 +976,6 @@ fn bad_input_on_the_control_connection() {
 
 // --- IPv6
 
-#[test]
 fn ipv6_login_and_epsv_transfers() {
     let srv = common::start_on("::1".parse().unwrap(), |_| {});
     assert!(srv.addr.is_ipv6());
@@ -1018,7 +1022,6 @@ fn ipv6_login_and_epsv_transfers() {
     assert!(st.contains(&format!("Connected to: {}", srv.addr)), "{st}");
 }
 
-#[test]
 fn ipv4_client_of_an_ipv4_server() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
