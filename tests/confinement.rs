@@ -787,9 +787,9 @@ fn non_utf8_escaping_link_names_are_listed_safely() {
     code(&x.last, "226");
     assert!(contains(&x.data, b" l\xff\xfe\r\n"), "{:?}", x.text());
     w.no_leak(&x.data);
-    let rep = cmd_bytes(&mut r, b"SIZE l\xff\xfe");
+    let rep = cmd_bytes(&mut r, b"SIZE l\xff\xff\xfe");
     code(&rep, "550");
-    let x = confine_util::xfer(&mut r, b"RETR l\xff\xfe", None);
+    let x = confine_util::xfer(&mut r, b"RETR l\xff\xff\xfe", None);
     code(x.reply(), "550");
     assert!(x.data.is_empty());
     w.outside_intact();

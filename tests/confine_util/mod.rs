@@ -62,7 +62,9 @@ pub fn xfer(raw: &mut Raw, line: &[u8], upload: Option<&[u8]>) -> Xfer {
     let mut got = Vec::new();
     match upload {
         Some(bytes) => {
-            data.write_all(bytes).unwrap();
+            // The server may close the data connection early (disk full): the
+            // final reply tells what happened.
+            let _ = data.write_all(bytes);
             drop(data);
         }
         None => {
@@ -124,4 +126,37 @@ pub fn lines(data: &[u8]) -> Vec<Vec<u8>> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// Close `s` with a TCP reset (SO_LINGER 0): the peer sees an error, not an end of file.
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+/// Names in `dir` that look like ftpdlib's temporary upload files.
+pub fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".ftpdlib-"))
+        .collect()
+}
+
+/// Close the control connection `raw` and wait (bounded) until the server has
+/// ended that session (its "FTP session closed" log line).
+pub fn close_and_wait(raw: Raw) {
+    let port = raw.stream.local_addr().unwrap().port();
+    let needle = format!("127.0.0.1:{port}-");
+    let closed = || {
+        crate::common::log_lines(&needle)
+            .iter()
+            .filter(|l| l.contains("FTP session closed"))
+            .count()
+    };
+    let before = closed();
+    drop(raw);
+    wait_until("the session to end", 20, || closed() > before);
 }
