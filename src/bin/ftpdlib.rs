@@ -129,7 +129,20 @@ fn parse_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                e.exit();
+            }
+            // One line, like every other usage error (clap adds usage and a hint).
+            let text = e.render().to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let first = first.trim().trim_start_matches("error:").trim();
+            return fail(format_args!("{first} (see --help)"));
+        }
+    };
 
     let level = if cli.debug {
         log::LevelFilter::Debug
@@ -137,7 +150,8 @@ fn main() -> ExitCode {
         log::LevelFilter::Info
     };
     if let Err(e) = ftpdlib::logging::init(level, cli.log_file.as_deref()) {
-        return fail(format_args!("can't open log file: {e}"));
+        let path = cli.log_file.as_deref().unwrap_or(std::path::Path::new(""));
+        return fail(format_args!("can't open log file {}: {e}", path.display()));
     }
 
     let concurrency = match cli.concurrency.as_str() {
@@ -213,14 +227,15 @@ fn main() -> ExitCode {
         },
     };
 
-    let builder = ServerBuilder::new(auth).configure(|c| {
+    let auth: std::sync::Arc<dyn ftpdlib::auth::Authorizer> = std::sync::Arc::new(auth);
+    let configure = |c: &mut ftpdlib::ServerConfig| {
         if let Some(b) = &cli.banner {
             c.banner = b.clone();
         }
         c.timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
         c.data_timeout = c.timeout;
         c.masquerade_address = cli.nat_address;
-        c.passive_ports = passive_ports;
+        c.passive_ports = passive_ports.clone();
         c.permit_foreign_addresses = cli.permit_foreign_addresses;
         c.permit_privileged_ports = cli.permit_privileged_ports;
         c.use_gmt_times = !cli.use_localtime;
@@ -234,13 +249,12 @@ fn main() -> ExitCode {
             c.log_prefix = p.clone();
         }
         c.concurrency = concurrency;
-    });
-    let mut server = builder.bind(SocketAddr::new(bind_ip, cli.port));
+    };
+    let builder = || ServerBuilder::with_shared_authorizer(auth.clone()).configure(configure);
+    let mut server = builder().bind(SocketAddr::new(bind_ip, cli.port));
     if server.is_err() && cli.interface.is_none() {
         // no IPv6 on this machine: fall back to IPv4 only
-        server = ServerBuilder::new(MemoryAuthorizer::new())
-            .bind(("0.0.0.0", cli.port))
-            .and(Err(std::io::ErrorKind::AddrNotAvailable.into()));
+        server = builder().bind(("0.0.0.0", cli.port));
     }
     let server = match server {
         Ok(s) => s,
