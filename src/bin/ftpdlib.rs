@@ -129,7 +129,20 @@ fn parse_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                e.exit();
+            }
+            // One line, like every other usage error (clap adds usage and a hint).
+            let text = e.render().to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let first = first.trim().trim_start_matches("error:").trim();
+            return fail(format_args!("{first} (see --help)"));
+        }
+    };
 
     let level = if cli.debug {
         log::LevelFilter::Debug
@@ -137,17 +150,20 @@ fn main() -> ExitCode {
         log::LevelFilter::Info
     };
     if let Err(e) = ftpdlib::logging::init(level, cli.log_file.as_deref()) {
-        return fail(format_args!("can't open log file: {e}"));
+        let path = cli.log_file.as_deref().unwrap_or(std::path::Path::new(""));
+        return fail(format_args!("can't open log file {}: {e}", path.display()));
     }
 
     let concurrency = match cli.concurrency.as_str() {
         "async" => ConcurrencyModel::Poll,
         "multi-thread" => ConcurrencyModel::ThreadPool,
         "multi-proc" => ConcurrencyModel::Process,
-        "pre-fork" => ConcurrencyModel::Prefork {
-            workers: cli
-                .workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        "pre-fork" => match cli.workers {
+            Some(0) => return fail("--workers must be at least 1"),
+            Some(n) => ConcurrencyModel::Prefork { workers: n },
+            None => ConcurrencyModel::Prefork {
+                workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
         },
         other => {
             return fail(format_args!(

@@ -1128,7 +1128,14 @@ impl Session {
         let Some(fs) = self.fs.as_ref() else { return };
         let tm = self.time_mode();
         let secs = unix_secs(now);
-        let is_dir = matches!(fs.metadata(&p), Ok(m) if m.kind == FileKind::Dir);
+        let meta = fs.metadata(&p);
+        // A symlink leading outside the root is refused, not listed as a link (pyftpdlib).
+        if let Err(e) = &meta {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                return self.fs_error(out, e);
+            }
+        }
+        let is_dir = matches!(meta, Ok(m) if m.kind == FileKind::Dir);
         let lines: Box<dyn Iterator<Item = Vec<u8>> + Send> = if is_dir {
             let entries = match fs.read_dir(&p) {
                 Ok(e) => e,
