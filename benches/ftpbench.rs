@@ -140,13 +140,23 @@ struct Row {
 fn measure(srv: &Server, dir: &Path, mb: u64, clients: usize) -> Row {
     let url = format!("ftp://user:12345@{}/", srv.addr);
     let rss_idle = rss_kib(srv.child.id());
-    let retr = curl(&["-o", "/dev/null", &format!("{url}big.bin")])
-        .map(|d| mb as f64 / d.as_secs_f64())
-        .unwrap_or(0.0);
-    let src = dir.join("big.bin");
-    let stor = curl(&["-T", &src.to_string_lossy(), &format!("{url}up.bin")])
-        .map(|d| mb as f64 / d.as_secs_f64())
-        .unwrap_or(0.0);
+    let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
+    let get = format!("{url}big.bin");
+    let retr = median(
+        (0..RUNS)
+            .map(|_| rate(curl(&["-o", "/dev/null", &get])))
+            .collect(),
+    );
+    let src = dir.join("big.bin").to_string_lossy().into_owned();
+    let put = format!("{url}up.bin");
+    let stor = median(
+        (0..RUNS)
+            .map(|_| {
+                let _ = std::fs::remove_file(dir.join("up.bin"));
+                rate(curl(&["-T", &src, &put]))
+            })
+            .collect(),
+    );
     let _ = std::fs::remove_file(dir.join("up.bin"));
     let (t, fail, conns) = logins(srv.addr, clients);
     let rss_clients = rss_kib(srv.child.id());
