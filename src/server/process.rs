@@ -87,6 +87,30 @@ fn accept_ready(
     }
 }
 
+/// The parent's event loop: wake for events (and every second to check the
+/// stop flag), hand each token to `on_event`, reap exited children.
+fn parent_loop(
+    server: &FtpServer,
+    poll: &mut Poll,
+    mut on_event: impl FnMut(&mio::Registry, Token),
+) -> io::Result<()> {
+    let mut events = Events::with_capacity(256);
+    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            on_event(poll.registry(), ev.token());
+        }
+        reap_any();
+    }
+    log::info!("FTP server stopped accepting connections");
+    Ok(())
+}
+
 fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
     server.listener.set_nonblocking(true)?;
     let poll = Poll::new()?;
@@ -114,52 +138,38 @@ pub(super) fn serve_process(server: FtpServer) -> io::Result<()> {
     super::log_start(&server)?;
     let mut children: HashMap<usize, Child> = HashMap::new();
     let mut next = 1usize;
-    let mut events = Events::with_capacity(256);
-    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-            continue;
-        }
-        for ev in events.iter() {
-            if ev.token() == LISTENER {
-                let mut spawned = Vec::new();
-                accept_ready(&server, &limits, |stream, peer, slot| {
-                    match fork_session(&server, stream, peer) {
-                        Ok((pid, pipe)) => spawned.push(Child {
-                            pid,
-                            pipe,
-                            _slot: slot,
-                        }),
-                        Err(e) => log::error!("{peer}: can't fork: {e}"),
-                    }
-                });
-                for child in spawned {
-                    let token = next;
-                    next += 1;
-                    match poll.registry().register(
-                        &mut SourceFd(&child.pipe.as_raw_fd()),
-                        Token(token),
-                        Interest::READABLE,
-                    ) {
-                        Ok(()) => {
-                            children.insert(token, child);
-                        }
-                        Err(e) => log::error!("can't watch child {}: {e}", child.pid),
-                    }
+    parent_loop(&server, &mut poll, |registry, tok| {
+        if tok == LISTENER {
+            let mut spawned = Vec::new();
+            accept_ready(&server, &limits, |stream, peer, slot| {
+                match fork_session(&server, stream, peer) {
+                    Ok((pid, pipe)) => spawned.push(Child {
+                        pid,
+                        pipe,
+                        _slot: slot,
+                    }),
+                    Err(e) => log::error!("{peer}: can't fork: {e}"),
                 }
-            } else if let Some(child) = children.remove(&ev.token().0) {
-                let _ = poll
-                    .registry()
-                    .deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
-                let _ = waitpid(child.pid, None);
+            });
+            for child in spawned {
+                let token = next;
+                next += 1;
+                match registry.register(
+                    &mut SourceFd(&child.pipe.as_raw_fd()),
+                    Token(token),
+                    Interest::READABLE,
+                ) {
+                    Ok(()) => {
+                        children.insert(token, child);
+                    }
+                    Err(e) => log::error!("can't watch child {}: {e}", child.pid),
+                }
             }
+        } else if let Some(child) = children.remove(&tok.0) {
+            let _ = registry.deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
+            let _ = waitpid(child.pid, None);
         }
-        reap_any();
-    }
-    log::info!("FTP server stopped accepting connections");
-    Ok(())
+    })
 }
 
 /// Fork a child that serves one session; returns its pid and the read end of its life pipe.
@@ -214,97 +224,82 @@ pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()>
         pool.insert(next_token, w);
         next_token += 1;
     }
-    let mut events = Events::with_capacity(256);
-    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-            continue;
+    parent_loop(&server, &mut poll, |registry, tok| {
+        if tok == LISTENER {
+            accept_ready(&server, &limits, |stream, peer, slot| {
+                let Some((&token, w)) = pool.iter_mut().min_by_key(|(_, w)| w.load) else {
+                    return;
+                };
+                let id = next_id;
+                next_id += 1;
+                match sys::send_fd(&w.sock, stream.as_fd(), id) {
+                    Ok(()) => {
+                        w.load += 1;
+                        sessions.insert(id, (token, slot));
+                    }
+                    Err(e) => log::error!("{peer}: can't hand over to worker {}: {e}", w.pid),
+                }
+            });
+            return;
         }
-        for ev in events.iter() {
-            if ev.token() == LISTENER {
-                accept_ready(&server, &limits, |stream, peer, slot| {
-                    let Some((&token, w)) = pool.iter_mut().min_by_key(|(_, w)| w.load) else {
-                        return;
-                    };
-                    let id = next_id;
-                    next_id += 1;
-                    match sys::send_fd(&w.sock, stream.as_fd(), id) {
-                        Ok(()) => {
-                            w.load += 1;
-                            sessions.insert(id, (token, slot));
-                        }
-                        Err(e) => log::error!("{peer}: can't hand over to worker {}: {e}", w.pid),
-                    }
-                });
-                continue;
-            }
-            let token = ev.token().0;
-            let Some(w) = pool.get_mut(&token) else {
-                continue;
-            };
-            // finished sessions: 8-byte ids; end of file: the worker died
-            let mut alive = true;
-            let mut buf = [0u8; 512];
-            loop {
-                match (&w.sock).read(&mut buf) {
-                    Ok(0) => {
-                        alive = false;
-                        break;
-                    }
-                    Ok(k) => {
-                        w.partial.extend_from_slice(&buf[..k]);
-                        let whole = w.partial.len() / 8 * 8;
-                        for id in w.partial[..whole].chunks_exact(8) {
-                            let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
-                            if sessions.remove(&id).is_some() {
-                                w.load = w.load.saturating_sub(1);
-                            }
-                        }
-                        w.partial.drain(..whole);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        log::error!("worker {}: {e}", w.pid);
-                        alive = false;
-                        break;
-                    }
+        let token = tok.0;
+        let Some(w) = pool.get_mut(&token) else {
+            return;
+        };
+        // finished sessions: 8-byte ids; end of file: the worker died
+        let mut alive = true;
+        let mut buf = [0u8; 512];
+        loop {
+            match (&w.sock).read(&mut buf) {
+                Ok(0) => {
+                    alive = false;
+                    break;
                 }
-            }
-            if !alive {
-                if let Some(dead) = pool.remove(&token) {
-                    let _ = poll
-                        .registry()
-                        .deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
-                    let _ = waitpid(dead.pid, None);
-                    log::warn!("worker {} died; starting a new one", dead.pid);
-                    sessions.retain(|_, (t, _)| *t != token);
-                }
-                match spawn_worker(&server) {
-                    Ok(w) => {
-                        if poll
-                            .registry()
-                            .register(
-                                &mut SourceFd(&w.sock.as_raw_fd()),
-                                Token(next_token),
-                                Interest::READABLE,
-                            )
-                            .is_ok()
-                        {
-                            pool.insert(next_token, w);
-                            next_token += 1;
+                Ok(k) => {
+                    w.partial.extend_from_slice(&buf[..k]);
+                    let whole = w.partial.len() / 8 * 8;
+                    for id in w.partial[..whole].chunks_exact(8) {
+                        let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
+                        if sessions.remove(&id).is_some() {
+                            w.load = w.load.saturating_sub(1);
                         }
                     }
-                    Err(e) => log::error!("can't start a worker: {e}"),
+                    w.partial.drain(..whole);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::error!("worker {}: {e}", w.pid);
+                    alive = false;
+                    break;
                 }
             }
         }
-        reap_any();
-    }
-    log::info!("FTP server stopped accepting connections");
-    Ok(())
+        if !alive {
+            if let Some(dead) = pool.remove(&token) {
+                let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
+                let _ = waitpid(dead.pid, None);
+                log::warn!("worker {} died; starting a new one", dead.pid);
+                sessions.retain(|_, (t, _)| *t != token);
+            }
+            match spawn_worker(&server) {
+                Ok(w) => {
+                    if registry
+                        .register(
+                            &mut SourceFd(&w.sock.as_raw_fd()),
+                            Token(next_token),
+                            Interest::READABLE,
+                        )
+                        .is_ok()
+                    {
+                        pool.insert(next_token, w);
+                        next_token += 1;
+                    }
+                }
+                Err(e) => log::error!("can't start a worker: {e}"),
+            }
+        }
+    })
 }
 
 /// Tells the parent that a session of this worker ended.

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use super::{canonical_ip, long_reply, strerror, Action, DataState, Session};
 use crate::data::{Source, Transfer, TransferCmd};
 use crate::events::Event;
-use crate::fs::WriteMode;
+use crate::fs::{Filesystem, WriteMode};
 use crate::proto::command::{self, ArgRule, ParseError, Request};
 use crate::proto::listing::{self, EntryInfo, FileKind, MlsxRole};
 use crate::proto::reply::Reply;
@@ -177,6 +177,25 @@ impl Session {
         match &self.account {
             Some(a) => self.ctx.authorizer.has_perm(&a.username, letter, p),
             None => false,
+        }
+    }
+
+    /// Resolve `arg`, check `perm`, run `op` on the filesystem and reply with
+    /// its reply or its error.
+    fn fs_op(
+        &mut self,
+        arg: &[u8],
+        perm: Option<char>,
+        out: &mut Vec<Action>,
+        op: impl FnOnce(&dyn Filesystem, &[u8]) -> io::Result<Reply>,
+    ) {
+        let Some(p) = self.checked_path(arg, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_deref() else { return };
+        match op(fs, &p) {
+            Ok(r) => self.reply(out, r),
+            Err(e) => self.fs_error(out, &e),
         }
     }
 
@@ -569,20 +588,11 @@ impl Session {
     }
 
     fn cmd_mkd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.mkdir(&p) {
-            Ok(()) => {
-                let shown = show(&p).replace('"', "\"\"");
-                self.reply(
-                    out,
-                    Reply::new(257, format!("\"{shown}\" directory created.")),
-                );
-            }
-            Err(e) => self.fs_error(out, &e),
-        }
+        self.fs_op(arg, perm, out, |fs, p| {
+            fs.mkdir(p)?;
+            let shown = show(p).replace('"', "\"\"");
+            Ok(Reply::new(257, format!("\"{shown}\" directory created.")))
+        });
     }
 
     fn cmd_rmd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
@@ -606,14 +616,10 @@ impl Session {
     }
 
     fn cmd_dele(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.remove_file(&p) {
-            Ok(()) => self.reply(out, Reply::new(250, "File removed.")),
-            Err(e) => self.fs_error(out, &e),
-        }
+        self.fs_op(arg, perm, out, |fs, p| {
+            fs.remove_file(p)?;
+            Ok(Reply::new(250, "File removed."))
+        });
     }
 
     fn cmd_rnfr(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
@@ -671,14 +677,10 @@ impl Session {
             self.reply(out, Reply::new(501, "Invalid SITE CHMOD format."));
             return;
         };
-        let Some(p) = self.checked_path(target, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.chmod(&p, mode) {
-            Ok(()) => self.reply(out, Reply::new(200, "SITE CHMOD successful.")),
-            Err(e) => self.fs_error(out, &e),
-        }
+        self.fs_op(target, perm, out, |fs, p| {
+            fs.chmod(p, mode)?;
+            Ok(Reply::new(200, "SITE CHMOD successful."))
+        });
     }
 
     // --- file information

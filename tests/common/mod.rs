@@ -178,18 +178,7 @@ pub struct Raw {
 impl Raw {
     /// Connect and read the greeting.
     pub fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let reader = std::io::BufReader::new(stream.try_clone().unwrap());
-        let mut r = Raw {
-            stream,
-            reader,
-            greeting: String::new(),
-        };
-        r.greeting = r.reply();
-        r
+        Raw::from_stream(TcpStream::connect(addr).unwrap())
     }
 
     /// Send raw bytes.
