@@ -77,9 +77,9 @@ impl Log for FtpLogger {
                     Level::Debug | Level::Trace => "34",
                 };
                 let now = chrono::Local::now().format("%y-%m-%d %H:%M:%S");
-                let _ = write!(
+                let _ = writeln!(
                     io::stderr().lock(),
-                    "\x1b[{code}m[{} {now}]\x1b[0m {}\n",
+                    "\x1b[{code}m[{} {now}]\x1b[0m {}",
                     letter(record.level()),
                     record.args()
                 );
