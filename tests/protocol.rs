@@ -513,6 +513,30 @@ fn ipv6_epsv_and_eprt() {
         expect_transfer_ok(&pre, &fin);
         assert_eq!(got, b"v6.bin\r\n");
     }
+    // more of the protocol over ::1
+    for (i, chan) in [Chan::Epsv, Chan::Eprt].into_iter().enumerate() {
+        expect(&r.cmd("REST 1000"), "350 ");
+        let (pre, got, fin) = download(&mut r, chan, "RETR v6.bin");
+        expect_transfer_ok(&pre, &fin);
+        assert!(got == data[1000..], "REST+RETR over {chan:?} on ::1");
+        let name = format!("appe{i}");
+        let (pre, fin) = upload(&mut r, chan, &format!("APPE {name}"), b"abc");
+        expect_transfer_ok(&pre, &fin);
+        let (pre, fin) = upload(&mut r, chan, &format!("APPE {name}"), b"def");
+        expect_transfer_ok(&pre, &fin);
+        assert_eq!(std::fs::read(srv.path(&name)).unwrap(), b"abcdef");
+        let (pre, fin) = upload(&mut r, chan, "STOU", b"unique");
+        assert!(pre.starts_with("150 FILE: ftpd.") || pre.starts_with("125 FILE: ftpd."));
+        assert_eq!(fin, "226 Transfer complete.");
+        let (pre, got, fin) = download(&mut r, chan, "LIST");
+        expect_transfer_ok(&pre, &fin);
+        assert!(String::from_utf8_lossy(&got).contains(" v6.bin\r\n"));
+        let (pre, got, fin) = download(&mut r, chan, "MLSD");
+        expect_transfer_ok(&pre, &fin);
+        assert!(String::from_utf8_lossy(&got).contains("type=file;"));
+    }
+    let st = r.cmd("STAT");
+    assert!(st.contains(" Connected to: [::1]:"), "{st}");
     // suppaftp: EPSV and (for an IPv6 control connection) EPRT
     for mode in [Mode::ExtendedPassive, Mode::Active] {
         let mut c = client_as(&srv, USER, PASS, mode);
@@ -1448,6 +1472,100 @@ fn stat_and_abor_during_a_running_download() {
     });
 }
 
+#[test]
+fn abor_during_a_running_upload() {
+    let srv = common::start(|_| {});
+    let mut r = raw_logged_in(&srv);
+    expect(&r.cmd("TYPE I"), "200 ");
+    for chan in [Chan::Epsv, Chan::Eprt] {
+        let s = setup(&mut r, chan);
+        let pre = r.cmd("STOR partial.bin");
+        assert!(pre.starts_with("125") || pre.starts_with("150"), "{pre}");
+        let mut d = connect(s);
+        d.write_all(&random_bytes(100_000, 71)).unwrap();
+        // the server has taken the bytes before we abort
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(srv.path("partial.bin")).map_or(0, |m| m.len()) == 0
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(r.cmd("ABOR"), "426 Transfer aborted via ABOR.", "{chan:?}");
+        assert_eq!(r.reply(), "226 ABOR command successful.");
+        let mut rest = Vec::new();
+        let _ = d.read_to_end(&mut rest);
+        assert_eq!(r.cmd("NOOP"), "200 I successfully did nothing.");
+    }
+    srv.events.wait_for("incomplete_file_received", |e| {
+        e.iter()
+            .filter(|x| x.starts_with("incomplete_file_received"))
+            .count()
+            == 2
+    });
+}
+
+#[test]
+fn quit_and_other_commands_during_an_upload() {
+    let srv = common::start(|_| {});
+    let data = random_bytes(500_000, 72);
+    let mut r = raw_logged_in(&srv);
+    expect(&r.cmd("TYPE I"), "200 ");
+    let s = setup(&mut r, Chan::Pasv);
+    let pre = r.cmd("STOR q.bin");
+    assert!(pre.starts_with("125") || pre.starts_with("150"), "{pre}");
+    let mut d = connect(s);
+    d.write_all(&data[..200_000]).unwrap();
+    // NOOP and STAT are answered at once
+    assert_eq!(r.cmd("NOOP"), "200 I successfully did nothing.");
+    let st = r.cmd("STAT");
+    assert!(st.contains(" Total bytes received: "), "{st}");
+    // PWD waits for the transfer, and so does what comes after it; QUIT is
+    // deferred until the transfer ends and the commands before it are answered
+    r.send(b"PWD\r\nNOOP\r\nQUIT\r\n");
+    d.write_all(&data[200_000..]).unwrap();
+    d.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(r.reply(), "226 Transfer complete.");
+    assert_eq!(r.reply(), "257 \"/\" is the current directory.");
+    assert_eq!(r.reply(), "200 I successfully did nothing.");
+    assert_eq!(r.reply(), "221 Goodbye.");
+    assert_eq!(r.reply(), "");
+    assert!(std::fs::read(srv.path("q.bin")).unwrap() == data);
+}
+
+#[test]
+fn type_a_conversion_of_a_large_text_across_chunks() {
+    let srv = common::start(|_| {});
+    // 3 MiB of text with LF line ends of every length, including empty lines
+    let noise = random_bytes(3 << 20, 73);
+    let text: Vec<u8> = noise
+        .iter()
+        .map(|&b| if b % 17 == 0 { b'\n' } else { b'a' + b % 26 })
+        .collect();
+    let mut net = Vec::with_capacity(text.len() * 2);
+    for &b in &text {
+        if b == b'\n' {
+            net.push(b'\r');
+        }
+        net.push(b);
+    }
+    std::fs::write(srv.path("t.txt"), &text).unwrap();
+    let mut r = raw_logged_in(&srv);
+    expect(&r.cmd("TYPE A"), "200 ");
+    for (i, chan) in [Chan::Pasv, Chan::Port].into_iter().enumerate() {
+        let (pre, got, fin) = download(&mut r, chan, "RETR t.txt");
+        expect_transfer_ok(&pre, &fin);
+        assert_eq!(got.len(), net.len(), "{chan:?}");
+        assert!(got == net, "{chan:?}: ASCII download differs");
+        let name = format!("t{i}.txt");
+        let (pre, fin) = upload(&mut r, chan, &format!("STOR {name}"), &net);
+        expect_transfer_ok(&pre, &fin);
+        assert!(
+            std::fs::read(srv.path(&name)).unwrap() == text,
+            "{chan:?}: ASCII upload differs"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- permissions
 
 #[test]
@@ -1504,6 +1622,19 @@ fn read_only_users_get_550_for_write_commands() {
 }
 
 // ---------------------------------------------------------------- large files
+
+#[test]
+fn large_download_without_sendfile() {
+    let srv = common::start(|c| c.use_sendfile = false);
+    let data = random_bytes(8 << 20, 81);
+    std::fs::write(srv.path("big"), &data).unwrap();
+    for mode in [Mode::Passive, Mode::Active] {
+        let mut c = client_as(&srv, USER, PASS, mode);
+        let got = c.retr_as_buffer("big").unwrap().into_inner();
+        assert!(got == data, "{mode:?}");
+        c.quit().unwrap();
+    }
+}
 
 #[test]
 fn twenty_mib_both_ways_passive_and_active() {
