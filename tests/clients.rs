@@ -618,7 +618,18 @@ fn lftp(srv: &TestServer, commands: &str) -> Out {
         srv.addr.port(),
         srv.addr.ip()
     );
-    run_ok(Command::new("lftp").arg("-c").arg(script))
+    let out = run_limited(
+        Command::new("lftp").arg("-c").arg(&script),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "lftp failed ({}):\n{script}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        out.stdout_text(),
+        out.stderr
+    );
+    out
 }
 
 #[test]
@@ -751,6 +762,7 @@ fn wget_file_and_recursive_tree() {
 struct Daemon {
     child: Child,
     addr: SocketAddr,
+    _log_dir: tempfile::TempDir,
 }
 
 impl Drop for Daemon {
@@ -760,37 +772,46 @@ impl Drop for Daemon {
     }
 }
 
-/// Start `ftpdlib <args> -p PORT -i 127.0.0.1` on a free port and wait until
-/// it greets; a few retries if the port was taken meanwhile.
-fn start_daemon(args: &[&str]) -> Daemon {
+/// Start `ftpdlib <args> -p PORT [-i interface]` on a free port and wait
+/// (10 s at most) until it greets on 127.0.0.1; a few retries if the port
+/// was taken meanwhile.
+fn start_daemon(args: &[&str], interface: Option<&str>) -> Daemon {
     for attempt in 0..5 {
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args(args)
-            .args(["-p", &port.to_string(), "-i", "127.0.0.1"])
+        let log_dir = tempfile::tempdir().unwrap();
+        let log = log_dir.path().join("stderr");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+        cmd.args(args).args(["-p", &port.to_string()]);
+        if let Some(i) = interface {
+            cmd.args(["-i", i]);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut d = Daemon {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            _log_dir: log_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(st) = d.child.try_wait().unwrap() {
-                eprintln!("ftpdlib exited ({st}) on attempt {attempt}, port {port}; retrying");
+                eprintln!(
+                    "ftpdlib exited ({st}) on attempt {attempt}, port {port}; retrying; its stderr:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
                 break;
             }
-            if let Ok(s) = TcpStream::connect_timeout(&d.addr, Duration::from_millis(200)) {
+            if let Ok(mut s) = TcpStream::connect_timeout(&d.addr, Duration::from_millis(200)) {
+                use std::io::Read;
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 let mut greeting = [0u8; 3];
-                use std::io::Read;
-                let mut s = s;
                 if s.read_exact(&mut greeting).is_ok() && &greeting == b"220" {
                     return d;
                 }
@@ -798,10 +819,44 @@ fn start_daemon(args: &[&str]) -> Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         if d.child.try_wait().unwrap().is_none() {
-            panic!("ftpdlib on port {port} did not greet within 10 s");
+            panic!(
+                "ftpdlib on port {port} did not greet within 10 s; its stderr:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
     }
     panic!("could not start ftpdlib on a free port");
+}
+
+#[test]
+fn the_binary_listens_on_all_interfaces_by_default() {
+    if !need("curl", "the_binary_listens_on_all_interfaces_by_default") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(100_000, 10);
+    std::fs::write(dir.path().join("f.bin"), &data).unwrap();
+    let d = start_daemon(&["-d", dir.path().to_str().unwrap()], None);
+    let port = d.addr.port();
+    let local = tempfile::tempdir().unwrap();
+    let mut hosts = vec!["127.0.0.1".to_string()];
+    if v6_available() {
+        hosts.push("[::1]".to_string());
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        for (j, opts) in [&[][..], &["--ftp-port", "-"][..]].into_iter().enumerate() {
+            let dst = local.path().join(format!("f{i}{j}.bin"));
+            run_ok(
+                curl()
+                    .arg("-g")
+                    .args(opts)
+                    .arg("-o")
+                    .arg(&dst)
+                    .arg(format!("ftp://{host}:{port}/f.bin")),
+            );
+            assert!(std::fs::read(&dst).unwrap() == data, "{host} {opts:?}");
+        }
+    }
 }
 
 #[test]
@@ -812,7 +867,10 @@ fn the_binary_serves_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(500_000, 9);
     std::fs::write(dir.path().join("shared.bin"), &data).unwrap();
-    let d = start_daemon(&["-w", "-d", dir.path().to_str().unwrap()]);
+    let d = start_daemon(
+        &["-w", "-d", dir.path().to_str().unwrap()],
+        Some("127.0.0.1"),
+    );
     let base = format!("ftp://127.0.0.1:{}", d.addr.port());
     let local = tempfile::tempdir().unwrap();
     // anonymous download, listing, upload (-w), delete
@@ -833,7 +891,7 @@ fn the_binary_serves_a_directory() {
     drop(d);
 
     // read-only by default
-    let d = start_daemon(&["-d", dir.path().to_str().unwrap()]);
+    let d = start_daemon(&["-d", dir.path().to_str().unwrap()], Some("127.0.0.1"));
     let base = format!("ftp://127.0.0.1:{}", d.addr.port());
     let out = run_limited(
         curl().arg("-T").arg(&dst).arg(format!("{base}/copy.bin")),
@@ -847,15 +905,18 @@ fn the_binary_serves_a_directory() {
     drop(d);
 
     // -u/-P: that user only, anonymous refused
-    let d = start_daemon(&[
-        "-w",
-        "-u",
-        "joe",
-        "-P",
-        "secret",
-        "-d",
-        dir.path().to_str().unwrap(),
-    ]);
+    let d = start_daemon(
+        &[
+            "-w",
+            "-u",
+            "joe",
+            "-P",
+            "secret",
+            "-d",
+            dir.path().to_str().unwrap(),
+        ],
+        Some("127.0.0.1"),
+    );
     let port = d.addr.port();
     let out = run_limited(
         curl().arg(format!("ftp://127.0.0.1:{port}/shared.bin")),

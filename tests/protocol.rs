@@ -548,6 +548,67 @@ fn ipv6_epsv_and_eprt() {
     }
 }
 
+#[test]
+fn dual_stack_listener_serves_ipv4_and_ipv6_clients() {
+    if !v6_available() {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    }
+    // [::] also takes IPv4 connections (as IPv4-mapped addresses), like the
+    // binary's default when no interface is given
+    let srv = common::start_on(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |_| {});
+    let port = srv.addr.port();
+    let data = random_bytes(150_000, 3);
+    std::fs::write(srv.path("f.bin"), &data).unwrap();
+    let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    let Ok(probe) = TcpStream::connect_timeout(&v4, Duration::from_secs(5)) else {
+        eprintln!("SKIP: no dual-stack sockets here");
+        return;
+    };
+    drop(probe);
+    // IPv4 client: PASV must announce the plain IPv4 address, EPRT |1| is accepted
+    let mut r = Raw::connect(v4);
+    r.login(USER, PASS);
+    expect(&r.cmd("TYPE I"), "200 ");
+    expect(&r.cmd("PASV"), "227 Entering passive mode (127,0,0,1,");
+    expect(&r.cmd("ABOR"), "225 ");
+    assert_eq!(
+        r.cmd("EPRT |2|::1|5000|"),
+        "522 Network protocol not supported (use 1)."
+    );
+    for (i, chan) in V4_CHANS.into_iter().enumerate() {
+        let (pre, got, fin) = download(&mut r, chan, "RETR f.bin");
+        expect_transfer_ok(&pre, &fin);
+        assert!(got == data, "IPv4 over [::], {chan:?}");
+        let name = format!("v4-{i}.bin");
+        let (pre, fin) = upload(&mut r, chan, &format!("STOR {name}"), &data);
+        expect_transfer_ok(&pre, &fin);
+        assert!(std::fs::read(srv.path(&name)).unwrap() == data, "{chan:?}");
+    }
+    for mode in MODES {
+        let mut c = FtpStream::connect(v4).unwrap();
+        c.login(USER, PASS).unwrap();
+        c.transfer_type(FileType::Binary).unwrap();
+        c.set_mode(mode);
+        assert!(
+            c.retr_as_buffer("f.bin").unwrap().into_inner() == data,
+            "{mode:?}"
+        );
+        c.quit().unwrap();
+    }
+    // IPv6 client on the same listener
+    let mut r = Raw::connect(v6);
+    r.login(USER, PASS);
+    expect(&r.cmd("TYPE I"), "200 ");
+    expect(&r.cmd("PASV"), "425 ");
+    for chan in [Chan::Epsv, Chan::Eprt] {
+        let (pre, got, fin) = download(&mut r, chan, "RETR f.bin");
+        expect_transfer_ok(&pre, &fin);
+        assert!(got == data, "IPv6 over [::], {chan:?}");
+    }
+}
+
 // ---------------------------------------------------------------- TYPE, STRU, MODE, ALLO
 
 #[test]
