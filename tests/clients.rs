@@ -404,6 +404,53 @@ fn curl_create_dirs_and_ascii() {
 }
 
 #[test]
+fn curl_cwd_methods_and_utf8_names() {
+    if !need("curl", "curl_cwd_methods_and_utf8_names") {
+        return;
+    }
+    let srv = common::start(|_| {});
+    std::fs::create_dir_all(srv.path("x/y")).unwrap();
+    std::fs::write(srv.path("x/y/n.txt"), b"nested").unwrap();
+    for (method, seen) in [
+        ("multicwd", "> CWD y"),
+        ("singlecwd", "> CWD x/y"),
+        ("nocwd", "> RETR x/y/n.txt"),
+    ] {
+        let out = run_ok(
+            curl()
+                .args(["-v", "--ftp-method", method])
+                .arg(srv.url("x/y/n.txt")),
+        );
+        assert_eq!(out.stdout, b"nested", "{method}");
+        assert!(out.stderr.contains(seen), "{method}: {}", out.stderr);
+        let out = run_ok(
+            curl()
+                .args(["--ftp-method", method, "--list-only"])
+                .arg(srv.url("x/y/")),
+        );
+        assert_eq!(out.stdout_text().trim_end(), "n.txt", "{method}");
+    }
+    // a UTF-8 name with a space, percent-encoded in the URL
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src.txt");
+    std::fs::write(&src, "caf\u{e9}\n").unwrap();
+    let url = srv.url("x/caf%C3%A9%20%C3%BC.txt");
+    run_ok(curl().arg("-T").arg(&src).arg(&url));
+    assert_same_file(&src, &srv.path("x/caf\u{e9} \u{fc}.txt"));
+    let out = run_ok(curl().arg(&url));
+    assert_eq!(out.stdout, "caf\u{e9}\n".as_bytes());
+    let out = run_ok(curl().arg("--list-only").arg(srv.url("x/")));
+    let mut names: Vec<&str> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| std::str::from_utf8(l).unwrap().trim_end())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["caf\u{e9} \u{fc}.txt", "y"]);
+}
+
+#[test]
 fn curl_over_ipv6() {
     if !need("curl", "curl_over_ipv6") {
         return;
@@ -509,6 +556,16 @@ check(ftp.pwd() == "/sub", "PWD")
 ftp.cwd("..")
 check(ftp.rmd("sub").startswith("250"), "RMD")
 check(not os.path.exists(os.path.join(home, "sub")), "RMD on disk")
+
+# a UTF-8 name
+name = "caf\u00e9 \u00fc.txt"
+ftp.storbinary("STOR " + name, io.BytesIO(b"utf8"))
+check(open(os.path.join(home, name), "rb").read() == b"utf8", "UTF-8 name on disk")
+check(name in ftp.nlst(), "UTF-8 name in NLST: %r" % ftp.nlst())
+buf = io.BytesIO()
+ftp.retrbinary("RETR " + name, buf.write)
+check(buf.getvalue() == b"utf8", "RETR of a UTF-8 name")
+ftp.delete(name)
 
 # rename and delete
 check(ftp.rename("half.bin", "renamed.bin").startswith("250"), "rename")

@@ -745,6 +745,12 @@ fn retr_stor_appe_in_every_mode() {
             status_of(c.retr_as_buffer("missing")),
             Status::FileUnavailable
         );
+        // the data connection opened for the refused RETR does not disturb the next one
+        assert!(
+            c.retr_as_buffer(&name).unwrap().into_inner() == b,
+            "{mode:?}"
+        );
+        assert!(c.list(None).unwrap().iter().any(|l| l.ends_with(" empty")));
         c.quit().unwrap();
     }
     let ev = srv.events.wait_for("file events", |e| {
