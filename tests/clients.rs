@@ -248,7 +248,13 @@ fn curl_put_get_list_and_quote() {
             .arg(srv.url("missing")),
         Duration::from_secs(60),
     );
-    assert_eq!(out.status.code(), Some(78), "{}", out.stderr); // RETR response: 550
+    // 78: remote file not found (19 in older curl: RETR failed)
+    assert!(
+        matches!(out.status.code(), Some(78) | Some(19)),
+        "{:?} {}",
+        out.status,
+        out.stderr
+    );
 }
 
 #[test]

@@ -1550,11 +1550,15 @@ fn abor_during_a_running_upload() {
         assert!(pre.starts_with("125") || pre.starts_with("150"), "{pre}");
         let mut d = connect(s);
         d.write_all(&random_bytes(100_000, 71)).unwrap();
-        // the server has taken the bytes before we abort
+        // the transfer is running (the server has taken bytes) before we abort
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(srv.path("partial.bin")).map_or(0, |m| m.len()) == 0
-            && Instant::now() < deadline
-        {
+        loop {
+            let st = r.cmd("STAT");
+            if st.contains(" Data connection open:") && !st.contains(" Total bytes received: 0\r\n")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "upload not running: {st}");
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(r.cmd("ABOR"), "426 Transfer aborted via ABOR.", "{chan:?}");
