@@ -117,6 +117,9 @@ impl Connection {
         if config.tcp_no_delay {
             let _ = ctrl.set_nodelay(true);
         }
+        // Urgent data (Telnet Synch, or a whole "ABOR" sent with MSG_OOB as Python's
+        // ftplib does) stays in the normal stream, as pyftpdlib sets it up.
+        let _ = socket2::SockRef::from(&ctrl).set_out_of_band_inline(true);
         let mut ctrl = TcpStream::from_std(ctrl);
         registry.register(
             &mut ctrl,

@@ -419,6 +419,9 @@ impl Session {
             let urgent = ["ABOR", "STAT", "QUIT", "NOOP"]
                 .iter()
                 .any(|v| verb.ends_with(v));
+            // Replies keep the order of the commands: behind a queued command
+            // only ABOR jumps the queue.
+            let urgent = urgent && (self.queued.is_empty() || verb.ends_with("ABOR"));
             let stat_with_arg =
                 verb == "STAT" && command::parse(line).ok().and_then(|r| r.arg).is_some();
             if !urgent || stat_with_arg {

@@ -873,9 +873,19 @@ fn commands_during_a_transfer() {
     let stat = h.one("STAT");
     assert!(stat.contains("Data connection open:"), "{stat}");
     assert!(h.line("PWD").is_empty());
+    // behind a queued command, QUIT (and NOOP, STAT) wait their turn: replies stay in order
+    assert!(h.line("NOOP").is_empty());
     assert!(h.line("QUIT").is_empty());
     let a = h.done(t, Ok(()));
-    assert_eq!(texts(&a), vec!["226 Transfer complete.", "221 Goodbye."]);
+    assert_eq!(
+        texts(&a),
+        vec![
+            "226 Transfer complete.",
+            "257 \"/\" is the current directory.",
+            "200 I successfully did nothing.",
+            "221 Goodbye."
+        ]
+    );
     assert!(a.iter().any(|x| matches!(x, Action::Close)));
     assert!(events(&a).contains(&Event::Logout("user".into())));
 }
