@@ -4,6 +4,23 @@
 //! A test whose tool is not installed prints `SKIP: ...` and passes.
 mod common;
 
+each_model!(
+    curl_put_get_list_and_quote,
+    curl_resume_download_and_upload,
+    curl_active_and_passive_variants,
+    curl_create_dirs_and_ascii,
+    curl_cwd_methods_and_utf8_names,
+    curl_over_ipv6,
+    python_ftplib_passive,
+    python_ftplib_active,
+    python_ftplib_ipv6,
+    lftp_mirror_a_tree_both_ways,
+    lftp_get_and_put_resume,
+    wget_file_and_recursive_tree,
+    the_binary_listens_on_all_interfaces_by_default,
+    the_binary_serves_a_directory,
+);
+
 use std::fs::File;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -173,7 +190,6 @@ fn v6_available() -> bool {
 
 // ---------------------------------------------------------------- curl
 
-#[test]
 fn curl_put_get_list_and_quote() {
     if !need("curl", "curl_put_get_list_and_quote") {
         return;
@@ -257,7 +273,6 @@ fn curl_put_get_list_and_quote() {
     );
 }
 
-#[test]
 fn curl_resume_download_and_upload() {
     if !need("curl", "curl_resume_download_and_upload") {
         return;
@@ -306,7 +321,6 @@ fn curl_resume_download_and_upload() {
     assert!(std::fs::read(&part).unwrap() == data[999_000..]);
 }
 
-#[test]
 fn curl_active_and_passive_variants() {
     if !need("curl", "curl_active_and_passive_variants") {
         return;
@@ -358,7 +372,6 @@ fn curl_active_and_passive_variants() {
     }
 }
 
-#[test]
 fn curl_create_dirs_and_ascii() {
     if !need("curl", "curl_create_dirs_and_ascii") {
         return;
@@ -409,7 +422,6 @@ fn curl_create_dirs_and_ascii() {
     assert_eq!(std::fs::read(srv.path("up.txt")).unwrap(), b"x\ny\n");
 }
 
-#[test]
 fn curl_cwd_methods_and_utf8_names() {
     if !need("curl", "curl_cwd_methods_and_utf8_names") {
         return;
@@ -456,7 +468,6 @@ fn curl_cwd_methods_and_utf8_names() {
     assert_eq!(names, ["caf\u{e9} \u{fc}.txt", "y"]);
 }
 
-#[test]
 fn curl_over_ipv6() {
     if !need("curl", "curl_over_ipv6") {
         return;
@@ -638,7 +649,6 @@ fn run_ftplib(srv: &TestServer, host: &str, mode: &str) {
     assert_eq!(out.stdout_text().trim(), "OK", "{}", out.stderr);
 }
 
-#[test]
 fn python_ftplib_passive() {
     if !need("python3", "python_ftplib_passive") {
         return;
@@ -647,7 +657,6 @@ fn python_ftplib_passive() {
     run_ftplib(&srv, "127.0.0.1", "passive");
 }
 
-#[test]
 fn python_ftplib_active() {
     if !need("python3", "python_ftplib_active") {
         return;
@@ -656,7 +665,6 @@ fn python_ftplib_active() {
     run_ftplib(&srv, "127.0.0.1", "active");
 }
 
-#[test]
 fn python_ftplib_ipv6() {
     if !need("python3", "python_ftplib_ipv6") {
         return;
@@ -697,7 +705,6 @@ fn lftp(srv: &TestServer, commands: &str) -> Out {
     out
 }
 
-#[test]
 fn lftp_mirror_a_tree_both_ways() {
     if !need("lftp", "lftp_mirror_a_tree_both_ways") {
         return;
@@ -726,7 +733,6 @@ fn lftp_mirror_a_tree_both_ways() {
     }
 }
 
-#[test]
 fn lftp_get_and_put_resume() {
     if !need("lftp", "lftp_get_and_put_resume") {
         return;
@@ -770,7 +776,6 @@ fn lftp_get_and_put_resume() {
 
 // ---------------------------------------------------------------- wget
 
-#[test]
 fn wget_file_and_recursive_tree() {
     if !need("wget", "wget_file_and_recursive_tree") {
         return;
@@ -893,7 +898,6 @@ fn start_daemon(args: &[&str], interface: Option<&str>) -> Daemon {
     panic!("could not start ftpdlib on a free port");
 }
 
-#[test]
 fn the_binary_listens_on_all_interfaces_by_default() {
     if !need("curl", "the_binary_listens_on_all_interfaces_by_default") {
         return;
@@ -924,7 +928,6 @@ fn the_binary_listens_on_all_interfaces_by_default() {
     }
 }
 
-#[test]
 fn the_binary_serves_a_directory() {
     if !need("curl", "the_binary_serves_a_directory") {
         return;
