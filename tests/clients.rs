@@ -853,8 +853,13 @@ fn start_daemon(args: &[&str], interface: Option<&str>) -> Daemon {
         };
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("stderr");
+        // a banner of our own, so that a greeting from another test's server
+        // on the same port (a race on free ports) is never taken for ours
+        let token = format!("ftpdlib-test-{}-{port}-{attempt}", std::process::id());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
-        cmd.args(args).args(["-p", &port.to_string()]);
+        cmd.args(args)
+            .args(["-p", &port.to_string()])
+            .args(["--banner", &token]);
         if let Some(i) = interface {
             cmd.args(["-i", i]);
         }
@@ -878,11 +883,14 @@ fn start_daemon(args: &[&str], interface: Option<&str>) -> Daemon {
                 );
                 break;
             }
-            if let Ok(mut s) = TcpStream::connect_timeout(&d.addr, Duration::from_millis(200)) {
-                use std::io::Read;
+            if let Ok(s) = TcpStream::connect_timeout(&d.addr, Duration::from_millis(200)) {
+                use std::io::BufRead;
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut greeting = [0u8; 3];
-                if s.read_exact(&mut greeting).is_ok() && &greeting == b"220" {
+                let mut greeting = String::new();
+                if std::io::BufReader::new(s).read_line(&mut greeting).is_ok()
+                    && greeting.starts_with("220")
+                    && greeting.contains(&token)
+                {
                     return d;
                 }
             }

@@ -32,6 +32,9 @@ fn daemon(args: &[&str]) -> Daemon {
             .local_addr()
             .unwrap()
             .port();
+        // our own banner: a greeting from another test's server that raced us
+        // to the same port is never taken for ours
+        let token = format!("ftpdlib-test-{}-{port}", std::process::id());
         let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
             .args([
                 "-i",
@@ -47,6 +50,7 @@ fn daemon(args: &[&str]) -> Daemon {
             .arg("-d")
             .arg(dir.path())
             .args(args)
+            .args(["--banner", &token])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -60,7 +64,10 @@ fn daemon(args: &[&str]) -> Daemon {
             if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
                 let mut line = String::new();
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                if BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("220") {
+                if BufReader::new(s).read_line(&mut line).is_ok()
+                    && line.starts_with("220")
+                    && line.contains(&token)
+                {
                     return Daemon { child, addr, dir };
                 }
             }
