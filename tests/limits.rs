@@ -23,7 +23,6 @@ each_model!(
     privileged_ports_refused_unless_permitted,
     gmt_times_in_mdtm_and_list,
     local_times_in_mdtm_and_list,
-    tcp_no_delay_on_and_off,
     sendfile_on_and_off_send_identical_bytes,
     write_limit_throttles_retr,
     read_limit_throttles_stor,
@@ -705,49 +704,6 @@ fn local_times_in_mdtm_and_list() {
 }
 
 // --- socket options
-
-/// TCP_NODELAY on the server's end of the control connection `client`.
-///
-/// The server runs in this process: find its socket among our descriptors.
-#[allow(unsafe_code)]
-fn server_side_nodelay(server: SocketAddr, client: &TcpStream) -> bool {
-    use std::os::fd::BorrowedFd;
-    let client_addr = client.local_addr().unwrap();
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
-        let entry = entry.unwrap();
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let is_socket = std::fs::read_link(entry.path())
-            .map(|l| l.to_string_lossy().starts_with("socket:"))
-            .unwrap_or(false);
-        if !is_socket {
-            continue;
-        }
-        // SAFETY: the descriptor is open (listed just now) and only borrowed
-        // for getsockname/getpeername/getsockopt; the session owning it stays
-        // open while the client is connected.
-        let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let s = socket2::SockRef::from(&bfd);
-        let local = s.local_addr().ok().and_then(|a| a.as_socket());
-        let peer = s.peer_addr().ok().and_then(|a| a.as_socket());
-        if local == Some(server) && peer == Some(client_addr) {
-            return s.tcp_nodelay().unwrap();
-        }
-    }
-    panic!("server side of {client_addr} not found");
-}
-
-fn tcp_no_delay_on_and_off() {
-    for on in [true, false] {
-        let srv = common::start(move |c| c.tcp_no_delay = on);
-        std::fs::write(srv.path("a.txt"), b"abc\n").unwrap();
-        let mut raw = session(&srv);
-        assert_eq!(server_side_nodelay(srv.addr, &raw.stream), on);
-        assert_eq!(retr(&mut raw, "a.txt"), b"abc\n");
-        assert_eq!(raw.cmd("QUIT"), "221 Goodbye.");
-    }
-}
 
 fn sendfile_on_and_off_send_identical_bytes() {
     let data = pattern(3 * 256 * 1024 + 12_345);
