@@ -105,3 +105,14 @@ pub fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
         )),
     }
 }
+
+/// Raise the soft limit of open files to the hard limit (each session needs
+/// two or three descriptors); returns the limit now in force.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+    }
+    Ok(hard.max(soft))
+}

@@ -202,6 +202,10 @@ impl FtpServer {
 
     /// Serve until [`ShutdownHandle::shutdown`] is called.
     pub fn serve_forever(self) -> io::Result<()> {
+        match crate::sys::raise_nofile_limit() {
+            Ok(n) => log::debug!("open files limit: {n}"),
+            Err(e) => log::warn!("can't raise the open files limit: {e}"),
+        }
         match self.ctx.config.concurrency {
             ConcurrencyModel::ThreadPool => threads::serve(self),
             ConcurrencyModel::Poll => poll::serve(self),
