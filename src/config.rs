@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub max_cons_per_ip: usize,
     /// Listen backlog.
     pub backlog: i32,
+    /// On shutdown, how long running transfers may go on before they are cut.
+    pub shutdown_grace: Duration,
     /// Longest accepted control line, in bytes.
     pub max_line_len: usize,
     /// How sessions are run.
@@ -106,6 +108,7 @@ impl Default for ServerConfig {
             max_cons: 512,
             max_cons_per_ip: 0,
             backlog: 1024,
+            shutdown_grace: Duration::from_secs(5),
             max_line_len: 8192,
             concurrency: ConcurrencyModel::ThreadPool,
         }

@@ -116,3 +116,59 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     }
     Ok(hard.max(soft))
 }
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    // Only async-signal-safe calls here: atomics, write(2), _exit(2).
+    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(130) };
+    }
+    let fd = SIGNAL_PIPE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; `byte` outlives the call and
+        // the pipe's write end stays open for the life of the process.
+        let _ = unsafe { libc::write(fd, std::ptr::addr_of!(byte).cast(), 1) };
+    }
+}
+
+/// Route SIGINT and SIGTERM to a fresh non-blocking pipe, whose read end is
+/// returned (readable once a signal arrived); a second signal exits the
+/// process at once (status 130). Called by single-threaded process-model
+/// parents and again in each child, so that every process has its own pipe.
+pub fn signal_pipe() -> io::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let (read_end, write_end) =
+        nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    SIGNALS.store(0, Ordering::SeqCst);
+    let old = SIGNAL_PIPE.swap(
+        std::os::fd::IntoRawFd::into_raw_fd(write_end),
+        Ordering::SeqCst,
+    );
+    if old >= 0 {
+        // SAFETY: `old` is the write end created by an earlier call and owned
+        // by SIGNAL_PIPE alone; it was just replaced, so nothing uses it again.
+        drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only performs async-signal-safe operations.
+        unsafe { sigaction(sig, &action) }.map_err(io::Error::from)?;
+    }
+    Ok(read_end)
+}
+
+/// Ask a child process to shut down (SIGTERM).
+pub fn terminate(pid: nix::unistd::Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+}

@@ -103,6 +103,9 @@ struct Cli {
     /// upload speed limit in bytes per second (0 = unlimited)
     #[arg(long = "read-limit", default_value_t = 0)]
     read_limit: u64,
+    /// on SIGINT/SIGTERM, seconds running transfers may go on before they are cut
+    #[arg(long = "shutdown-grace", value_name = "SECONDS", default_value_t = 5)]
+    shutdown_grace: u64,
     /// write the log to this file instead of stderr
     #[arg(long = "log-file", value_name = "PATH")]
     log_file: Option<PathBuf>,
@@ -244,6 +247,7 @@ fn main() -> ExitCode {
         cfg.log_prefix = p.clone();
     }
     cfg.concurrency = concurrency;
+    cfg.shutdown_grace = Duration::from_secs(cli.shutdown_grace);
 
     let auth = std::sync::Arc::new(auth);
     let bind = |ip: IpAddr| {
@@ -265,17 +269,7 @@ fn main() -> ExitCode {
             ))
         }
     };
-    let handle = match server.shutdown_handle() {
-        Ok(h) => h,
-        Err(e) => return fail(e),
-    };
-    if let Err(e) = ctrlc::set_handler(move || {
-        log::info!("received interrupt signal");
-        handle.shutdown();
-    }) {
-        log::warn!("can't install the signal handler: {e}");
-    }
-    match server.serve_forever() {
+    match server.serve_until_signalled() {
         Ok(()) => {
             log::info!(">>> shutting down FTP server <<<");
             ExitCode::SUCCESS

@@ -20,6 +20,9 @@ use crate::events::EventHandler;
 use crate::proto::line::{LineEvent, LineReader};
 use crate::session::{Action, Input, Session};
 
+/// The token on which a connection driven by [`Connection::run`] is told to shut down.
+pub const WAKE: Token = Token(usize::MAX);
+
 /// Bytes moved per pump call before the connection looks at its control channel again.
 const PUMP_BUDGET: usize = 4 * 1024 * 1024;
 /// How long a closing connection waits for the client to read its last replies.
@@ -98,6 +101,8 @@ pub struct Connection {
     closing: bool,
     /// When a closing connection gives up sending what the client does not read.
     close_deadline: Option<Instant>,
+    /// Server shutdown: when a running transfer is cut.
+    grace_deadline: Option<Instant>,
     done: bool,
     /// More transfer work can be done without waiting for readiness.
     pub hot: bool,
@@ -143,6 +148,7 @@ impl Connection {
             deferred: VecDeque::new(),
             closing: false,
             close_deadline: None,
+            grace_deadline: None,
             done: false,
             hot: false,
         };
@@ -191,6 +197,7 @@ impl Connection {
                 consider(*deadline);
             }
             if let Some(r) = &self.running {
+                consider(self.grace_deadline);
                 consider(r.paused_until);
                 if let Some(t) = self.config.data_timeout {
                     consider(Some(r.last_progress + t));
@@ -236,6 +243,13 @@ impl Connection {
                 self.read_control(registry, now);
             }
         } else if !self.closing {
+            if self.running.is_some() && self.grace_deadline.is_some_and(|g| now >= g) {
+                log::info!(
+                    "{} shutdown: cutting the running transfer",
+                    self.session.log_prefix()
+                );
+                self.end_transfer(Err(TransferError::Aborted), registry, now);
+            }
             if let Some(r) = &mut self.running {
                 if r.paused_until.is_some_and(|p| now >= p) {
                     r.paused_until = None;
@@ -278,6 +292,18 @@ impl Connection {
         if self.hot {
             self.pump(registry, now);
         }
+        self.finish_if_closing(registry);
+    }
+
+    /// The server is shutting down: idle sessions get 421 and close; a running
+    /// transfer may go on for the configured grace period.
+    pub fn shutdown(&mut self, registry: &Registry) {
+        if self.done || self.grace_deadline.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.grace_deadline = Some(now + self.config.shutdown_grace);
+        self.feed(Input::Shutdown, registry, now);
         self.finish_if_closing(registry);
     }
 
@@ -666,7 +692,8 @@ impl Connection {
         self.process_lines(registry, now);
     }
 
-    /// Drive this connection alone until it is done (thread and process models).
+    /// Drive this connection alone until it is done (thread and process
+    /// models). An event on [`WAKE`] means the server is shutting down.
     pub fn run(mut self, poll: &mut mio::Poll) {
         let mut events = mio::Events::with_capacity(16);
         while !self.done {
@@ -687,7 +714,9 @@ impl Connection {
                 break;
             }
             for ev in events.iter() {
-                if let Some(slot) = ev
+                if ev.token() == WAKE {
+                    self.shutdown(poll.registry());
+                } else if let Some(slot) = ev
                     .token()
                     .0
                     .checked_sub(self.base)

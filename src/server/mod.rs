@@ -9,9 +9,11 @@ pub mod conn;
 mod limits;
 mod poll;
 mod process;
+mod shutdown;
 mod threads;
 
 pub use limits::{ConnLimits, ConnSlot};
+pub use shutdown::ShutdownSignal;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -110,6 +112,8 @@ impl ServerBuilder {
                         },
                         events: self.events,
                         stop: Arc::new(AtomicBool::new(false)),
+                        sessions: Arc::new(ShutdownSignal::default()),
+                        handle_signals: false,
                     });
                 }
                 Err(e) => last = e,
@@ -155,6 +159,10 @@ pub struct FtpServer {
     ctx: SessionContext,
     events: Arc<dyn EventHandler>,
     stop: Arc<AtomicBool>,
+    /// Tells the sessions of the in-process models that the server stops.
+    sessions: Arc<ShutdownSignal>,
+    /// Whether SIGINT/SIGTERM stop the server (see [`FtpServer::serve_until_signalled`]).
+    handle_signals: bool,
 }
 
 /// Stops a running [`FtpServer`] from another thread.
@@ -212,6 +220,33 @@ impl FtpServer {
             ConcurrencyModel::Process => process::serve_process(self),
             ConcurrencyModel::Prefork { workers } => process::serve_prefork(self, workers),
         }
+    }
+
+    /// Serve until SIGINT or SIGTERM: stop accepting, send `421` to idle
+    /// sessions, let running transfers finish within
+    /// [`ServerConfig::shutdown_grace`] and then cut them, end every session
+    /// (and reap every child process), then return. A second signal exits
+    /// the process at once (status 130).
+    pub fn serve_until_signalled(mut self) -> io::Result<()> {
+        match self.ctx.config.concurrency {
+            ConcurrencyModel::Process | ConcurrencyModel::Prefork { .. } => {
+                // the single-threaded parent watches a signal pipe itself
+                self.handle_signals = true;
+            }
+            ConcurrencyModel::ThreadPool | ConcurrencyModel::Poll => {
+                let handle = self.shutdown_handle()?;
+                let seen = AtomicBool::new(false);
+                ctrlc::set_handler(move || {
+                    if seen.swap(true, Ordering::SeqCst) {
+                        std::process::exit(130);
+                    }
+                    log::info!("received a shutdown signal");
+                    handle.shutdown();
+                })
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+        }
+        self.serve_forever()
     }
 
     /// Serve on a background thread; returns the handle that stops it.
@@ -276,12 +311,21 @@ impl FtpServer {
     }
 }
 
+/// How a session run by [`run_session`] learns that the server stops.
+enum StopSource<'a> {
+    /// In-process: the server's signal wakes this session's poller.
+    Signal(&'a ShutdownSignal),
+    /// A forked child: a signal pipe of its own becomes readable.
+    Pipe(std::os::fd::RawFd),
+}
+
 /// Serve one session on the calling thread until it ends (thread and process models).
 fn run_session(
     ctx: SessionContext,
     events: Arc<dyn EventHandler>,
     stream: TcpStream,
     peer: SocketAddr,
+    stop: StopSource<'_>,
 ) {
     let local = match stream.local_addr() {
         Ok(a) => a,
@@ -297,6 +341,30 @@ fn run_session(
         Err(e) => {
             log::error!("{peer}: can't create a poller: {e}");
             return;
+        }
+    };
+    // keep the waker alive as long as the session runs
+    let _waker = match stop {
+        StopSource::Signal(signal) => match mio::Waker::new(poll.registry(), conn::WAKE) {
+            Ok(w) => {
+                let w = Arc::new(w);
+                signal.subscribe(&w);
+                Some(w)
+            }
+            Err(e) => {
+                log::error!("{peer}: can't create a waker: {e}");
+                return;
+            }
+        },
+        StopSource::Pipe(fd) => {
+            let source = &mut mio::unix::SourceFd(&fd);
+            if let Err(e) = poll
+                .registry()
+                .register(source, conn::WAKE, mio::Interest::READABLE)
+            {
+                log::error!("{peer}: can't watch for signals: {e}");
+            }
+            None
         }
     };
     match conn::Connection::new(session, events, config, stream, poll.registry(), 0) {

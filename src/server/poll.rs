@@ -14,15 +14,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
-use mio::{Events, Poll, Token, Waker};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::conn::{Connection, Slot};
-use super::FtpServer;
+use super::{FtpServer, ShutdownSignal};
 use crate::events::EventHandler;
 use crate::session::{Session, SessionContext};
 
 /// Token of the waker; connections use tokens from 1 up.
 const WAKER: Token = Token(0);
+/// Token of a worker process's signal pipe.
+const STOP: Token = Token(usize::MAX);
 
 /// A new control connection from the acceptor.
 pub(super) struct NewConn {
@@ -49,12 +54,17 @@ pub(super) struct PollLoop {
     generations: Vec<u64>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     hot: VecDeque<usize>,
+    signal: Arc<ShutdownSignal>,
+    stopping: bool,
+    /// Kept open while registered.
+    _stop_pipe: Option<OwnedFd>,
 }
 
 impl PollLoop {
     pub(super) fn new(
         ctx: SessionContext,
         events_handler: Arc<dyn EventHandler>,
+        signal: Arc<ShutdownSignal>,
     ) -> io::Result<Self> {
         Ok(PollLoop {
             poll: Poll::new()?,
@@ -65,11 +75,46 @@ impl PollLoop {
             generations: Vec::new(),
             timers: BinaryHeap::new(),
             hot: VecDeque::new(),
+            signal,
+            stopping: false,
+            _stop_pipe: None,
         })
     }
 
-    pub(super) fn waker(&self) -> io::Result<Waker> {
-        Waker::new(self.poll.registry(), WAKER)
+    /// Shut every session down when `fd` (a signal pipe) becomes readable.
+    pub(super) fn stop_on(&mut self, fd: OwnedFd) -> io::Result<()> {
+        let raw = fd.as_raw_fd();
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&raw), STOP, Interest::READABLE)?;
+        self._stop_pipe = Some(fd);
+        Ok(())
+    }
+
+    /// Start the shutdown of every session (and of those still to come).
+    fn shutdown_all(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        log::info!(
+            "shutting down {} sessions",
+            self.entries.iter().flatten().count()
+        );
+        for idx in 0..self.entries.len() {
+            if let Some(Some(entry)) = self.entries.get_mut(idx) {
+                entry.conn.shutdown(self.poll.registry());
+                self.after(idx);
+            }
+        }
+    }
+
+    /// The waker that hands new connections to the loop; it also wakes the
+    /// loop when the server's shutdown signal is triggered.
+    pub(super) fn waker(&self) -> io::Result<Arc<Waker>> {
+        let w = Arc::new(Waker::new(self.poll.registry(), WAKER)?);
+        self.signal.subscribe(&w);
+        Ok(w)
     }
 
     fn base(idx: usize) -> usize {
@@ -138,7 +183,7 @@ impl PollLoop {
         let mut events = Events::with_capacity(1024);
         let mut accepting = true;
         loop {
-            if !accepting && self.entries.iter().all(Option::is_none) {
+            if (!accepting || self.stopping) && self.entries.iter().all(Option::is_none) {
                 return;
             }
             let now = Instant::now();
@@ -157,7 +202,14 @@ impl PollLoop {
                 continue;
             }
             for ev in events.iter() {
+                if ev.token() == STOP {
+                    self.shutdown_all();
+                    continue;
+                }
                 if ev.token() == WAKER {
+                    if self.signal.is_set() {
+                        self.shutdown_all();
+                    }
                     loop {
                         match incoming.try_recv() {
                             Ok(nc) => self.add(nc),
@@ -232,7 +284,11 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         server.ctx.config.max_cons,
         server.ctx.config.max_cons_per_ip,
     );
-    let mut poll_loop = PollLoop::new(server.ctx.clone(), Arc::clone(&server.events))?;
+    let mut poll_loop = PollLoop::new(
+        server.ctx.clone(),
+        Arc::clone(&server.events),
+        Arc::clone(&server.sessions),
+    )?;
     let waker = poll_loop.waker()?;
     let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
     let worker = std::thread::Builder::new()
@@ -255,8 +311,12 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         }
     }
     drop(tx);
-    let _ = waker.wake();
     log::info!("FTP server stopped accepting connections");
-    let _ = worker;
+    server.sessions.trigger();
+    let _ = waker.wake();
+    if worker.join().is_err() {
+        log::error!("the poll loop panicked");
+    }
+    log::info!("every session ended");
     Ok(())
 }

@@ -30,6 +30,7 @@ use super::{ConnLimits, ConnSlot, FtpServer};
 use crate::sys::{self, Forked};
 
 const LISTENER: Token = Token(0);
+const SIGNAL: Token = Token(usize::MAX);
 
 /// Run `f` in a forked child and exit with its outcome; never returns in the child.
 fn in_child(f: impl FnOnce()) -> ! {
@@ -94,6 +95,15 @@ fn parent_loop(
     poll: &mut Poll,
     mut on_event: impl FnMut(&mio::Registry, Token),
 ) -> io::Result<()> {
+    // SIGINT/SIGTERM end the loop when the server was asked to handle them
+    let signals = if server.handle_signals {
+        let fd = sys::signal_pipe()?;
+        poll.registry()
+            .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
+        Some(fd)
+    } else {
+        None
+    };
     let mut events = Events::with_capacity(256);
     while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
         if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
@@ -103,12 +113,31 @@ fn parent_loop(
             continue;
         }
         for ev in events.iter() {
-            on_event(poll.registry(), ev.token());
+            if ev.token() == SIGNAL {
+                log::info!("received a shutdown signal");
+                server.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                on_event(poll.registry(), ev.token());
+            }
         }
         reap_any();
     }
+    drop(signals);
     log::info!("FTP server stopped accepting connections");
     Ok(())
+}
+
+/// Ask every child to shut down and wait until all have exited.
+fn stop_children(pids: impl Iterator<Item = Pid>) {
+    let pids: Vec<Pid> = pids.collect();
+    for &pid in &pids {
+        sys::terminate(pid);
+    }
+    for pid in pids {
+        let _ = waitpid(pid, None);
+    }
+    reap_any();
+    log::info!("every session ended");
 }
 
 fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
@@ -169,7 +198,9 @@ pub(super) fn serve_process(server: FtpServer) -> io::Result<()> {
             let _ = registry.deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
             let _ = waitpid(child.pid, None);
         }
-    })
+    })?;
+    stop_children(children.values().map(|c| c.pid));
+    Ok(())
 }
 
 /// Fork a child that serves one session; returns its pid and the read end of its life pipe.
@@ -183,7 +214,21 @@ fn fork_session(
         Forked::Child => in_child(|| {
             drop(read_end);
             let _life = write_end;
-            super::run_session(server.ctx.clone(), Arc::clone(&server.events), stream, peer);
+            let stop = match sys::signal_pipe() {
+                Ok(p) => p,
+                Err(e) => {
+                    log::error!("{peer}: can't set up signal handling: {e}");
+                    return;
+                }
+            };
+            let stop_fd = stop.as_raw_fd();
+            super::run_session(
+                server.ctx.clone(),
+                Arc::clone(&server.events),
+                stream,
+                peer,
+                super::StopSource::Pipe(stop_fd),
+            );
         }),
         Forked::Parent(pid) => {
             drop(write_end);
@@ -299,7 +344,9 @@ pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()>
                 Err(e) => log::error!("can't start a worker: {e}"),
             }
         }
-    })
+    })?;
+    stop_children(pool.values().map(|w| w.pid));
+    Ok(())
 }
 
 /// Tells the parent that a session of this worker ended.
@@ -344,13 +391,23 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
             return;
         }
     };
-    let mut poll_loop = match PollLoop::new(server.ctx.clone(), Arc::clone(&server.events)) {
+    let mut poll_loop = match PollLoop::new(
+        server.ctx.clone(),
+        Arc::clone(&server.events),
+        Arc::default(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             log::error!("worker {}: {e}", std::process::id());
             return;
         }
     };
+    if let Err(e) = sys::signal_pipe().and_then(|fd| poll_loop.stop_on(fd)) {
+        log::error!(
+            "worker {}: can't set up signal handling: {e}",
+            std::process::id()
+        );
+    }
     let waker = match poll_loop.waker() {
         Ok(w) => w,
         Err(e) => {

@@ -33,11 +33,21 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         }
         let ctx = server.ctx.clone();
         let events = Arc::clone(&server.events);
+        let signal = Arc::clone(&server.sessions);
         pool.execute(move || {
             let _slot = slot;
-            super::run_session(ctx, events, stream, peer);
+            super::run_session(
+                ctx,
+                events,
+                stream,
+                peer,
+                super::StopSource::Signal(&signal),
+            );
         });
     }
     log::info!("FTP server stopped accepting connections");
+    server.sessions.trigger();
+    pool.join();
+    log::info!("every session ended");
     Ok(())
 }

@@ -80,6 +80,10 @@ pub enum Input<'a> {
     },
     /// The control connection was idle too long.
     IdleTimeout,
+    /// The server is shutting down: an idle session gets 421 and closes; a
+    /// running transfer may finish (the driver cuts it after the grace period),
+    /// then the session gets 421 and closes.
+    Shutdown,
     /// The control connection is gone (closed by either side).
     Disconnected,
 }
@@ -179,6 +183,7 @@ pub struct Session {
     running: Option<Running>,
     abort_requested: bool,
     quit_pending: bool,
+    shutting_down: bool,
     queued: VecDeque<Vec<u8>>,
     closing: bool,
     disconnected: bool,
@@ -225,6 +230,7 @@ impl Session {
             running: None,
             abort_requested: false,
             quit_pending: false,
+            shutting_down: false,
             queued: VecDeque::new(),
             closing: false,
             disconnected: false,
@@ -329,6 +335,16 @@ impl Session {
                 self.on_transfer_done(transfer, result, seconds, &mut out);
                 self.drain_queue(now, &mut out);
             }
+            Input::Shutdown => {
+                if !self.closing && !self.shutting_down {
+                    self.shutting_down = true;
+                    self.queued.clear();
+                    if self.running.is_none() {
+                        self.fail_pending(&mut out);
+                        self.say_shutdown(&mut out);
+                    }
+                }
+            }
             Input::IdleTimeout => {
                 if self.running.is_none() && !self.closing {
                     self.reply_info(&mut out, Reply::new(421, "Control connection timed out."));
@@ -403,7 +419,7 @@ impl Session {
     // --- lines
 
     fn on_line(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
-        if self.quit_pending {
+        if self.quit_pending || self.shutting_down {
             // pyftpdlib stops reading commands once QUIT was received during a transfer.
             log::debug!(
                 "{} ignored after QUIT: {}",
@@ -601,6 +617,12 @@ impl Session {
         }
         match result {
             Ok(()) => self.reply(out, Reply::new(226, "Transfer complete.")),
+            Err(TransferError::Aborted) if self.shutting_down && !aborted_by_client => {
+                self.reply_info(
+                    out,
+                    Reply::new(426, "Transfer aborted: the server is shutting down."),
+                );
+            }
             Err(TransferError::Aborted) => {
                 if aborted_by_client {
                     self.reply_info(out, Reply::new(426, "Transfer aborted via ABOR."));
@@ -634,10 +656,17 @@ impl Session {
                 );
             }
         }
-        if self.quit_pending {
+        if self.shutting_down {
+            self.say_shutdown(out);
+        } else if self.quit_pending {
             self.quit_pending = false;
             self.send_goodbye(out);
         }
+    }
+
+    fn say_shutdown(&mut self, out: &mut Vec<Action>) {
+        self.reply_info(out, Reply::new(421, "Server is shutting down."));
+        self.close(out);
     }
 
     fn send_goodbye(&mut self, out: &mut Vec<Action>) {

@@ -1,0 +1,262 @@
+//! SIGTERM / SIGINT in every concurrency model, through the real binary:
+//! idle sessions get 421, running transfers finish within the grace period
+//! (or are cut after it), every child is reaped, and the daemon exits 0; a
+//! second signal exits at once.
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MODELS: [&[&str]; 4] = [
+    &["--concurrency", "multi-thread"],
+    &["--concurrency", "async"],
+    &["--concurrency", "multi-proc"],
+    &["--concurrency", "pre-fork", "--workers", "2"],
+];
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon(args: &[&str]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    for attempt in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let token = format!("shutdown-test-{}-{port}-{attempt}", std::process::id());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-w",
+                "-u",
+                "u",
+                "-P",
+                "p",
+            ])
+            .args(["--banner", &token])
+            .arg("-d")
+            .arg(dir.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut line = String::new();
+                if BufReader::new(s).read_line(&mut line).is_ok() && line.contains(&token) {
+                    return Daemon { child, addr, dir };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("ftpdlib did not start");
+}
+
+struct Ctl {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Ctl {
+    fn login(addr: SocketAddr) -> Ctl {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = Ctl {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+        };
+        assert!(c.line().starts_with("220"));
+        assert!(c.cmd("USER u").starts_with("331"));
+        assert!(c.cmd("PASS p").starts_with("230"));
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        c
+    }
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        l.trim_end().to_string()
+    }
+    fn cmd(&mut self, c: &str) -> String {
+        self.w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        self.line()
+    }
+    /// Start `RETR name` on a passive connection; returns the data socket.
+    fn retr(&mut self, name: &str) -> TcpStream {
+        let r = self.cmd("EPSV");
+        assert!(r.starts_with("229"), "{r}");
+        let port: u16 = r
+            .split("|||")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches([')', '.', '|'])
+            .parse()
+            .unwrap();
+        let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let pre = self.cmd(&format!("RETR {name}"));
+        assert!(pre.starts_with("125") || pre.starts_with("150"), "{pre}");
+        data
+    }
+}
+
+fn signal(d: &Daemon, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &d.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        if rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok())
+            == Some(pid)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn wait_exit(d: &mut Daemon, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = d.child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daemon still running after {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM while one client idles and another downloads (throttled, 2 s of
+/// transfer): the idle one gets 421 at once, the download completes, the
+/// daemon reaps everything and exits 0.
+#[test]
+fn sigterm_lets_running_transfers_finish() {
+    for model in MODELS {
+        let mut d = daemon(&[model, &["--write-limit", "1048576"]].concat());
+        let data: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(d.dir.path().join("f.bin"), &data).unwrap();
+        let mut idle = Ctl::login(d.addr);
+        let mut busy = Ctl::login(d.addr);
+        let mut sock = busy.retr("f.bin");
+        let mut got = vec![0u8; 64 * 1024];
+        sock.read_exact(&mut got).unwrap();
+        let kids = children_of(d.child.id());
+        signal(&d, "-TERM");
+        assert_eq!(idle.line(), "421 Server is shutting down.", "{model:?}");
+        assert_eq!(idle.line(), "", "{model:?}: EOF after 421");
+        sock.read_to_end(&mut got).unwrap();
+        assert!(
+            got == data,
+            "{model:?}: download incomplete ({} bytes)",
+            got.len()
+        );
+        assert_eq!(busy.line(), "226 Transfer complete.", "{model:?}");
+        assert_eq!(busy.line(), "421 Server is shutting down.", "{model:?}");
+        let st = wait_exit(&mut d, Duration::from_secs(15));
+        assert_eq!(st.code(), Some(0), "{model:?}");
+        for k in kids {
+            let state = std::fs::read_to_string(format!("/proc/{k}/stat")).unwrap_or_default();
+            assert!(
+                state.is_empty(),
+                "{model:?}: child {k} left behind: {state}"
+            );
+        }
+    }
+}
+
+/// A transfer longer than the grace period is cut when it ends (426), the
+/// partial upload of a new file stays, and the daemon still exits 0.
+#[test]
+fn sigterm_cuts_transfers_after_the_grace_period() {
+    for model in MODELS {
+        let mut d = daemon(&[model, &["--write-limit", "65536", "--shutdown-grace", "1"]].concat());
+        std::fs::write(d.dir.path().join("big.bin"), vec![1u8; 4 << 20]).unwrap();
+        let mut busy = Ctl::login(d.addr);
+        let mut sock = busy.retr("big.bin");
+        let mut first = [0u8; 1024];
+        sock.read_exact(&mut first).unwrap();
+        let t = Instant::now();
+        signal(&d, "-TERM");
+        let mut rest = Vec::new();
+        let _ = sock.read_to_end(&mut rest);
+        assert!(rest.len() < 4 << 20, "{model:?}: not cut");
+        assert_eq!(
+            busy.line(),
+            "426 Transfer aborted: the server is shutting down.",
+            "{model:?}"
+        );
+        assert_eq!(busy.line(), "421 Server is shutting down.", "{model:?}");
+        let st = wait_exit(&mut d, Duration::from_secs(15));
+        assert_eq!(st.code(), Some(0), "{model:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{model:?}: took {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+/// A second signal exits at once, mid-transfer.
+#[test]
+fn second_signal_exits_at_once() {
+    for model in MODELS {
+        let mut d =
+            daemon(&[model, &["--write-limit", "65536", "--shutdown-grace", "60"]].concat());
+        std::fs::write(d.dir.path().join("big.bin"), vec![1u8; 4 << 20]).unwrap();
+        let mut busy = Ctl::login(d.addr);
+        let mut sock = busy.retr("big.bin");
+        let mut first = [0u8; 1024];
+        sock.read_exact(&mut first).unwrap();
+        signal(&d, "-INT");
+        // the first signal is being handled: the transfer goes on
+        sock.read_exact(&mut first).unwrap();
+        signal(&d, "-INT");
+        let st = wait_exit(&mut d, Duration::from_secs(5));
+        assert_ne!(st.code(), Some(0), "{model:?}: {st}");
+    }
+}
