@@ -107,3 +107,64 @@ fn small_retr_is_not_starved_by_a_big_one() {
         assert_eq!(a.reply(), "226 Transfer complete.");
     });
 }
+
+/// An authorizer that takes a second to answer for one user (think argon2
+/// or a database), and is quick for the others.
+struct SlowAuth {
+    inner: ftpdlib::auth::MemoryAuthorizer,
+}
+
+impl ftpdlib::auth::Authorizer for SlowAuth {
+    fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<ftpdlib::auth::Account, ftpdlib::auth::AuthError> {
+        if username == "slow" {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        self.inner.authenticate(username, password)
+    }
+    fn perms(&self, username: &str, path: &[u8]) -> ftpdlib::proto::perm::Perms {
+        self.inner.perms(username, path)
+    }
+}
+
+/// On the poll thread, a login that takes a second does not hold up other
+/// sessions: their commands are answered meanwhile.
+#[test]
+fn slow_login_does_not_freeze_the_poll_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = ftpdlib::auth::MemoryAuthorizer::new();
+    inner.add_user("slow", "pw", dir.path(), "elr").unwrap();
+    inner.add_user("fast", "pw", dir.path(), "elr").unwrap();
+    let server = ftpdlib::ServerBuilder::new(SlowAuth { inner })
+        .configure(|c| c.concurrency = ftpdlib::ConcurrencyModel::Poll)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (handle, _join) = server.spawn().unwrap();
+
+    let mut fast = common::Raw::connect(addr);
+    fast.login("fast", "pw");
+    let mut slow = common::Raw::connect(addr);
+    assert!(slow.cmd("USER slow").starts_with("331"));
+    let started = Instant::now();
+    slow.send(b"PASS pw\r\n");
+    // while the slow check runs, the other session is served promptly
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_millis(700) {
+        let t = Instant::now();
+        assert!(fast.cmd("NOOP").starts_with("200"));
+        assert!(
+            t.elapsed() < Duration::from_millis(200),
+            "NOOP took {:?}",
+            t.elapsed()
+        );
+        answered += 1;
+    }
+    assert!(answered > 5);
+    assert!(slow.reply().starts_with("230"));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    handle.shutdown();
+}

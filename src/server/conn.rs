@@ -18,7 +18,7 @@ use mio::{Interest, Registry, Token};
 use crate::data::{Pump, Transfer, TransferError};
 use crate::events::EventHandler;
 use crate::proto::line::{LineEvent, LineReader};
-use crate::session::{Action, Input, Session};
+use crate::session::{Action, Input, LoginOutcome, LoginTask, Session};
 
 /// The token on which a connection driven by [`Connection::run`] is told to shut down.
 pub const WAKE: Token = Token(usize::MAX);
@@ -104,8 +104,47 @@ pub struct Connection {
     /// Server shutdown: when a running transfer is cut.
     grace_deadline: Option<Instant>,
     done: bool,
+    /// Where login checks run when they must not block this thread.
+    offload: Option<Offload>,
     /// More transfer work can be done without waiting for readiness.
     pub hot: bool,
+}
+
+/// Runs login checks on a thread pool and hands the outcome back to the
+/// poll loop (keyed by connection), so a slow authorizer stalls no other session.
+#[derive(Clone)]
+pub struct Offload {
+    pool: threadpool::ThreadPool,
+    results: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+    waker: Arc<mio::Waker>,
+    key: (usize, u64),
+}
+
+impl Offload {
+    /// A handle for connection `key` that runs tasks on `pool` and reports on `results`, waking `waker`.
+    pub fn new(
+        pool: threadpool::ThreadPool,
+        results: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+        waker: Arc<mio::Waker>,
+        key: (usize, u64),
+    ) -> Self {
+        Offload {
+            pool,
+            results,
+            waker,
+            key,
+        }
+    }
+
+    fn submit(&self, task: LoginTask) {
+        let (tx, waker, (idx, gen)) = (self.results.clone(), Arc::clone(&self.waker), self.key);
+        self.pool.execute(move || {
+            let outcome = task.run();
+            if tx.send((idx, gen, outcome)).is_ok() {
+                let _ = waker.wake();
+            }
+        });
+    }
 }
 
 impl Connection {
@@ -147,6 +186,7 @@ impl Connection {
             sleep_until: None,
             deferred: VecDeque::new(),
             closing: false,
+            offload: None,
             close_deadline: None,
             grace_deadline: None,
             done: false,
@@ -156,6 +196,21 @@ impl Connection {
         c.touch(now);
         c.feed(Input::Connected, registry, now);
         Ok(c)
+    }
+
+    /// Run login checks through `offload` instead of on the calling thread.
+    pub fn set_offload(&mut self, offload: Offload) {
+        self.offload = Some(offload);
+    }
+
+    /// The outcome of an offloaded login check.
+    pub fn login_done(&mut self, outcome: LoginOutcome, registry: &Registry) {
+        let now = Instant::now();
+        self.feed(Input::LoginDone(outcome), registry, now);
+        if self.hot {
+            self.pump(registry, now);
+        }
+        self.finish_if_closing(registry);
     }
 
     /// Whether the connection has finished (control closed, callbacks fired).
@@ -480,6 +535,16 @@ impl Connection {
                         None
                     }
                 }
+                Action::Login(task) => match &self.offload {
+                    Some(off) => {
+                        off.submit(task);
+                        None
+                    }
+                    None => Some(
+                        self.session
+                            .handle(Input::LoginDone(task.run()), SystemTime::now()),
+                    ),
+                },
                 Action::Event(ev) => {
                     let info = self.session.info();
                     ev.dispatch(&*self.events, &info);

@@ -19,13 +19,15 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Connection, Slot};
+use super::conn::{Connection, Offload, Slot};
 use super::{FtpServer, ShutdownSignal};
 use crate::events::EventHandler;
-use crate::session::{Session, SessionContext};
+use crate::session::{LoginOutcome, Session, SessionContext};
 
 /// Token of the waker; connections use tokens from 1 up.
 const WAKER: Token = Token(0);
+/// Threads that run login checks for one poll loop.
+const LOGIN_THREADS: usize = 4;
 /// Token of a worker process's signal pipe.
 const STOP: Token = Token(usize::MAX);
 
@@ -55,6 +57,11 @@ pub(super) struct PollLoop {
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     hot: VecDeque<usize>,
     signal: Arc<ShutdownSignal>,
+    waker: Arc<Waker>,
+    /// Login checks run here, off the loop's thread.
+    logins: threadpool::ThreadPool,
+    login_tx: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+    login_rx: Receiver<(usize, u64, LoginOutcome)>,
     stopping: bool,
     /// Kept open while registered.
     _stop_pipe: Option<OwnedFd>,
@@ -66,8 +73,16 @@ impl PollLoop {
         events_handler: Arc<dyn EventHandler>,
         signal: Arc<ShutdownSignal>,
     ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        signal.subscribe(&waker);
+        let (login_tx, login_rx) = crossbeam_channel::unbounded();
+        let logins = threadpool::Builder::new()
+            .num_threads(LOGIN_THREADS)
+            .thread_name("ftp-login".into())
+            .build();
         Ok(PollLoop {
-            poll: Poll::new()?,
+            poll,
             ctx,
             events_handler,
             entries: Vec::new(),
@@ -76,6 +91,10 @@ impl PollLoop {
             timers: BinaryHeap::new(),
             hot: VecDeque::new(),
             signal,
+            waker,
+            logins,
+            login_tx,
+            login_rx,
             stopping: false,
             _stop_pipe: None,
         })
@@ -111,10 +130,8 @@ impl PollLoop {
 
     /// The waker that hands new connections to the loop; it also wakes the
     /// loop when the server's shutdown signal is triggered.
-    pub(super) fn waker(&self) -> io::Result<Arc<Waker>> {
-        let w = Arc::new(Waker::new(self.poll.registry(), WAKER)?);
-        self.signal.subscribe(&w);
-        Ok(w)
+    pub(super) fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
     }
 
     fn base(idx: usize) -> usize {
@@ -144,8 +161,14 @@ impl PollLoop {
             self.poll.registry(),
             Self::base(idx),
         ) {
-            Ok(conn) => {
+            Ok(mut conn) => {
                 self.generations[idx] += 1;
+                conn.set_offload(Offload::new(
+                    self.logins.clone(),
+                    self.login_tx.clone(),
+                    Arc::clone(&self.waker),
+                    (idx, self.generations[idx]),
+                ));
                 self.entries[idx] = Some(Entry {
                     conn,
                     _slot: nc.slot,
@@ -209,6 +232,14 @@ impl PollLoop {
                 if ev.token() == WAKER {
                     if self.signal.is_set() {
                         self.shutdown_all();
+                    }
+                    while let Ok((idx, gen, outcome)) = self.login_rx.try_recv() {
+                        if let Some(Some(entry)) = self.entries.get_mut(idx) {
+                            if entry.generation == gen {
+                                entry.conn.login_done(outcome, self.poll.registry());
+                                self.after(idx);
+                            }
+                        }
                     }
                     loop {
                         match incoming.try_recv() {
@@ -289,7 +320,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         Arc::clone(&server.events),
         Arc::clone(&server.sessions),
     )?;
-    let waker = poll_loop.waker()?;
+    let waker = poll_loop.waker();
     let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
     let worker = std::thread::Builder::new()
         .name("ftp-poll".into())

@@ -408,13 +408,7 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
             std::process::id()
         );
     }
-    let waker = match poll_loop.waker() {
-        Ok(w) => w,
-        Err(e) => {
-            log::error!("worker {}: {e}", std::process::id());
-            return;
-        }
-    };
+    let waker = poll_loop.waker();
     let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
     let receiver = std::thread::Builder::new()
         .name("ftp-handover".into())

@@ -5,7 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{canonical_ip, long_reply, strerror, Action, DataState, Session};
+use super::{
+    canonical_ip, long_reply, strerror, Action, DataState, LoginOutcome, LoginTask, Session,
+};
 use crate::data::{Source, Transfer, TransferCmd};
 use crate::events::Event;
 use crate::fs::{Filesystem, WriteMode};
@@ -336,19 +338,23 @@ impl Session {
             return;
         };
         let password = show(arg);
-        let outcome = self
-            .ctx
-            .authorizer
-            .authenticate(&username, &password)
-            .map_err(|e| e.to_string())
-            .and_then(|account| match self.ctx.fs_factory.open(&account) {
-                Ok(fs) => Ok((account, fs)),
-                Err(e) => Err(format!(
-                    "can't open the home directory {}: {e}",
-                    account.home.display()
-                )),
-            });
-        match outcome {
+        // The check may block (password hashing, a database): the driver runs
+        // it where it likes and answers with Input::LoginDone.
+        self.logging_in = Some((username.clone(), password.clone()));
+        out.push(Action::Login(LoginTask {
+            authorizer: Arc::clone(&self.ctx.authorizer),
+            fs_factory: Arc::clone(&self.ctx.fs_factory),
+            username,
+            password,
+        }));
+    }
+
+    /// The answer to [`Action::Login`].
+    pub(super) fn login_done(&mut self, outcome: LoginOutcome, out: &mut Vec<Action>) {
+        let Some((username, password)) = self.logging_in.take() else {
+            return;
+        };
+        match outcome.0 {
             Ok((account, fs)) => {
                 self.reply(out, long_reply(230, &account.msg_login));
                 log::info!("{} USER '{}' logged in.", self.prefix, username);

@@ -49,6 +49,45 @@ pub struct SessionContext {
     pub fs_factory: Arc<dyn FilesystemFactory>,
 }
 
+/// What a login check found: the account and its filesystem, or why not.
+pub struct LoginOutcome(pub Result<(Account, Box<dyn Filesystem>), String>);
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok((a, _)) => write!(f, "LoginOutcome(Ok({}))", a.username),
+            Err(e) => write!(f, "LoginOutcome(Err({e}))"),
+        }
+    }
+}
+
+/// A login check (see [`Action::Login`]). Running it may block: password
+/// hashing, a database query, opening the home directory.
+pub struct LoginTask {
+    authorizer: Arc<dyn Authorizer>,
+    fs_factory: Arc<dyn FilesystemFactory>,
+    username: String,
+    password: String,
+}
+
+impl LoginTask {
+    /// Check the credentials and open the user's filesystem.
+    pub fn run(self) -> LoginOutcome {
+        let outcome = self
+            .authorizer
+            .authenticate(&self.username, &self.password)
+            .map_err(|e| e.to_string())
+            .and_then(|account| match self.fs_factory.open(&account) {
+                Ok(fs) => Ok((account, fs)),
+                Err(e) => Err(format!(
+                    "can't open the home directory {}: {e}",
+                    account.home.display()
+                )),
+            });
+        LoginOutcome(outcome)
+    }
+}
+
 /// Something that happened, fed to [`Session::handle`].
 #[derive(Debug)]
 pub enum Input<'a> {
@@ -78,6 +117,8 @@ pub enum Input<'a> {
         /// Seconds it took.
         seconds: f64,
     },
+    /// The result of the [`Action::Login`] task.
+    LoginDone(LoginOutcome),
     /// The control connection was idle too long.
     IdleTimeout,
     /// The server is shutting down: an idle session gets 421 and closes; a
@@ -113,6 +154,9 @@ pub enum Action {
     /// Stop the running transfer and answer with [`Input::TransferDone`]
     /// carrying [`TransferError::Aborted`].
     AbortTransfer,
+    /// Run this login check (inline, or on another thread when it could stall
+    /// other sessions) and answer with [`Input::LoginDone`].
+    Login(LoginTask),
     /// Fire an event callback.
     Event(Event),
     /// Flush what was sent, close the control connection, then feed [`Input::Disconnected`].
@@ -131,6 +175,7 @@ impl std::fmt::Debug for Action {
             Action::CloseData => f.write_str("CloseData"),
             Action::StartTransfer(t) => write!(f, "StartTransfer({t:?})"),
             Action::AbortTransfer => f.write_str("AbortTransfer"),
+            Action::Login(t) => write!(f, "Login({})", t.username),
             Action::Event(e) => write!(f, "Event({e:?})"),
             Action::Close => f.write_str("Close"),
         }
@@ -184,6 +229,8 @@ pub struct Session {
     abort_requested: bool,
     quit_pending: bool,
     shutting_down: bool,
+    /// USER and PASS of a login being checked.
+    logging_in: Option<(String, String)>,
     queued: VecDeque<Vec<u8>>,
     closing: bool,
     disconnected: bool,
@@ -231,6 +278,7 @@ impl Session {
             abort_requested: false,
             quit_pending: false,
             shutting_down: false,
+            logging_in: None,
             queued: VecDeque::new(),
             closing: false,
             disconnected: false,
@@ -335,6 +383,10 @@ impl Session {
                 self.on_transfer_done(transfer, result, seconds, &mut out);
                 self.drain_queue(now, &mut out);
             }
+            Input::LoginDone(outcome) => {
+                self.login_done(outcome, &mut out);
+                self.drain_queue(now, &mut out);
+            }
             Input::Shutdown => {
                 if !self.closing && !self.shutting_down {
                     self.shutting_down = true;
@@ -428,6 +480,13 @@ impl Session {
             );
             return;
         }
+        if self.logging_in.is_some() {
+            // answered in order once the login check is done
+            if self.queued.len() < 64 {
+                self.queued.push_back(line.to_vec());
+            }
+            return;
+        }
         if self.running.is_some() || self.pending.is_some() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
             // rest waits its turn.
@@ -457,7 +516,11 @@ impl Session {
 
     /// Run queued commands until one starts waiting for a transfer again.
     fn drain_queue(&mut self, now: SystemTime, out: &mut Vec<Action>) {
-        while self.running.is_none() && self.pending.is_none() && !self.closing {
+        while self.running.is_none()
+            && self.pending.is_none()
+            && self.logging_in.is_none()
+            && !self.closing
+        {
             let Some(line) = self.queued.pop_front() else {
                 break;
             };

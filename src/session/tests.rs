@@ -74,11 +74,28 @@ fn events(actions: &[Action]) -> Vec<Event> {
 
 impl H {
     fn input(&mut self, i: Input<'_>) -> Vec<Action> {
-        self.s.handle(i, self.now)
+        let a = self.s.handle(i, self.now);
+        self.resolve_logins(a)
     }
 
     fn line(&mut self, l: &str) -> Vec<Action> {
-        self.s.handle(Input::Line(l.as_bytes()), self.now)
+        let a = self.s.handle(Input::Line(l.as_bytes()), self.now);
+        self.resolve_logins(a)
+    }
+
+    /// Run login checks inline, as the thread driver does.
+    fn resolve_logins(&mut self, actions: Vec<Action>) -> Vec<Action> {
+        let mut out = Vec::new();
+        for a in actions {
+            match a {
+                Action::Login(task) => {
+                    let more = self.s.handle(Input::LoginDone(task.run()), self.now);
+                    out.extend(self.resolve_logins(more));
+                }
+                other => out.push(other),
+            }
+        }
+        out
     }
 
     /// Send a line, expect exactly one reply, return it.
@@ -1021,4 +1038,26 @@ fn ascii_list_source_is_not_converted_twice() {
     );
     let mut t = t;
     assert_eq!(drain(&mut t), b"x\r\n");
+}
+
+#[test]
+fn login_is_an_action_and_commands_wait_for_it() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    h.one("USER user");
+    let a = h.s.handle(Input::Line(b"PASS 12345"), h.now);
+    let task = match a.into_iter().next() {
+        Some(Action::Login(t)) => t,
+        other => panic!("{other:?}"),
+    };
+    // commands sent meanwhile are answered after the login, in order
+    assert!(h.s.handle(Input::Line(b"PWD"), h.now).is_empty());
+    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert_eq!(
+        texts(&a),
+        vec![
+            "230 Login successful.",
+            "257 \"/\" is the current directory."
+        ]
+    );
 }
