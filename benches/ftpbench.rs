@@ -1,20 +1,27 @@
-//! End-to-end benchmark: the `ftpdlib` binary against pyftpdlib, measured in
-//! the same run on the same machine, with curl as the client (a C client,
-//! so the client is not the bottleneck).
+//! End-to-end benchmark: the `ftpdlib` binary in each concurrency model
+//! against pyftpdlib, measured in the same run on the same machine, with
+//! curl (a C client, so the client is not the bottleneck) for the big
+//! transfers and lean Rust clients for the many-client figures.
 //!
-//! `cargo bench --bench ftpbench` — environment knobs:
-//! `FTPBENCH_MB` (file size, default 512), `FTPBENCH_CLIENTS` (default 300),
-//! `FTPBENCH_CONCURRENCY` (our model, default multi-thread).
+//! `cargo bench --bench ftpbench`. Knobs (environment):
+//! `FTPBENCH_MB` (big file size, default 1024), `FTPBENCH_MODELS` (default
+//! `multi-thread,async,multi-proc,pre-fork`), `FTPBENCH_PEERS` (default
+//! `pyftpdlib`; empty to skip).
 //!
-//! Measures: RETR and STOR MiB/s of one big file (median of 3 runs), N clients connecting and
-//! logging in at once (wall time, failures), server RSS idle and with N
+//! Per server: RETR and STOR MiB/s of the big file (median of 5), server CPU
+//! seconds per GiB moved, 300 and 1000 clients connecting and logging in at
+//! once (wall time, failures), RETR MiB/s with 300 idle clients connected,
+//! 100 clients each RETR / STOR 10 MiB at once (wall time), and the server's
+//! memory (PSS summed over its process tree) at start and with 300 and 1000
 //! idle logged-in clients.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+const RUNS: usize = 5;
 
 struct Server {
     name: String,
@@ -24,6 +31,16 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -34,20 +51,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
-}
-
-fn wait_ready(addr: SocketAddr) -> bool {
-    for _ in 0..200 {
-        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-            let mut r = BufReader::new(s);
-            let mut line = String::new();
-            if r.read_line(&mut line).is_ok() && line.starts_with("220") {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 fn start(name: &str, mut cmd: Command, port: u16) -> Option<Server> {
@@ -62,23 +65,104 @@ fn start(name: &str, mut cmd: Command, port: u16) -> Option<Server> {
         child,
         addr,
     };
-    wait_ready(addr).then_some(s)
+    for _ in 0..200 {
+        if let Ok(c) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            let mut line = String::new();
+            if BufReader::new(c).read_line(&mut line).is_ok() && line.starts_with("220") {
+                return Some(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// Every process of the tree rooted at `pid`.
+fn tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                    continue;
+                };
+                let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+                    continue;
+                };
+                if rest
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse::<u32>().ok())
+                    == Some(parent)
+                {
+                    all.push(p);
+                }
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+/// PSS of the whole process tree, MiB.
+fn pss_mib(pid: u32) -> f64 {
+    let kib: u64 = tree(pid)
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/smaps_rollup"))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    kib as f64 / 1024.0
+}
+
+/// CPU seconds used by the server and every child it reaped.
+fn cpu_secs(pid: u32) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // fields after ')': state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    let own: f64 = f.get(11..15).map(|v| v.iter().sum()).unwrap_or(0.0);
+    let live_children: f64 = tree(pid)
+        .into_iter()
+        .skip(1)
+        .map(|p| {
+            let s = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            s.rfind(')')
+                .map(|i| {
+                    s[i + 2..]
+                        .split_whitespace()
+                        .skip(11)
+                        .take(2)
+                        .map(|x| x.parse::<f64>().unwrap_or(0.0))
+                        .sum::<f64>()
+                })
+                .unwrap_or(0.0)
+        })
+        .sum();
+    (own + live_children) / tick
 }
 
 fn curl(args: &[&str]) -> Option<Duration> {
     let t = Instant::now();
     let ok = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "300"])
+        .args(["-s", "-S", "--max-time", "600"])
         .args(args)
         .status()
         .ok()?
@@ -86,70 +170,151 @@ fn curl(args: &[&str]) -> Option<Duration> {
     ok.then(|| t.elapsed())
 }
 
-/// Log in one client; returns the open control connection.
-fn login(addr: SocketAddr) -> Option<TcpStream> {
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut r = BufReader::new(s.try_clone().ok()?);
-    let mut w = s.try_clone().ok()?;
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    if !line.starts_with("220") {
-        return None;
-    }
-    w.write_all(b"USER user\r\nPASS 12345\r\n").ok()?;
-    for _ in 0..2 {
-        line.clear();
-        r.read_line(&mut line).ok()?;
-    }
-    line.starts_with("230").then_some(s)
-}
-
-/// `n` clients connect and log in at the same time.
-fn logins(addr: SocketAddr, n: usize) -> (Duration, usize, Vec<TcpStream>) {
-    let start = Instant::now();
-    let handles: Vec<_> = (0..n)
-        .map(|_| std::thread::spawn(move || login(addr)))
-        .collect();
-    let conns: Vec<TcpStream> = handles
-        .into_iter()
-        .filter_map(|h| h.join().ok().flatten())
-        .collect();
-    let failures = n - conns.len();
-    (start.elapsed(), failures, conns)
-}
-
-/// Runs of each transfer measurement; the median is reported.
-const RUNS: usize = 3;
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// A logged-in control connection.
+struct Ctl {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Ctl {
+    fn login(addr: SocketAddr) -> Option<Ctl> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(30)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+        let mut c = Ctl {
+            w: s.try_clone().ok()?,
+            r: BufReader::new(s),
+        };
+        if !c.line()?.starts_with("220") {
+            return None;
+        }
+        c.w.write_all(b"USER user\r\nPASS 12345\r\n").ok()?;
+        c.line()?;
+        c.line()?.starts_with("230").then_some(c)
+    }
+    fn line(&mut self) -> Option<String> {
+        let mut l = String::new();
+        self.r.read_line(&mut l).ok().filter(|&n| n > 0)?;
+        Some(l)
+    }
+    fn cmd(&mut self, c: &str) -> Option<String> {
+        self.w.write_all(format!("{c}\r\n").as_bytes()).ok()?;
+        self.line()
+    }
+    /// RETR or STOR of `bytes` over EPSV; true when the server said 226.
+    fn transfer(&mut self, cmd: &str, bytes: usize) -> Option<bool> {
+        self.cmd("TYPE I")?;
+        let r = self.cmd("EPSV")?;
+        let port: u16 = r.split("|||").nth(1)?.split('|').next()?.parse().ok()?;
+        let mut data = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let pre = self.cmd(cmd)?;
+        if !pre.starts_with('1') {
+            return Some(false);
+        }
+        if cmd.starts_with("RETR") {
+            let mut buf = vec![0u8; 256 * 1024];
+            while data.read(&mut buf).ok()? > 0 {}
+        } else {
+            let chunk = vec![7u8; 256 * 1024];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                data.write_all(&chunk[..n]).ok()?;
+                left -= n;
+            }
+            drop(data);
+        }
+        Some(self.line()?.starts_with("226"))
+    }
+}
+
+/// `n` clients connect and log in at the same instant.
+fn logins(addr: SocketAddr, n: usize) -> (f64, usize, Vec<Ctl>) {
+    let start = Instant::now();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let b = barrier.clone();
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    b.wait();
+                    Ctl::login(addr)
+                })
+        })
+        .collect();
+    let conns: Vec<Ctl> = handles
+        .into_iter()
+        .filter_map(|h| h.ok()?.join().ok().flatten())
+        .collect();
+    (start.elapsed().as_secs_f64(), n - conns.len(), conns)
+}
+
+/// 100 clients each move 10 MiB at once; wall seconds (NaN if any failed).
+fn parallel(addr: SocketAddr, cmd: &'static str) -> f64 {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..100)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Ctl::login(addr)?;
+                let cmd = if cmd == "STOR" {
+                    format!("STOR par{i}.bin")
+                } else {
+                    "RETR ten.bin".to_string()
+                };
+                c.transfer(&cmd, 10 << 20)
+            })
+        })
+        .collect();
+    let ok = handles
+        .into_iter()
+        .all(|h| h.join().ok().flatten() == Some(true));
+    if ok {
+        start.elapsed().as_secs_f64()
+    } else {
+        f64::NAN
+    }
+}
+
+#[derive(Default)]
 struct Row {
     name: String,
     retr: f64,
     stor: f64,
-    login_secs: f64,
-    login_fail: usize,
-    rss_idle: u64,
-    rss_clients: u64,
+    cpu_per_gib: f64,
+    login300: (f64, usize),
+    login1000: (f64, usize),
+    retr_idle300: f64,
+    par_retr: f64,
+    par_stor: f64,
+    pss_start: f64,
+    pss300: f64,
+    pss1000: f64,
 }
 
-fn measure(srv: &Server, dir: &Path, mb: u64, clients: usize) -> Row {
+fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
+    let pid = srv.child.id();
     let url = format!("ftp://user:12345@{}/", srv.addr);
-    let rss_idle = rss_kib(srv.child.id());
+    let mut row = Row {
+        name: srv.name.clone(),
+        pss_start: pss_mib(pid),
+        ..Row::default()
+    };
     let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
     let get = format!("{url}big.bin");
-    let retr = median(
+    let put = format!("{url}up.bin");
+    let src = dir.join("big.bin").to_string_lossy().into_owned();
+    let cpu0 = cpu_secs(pid);
+    row.retr = median(
         (0..RUNS)
             .map(|_| rate(curl(&["-o", "/dev/null", &get])))
             .collect(),
     );
-    let src = dir.join("big.bin").to_string_lossy().into_owned();
-    let put = format!("{url}up.bin");
-    let stor = median(
+    row.stor = median(
         (0..RUNS)
             .map(|_| {
                 let _ = std::fs::remove_file(dir.join("up.bin"));
@@ -157,19 +322,27 @@ fn measure(srv: &Server, dir: &Path, mb: u64, clients: usize) -> Row {
             })
             .collect(),
     );
+    let gib_moved = (2 * RUNS) as f64 * mb as f64 / 1024.0;
+    row.cpu_per_gib = (cpu_secs(pid) - cpu0) / gib_moved;
     let _ = std::fs::remove_file(dir.join("up.bin"));
-    let (t, fail, conns) = logins(srv.addr, clients);
-    let rss_clients = rss_kib(srv.child.id());
-    drop(conns);
-    Row {
-        name: srv.name.clone(),
-        retr,
-        stor,
-        login_secs: t.as_secs_f64(),
-        login_fail: fail,
-        rss_idle,
-        rss_clients,
+
+    row.par_retr = parallel(srv.addr, "RETR");
+    row.par_stor = parallel(srv.addr, "STOR");
+    for i in 0..100 {
+        let _ = std::fs::remove_file(dir.join(format!("par{i}.bin")));
     }
+
+    let (t, f, idle) = logins(srv.addr, 300);
+    row.login300 = (t, f);
+    row.pss300 = pss_mib(pid);
+    row.retr_idle300 = rate(curl(&["-o", "/dev/null", &get]));
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(500)); // let the server close them
+    let (t, f, idle) = logins(srv.addr, 1000);
+    row.login1000 = (t, f);
+    row.pss1000 = pss_mib(pid);
+    drop(idle);
+    row
 }
 
 fn main() {
@@ -179,61 +352,67 @@ fn main() {
     let mb: u64 = std::env::var("FTPBENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
-    let clients: usize = std::env::var("FTPBENCH_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    let model = std::env::var("FTPBENCH_CONCURRENCY").unwrap_or_else(|_| "multi-thread".into());
-    // in RAM when possible, so the disk does not set the pace
-    let shm = std::path::Path::new("/dev/shm");
+        .unwrap_or(1024);
+    let models = std::env::var("FTPBENCH_MODELS")
+        .unwrap_or_else(|_| "multi-thread,async,multi-proc,pre-fork".into());
+    let peers = std::env::var("FTPBENCH_PEERS").unwrap_or_else(|_| "pyftpdlib".into());
+    // files in RAM when possible, so the disk does not set the pace
+    let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() {
         tempfile::tempdir_in(shm)
     } else {
         tempfile::tempdir()
     }
     .expect("temp dir");
-    let big: PathBuf = dir.path().join("big.bin");
     {
-        let mut f = std::fs::File::create(&big).expect("create");
-        let chunk: Vec<u8> = (0..1024 * 1024)
-            .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        let mut f = std::fs::File::create(dir.path().join("big.bin")).expect("create");
+        let chunk: Vec<u8> = (0..1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
         for _ in 0..mb {
             f.write_all(&chunk).expect("write");
         }
+        std::fs::write(dir.path().join("ten.bin"), &chunk.repeat(10)).expect("write");
     }
-    let _ = Command::new("sh").arg("-c").arg("ulimit -n 65536").status();
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
 
     let mut rows = Vec::new();
-    let port = free_port();
-    let mut ours = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
-    ours.args([
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-w",
-        "-u",
-        "user",
-        "-P",
-        "12345",
-        "--concurrency",
-        &model,
-        "--max-cons",
-        "0",
-    ])
-    .arg("-d")
-    .arg(dir.path());
-    match start(&format!("ftpdlib {model}"), ours, port) {
-        Some(s) => rows.push(measure(&s, dir.path(), mb, clients)),
-        None => eprintln!("ftpdlib did not start"),
+    for model in models.split(',').filter(|m| !m.is_empty()) {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+        cmd.args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-w",
+            "-u",
+            "user",
+            "-P",
+            "12345",
+        ])
+        .args(["--concurrency", model, "--max-cons", "0"])
+        .arg("-d")
+        .arg(dir.path());
+        match start(&format!("ftpdlib {model}"), cmd, port) {
+            Some(s) => {
+                eprintln!("measuring {}", s.name);
+                rows.push(measure(&s, dir.path(), mb));
+            }
+            None => eprintln!("ftpdlib {model} did not start"),
+        }
     }
-    let have_py = Command::new("python3")
-        .args(["-c", "import pyftpdlib"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let have_py = peers.contains("pyftpdlib")
+        && Command::new("python3")
+            .args(["-c", "import pyftpdlib"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
     if have_py {
         let port = free_port();
         let mut py = Command::new("python3");
@@ -249,43 +428,48 @@ fn main() {
             "user",
             "-P",
             "12345",
-            "--max-cons",
-            "2000",
         ])
+        .args(["--max-cons", "5000"])
         .arg("-d")
         .arg(dir.path());
         match start("pyftpdlib async", py, port) {
-            Some(s) => rows.push(measure(&s, dir.path(), mb, clients)),
+            Some(s) => {
+                eprintln!("measuring {}", s.name);
+                rows.push(measure(&s, dir.path(), mb));
+            }
             None => eprintln!("pyftpdlib did not start"),
         }
-    } else {
+    } else if peers.contains("pyftpdlib") {
         eprintln!("pyftpdlib not installed (pip install pyftpdlib): no comparison");
     }
 
-    println!("\nftpbench: {mb} MiB file, {clients} concurrent logins, curl client, loopback\n");
-    println!("| server | RETR MiB/s | STOR MiB/s | {clients} logins (s) | failed | RSS idle (MiB) | RSS {clients} clients (MiB) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "\nftpbench: {mb} MiB file, loopback, {} CPUs\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("| server | RETR MiB/s | STOR MiB/s | CPU s/GiB | 300 logins s (failed) | 1000 logins s (failed) | RETR MiB/s, 300 idle | 100×10 MiB RETR s | 100×10 MiB STOR s | PSS MiB start | PSS 300 idle | PSS 1000 idle |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.0} | {:.0} | {:.3} | {} | {:.1} | {:.1} |",
-            r.name,
-            r.retr,
-            r.stor,
-            r.login_secs,
-            r.login_fail,
-            r.rss_idle as f64 / 1024.0,
-            r.rss_clients as f64 / 1024.0
+            "| {} | {:.0} | {:.0} | {:.2} | {:.3} ({}) | {:.3} ({}) | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} |",
+            r.name, r.retr, r.stor, r.cpu_per_gib, r.login300.0, r.login300.1, r.login1000.0, r.login1000.1,
+            r.retr_idle300, r.par_retr, r.par_stor, r.pss_start, r.pss300, r.pss1000
         );
     }
-    if let [a, b] = rows.as_slice() {
-        println!(
-            "\nratios ({} / {}): RETR {:.2}x, STOR {:.2}x, login time {:.2}x, RSS with clients {:.2}x",
-            a.name,
-            b.name,
-            a.retr / b.retr.max(1e-9),
-            a.stor / b.stor.max(1e-9),
-            a.login_secs / b.login_secs.max(1e-9),
-            a.rss_clients as f64 / (b.rss_clients as f64).max(1.0)
-        );
+    if let Some(py) = rows.iter().find(|r| r.name.starts_with("pyftpdlib")) {
+        println!("\nratios against {} in this run (higher is better for speeds, lower for times, CPU and memory):", py.name);
+        for r in rows.iter().filter(|r| !r.name.starts_with("pyftpdlib")) {
+            println!(
+                "- {}: RETR {:.2}x, STOR {:.2}x, CPU/GiB {:.2}x, 1000 logins {:.2}x time, 100×10 MiB RETR {:.2}x / STOR {:.2}x time, PSS with 1000 idle {:.2}x",
+                r.name,
+                r.retr / py.retr.max(1e-9),
+                r.stor / py.stor.max(1e-9),
+                r.cpu_per_gib / py.cpu_per_gib.max(1e-9),
+                r.login1000.0 / py.login1000.0.max(1e-9),
+                r.par_retr / py.par_retr.max(1e-9),
+                r.par_stor / py.par_stor.max(1e-9),
+                r.pss1000 / py.pss1000.max(1e-9),
+            );
+        }
     }
 }
