@@ -372,7 +372,7 @@ fn main() {
         for _ in 0..mb {
             f.write_all(&chunk).expect("write");
         }
-        std::fs::write(dir.path().join("ten.bin"), &chunk.repeat(10)).expect("write");
+        std::fs::write(dir.path().join("ten.bin"), chunk.repeat(10)).expect("write");
     }
     if let Ok((_, hard)) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)

@@ -64,7 +64,8 @@ pub struct ServerConfig {
     pub use_gmt_times: bool,
     /// Set TCP_NODELAY on control connections.
     pub tcp_no_delay: bool,
-    /// Use zero-copy sendfile(2) for binary, unthrottled RETR.
+    /// Zero-copy transfers: sendfile(2) for binary, unthrottled RETR, and
+    /// splice(2) for binary, unthrottled uploads to plain files.
     pub use_sendfile: bool,
     /// Upload speed limit in bytes per second (0 = none).
     pub read_limit: u64,

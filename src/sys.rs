@@ -172,3 +172,80 @@ pub fn signal_pipe() -> io::Result<OwnedFd> {
 pub fn terminate(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
 }
+
+/// A kernel pipe used to move upload bytes from a socket to a file with
+/// `splice(2)`, without copying them through user space.
+pub struct SplicePipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+/// A failed move out of a [`SplicePipe`]: the error and the bytes still in the pipe.
+pub struct DrainError {
+    /// What failed.
+    pub error: io::Error,
+    /// Bytes left in the pipe (read them with [`SplicePipe::read_rest`]).
+    pub remaining: usize,
+}
+
+impl SplicePipe {
+    /// A pipe of about 1 MiB.
+    pub fn new() -> io::Result<Self> {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+        let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(1 << 20));
+        Ok(SplicePipe { read, write })
+    }
+
+    /// Move up to `len` bytes from `sock` into the pipe; `Ok(0)` at end of
+    /// stream, `WouldBlock` when the socket has nothing now.
+    pub fn fill_from(&self, sock: &impl AsFd, len: usize) -> io::Result<usize> {
+        use nix::fcntl::{splice, SpliceFFlags};
+        splice(
+            sock.as_fd(),
+            None,
+            &self.write,
+            None,
+            len,
+            SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK,
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Move exactly `n` bytes from the pipe to the file descriptor `file`
+    /// (at its current offset).
+    pub fn drain_to(&self, file: RawFd, mut n: usize) -> Result<(), DrainError> {
+        use nix::fcntl::{splice, SpliceFFlags};
+        // SAFETY: callers pass the descriptor of a file they own and keep
+        // open for the duration of this call (the upload's `WriteFile`).
+        let out = unsafe { BorrowedFd::borrow_raw(file) };
+        while n > 0 {
+            match splice(&self.read, None, out, None, n, SpliceFFlags::SPLICE_F_MOVE) {
+                Ok(0) => {
+                    return Err(DrainError {
+                        error: io::ErrorKind::WriteZero.into(),
+                        remaining: n,
+                    });
+                }
+                Ok(k) => n -= k,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    return Err(DrainError {
+                        error: e.into(),
+                        remaining: n,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read `n` bytes still in the pipe into `buf` (after a failed [`SplicePipe::drain_to`]).
+    pub fn read_rest(&self, n: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+        use std::io::Read;
+        let mut f = std::fs::File::from(self.read.try_clone()?);
+        let start = buf.len();
+        buf.resize(start + n, 0);
+        f.read_exact(&mut buf[start..])
+    }
+}

@@ -13,6 +13,8 @@ use crate::fs::{ReadFile, WriteFile};
 
 /// Size of one read from a file or a socket.
 const CHUNK: usize = 256 * 1024;
+/// Bytes moved by one splice(2) of an upload.
+const SPLICE_CHUNK: usize = 1024 * 1024;
 
 /// The command that started a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +119,7 @@ pub struct Transfer {
     eof: bool,
     bytes: Arc<AtomicU64>,
     started: Option<Instant>,
+    splice: Option<crate::sys::SplicePipe>,
 }
 
 impl std::fmt::Debug for Transfer {
@@ -146,9 +149,19 @@ impl Transfer {
         Self::new(cmd, Some(source), None, ascii, zero_copy, throttle)
     }
 
-    /// An upload (STOR, APPE, STOU) into `sink`; `limit` is bytes per second (0 = none).
-    pub fn receive(cmd: TransferCmd, sink: Box<dyn WriteFile>, ascii: bool, limit: u64) -> Self {
-        Self::new(cmd, None, Some(sink), ascii, false, Throttle::new(limit))
+    /// An upload (STOR, APPE, STOU) into `sink`. `zero_copy` allows
+    /// splice(2) from the socket to a binary sink that is a plain file;
+    /// `limit` is bytes per second (0 = none).
+    pub fn receive(
+        cmd: TransferCmd,
+        sink: Box<dyn WriteFile>,
+        ascii: bool,
+        zero_copy: bool,
+        limit: u64,
+    ) -> Self {
+        let throttle = Throttle::new(limit);
+        let zero_copy = zero_copy && !ascii && !throttle.is_limited();
+        Self::new(cmd, None, Some(sink), ascii, zero_copy, throttle)
     }
 
     fn new(
@@ -174,6 +187,7 @@ impl Transfer {
             eof: false,
             bytes: Arc::new(AtomicU64::new(0)),
             started: None,
+            splice: None,
         }
     }
 
@@ -350,6 +364,66 @@ impl Transfer {
         Ok(())
     }
 
+    /// Zero-copy upload step: socket -> pipe -> file. `None` when splice is
+    /// not possible here (the caller then copies); `Some(Ok(None))` when the
+    /// socket would block; `Some(Ok(Some(0)))` at the end of the upload.
+    fn splice_receive<S: AsFd>(
+        &mut self,
+        sock: &S,
+        now: Instant,
+    ) -> Option<Result<Option<usize>, TransferError>> {
+        let fd = self.sink.as_ref()?.raw_fd()?;
+        if self.splice.is_none() {
+            match crate::sys::SplicePipe::new() {
+                Ok(p) => self.splice = Some(p),
+                Err(_) => {
+                    self.zero_copy = false;
+                    return None;
+                }
+            }
+        }
+        let pipe = self.splice.as_ref()?;
+        let n = loop {
+            match pipe.fill_from(sock, SPLICE_CHUNK) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Ok(None)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    self.zero_copy = false;
+                    return None;
+                }
+                Err(e) => return Some(Err(TransferError::Network(e))),
+            }
+        };
+        if n == 0 {
+            return Some(Ok(Some(0)));
+        }
+        if let Err(d) = pipe.drain_to(fd, n) {
+            if d.error.raw_os_error() != Some(libc::EINVAL) {
+                return Some(Err(TransferError::Local(d.error)));
+            }
+            // this file takes no splice (e.g. opened for appending): copy what
+            // the pipe still holds, and copy from now on
+            self.zero_copy = false;
+            let mut rest = Vec::new();
+            if let Err(e) = pipe.read_rest(d.remaining, &mut rest) {
+                return Some(Err(TransferError::Local(e)));
+            }
+            if let Some(sink) = self.sink.as_mut() {
+                if let Err(e) = sink.write_all(&rest) {
+                    return Some(Err(TransferError::Local(e)));
+                }
+            }
+        }
+        self.count(n, now);
+        Some(Ok(Some(n)))
+    }
+
     fn pump_receive<S: Read + Write + AsFd>(
         &mut self,
         sock: &mut S,
@@ -357,6 +431,26 @@ impl Transfer {
         now: Instant,
     ) -> Result<Pump, TransferError> {
         let mut moved = 0usize;
+        while self.zero_copy {
+            if let Some(at) = self.throttle.resume_at(now) {
+                return Ok(Pump::Paused(at));
+            }
+            if moved >= budget {
+                return Ok(Pump::Progress);
+            }
+            match self.splice_receive(sock, now) {
+                None => break,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(None)) => return Ok(Pump::Blocked),
+                Some(Ok(Some(0))) => {
+                    if let Some(sink) = self.sink.as_mut() {
+                        sink.flush().map_err(TransferError::Local)?;
+                    }
+                    return Ok(Pump::Done);
+                }
+                Some(Ok(Some(n))) => moved += n,
+            }
+        }
         if self.buf.len() < CHUNK {
             self.buf.resize(CHUNK, 0);
         }

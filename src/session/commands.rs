@@ -1063,7 +1063,8 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.fs_error(out, &e),
         };
-        let t = Transfer::receive(cmd, sink, self.ascii, self.ctx.config.read_limit)
+        let cfg = &self.ctx.config;
+        let t = Transfer::receive(cmd, sink, self.ascii, cfg.use_sendfile, cfg.read_limit)
             .with_path(fs.display_path(&p));
         self.push_transfer(t, None, now, out);
     }
@@ -1103,6 +1104,7 @@ impl Session {
             TransferCmd::Stou,
             sink,
             self.ascii,
+            self.ctx.config.use_sendfile,
             self.ctx.config.read_limit,
         )
         .with_path(fs.display_path(&vpath));
