@@ -145,8 +145,10 @@ fn stor_replaces_a_hard_link_instead_of_writing_through_it() {
         2
     );
 
-    let srv = common::start(|_| {});
-    srv.auth.add_user("hl", "pw", &home, "elradfmwMT").unwrap();
+    let srv = common::start_setup(
+        |_| {},
+        |auth, _| auth.add_user("hl", "pw", &home, "elradfmwMT").unwrap(),
+    );
     let mut r = srv.raw();
     r.login("hl", "pw");
     code(&r.cmd("TYPE I"), "200");
@@ -299,10 +301,13 @@ fn disk_full_gives_452_and_keeps_old_file() {
     };
     let keep = pattern(300_000, 3);
     std::fs::write(fs.path().join("keep.bin"), &keep).unwrap();
-    let srv = common::start(|_| {});
-    srv.auth
-        .add_user("full", "pw", fs.path(), "elradfmwMT")
-        .unwrap();
+    let srv = common::start_setup(
+        |_| {},
+        |auth, _| {
+            auth.add_user("full", "pw", fs.path(), "elradfmwMT")
+                .unwrap()
+        },
+    );
     let mut r = srv.raw();
     r.login("full", "pw");
     code(&r.cmd("TYPE I"), "200");
@@ -362,10 +367,13 @@ fn big_directory_is_listed_completely() {
         std::fs::File::create(big.join(name(i))).unwrap();
     }
     eprintln!("created {n} files in {:?}", t.elapsed());
-    let srv = common::start(|_| {});
-    srv.auth
-        .add_user("big", "pw", dir.path(), "elradfmwMT")
-        .unwrap();
+    let srv = common::start_setup(
+        |_| {},
+        |auth, _| {
+            auth.add_user("big", "pw", dir.path(), "elradfmwMT")
+                .unwrap()
+        },
+    );
     let mut r = srv.raw();
     r.login("big", "pw");
     let want: HashSet<Vec<u8>> = (0..n).map(|i| name(i).into_bytes()).collect();
@@ -503,16 +511,18 @@ fn utf8_names_and_spaces_round_trip() {
 }
 
 fn per_directory_permission_overrides() {
-    let srv = common::start(|_| {});
-    for d in ["rec/sub", "flat/sub", "ro"] {
-        std::fs::create_dir_all(srv.path(d)).unwrap();
-    }
-    srv.auth
-        .override_perm(common::RO_USER, "rec", "elrw", true)
-        .unwrap();
-    srv.auth
-        .override_perm(common::RO_USER, "flat", "elrw", false)
-        .unwrap();
+    let srv = common::start_setup(
+        |_| {},
+        |auth, home| {
+            for d in ["rec/sub", "flat/sub", "ro"] {
+                std::fs::create_dir_all(home.join(d)).unwrap();
+            }
+            auth.override_perm(common::RO_USER, "rec", "elrw", true)
+                .unwrap();
+            auth.override_perm(common::RO_USER, "flat", "elrw", false)
+                .unwrap();
+        },
+    );
     let mut r = srv.raw();
     r.login(common::RO_USER, common::RO_PASS);
     code(&r.cmd("TYPE I"), "200");

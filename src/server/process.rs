@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::poll::{NewConn, PollLoop};
@@ -40,15 +40,6 @@ fn in_child(f: impl FnOnce()) -> ! {
     };
     log::logger().flush();
     std::process::exit(code)
-}
-
-/// Reap every child that has exited.
-fn reap_any() {
-    while let Ok(status) = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-        if status == nix::sys::wait::WaitStatus::StillAlive {
-            break;
-        }
-    }
 }
 
 /// Accept every pending connection that the limits admit.
@@ -89,7 +80,9 @@ fn accept_ready(
 }
 
 /// The parent's event loop: wake for events (and every second to check the
-/// stop flag), hand each token to `on_event`, reap exited children.
+/// stop flag) and hand each token to `on_event`. Children are reaped by pid
+/// as their pipes or sockets close, never with `waitpid(-1)`: an embedding
+/// program's own child processes are not ours to reap.
 fn parent_loop(
     server: &FtpServer,
     poll: &mut Poll,
@@ -120,7 +113,6 @@ fn parent_loop(
                 on_event(poll.registry(), ev.token());
             }
         }
-        reap_any();
     }
     drop(signals);
     log::info!("FTP server stopped accepting connections");
@@ -136,7 +128,6 @@ fn stop_children(pids: impl Iterator<Item = Pid>) {
     for pid in pids {
         let _ = waitpid(pid, None);
     }
-    reap_any();
     log::info!("every session ended");
 }
 

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use ftpdlib::auth::MemoryAuthorizer;
@@ -22,20 +22,45 @@ pub const RO_USER: &str = "reader";
 /// Its password.
 pub const RO_PASS: &str = "pw";
 
-/// Every event callback, recorded as `name arg`.
-#[derive(Default)]
+/// Every event callback, recorded as `name arg`, one line each, appended to
+/// a file: the fork-based models fire callbacks in child processes.
 pub struct Recorder {
-    pub events: Mutex<Vec<String>>,
+    file: std::fs::File,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        Recorder {
+            file,
+            path,
+            _dir: dir,
+        }
+    }
 }
 
 impl Recorder {
     fn push(&self, s: String) {
-        self.events.lock().unwrap().push(s);
+        use std::io::Write;
+        // one write(2) on an O_APPEND file: lines from several processes never mix
+        let _ = (&self.file).write_all(format!("{s}\n").as_bytes());
     }
 
     /// The recorded events so far.
     pub fn list(&self) -> Vec<String> {
-        self.events.lock().unwrap().clone()
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     /// Wait (bounded) until `pred` holds for the recorded events.
@@ -103,12 +128,31 @@ pub fn start(f: impl FnOnce(&mut ServerConfig)) -> TestServer {
 
 /// Start a server on `ip` (port 0).
 pub fn start_on(ip: IpAddr, f: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    start_full(ip, f, |_, _| {})
+}
+
+/// Start a server on 127.0.0.1 after `setup` added users or permission
+/// overrides (given the authorizer and the home directory): pre-fork workers
+/// see the authorizer as it was when they were forked.
+pub fn start_setup(
+    f: impl FnOnce(&mut ServerConfig),
+    setup: impl FnOnce(&MemoryAuthorizer, &Path),
+) -> TestServer {
+    start_full("127.0.0.1".parse().unwrap(), f, setup)
+}
+
+fn start_full(
+    ip: IpAddr,
+    f: impl FnOnce(&mut ServerConfig),
+    setup: impl FnOnce(&MemoryAuthorizer, &Path),
+) -> TestServer {
     init_logging();
     let dir = tempfile::tempdir().unwrap();
     let auth = Arc::new(MemoryAuthorizer::new());
     auth.add_user(USER, PASS, dir.path(), "elradfmwMT").unwrap();
     auth.add_user(RO_USER, RO_PASS, dir.path(), "elr").unwrap();
     auth.add_anonymous(dir.path()).unwrap();
+    setup(&auth, dir.path());
     let events = Arc::new(Recorder::default());
     let mut cfg = ServerConfig {
         auth_failed_delay: Duration::ZERO,
@@ -252,8 +296,11 @@ impl Raw {
 }
 
 static LOG_INIT: Once = Once::new();
-static LOG_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static LOG_FILE: std::sync::OnceLock<(std::fs::File, PathBuf)> = std::sync::OnceLock::new();
 
+/// Log records appended to one file per test binary, one write(2) each, so
+/// that forked server processes can log too (and never wait on a lock that
+/// another thread held when they were forked).
 struct Capture;
 
 impl log::Log for Capture {
@@ -261,11 +308,11 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, r: &log::Record<'_>) {
-        let line = format!("[{}] {}", &r.level().as_str()[..1], r.args());
-        LOG_LINES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(line);
+        use std::io::Write;
+        if let Some((f, _)) = LOG_FILE.get() {
+            let line = format!("[{}] {}", &r.level().as_str()[..1], r.args()).replace('\n', " ");
+            let _ = (&*f).write_all(format!("{line}\n").as_bytes());
+        }
     }
     fn flush(&self) {}
 }
@@ -273,6 +320,13 @@ impl log::Log for Capture {
 /// Capture every log record of this test binary at DEBUG level.
 pub fn init_logging() {
     LOG_INIT.call_once(|| {
+        let path = std::env::temp_dir().join(format!("ftpdlib-test-log-{}", std::process::id()));
+        std::fs::write(&path, b"").unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let _ = LOG_FILE.set((f, path));
         let _ = log::set_boxed_logger(Box::new(Capture));
         log::set_max_level(log::LevelFilter::Debug);
     });
@@ -280,12 +334,14 @@ pub fn init_logging() {
 
 /// Captured log lines containing `needle` (e.g. a client's `127.0.0.1:PORT` prefix).
 pub fn log_lines(needle: &str) -> Vec<String> {
-    LOG_LINES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
+    let Some((_, path)) = LOG_FILE.get() else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
         .filter(|l| l.contains(needle))
-        .cloned()
+        .map(String::from)
         .collect()
 }
 
@@ -321,6 +377,12 @@ macro_rules! each_model {
         }
         mod poll {
             $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::Poll, super::$name) })*
+        }
+        mod process {
+            $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::Process, super::$name) })*
+        }
+        mod prefork {
+            $(#[test] fn $name() { $crate::common::with_model(ftpdlib::ConcurrencyModel::Prefork { workers: 2 }, super::$name) })*
         }
     };
 }
