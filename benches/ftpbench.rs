@@ -280,6 +280,44 @@ fn parallel(addr: SocketAddr, cmd: &'static str) -> f64 {
     }
 }
 
+/// Open `n` logged-in sessions quickly (pipelined USER/PASS from 8 threads).
+fn many_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mine: Vec<TcpStream> = (t..n)
+                    .step_by(8)
+                    .filter_map(|_| {
+                        let mut s = TcpStream::connect(addr).ok()?;
+                        s.write_all(b"USER user\r\nPASS 12345\r\n").ok()?;
+                        Some(s)
+                    })
+                    .collect();
+                mine.into_iter()
+                    .filter_map(|mut s| {
+                        s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+                        let mut got = Vec::new();
+                        let mut buf = [0u8; 256];
+                        while got.iter().filter(|&&b| b == b'\n').count() < 3 {
+                            let k = s.read(&mut buf).ok()?;
+                            if k == 0 {
+                                return None;
+                            }
+                            got.extend_from_slice(&buf[..k]);
+                        }
+                        String::from_utf8_lossy(&got).contains("\n230").then_some(s)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .filter_map(|h| h.join().ok())
+        .flatten()
+        .collect()
+}
+
 #[derive(Default)]
 struct Row {
     name: String,
@@ -294,6 +332,8 @@ struct Row {
     pss_start: f64,
     pss300: f64,
     pss1000: f64,
+    /// Poll model only: sessions held, PSS MiB, a new login's ms, whether it succeeded.
+    idle10k: Option<(usize, f64, f64, bool)>,
 }
 
 fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
@@ -342,6 +382,14 @@ fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
     row.login1000 = (t, f);
     row.pss1000 = pss_mib(pid);
     drop(idle);
+    if srv.name.ends_with("async") && srv.name.starts_with("ftpdlib") {
+        std::thread::sleep(Duration::from_millis(500));
+        let idle = many_idle(srv.addr, 10_000);
+        let pss = pss_mib(pid);
+        let t = Instant::now();
+        let ok = Ctl::login(srv.addr).is_some();
+        row.idle10k = Some((idle.len(), pss, t.elapsed().as_secs_f64() * 1000.0, ok));
+    }
     row
 }
 
@@ -455,6 +503,15 @@ fn main() {
             r.name, r.retr, r.stor, r.cpu_per_gib, r.login300.0, r.login300.1, r.login1000.0, r.login1000.1,
             r.retr_idle300, r.par_retr, r.par_stor, r.pss_start, r.pss300, r.pss1000
         );
+    }
+    for r in &rows {
+        if let Some((n, pss, ms, ok)) = r.idle10k {
+            println!(
+                "\n{}: {n} idle logged-in sessions held with PSS {pss:.1} MiB; a new client then logged in in {ms:.1} ms{}",
+                r.name,
+                if ok { "" } else { " (FAILED)" }
+            );
+        }
     }
     if let Some(py) = rows.iter().find(|r| r.name.starts_with("pyftpdlib")) {
         println!("\nratios against {} in this run (higher is better for speeds, lower for times, CPU and memory):", py.name);

@@ -809,12 +809,35 @@ impl Filesystem for LocalFs {
 }
 
 /// The default factory: a [`LocalFs`] rooted at the account's home directory.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalFsFactory;
+///
+/// Sessions of the same home share one open directory handle (10,000
+/// anonymous sessions hold one descriptor for their root, not 10,000); a
+/// handle is reopened when the directory at that path is no longer the one
+/// it refers to.
+#[derive(Debug, Default)]
+pub struct LocalFsFactory {
+    roots: Mutex<HashMap<PathBuf, std::sync::Weak<Root>>>,
+}
 
 impl FilesystemFactory for LocalFsFactory {
     fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>> {
-        Ok(Box::new(LocalFs::new(&account.home)?))
+        use std::os::unix::fs::MetadataExt as _;
+        let on_disk = std::fs::metadata(&account.home)?;
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(root) = roots.get(&account.home).and_then(std::sync::Weak::upgrade) {
+            let same = root
+                .dir
+                .dir_metadata()
+                .map(|m| m.dev() == on_disk.dev() && m.ino() == on_disk.ino())
+                .unwrap_or(false);
+            if same {
+                return Ok(Box::new(LocalFs { root }));
+            }
+        }
+        let fs = LocalFs::new(&account.home)?;
+        roots.retain(|_, w| w.strong_count() > 0);
+        roots.insert(account.home.clone(), Arc::downgrade(&fs.root));
+        Ok(Box::new(fs))
     }
 }
 
@@ -1670,5 +1693,33 @@ mod tests {
         f.fs.rename(b"/mine", b"/link").unwrap();
         assert_eq!(f.read(b"/link"), b"mine");
         f.secret_intact();
+    }
+
+    #[test]
+    fn factory_shares_one_root_handle_per_home() {
+        let tmp = TempDir::new().unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        let account = Account {
+            username: "u".into(),
+            home: home.clone(),
+            msg_login: String::new(),
+            msg_quit: String::new(),
+            uid_gid: None,
+        };
+        let factory = LocalFsFactory::default();
+        let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let before = fds();
+        let many: Vec<_> = (0..300).map(|_| factory.open(&account).unwrap()).collect();
+        assert!(fds() < before + 100, "each filesystem opened its own root");
+        drop(many);
+        // a home replaced on disk is opened anew
+        let keep = factory.open(&account).unwrap();
+        std::fs::rename(&home, tmp.path().join("old")).unwrap();
+        std::fs::create_dir(&home).unwrap();
+        std::fs::write(home.join("new.txt"), b"x").unwrap();
+        let fresh = factory.open(&account).unwrap();
+        assert!(fresh.metadata(b"/new.txt").is_ok());
+        assert!(keep.metadata(b"/new.txt").is_err());
     }
 }

@@ -61,7 +61,7 @@ impl ServerBuilder {
         ServerBuilder {
             config: ServerConfig::default(),
             authorizer,
-            fs_factory: Arc::new(LocalFsFactory),
+            fs_factory: Arc::new(LocalFsFactory::default()),
             events: Arc::new(NoEvents),
         }
     }

@@ -30,7 +30,7 @@ fn harness_with(cfg: ServerConfig, remote: &str, local: &str) -> H {
     let ctx = SessionContext {
         config: Arc::new(cfg),
         authorizer: Arc::new(auth),
-        fs_factory: Arc::new(LocalFsFactory),
+        fs_factory: Arc::new(LocalFsFactory::default()),
     };
     let s = Session::new(ctx, addr(remote), addr(local));
     H {
@@ -968,7 +968,7 @@ fn custom_login_and_quit_messages() {
         SessionContext {
             config: Arc::new(ServerConfig::default()),
             authorizer: Arc::new(auth),
-            fs_factory: Arc::new(LocalFsFactory),
+            fs_factory: Arc::new(LocalFsFactory::default()),
         },
         addr("127.0.0.1:1"),
         addr("127.0.0.1:2"),
