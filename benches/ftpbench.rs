@@ -6,7 +6,7 @@
 //! `cargo bench --bench ftpbench`. Knobs (environment):
 //! `FTPBENCH_MB` (big file size, default 1024), `FTPBENCH_MODELS` (default
 //! `multi-thread,async,multi-proc,pre-fork`), `FTPBENCH_PEERS` (default
-//! `pyftpdlib`; empty to skip).
+//! `pyftpdlib,pure-ftpd`, each measured when installed; empty to skip).
 //!
 //! Per server: RETR and STOR MiB/s of the big file (median of 5), server CPU
 //! seconds per GiB moved, 300 and 1000 clients connecting and logging in at
@@ -170,6 +170,76 @@ fn curl(args: &[&str]) -> Option<Duration> {
     ok.then(|| t.elapsed())
 }
 
+/// pure-ftpd with one virtual user `user`/`12345` (uid nobody) whose home is
+/// `dir`: the command, its port, and the directory holding its user database.
+/// The password is stored as SHA-512 crypt so that logins cost what they
+/// cost on a typical install (pure-pw's default argon2 takes seconds here).
+fn pure_ftpd(dir: &Path) -> Option<(Command, u16, tempfile::TempDir)> {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = |c: &mut Command| {
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !ok(Command::new("sh").args([
+        "-c",
+        "command -v pure-ftpd && command -v pure-pw && command -v openssl",
+    ])) {
+        return None;
+    }
+    let db = tempfile::tempdir().ok()?;
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", "12345"])
+        .output()
+        .ok()?;
+    let hash = String::from_utf8(hash.stdout).ok()?.trim().to_string();
+    let uid = Command::new("id").args(["-u", "nobody"]).output().ok()?;
+    let gid = Command::new("id").args(["-g", "nobody"]).output().ok()?;
+    let (uid, gid) = (
+        String::from_utf8_lossy(&uid.stdout).trim().to_string(),
+        String::from_utf8_lossy(&gid.stdout).trim().to_string(),
+    );
+    let passwd = db.path().join("pureftpd.passwd");
+    std::fs::write(
+        &passwd,
+        format!(
+            "user:{hash}:{uid}:{gid}::{}/./::::::::::::\n",
+            dir.display()
+        ),
+    )
+    .ok()?;
+    let pdb = db.path().join("pureftpd.pdb");
+    if !ok(Command::new("pure-pw")
+        .arg("mkdb")
+        .arg(&pdb)
+        .arg("-f")
+        .arg(&passwd))
+    {
+        return None;
+    }
+    // the virtual user runs as nobody: open the shared files up
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o666));
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777));
+    let port = free_port();
+    let mut cmd = Command::new("pure-ftpd");
+    cmd.arg("-l")
+        .arg(format!("puredb:{}", pdb.display()))
+        .args([
+            "-S",
+            &format!("127.0.0.1,{port}"),
+            "-c",
+            "5000",
+            "-C",
+            "5000",
+            "-E",
+        ]);
+    Some((cmd, port, db))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -196,9 +266,20 @@ impl Ctl {
         c.line()?;
         c.line()?.starts_with("230").then_some(c)
     }
+    /// One whole reply (multi-line replies end at `CODE `); returns its last line.
     fn line(&mut self) -> Option<String> {
         let mut l = String::new();
         self.r.read_line(&mut l).ok().filter(|&n| n > 0)?;
+        if l.as_bytes().get(3) == Some(&b'-') {
+            let end = format!("{} ", &l[..3]);
+            loop {
+                l.clear();
+                self.r.read_line(&mut l).ok().filter(|&n| n > 0)?;
+                if l.starts_with(&end) {
+                    break;
+                }
+            }
+        }
         Some(l)
     }
     fn cmd(&mut self, c: &str) -> Option<String> {
@@ -403,7 +484,7 @@ fn main() {
         .unwrap_or(1024);
     let models = std::env::var("FTPBENCH_MODELS")
         .unwrap_or_else(|_| "multi-thread,async,multi-proc,pre-fork".into());
-    let peers = std::env::var("FTPBENCH_PEERS").unwrap_or_else(|_| "pyftpdlib".into());
+    let peers = std::env::var("FTPBENCH_PEERS").unwrap_or_else(|_| "pyftpdlib,pure-ftpd".into());
     // files in RAM when possible, so the disk does not set the pace
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() {
@@ -489,6 +570,18 @@ fn main() {
         }
     } else if peers.contains("pyftpdlib") {
         eprintln!("pyftpdlib not installed (pip install pyftpdlib): no comparison");
+    }
+    if peers.contains("pure-ftpd") {
+        match pure_ftpd(dir.path()) {
+            Some((cmd, port, _db)) => match start("pure-ftpd", cmd, port) {
+                Some(s) => {
+                    eprintln!("measuring {}", s.name);
+                    rows.push(measure(&s, dir.path(), mb));
+                }
+                None => eprintln!("pure-ftpd did not start"),
+            },
+            None => eprintln!("pure-ftpd not installed (apt-get install pure-ftpd): no comparison"),
+        }
     }
 
     println!(
