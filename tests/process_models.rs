@@ -5,79 +5,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start `ftpdlib -w` on a free loopback port with extra arguments.
-fn daemon(args: &[&str]) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // our own banner: a greeting from another test's server that raced us
-        // to the same port is never taken for ours
-        let token = format!("ftpdlib-test-{}-{port}", std::process::id());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-w",
-                "-u",
-                "user",
-                "-P",
-                "12345",
-            ])
-            .arg("-d")
-            .arg(dir.path())
-            .args(args)
-            .args(["--banner", &token])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break; // port taken: try another
-            }
-            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                let mut line = String::new();
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                if BufReader::new(s).read_line(&mut line).is_ok()
-                    && line.starts_with("220")
-                    && line.contains(&token)
-                {
-                    return Daemon { child, addr, dir };
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("ftpdlib did not start");
-}
+use common::{daemon, Daemon};
 
 fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
     let s = TcpStream::connect(addr).unwrap();

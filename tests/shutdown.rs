@@ -5,8 +5,8 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MODELS: [&[&str]; 4] = [
@@ -16,68 +16,7 @@ const MODELS: [&[&str]; 4] = [
     &["--concurrency", "pre-fork", "--workers", "2"],
 ];
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn daemon(args: &[&str]) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    for attempt in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let token = format!("shutdown-test-{}-{port}-{attempt}", std::process::id());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-w",
-                "-u",
-                "u",
-                "-P",
-                "p",
-            ])
-            .args(["--banner", &token])
-            .arg("-d")
-            .arg(dir.path())
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut line = String::new();
-                if BufReader::new(s).read_line(&mut line).is_ok() && line.contains(&token) {
-                    return Daemon { child, addr, dir };
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("ftpdlib did not start");
-}
+use common::{daemon, Daemon};
 
 struct Ctl {
     w: TcpStream,
@@ -93,8 +32,8 @@ impl Ctl {
             r: BufReader::new(s),
         };
         assert!(c.line().starts_with("220"));
-        assert!(c.cmd("USER u").starts_with("331"));
-        assert!(c.cmd("PASS p").starts_with("230"));
+        assert!(c.cmd("USER user").starts_with("331"));
+        assert!(c.cmd("PASS 12345").starts_with("230"));
         assert!(c.cmd("TYPE I").starts_with("200"));
         c
     }

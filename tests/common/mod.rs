@@ -423,3 +423,74 @@ impl Raw {
         Raw::from_stream(connect_from(addr, src))
     }
 }
+
+/// The `ftpdlib` binary on a free loopback port (user `user`/`12345`, write
+/// access, home `dir`), killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `ftpdlib -w` on a free loopback port with extra arguments.
+pub fn daemon(args: &[&str]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // our own banner: a greeting from another test's server that raced us
+        // to the same port is never taken for ours
+        let token = format!("ftpdlib-test-{}-{port}", std::process::id());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-w",
+                "-u",
+                "user",
+                "-P",
+                "12345",
+            ])
+            .arg("-d")
+            .arg(dir.path())
+            .args(args)
+            .args(["--banner", &token])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // port taken: try another
+            }
+            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                let mut line = String::new();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                if std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).is_ok()
+                    && line.starts_with("220")
+                    && line.contains(&token)
+                {
+                    return Daemon { child, addr, dir };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("ftpdlib did not start");
+}
