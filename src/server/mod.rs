@@ -141,18 +141,20 @@ fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 /// use ftpdlib::auth::MemoryAuthorizer;
 /// use ftpdlib::server::ServerBuilder;
 ///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let auth = MemoryAuthorizer::new();
-/// auth.add_user("user", "12345", ".", "elradfmwMT").unwrap();
-/// auth.add_anonymous(".").unwrap();
+/// auth.add_user("user", "12345", ".", "elradfmwMT")?;
+/// auth.add_anonymous(".")?;
 /// let server = ServerBuilder::new(auth)
 ///     .configure(|c| {
 ///         c.banner = "ftpdlib based ftpd ready.".into();
 ///         c.max_cons = 256;
 ///         c.max_cons_per_ip = 5;
 ///     })
-///     .bind("0.0.0.0:2121")
-///     .unwrap();
-/// server.serve_forever().unwrap();
+///     .bind("0.0.0.0:2121")?;
+/// server.serve_forever()?;
+/// # Ok(())
+/// # }
 /// ```
 pub struct FtpServer {
     listener: TcpListener,

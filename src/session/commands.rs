@@ -665,15 +665,28 @@ impl Session {
         }
     }
 
+    /// Split `first rest` (SITE CHMOD, MFMT); 501 when there is no second argument.
+    fn two_args<'a>(
+        &mut self,
+        arg: &'a [u8],
+        out: &mut Vec<Action>,
+    ) -> Option<(&'a [u8], &'a [u8])> {
+        match arg.iter().position(|&b| b == b' ') {
+            Some(sp) => Some((&arg[..sp], &arg[sp + 1..])),
+            None => {
+                self.reply(
+                    out,
+                    Reply::new(501, "Syntax error: command needs two arguments."),
+                );
+                None
+            }
+        }
+    }
+
     fn cmd_chmod(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(sp) = arg.iter().position(|&b| b == b' ') else {
-            self.reply(
-                out,
-                Reply::new(501, "Syntax error: command needs two arguments."),
-            );
+        let Some((mode, target)) = self.two_args(arg, out) else {
             return;
         };
-        let (mode, target) = (&arg[..sp], &arg[sp + 1..]);
         let valid = matches!(mode.len(), 3 | 4) && mode.iter().all(|b| (b'0'..=b'7').contains(b));
         let Some(mode) = std::str::from_utf8(mode)
             .ok()
@@ -737,14 +750,9 @@ impl Session {
     }
 
     fn cmd_mfmt(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(sp) = arg.iter().position(|&b| b == b' ') else {
-            self.reply(
-                out,
-                Reply::new(501, "Syntax error: command needs two arguments."),
-            );
+        let Some((timeval, target)) = self.two_args(arg, out) else {
             return;
         };
-        let (timeval, target) = (&arg[..sp], &arg[sp + 1..]);
         let Some(secs) = std::str::from_utf8(timeval)
             .ok()
             .and_then(listing::parse_timeval)
