@@ -8,7 +8,7 @@
 //! `multi-thread,async,multi-proc,pre-fork`), `FTPBENCH_PEERS` (default
 //! `pyftpdlib,pure-ftpd`, each measured when installed; empty to skip).
 //!
-//! Per server: RETR and STOR MiB/s of the big file (median of 5), server CPU
+//! Per server: RETR and STOR MiB/s of the big file (median of 7), server CPU
 //! seconds per GiB moved, 300 and 1000 clients connecting and logging in at
 //! once (wall time, failures), RETR MiB/s with 300 idle clients connected,
 //! 100 clients each RETR / STOR 10 MiB at once (wall time), and the server's
@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 5;
+const RUNS: usize = 7;
 
 struct Server {
     name: String,
