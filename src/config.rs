@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub max_line_len: usize,
     /// How sessions are run.
     pub concurrency: ConcurrencyModel,
+    /// FTPS (AUTH TLS, PROT P, implicit TLS); `None` serves plain FTP only.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +114,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             max_line_len: 8192,
             concurrency: ConcurrencyModel::ThreadPool,
+            tls: None,
         }
     }
 }

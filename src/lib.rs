@@ -45,6 +45,7 @@ pub mod proto;
 pub mod server;
 pub mod session;
 mod sys;
+pub mod tls;
 
 pub use config::{ConcurrencyModel, ServerConfig};
 pub use server::{FtpServer, ServerBuilder};

@@ -52,13 +52,16 @@ struct Cli {
     /// number of worker processes for 'pre-fork' (default: number of CPUs)
     #[arg(long = "workers")]
     workers: Option<usize>,
-    /// whether to enable FTPS (FTP over TLS); requires --keyfile and --certfile args
+    /// whether to enable FTPS (FTP over TLS); requires --certfile (and --keyfile unless the key is in the certfile)
     #[arg(long = "tls")]
     tls: bool,
-    /// the TLS key file
+    /// the TLS key file (PEM: PKCS#8, PKCS#1 or SEC1); default: the key inside --certfile
     #[arg(long = "keyfile", value_name = "PATH")]
     keyfile: Option<PathBuf>,
-    /// the TLS certificate file
+    /// implicit FTPS: TLS from the first byte, the ftps:// style (implies --tls)
+    #[arg(long = "tls-implicit")]
+    tls_implicit: bool,
+    /// the TLS certificate file (PEM, the server certificate first, then its chain)
     #[arg(long = "certfile", value_name = "PATH")]
     certfile: Option<PathBuf>,
     /// impose TLS for the control connection (before login)
@@ -174,14 +177,32 @@ fn main() -> ExitCode {
         ))
         }
     };
-    if cli.tls
-        || cli.keyfile.is_some()
+    let tls = if cli.tls || cli.tls_implicit {
+        let Some(certfile) = &cli.certfile else {
+            return fail(
+                "--tls requires --certfile (and --keyfile unless the key is in the certfile)",
+            );
+        };
+        match ftpdlib::tls::TlsConfig::from_pem_files(certfile, cli.keyfile.as_deref()) {
+            Ok(mut t) => {
+                t.control_required = cli.tls_control_required;
+                t.data_required = cli.tls_data_required;
+                t.implicit = cli.tls_implicit;
+                Some(t)
+            }
+            Err(e) => return fail(e),
+        }
+    } else if cli.keyfile.is_some()
         || cli.certfile.is_some()
         || cli.tls_control_required
         || cli.tls_data_required
     {
-        return fail("FTPS (--tls, --keyfile, --certfile, --tls-control-required, --tls-data-required) is not available yet");
-    }
+        return fail(
+            "--keyfile, --certfile, --tls-control-required and --tls-data-required require --tls",
+        );
+    } else {
+        None
+    };
     if !matches!(cli.encoding.to_ascii_lowercase().as_str(), "utf8" | "utf-8") {
         return fail(format_args!(
             "unsupported encoding {:?}: only utf8 is supported",
@@ -247,6 +268,7 @@ fn main() -> ExitCode {
         cfg.log_prefix = p.clone();
     }
     cfg.concurrency = concurrency;
+    cfg.tls = tls;
     cfg.shutdown_grace = Duration::from_secs(cli.shutdown_grace);
 
     let auth = std::sync::Arc::new(auth);

@@ -86,6 +86,8 @@ pub enum TransferError {
     Aborted,
     /// No data moved for longer than the data timeout.
     TimedOut,
+    /// The TLS handshake on the data connection failed (`PROT P`).
+    Handshake(io::Error),
 }
 
 /// Where the pump stands after a call to [`Transfer::pump`].
@@ -120,6 +122,7 @@ pub struct Transfer {
     bytes: Arc<AtomicU64>,
     started: Option<Instant>,
     splice: Option<crate::sys::SplicePipe>,
+    protected: bool,
 }
 
 impl std::fmt::Debug for Transfer {
@@ -129,6 +132,7 @@ impl std::fmt::Debug for Transfer {
             .field("file_path", &self.file_path)
             .field("ascii", &self.ascii)
             .field("zero_copy", &self.zero_copy)
+            .field("protected", &self.protected)
             .field("bytes", &self.bytes())
             .finish()
     }
@@ -188,6 +192,7 @@ impl Transfer {
             bytes: Arc::new(AtomicU64::new(0)),
             started: None,
             splice: None,
+            protected: false,
         }
     }
 
@@ -195,6 +200,21 @@ impl Transfer {
     pub fn with_path(mut self, path: PathBuf) -> Self {
         self.file_path = Some(path);
         self
+    }
+
+    /// Run the transfer over TLS (`PROT P`): the driver handshakes on the data
+    /// connection first, and zero-copy is off since the bytes are encrypted.
+    pub fn with_tls(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        if protected {
+            self.zero_copy = false;
+        }
+        self
+    }
+
+    /// Whether the data connection must be secured with TLS before the transfer moves bytes.
+    pub fn is_protected(&self) -> bool {
+        self.protected
     }
 
     /// The direction of the transfer.

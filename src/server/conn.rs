@@ -7,13 +7,16 @@
 //! connection (thread and process models) or many (the poll loop).
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+
+use super::tls_stream::{Ctrl, CtrlMode, DataTls, SockIo, Step, TlsState};
 
 use crate::data::{Pump, Transfer, TransferError};
 use crate::events::EventHandler;
@@ -72,6 +75,15 @@ enum DataSock {
         deadline: Option<Instant>,
     },
     Open(TcpStream),
+    /// Secured with TLS for a `PROT P` transfer.
+    Secure(DataTls),
+}
+
+/// A TLS change on the control connection, made once the replies before it are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsSwitch {
+    Start,
+    Stop,
 }
 
 /// A running transfer and its timing.
@@ -89,7 +101,11 @@ pub struct Connection {
     events: Arc<dyn EventHandler>,
     config: Arc<crate::ServerConfig>,
     base: usize,
-    ctrl: TcpStream,
+    ctrl: Ctrl,
+    /// TLS changes waiting for the output before them to be sent.
+    tls_switch: VecDeque<TlsSwitch>,
+    /// Control bytes read past a TLS change (a pipelined handshake).
+    raw_rest: Vec<u8>,
     reader: LineReader,
     out: Vec<u8>,
     passive: Option<(TcpListener, Option<Instant>)>,
@@ -164,12 +180,23 @@ impl Connection {
         // Urgent data (Telnet Synch, or a whole "ABOR" sent with MSG_OOB as Python's
         // ftplib does) stays in the normal stream, as pyftpdlib sets it up.
         let _ = socket2::SockRef::from(&ctrl).set_out_of_band_inline(true);
-        let mut ctrl = TcpStream::from_std(ctrl);
+        let mut ctrl = Ctrl::new(TcpStream::from_std(ctrl));
         registry.register(
-            &mut ctrl,
+            &mut SourceFd(&ctrl.fd()),
             Token(base),
             Interest::READABLE | Interest::WRITABLE,
         )?;
+        let mut handshake_failed = None;
+        if let Some(tls) = config.tls.as_ref().filter(|t| t.implicit) {
+            // TLS from the first byte: the greeting waits for the handshake
+            let io = SockIo::new(Arc::clone(&ctrl.sock), Vec::new());
+            let (state, step) = TlsState::accept(tls.acceptor(), io);
+            ctrl.mode = CtrlMode::Tls(state);
+            if let Step::Failed(e) = step {
+                ctrl.mode = CtrlMode::Broken;
+                handshake_failed = Some(e);
+            }
+        }
         let max_line = config.max_line_len;
         let mut c = Connection {
             session,
@@ -177,6 +204,8 @@ impl Connection {
             config,
             base,
             ctrl,
+            tls_switch: VecDeque::new(),
+            raw_rest: Vec::new(),
             reader: LineReader::new(max_line),
             out: Vec::new(),
             passive: None,
@@ -195,6 +224,11 @@ impl Connection {
         let now = Instant::now();
         c.touch(now);
         c.feed(Input::Connected, registry, now);
+        if let Some(e) = handshake_failed {
+            log::info!("{} SSL handshake failed: {e}", c.session.log_prefix());
+            c.out.clear();
+            c.closing = true;
+        }
         Ok(c)
     }
 
@@ -377,6 +411,10 @@ impl Connection {
             if self.closing || self.sleep_until.is_some() || self.out.len() > MAX_PENDING_OUTPUT {
                 return;
             }
+            self.flush();
+            if self.closing || !self.ctrl.ready() || !self.tls_switch.is_empty() {
+                return;
+            }
             match self.ctrl.read(&mut buf) {
                 Ok(0) => {
                     self.peer_closed(registry, now);
@@ -386,8 +424,7 @@ impl Connection {
                     // The lines were read now, not when the readiness event came.
                     let now = Instant::now();
                     self.touch(now);
-                    self.reader.push(&buf[..n]);
-                    self.process_lines(registry, now);
+                    self.feed_raw(&buf[..n], registry, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -400,8 +437,139 @@ impl Connection {
         }
     }
 
+    /// Frame control bytes one line at a time, so that bytes after a line
+    /// that switches TLS on or off are kept for the other side of the switch.
+    fn feed_raw(&mut self, bytes: &[u8], registry: &Registry, now: Instant) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if !self.tls_switch.is_empty() || !self.ctrl.ready() {
+                self.raw_rest.extend_from_slice(rest);
+                return;
+            }
+            let cut = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
+            self.reader.push(&rest[..cut]);
+            rest = &rest[cut..];
+            self.process_lines(registry, now);
+        }
+    }
+
+    /// Carry out pending TLS switches and resumable TLS work on the control
+    /// connection. True when commands and replies can flow.
+    fn drive_tls(&mut self) -> bool {
+        loop {
+            match &mut self.ctrl.mode {
+                CtrlMode::Broken => return false,
+                CtrlMode::Tls(TlsState::Handshaking(_)) => {
+                    let CtrlMode::Tls(state) = &mut self.ctrl.mode else {
+                        return false;
+                    };
+                    match state.advance() {
+                        Step::Ready => {
+                            log::debug!(
+                                "{} TLS established on the control connection",
+                                self.session.log_prefix()
+                            );
+                        }
+                        Step::Blocked => return false,
+                        Step::Failed(e) => {
+                            log::info!("{} SSL handshake failed: {e}", self.session.log_prefix());
+                            self.ctrl.mode = CtrlMode::Broken;
+                            self.out.clear();
+                            self.closing = true;
+                            return false;
+                        }
+                    }
+                }
+                CtrlMode::Tls(TlsState::Gone) => {
+                    self.ctrl.mode = CtrlMode::Broken;
+                    self.closing = true;
+                    return false;
+                }
+                CtrlMode::Unwrapping { state, sent } => {
+                    let Some(s) = state.stream() else {
+                        self.ctrl.mode = CtrlMode::Plain;
+                        continue;
+                    };
+                    if !*sent {
+                        match s.0.shutdown() {
+                            Ok(()) => *sent = true,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                            Err(_) => {
+                                self.ctrl.mode = CtrlMode::Broken;
+                                self.closing = true;
+                                return false;
+                            }
+                        }
+                    }
+                    // read up to the client's close_notify; commands sent
+                    // before it are kept
+                    let mut buf = [0u8; 4096];
+                    match s.read(&mut buf) {
+                        Ok(0) => {
+                            log::debug!(
+                                "{} TLS ended on the control connection",
+                                self.session.log_prefix()
+                            );
+                            self.ctrl.mode = CtrlMode::Plain;
+                            let pending = std::mem::take(&mut self.raw_rest);
+                            self.reader.push(&pending);
+                        }
+                        Ok(n) => self.raw_rest.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                        Err(_) => {
+                            self.ctrl.mode = CtrlMode::Broken;
+                            self.closing = true;
+                            return false;
+                        }
+                    }
+                }
+                CtrlMode::Plain | CtrlMode::Tls(TlsState::Ready(_)) => {
+                    if !self.out.is_empty() {
+                        return true;
+                    }
+                    match self.tls_switch.pop_front() {
+                        None => return true,
+                        Some(TlsSwitch::Start) => {
+                            let Some(tls) = self.config.tls.clone() else {
+                                self.closing = true;
+                                return false;
+                            };
+                            let pre = std::mem::take(&mut self.raw_rest);
+                            let io = SockIo::new(Arc::clone(&self.ctrl.sock), pre);
+                            let (state, step) = TlsState::accept(tls.acceptor(), io);
+                            self.ctrl.mode = CtrlMode::Tls(state);
+                            if let Step::Failed(e) = step {
+                                log::info!(
+                                    "{} SSL handshake failed: {e}",
+                                    self.session.log_prefix()
+                                );
+                                self.ctrl.mode = CtrlMode::Broken;
+                                self.closing = true;
+                                return false;
+                            }
+                        }
+                        Some(TlsSwitch::Stop) => {
+                            let mode = std::mem::replace(&mut self.ctrl.mode, CtrlMode::Plain);
+                            if let CtrlMode::Tls(state) = mode {
+                                self.ctrl.mode = CtrlMode::Unwrapping { state, sent: false };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn process_lines(&mut self, registry: &Registry, now: Instant) {
-        while !self.closing && self.sleep_until.is_none() && self.out.len() <= MAX_PENDING_OUTPUT {
+        while !self.closing
+            && self.sleep_until.is_none()
+            && self.out.len() <= MAX_PENDING_OUTPUT
+            && self.tls_switch.is_empty()
+            && self.ctrl.ready()
+        {
             match self.reader.next_event() {
                 Some(LineEvent::Line(line)) => self.feed(Input::Line(&line), registry, now),
                 Some(LineEvent::TooLong) => self.feed(Input::LineTooLong, registry, now),
@@ -423,7 +591,10 @@ impl Connection {
     }
 
     fn flush(&mut self) {
-        while !self.out.is_empty() {
+        loop {
+            if !self.drive_tls() || self.out.is_empty() {
+                return;
+            }
             match self.ctrl.write(&self.out) {
                 Ok(0) => {
                     self.out.clear();
@@ -457,8 +628,9 @@ impl Connection {
         }
         self.drop_passive(registry);
         self.drop_data(registry);
-        let _ = registry.deregister(&mut self.ctrl);
-        let _ = self.ctrl.shutdown(Shutdown::Both);
+        self.ctrl.close_notify();
+        let _ = registry.deregister(&mut SourceFd(&self.ctrl.fd()));
+        let _ = self.ctrl.sock.shutdown(Shutdown::Both);
         self.done = true;
         let actions = self.session.handle(Input::Disconnected, SystemTime::now());
         self.run_actions(actions, registry, now);
@@ -496,8 +668,21 @@ impl Connection {
                     self.drop_data(registry);
                     None
                 }
+                Action::StartTls => {
+                    self.tls_switch.push_back(TlsSwitch::Start);
+                    self.flush();
+                    None
+                }
+                Action::StopTls => {
+                    self.tls_switch.push_back(TlsSwitch::Stop);
+                    self.flush();
+                    None
+                }
                 Action::StartTransfer(t) => {
-                    if let DataSock::Open(_) = self.data {
+                    if t.is_protected() {
+                        self.secure_data();
+                    }
+                    if let DataSock::Open(_) | DataSock::Secure(_) = self.data {
                         self.running = Some(Running {
                             transfer: t,
                             started: now,
@@ -700,19 +885,71 @@ impl Connection {
             DataSock::Open(mut s) | DataSock::Connecting { stream: mut s, .. } => {
                 let _ = registry.deregister(&mut s);
             }
+            DataSock::Secure(t) => {
+                let _ = registry.deregister(&mut SourceFd(&t.fd()));
+            }
             DataSock::None => {}
+        }
+    }
+
+    /// Wrap the open data connection in TLS (server side) for a `PROT P` transfer.
+    fn secure_data(&mut self) {
+        let Some(tls) = self.config.tls.clone() else {
+            return;
+        };
+        if let DataSock::Open(stream) = std::mem::replace(&mut self.data, DataSock::None) {
+            let sock = Arc::new(stream);
+            let (state, _) =
+                TlsState::accept(tls.acceptor(), SockIo::new(Arc::clone(&sock), Vec::new()));
+            // a failed start leaves the state Gone: the pump reports it as a failed handshake
+            self.data = DataSock::Secure(DataTls {
+                sock,
+                state,
+                closing: false,
+            });
         }
     }
 
     fn pump(&mut self, registry: &Registry, now: Instant) {
         self.hot = false;
-        let (Some(r), DataSock::Open(sock)) = (&mut self.running, &mut self.data) else {
+        let Some(r) = &mut self.running else {
             return;
         };
         if r.paused_until.is_some() {
             return;
         }
-        match r.transfer.pump(sock, PUMP_BUDGET, now) {
+        let result = match &mut self.data {
+            DataSock::Open(sock) => r.transfer.pump(sock, PUMP_BUDGET, now),
+            DataSock::Secure(t) => match t.state.advance() {
+                Step::Blocked => return,
+                Step::Failed(e) => Err(TransferError::Handshake(e)),
+                Step::Ready if t.closing => match t.close_notify() {
+                    Ok(false) => return,
+                    Ok(true) => Ok(Pump::Done),
+                    Err(e) => {
+                        log::debug!(
+                            "{} data channel close_notify: {e}",
+                            self.session.log_prefix()
+                        );
+                        Ok(Pump::Done)
+                    }
+                },
+                Step::Ready => match t.state.stream() {
+                    Some(s) => match r.transfer.pump(s, PUMP_BUDGET, now) {
+                        Ok(Pump::Done) => {
+                            // every TLS data stream ends with close_notify
+                            t.closing = true;
+                            self.hot = true;
+                            Ok(Pump::Progress)
+                        }
+                        other => other,
+                    },
+                    None => return,
+                },
+            },
+            _ => return,
+        };
+        match result {
             Ok(p) => {
                 let bytes = r.transfer.bytes();
                 if bytes != r.last_bytes {
@@ -737,8 +974,14 @@ impl Connection {
         now: Instant,
     ) {
         let Some(r) = self.running.take() else { return };
-        if let DataSock::Open(s) = &self.data {
-            let _ = s.shutdown(Shutdown::Write);
+        match &self.data {
+            DataSock::Open(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+            }
+            DataSock::Secure(t) => {
+                let _ = t.sock.shutdown(Shutdown::Write);
+            }
+            _ => {}
         }
         self.drop_data(registry);
         self.hot = false;

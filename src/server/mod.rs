@@ -11,6 +11,7 @@ mod poll;
 mod process;
 mod shutdown;
 mod threads;
+mod tls_stream;
 
 pub use limits::{ConnLimits, ConnSlot};
 pub use shutdown::ShutdownSignal;

@@ -128,6 +128,18 @@ impl Session {
             self.reply(out, Reply::new(530, "Log in with USER and PASS first."));
             return;
         }
+        if let Some(refusal) = self.tls_refusal(&verb) {
+            self.reply(out, Reply::new(550, refusal));
+            if !log::log_enabled!(log::Level::Debug) {
+                let shown = if verb == "PASS" {
+                    b"******".as_slice()
+                } else {
+                    arg.as_deref().unwrap_or(b"")
+                };
+                self.log_cmd(&verb, shown, out);
+            }
+            return;
+        }
         let before = out.len();
         self.run(&verb, arg.as_deref().unwrap_or(b""), spec.perm, now, out);
         if LOGGED_CMDS.contains(&verb.as_str()) && !log::log_enabled!(log::Level::Debug) {
@@ -223,12 +235,18 @@ impl Session {
             "REIN" => {
                 self.flush_account(out);
                 self.reply(out, Reply::new(230, "Ready for new user."));
+                self.rein_tls(out);
             }
             "NOOP" => self.reply(out, Reply::new(200, "I successfully did nothing.")),
             "SYST" => self.reply(out, Reply::new(215, "UNIX Type: L8")),
             "ALLO" => self.reply(out, Reply::new(202, "No storage allocation necessary.")),
             "FEAT" => {
-                let lines = command::feat_lines(&self.facts.feat_line())
+                let extra: &[&str] = if self.ctx.config.tls.is_some() {
+                    &command::TLS_FEAT_LINES
+                } else {
+                    &[]
+                };
+                let lines = command::feat_lines_with(&self.facts.feat_line(), extra)
                     .into_iter()
                     .map(String::into_bytes)
                     .collect();
@@ -246,12 +264,19 @@ impl Session {
             "SITE HELP" => self.cmd_help(arg, true, out),
             "STAT" => self.cmd_stat(arg, perm, now, out),
             "ABOR" => self.cmd_abor(out),
-            "AUTH" | "PBSZ" | "PROT" | "CCC" => self.reply(
+            "AUTH" | "PBSZ" | "PROT" | "CCC" if self.ctx.config.tls.is_none() => self.reply(
                 out,
                 Reply::new(
                     502,
                     "Command not implemented: this server has no TLS configured.",
                 ),
+            ),
+            "AUTH" => self.cmd_auth(arg, out),
+            "PBSZ" => self.cmd_pbsz(out),
+            "PROT" => self.cmd_prot(arg, out),
+            "CCC" => self.reply(
+                out,
+                Reply::new(534, "CCC refused: the control channel stays protected."),
             ),
             "TYPE" => self.cmd_type(arg, out),
             "STRU" => match show(arg).to_ascii_uppercase().as_str() {
@@ -304,6 +329,107 @@ impl Session {
                     self.prefix
                 );
                 self.reply(out, Reply::new(502, "Command not implemented."));
+            }
+        }
+    }
+
+    // --- TLS (RFC 4217)
+
+    /// pyftpdlib's refusals under `tls_control_required` / `tls_data_required`.
+    fn tls_refusal(&self, verb: &str) -> Option<&'static str> {
+        let tls = self.ctx.config.tls.as_ref()?;
+        match verb {
+            "USER" | "PASS" if tls.control_required && !self.control_tls => {
+                Some("SSL/TLS required on the control channel.")
+            }
+            "PASV" | "EPSV" | "PORT" | "EPRT" if tls.data_required && !self.prot_p => {
+                Some("SSL/TLS required on the data channel.")
+            }
+            _ => None,
+        }
+    }
+
+    fn cmd_auth(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        let kind = show(arg).to_ascii_uppercase();
+        if self.control_tls {
+            self.reply(out, Reply::new(503, "Already using TLS."));
+        } else if ["TLS", "TLS-C", "SSL", "TLS-P"].contains(&kind.as_str()) {
+            // RFC 2228: an accepted AUTH clears the security state and a
+            // logged-in user has to log in again, now protected.
+            if self.account.is_some() || self.username.is_some() {
+                self.flush_account(out);
+            }
+            self.pbsz = false;
+            self.prot_p = false;
+            self.reply(out, Reply::new(234, format!("AUTH {kind} successful.")));
+            self.control_tls = true;
+            out.push(Action::StartTls);
+        } else {
+            self.reply(
+                out,
+                Reply::new(502, "Unrecognized encryption type (use TLS or SSL)."),
+            );
+        }
+    }
+
+    fn cmd_pbsz(&mut self, out: &mut Vec<Action>) {
+        if !self.control_tls {
+            self.reply(
+                out,
+                Reply::new(503, "PBSZ not allowed on insecure control connection."),
+            );
+        } else {
+            self.pbsz = true;
+            self.reply(out, Reply::new(200, "PBSZ=0 successful."));
+        }
+    }
+
+    fn cmd_prot(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        let level = show(arg).to_ascii_uppercase();
+        if !self.control_tls {
+            self.reply(
+                out,
+                Reply::new(503, "PROT not allowed on insecure control connection."),
+            );
+        } else if !self.pbsz {
+            self.reply(
+                out,
+                Reply::new(503, "You must issue the PBSZ command prior to PROT."),
+            );
+        } else {
+            match level.as_str() {
+                "C" => {
+                    self.prot_p = false;
+                    self.reply(out, Reply::new(200, "Protection set to Clear"));
+                }
+                "P" => {
+                    self.prot_p = true;
+                    self.reply(out, Reply::new(200, "Protection set to Private"));
+                }
+                "S" | "E" => self.reply(
+                    out,
+                    Reply::new(521, format!("PROT {level} unsupported (use C or P).")),
+                ),
+                _ => self.reply(out, Reply::new(502, "Unrecognized PROT type (use C or P).")),
+            }
+        }
+    }
+
+    /// REIN resets the security state too: the data channel protection is
+    /// forgotten and the control connection returns to where it was when the
+    /// client connected (clear for explicit FTPS, a fresh handshake for implicit).
+    fn rein_tls(&mut self, out: &mut Vec<Action>) {
+        self.pbsz = false;
+        self.prot_p = false;
+        let Some(tls) = &self.ctx.config.tls else {
+            return;
+        };
+        if self.control_tls {
+            out.push(Action::StopTls);
+            if tls.implicit {
+                out.push(Action::StartTls);
+            } else {
+                self.control_tls = false;
             }
         }
     }

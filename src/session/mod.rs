@@ -148,6 +148,12 @@ pub enum Action {
     },
     /// Close any passive listener and data connection (no transfer is running).
     CloseData,
+    /// Send what was queued in the clear, then run a TLS handshake (server
+    /// side) on the control connection; close it if the handshake fails.
+    StartTls,
+    /// Send what was queued under TLS, end the control connection's TLS
+    /// session (close_notify both ways), and go on in the clear.
+    StopTls,
     /// Run this transfer on the established data connection, then answer with
     /// [`Input::TransferDone`] and close the data connection.
     StartTransfer(Transfer),
@@ -173,6 +179,8 @@ impl std::fmt::Debug for Action {
                 write!(f, "ConnectActive({remote} from {local})")
             }
             Action::CloseData => f.write_str("CloseData"),
+            Action::StartTls => f.write_str("StartTls"),
+            Action::StopTls => f.write_str("StopTls"),
             Action::StartTransfer(t) => write!(f, "StartTransfer({t:?})"),
             Action::AbortTransfer => f.write_str("AbortTransfer"),
             Action::Login(t) => write!(f, "Login({})", t.username),
@@ -235,6 +243,12 @@ pub struct Session {
     closing: bool,
     disconnected: bool,
     prefix: String,
+    /// The control connection is (being) secured with TLS.
+    control_tls: bool,
+    /// PBSZ was given on the secured control connection.
+    pbsz: bool,
+    /// PROT P: data connections are secured with TLS.
+    prot_p: bool,
 }
 
 /// Replies the drivers send before a session exists.
@@ -283,7 +297,11 @@ impl Session {
             closing: false,
             disconnected: false,
             prefix: String::new(),
+            control_tls: false,
+            pbsz: false,
+            prot_p: false,
         };
+        s.control_tls = s.ctx.config.tls.as_ref().is_some_and(|t| t.implicit);
         s.update_prefix();
         s
     }
@@ -317,6 +335,11 @@ impl Session {
             self.data,
             DataState::PassiveListening | DataState::ActiveConnecting
         )
+    }
+
+    /// Whether the control connection is (to be) secured with TLS.
+    pub fn control_secured(&self) -> bool {
+        self.control_tls
     }
 
     /// Whether the session is closing (no more input will be handled but the final ones).
@@ -592,6 +615,7 @@ impl Session {
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
+        let t = t.with_tls(self.prot_p);
         match self.data {
             DataState::Connected => {
                 let text = preliminary
@@ -696,6 +720,10 @@ impl Session {
                 self.reply_info(out, Reply::new(421, "Data connection timed out."));
                 self.close(out);
                 return;
+            }
+            Err(TransferError::Handshake(e)) => {
+                log::info!("{} data channel TLS handshake failed: {e}", self.prefix);
+                self.reply(out, Reply::new(522, "SSL handshake failed."));
             }
             Err(TransferError::Network(e)) => {
                 log::info!("{} data connection error: {e}", self.prefix);

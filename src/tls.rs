@@ -1,0 +1,190 @@
+//! FTPS settings: the certificate, the key and the RFC 4217 policy.
+//!
+//! One [`TlsConfig`] holds one OpenSSL acceptor (through native-tls). Every
+//! control and data channel of every session is accepted with it, so a data
+//! connection can resume the TLS session of its control connection, as
+//! FileZilla, lftp and curl expect.
+//!
+//! ```no_run
+//! use ftpdlib::tls::TlsConfig;
+//!
+//! # fn main() -> Result<(), ftpdlib::tls::TlsError> {
+//! // the key may also sit in the certificate file: pass None
+//! let mut tls = TlsConfig::from_pem_files("cert.pem".as_ref(), Some("key.pem".as_ref()))?;
+//! tls.control_required = true; // no USER/PASS before AUTH TLS
+//! tls.data_required = true; // no PASV/PORT before PROT P
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+/// Why a certificate or key could not be used.
+#[derive(Debug)]
+pub enum TlsError {
+    /// A file could not be read.
+    Io(String, std::io::Error),
+    /// No `CERTIFICATE` block in the certificate file.
+    NoCertificate(String),
+    /// No private key block in the key file (or in the certificate file when no key file is given).
+    NoKey(String),
+    /// The key is encrypted; the server cannot ask for a passphrase.
+    EncryptedKey(String),
+    /// OpenSSL refused the certificate or key.
+    Invalid(String),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Io(p, e) => write!(f, "can't read {p}: {e}"),
+            TlsError::NoCertificate(p) => {
+                write!(f, "{p} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            TlsError::NoKey(p) => write!(
+                f,
+                "{p} holds no PEM private key (-----BEGIN PRIVATE KEY-----); give the key with --keyfile"
+            ),
+            TlsError::EncryptedKey(p) => write!(
+                f,
+                "the private key in {p} is encrypted; decrypt it with \
+                 `openssl pkey -in {p} -out key.pem` and use key.pem"
+            ),
+            TlsError::Invalid(why) => write!(f, "unusable certificate or key: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// FTPS configuration: the acceptor and the policy switches.
+#[derive(Clone)]
+pub struct TlsConfig {
+    acceptor: native_tls::TlsAcceptor,
+    /// USER and PASS are refused until the control connection is secured
+    /// (pyftpdlib's `tls_control_required`).
+    pub control_required: bool,
+    /// PASV, EPSV, PORT and EPRT are refused until `PROT P`
+    /// (pyftpdlib's `tls_data_required`).
+    pub data_required: bool,
+    /// Implicit FTPS: TLS from the first byte of every control connection
+    /// (the `ftps://`, port 990 style) instead of `AUTH TLS`.
+    pub implicit: bool,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("control_required", &self.control_required)
+            .field("data_required", &self.data_required)
+            .field("implicit", &self.implicit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Load a PEM certificate (chain) and its private key. With `keyfile`
+    /// `None` the key is looked for in `certfile`. PKCS#8, PKCS#1 (`RSA
+    /// PRIVATE KEY`) and SEC1 (`EC PRIVATE KEY`) keys are accepted.
+    pub fn from_pem_files(certfile: &Path, keyfile: Option<&Path>) -> Result<TlsConfig, TlsError> {
+        let read =
+            |p: &Path| std::fs::read(p).map_err(|e| TlsError::Io(p.display().to_string(), e));
+        let cert = read(certfile)?;
+        let (key, key_name) = match keyfile {
+            Some(k) => (read(k)?, k.display().to_string()),
+            None => (cert.clone(), certfile.display().to_string()),
+        };
+        Self::build(&cert, &certfile.display().to_string(), &key, &key_name)
+    }
+
+    /// Like [`TlsConfig::from_pem_files`], from PEM text in memory (`key`
+    /// may be the same text as `cert` when it holds both).
+    pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<TlsConfig, TlsError> {
+        Self::build(cert, "the certificate", key, "the key")
+    }
+
+    fn build(
+        cert: &[u8],
+        cert_name: &str,
+        key: &[u8],
+        key_name: &str,
+    ) -> Result<TlsConfig, TlsError> {
+        let certs = pem_blocks(cert, |label| label == "CERTIFICATE");
+        if certs.is_empty() {
+            return Err(TlsError::NoCertificate(cert_name.to_string()));
+        }
+        if !pem_blocks(key, |l| l == "ENCRYPTED PRIVATE KEY").is_empty()
+            || pem_blocks(key, |l| l.ends_with("PRIVATE KEY"))
+                .iter()
+                .any(|b| b.windows(9).any(|w| w == b"ENCRYPTED"))
+        {
+            return Err(TlsError::EncryptedKey(key_name.to_string()));
+        }
+        let Some(key_pem) = pem_blocks(key, |l| l.ends_with("PRIVATE KEY"))
+            .into_iter()
+            .next()
+        else {
+            return Err(TlsError::NoKey(key_name.to_string()));
+        };
+        // native-tls takes PKCS#8 only: convert PKCS#1 and SEC1 keys.
+        let pkey = openssl::pkey::PKey::private_key_from_pem(&key_pem)
+            .map_err(|e| TlsError::Invalid(format!("{key_name}: {e}")))?;
+        let leaf = openssl::x509::X509::from_pem(&certs[0])
+            .and_then(|c| c.public_key())
+            .map_err(|e| TlsError::Invalid(format!("{cert_name}: {e}")))?;
+        if !leaf.public_eq(&pkey) {
+            return Err(TlsError::Invalid(format!(
+                "the private key in {key_name} does not belong to the certificate in {cert_name}"
+            )));
+        }
+        let pkcs8 = pkey
+            .private_key_to_pem_pkcs8()
+            .map_err(|e| TlsError::Invalid(format!("{key_name}: {e}")))?;
+        let chain: Vec<u8> = certs.concat();
+        let identity = native_tls::Identity::from_pkcs8(&chain, &pkcs8)
+            .map_err(|e| TlsError::Invalid(e.to_string()))?;
+        let acceptor = native_tls::TlsAcceptor::builder(identity)
+            .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+            .build()
+            .map_err(|e| TlsError::Invalid(e.to_string()))?;
+        Ok(TlsConfig {
+            acceptor,
+            control_required: false,
+            data_required: false,
+            implicit: false,
+        })
+    }
+
+    /// The acceptor shared by every control and data channel.
+    pub fn acceptor(&self) -> &native_tls::TlsAcceptor {
+        &self.acceptor
+    }
+}
+
+/// The PEM blocks (with their BEGIN/END lines) whose label passes `want`.
+fn pem_blocks(text: &[u8], want: impl Fn(&str) -> bool) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
+            current = want(label).then(|| (label.to_string(), format!("{line}\n")));
+        } else if let Some((label, mut block)) = current.take() {
+            block.push_str(line);
+            block.push('\n');
+            if line == format!("-----END {label}-----") {
+                out.push(block.into_bytes());
+            } else {
+                current = Some((label, block));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
