@@ -187,4 +187,4 @@ fn pem_blocks(text: &[u8], want: impl Fn(&str) -> bool) -> Vec<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -34,6 +34,13 @@ fn ec() -> PKey<Private> {
     PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
 }
 
+/// A TLS configuration with a fresh self-signed EC certificate (for other modules' tests).
+pub(crate) fn test_tls() -> TlsConfig {
+    let key = ec();
+    let cert = self_signed(&key);
+    TlsConfig::from_pem(&cert, &key.private_key_to_pem_pkcs8().unwrap()).unwrap()
+}
+
 #[test]
 fn pkcs8_key_is_accepted() {
     let key = rsa();
