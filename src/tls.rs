@@ -161,6 +161,54 @@ impl TlsConfig {
     }
 }
 
+/// A throwaway self-signed certificate and its key, as PEM `(cert, key)`:
+/// EC P-256, valid from now for `days`, for the host names and IP
+/// addresses in `names` (subjectAltName; the first is also the CN). Meant
+/// for tests, benchmarks and trying FTPS out; clients will not trust it.
+pub fn self_signed(names: &[&str], days: u32) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    use openssl::x509::extension::SubjectAlternativeName;
+    let invalid = |e: openssl::error::ErrorStack| TlsError::Invalid(e.to_string());
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+        .map_err(invalid)?;
+    let key = openssl::ec::EcKey::generate(&group)
+        .and_then(openssl::pkey::PKey::from_ec_key)
+        .map_err(invalid)?;
+    let mut name = openssl::x509::X509NameBuilder::new().map_err(invalid)?;
+    name.append_entry_by_text("CN", names.first().copied().unwrap_or("localhost"))
+        .map_err(invalid)?;
+    let name = name.build();
+    let mut b = openssl::x509::X509::builder().map_err(invalid)?;
+    let serial = openssl::bn::BigNum::from_u32(rand::random::<u32>() >> 1)
+        .and_then(|n| n.to_asn1_integer())
+        .map_err(invalid)?;
+    b.set_serial_number(&serial).map_err(invalid)?;
+    b.set_version(2).map_err(invalid)?;
+    b.set_subject_name(&name).map_err(invalid)?;
+    b.set_issuer_name(&name).map_err(invalid)?;
+    b.set_pubkey(&key).map_err(invalid)?;
+    let not_before = openssl::asn1::Asn1Time::days_from_now(0).map_err(invalid)?;
+    let not_after = openssl::asn1::Asn1Time::days_from_now(days).map_err(invalid)?;
+    b.set_not_before(&not_before).map_err(invalid)?;
+    b.set_not_after(&not_after).map_err(invalid)?;
+    if !names.is_empty() {
+        let mut san = SubjectAlternativeName::new();
+        for n in names {
+            if n.parse::<std::net::IpAddr>().is_ok() {
+                san.ip(n);
+            } else {
+                san.dns(n);
+            }
+        }
+        let ext = san.build(&b.x509v3_context(None, None)).map_err(invalid)?;
+        b.append_extension(ext).map_err(invalid)?;
+    }
+    b.sign(&key, openssl::hash::MessageDigest::sha256())
+        .map_err(invalid)?;
+    let cert = b.build().to_pem().map_err(invalid)?;
+    let key = key.private_key_to_pem_pkcs8().map_err(invalid)?;
+    Ok((cert, key))
+}
+
 /// The PEM blocks (with their BEGIN/END lines) whose label passes `want`.
 fn pem_blocks(text: &[u8], want: impl Fn(&str) -> bool) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(text);

@@ -34,11 +34,32 @@ fn ec() -> PKey<Private> {
     PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
 }
 
-/// A TLS configuration with a fresh self-signed EC certificate (for other modules' tests).
+/// A TLS configuration with a fresh self-signed certificate (for other modules' tests).
 pub(crate) fn test_tls() -> TlsConfig {
-    let key = ec();
-    let cert = self_signed(&key);
-    TlsConfig::from_pem(&cert, &key.private_key_to_pem_pkcs8().unwrap()).unwrap()
+    let (cert, key) = super::self_signed(&["localhost", "127.0.0.1"], 2).unwrap();
+    TlsConfig::from_pem(&cert, &key).unwrap()
+}
+
+#[test]
+fn generated_certificate_names_the_hosts() {
+    let (cert, key) = super::self_signed(&["localhost", "127.0.0.1", "::1"], 3).unwrap();
+    let x = X509::from_pem(&cert).unwrap();
+    let sans: Vec<String> = x
+        .subject_alt_names()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            n.dnsname()
+                .map(str::to_string)
+                .or_else(|| n.ipaddress().map(|b| format!("{b:?}")))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(sans.len(), 3, "{sans:?}");
+    assert!(sans.contains(&"localhost".to_string()));
+    assert!(x.not_after() > Asn1Time::days_from_now(2).unwrap());
+    assert!(x.not_after() < Asn1Time::days_from_now(4).unwrap());
+    TlsConfig::from_pem(&cert, &key).unwrap();
 }
 
 #[test]
