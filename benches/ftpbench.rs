@@ -14,6 +14,12 @@
 //! 100 clients each RETR / STOR 10 MiB at once (wall time), and the server's
 //! memory (PSS summed over its process tree) at start and with 300 and 1000
 //! idle logged-in clients.
+//!
+//! FTPS (explicit, `PROT P`, curl `--ssl-reqd`): RETR and STOR MiB/s of the
+//! big file (median of 3) for every ftpdlib model and for pyftpdlib's
+//! TLS_FTPHandler; for the async servers also the server's CPU seconds over
+//! `FTPBENCH_TLS_IDLE_SECS` (default 30) with 100 idle TLS sessions, and
+//! again after those 100 clients vanished without closing TLS.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 7;
+const TLS_RUNS: usize = 3;
 
 struct Server {
     name: String,
@@ -474,6 +481,110 @@ fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
     row
 }
 
+/// FTPS figures of one server.
+struct TlsRow {
+    name: String,
+    retr: f64,
+    stor: f64,
+    /// CPU seconds over the idle window: 100 idle TLS sessions, then after 100 abrupt disconnects.
+    idle_cpu: Option<(f64, f64)>,
+}
+
+/// A logged-in explicit-FTPS control connection.
+fn tls_login(
+    addr: SocketAddr,
+    connector: &native_tls::TlsConnector,
+) -> Option<native_tls::TlsStream<TcpStream>> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(30)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let mut r = BufReader::new(s.try_clone().ok()?);
+    let mut l = String::new();
+    r.read_line(&mut l).ok()?;
+    (&s).write_all(b"AUTH TLS\r\n").ok()?;
+    l.clear();
+    r.read_line(&mut l).ok()?;
+    if !l.starts_with("234") {
+        return None;
+    }
+    let mut t = connector.connect("localhost", s).ok()?;
+    t.write_all(b"USER user\r\nPASS 12345\r\n").ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&got).contains("\n230") && Instant::now() < deadline {
+        let n = t.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Some(t)
+}
+
+fn measure_tls(srv: &Server, dir: &Path, mb: u64, idle: bool) -> TlsRow {
+    let url = format!("ftp://user:12345@{}/", srv.addr);
+    let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
+    let get = format!("{url}big.bin");
+    let put = format!("{url}tlsup.bin");
+    let src = dir.join("big.bin").to_string_lossy().into_owned();
+    let retr = median(
+        (0..TLS_RUNS)
+            .map(|_| rate(curl(&["--ssl-reqd", "-k", "-o", "/dev/null", &get])))
+            .collect(),
+    );
+    let stor = median(
+        (0..TLS_RUNS)
+            .map(|_| {
+                let _ = std::fs::remove_file(dir.join("tlsup.bin"));
+                rate(curl(&["--ssl-reqd", "-k", "-T", &src, &put]))
+            })
+            .collect(),
+    );
+    let _ = std::fs::remove_file(dir.join("tlsup.bin"));
+    let mut idle_cpu = None;
+    if idle {
+        let secs: u64 = std::env::var("FTPBENCH_TLS_IDLE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        let connector = native_tls::TlsConnector::builder()
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true)
+            .build();
+        if let Ok(connector) = connector {
+            let pid = srv.child.id();
+            let sessions: Vec<_> = (0..100)
+                .filter_map(|_| tls_login(srv.addr, &connector))
+                .collect();
+            if sessions.len() == 100 {
+                let c0 = cpu_secs(pid);
+                std::thread::sleep(Duration::from_secs(secs));
+                let held = cpu_secs(pid) - c0;
+                // vanish: no close_notify, no QUIT
+                for t in &sessions {
+                    let _ = t.get_ref().shutdown(std::net::Shutdown::Both);
+                }
+                drop(sessions);
+                let c1 = cpu_secs(pid);
+                std::thread::sleep(Duration::from_secs(secs));
+                idle_cpu = Some((held, cpu_secs(pid) - c1));
+            } else {
+                eprintln!(
+                    "{}: only {} TLS sessions logged in",
+                    srv.name,
+                    sessions.len()
+                );
+            }
+        }
+    }
+    TlsRow {
+        name: srv.name.clone(),
+        retr,
+        stor,
+        idle_cpu,
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes
@@ -510,7 +621,17 @@ fn main() {
             nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
     }
 
+    // a throwaway certificate, outside the shared directory
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) =
+        ftpdlib::tls::self_signed(&["localhost", "127.0.0.1"], 2).expect("certificate");
+    let certfile = certs.path().join("cert.pem");
+    let keyfile = certs.path().join("key.pem");
+    std::fs::write(&certfile, &cert).expect("write");
+    std::fs::write(&keyfile, &key).expect("write");
+
     let mut rows = Vec::new();
+    let mut tls_rows = Vec::new();
     for model in models.split(',').filter(|m| !m.is_empty()) {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
@@ -527,11 +648,17 @@ fn main() {
         ])
         .args(["--concurrency", model, "--max-cons", "0"])
         .arg("-d")
-        .arg(dir.path());
+        .arg(dir.path())
+        .arg("--tls")
+        .arg("--certfile")
+        .arg(&certfile)
+        .arg("--keyfile")
+        .arg(&keyfile);
         match start(&format!("ftpdlib {model}"), cmd, port) {
             Some(s) => {
                 eprintln!("measuring {}", s.name);
                 rows.push(measure(&s, dir.path(), mb));
+                tls_rows.push(measure_tls(&s, dir.path(), mb, model == "async"));
             }
             None => eprintln!("ftpdlib {model} did not start"),
         }
@@ -568,6 +695,40 @@ fn main() {
             }
             None => eprintln!("pyftpdlib did not start"),
         }
+        // FTPS: a second instance with TLS_FTPHandler (needs pyopenssl)
+        let port = free_port();
+        let mut py = Command::new("python3");
+        py.args([
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args([
+            "-w",
+            "-u",
+            "user",
+            "-P",
+            "12345",
+            "--max-cons",
+            "5000",
+            "--tls",
+        ])
+        .arg("--certfile")
+        .arg(&certfile)
+        .arg("--keyfile")
+        .arg(&keyfile)
+        .arg("-d")
+        .arg(dir.path());
+        match start("pyftpdlib async", py, port) {
+            Some(s) => {
+                eprintln!("measuring {} FTPS", s.name);
+                tls_rows.push(measure_tls(&s, dir.path(), mb, true));
+            }
+            None => eprintln!("pyftpdlib --tls did not start (pip install pyopenssl)"),
+        }
     } else if peers.contains("pyftpdlib") {
         eprintln!("pyftpdlib not installed (pip install pyftpdlib): no comparison");
     }
@@ -603,6 +764,29 @@ fn main() {
                 "\n{}: {n} idle logged-in sessions held with PSS {pss:.1} MiB; a new client then logged in in {ms:.1} ms{}",
                 r.name,
                 if ok { "" } else { " (FAILED)" }
+            );
+        }
+    }
+    println!("\nFTPS (AUTH TLS, PROT P, curl --ssl-reqd), same run:\n");
+    println!("| server | PROT P RETR MiB/s | PROT P STOR MiB/s | CPU s, 100 idle TLS sessions | CPU s after 100 abrupt TLS disconnects |");
+    println!("|---|---:|---:|---:|---:|");
+    for r in &tls_rows {
+        let (held, after) = match r.idle_cpu {
+            Some((h, a)) => (format!("{h:.2}"), format!("{a:.2}")),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "| {} | {:.0} | {:.0} | {held} | {after} |",
+            r.name, r.retr, r.stor
+        );
+    }
+    if let Some(py) = tls_rows.iter().find(|r| r.name.starts_with("pyftpdlib")) {
+        for r in tls_rows.iter().filter(|r| !r.name.starts_with("pyftpdlib")) {
+            println!(
+                "- {}: PROT P RETR {:.2}x, STOR {:.2}x pyftpdlib",
+                r.name,
+                r.retr / py.retr.max(1e-9),
+                r.stor / py.stor.max(1e-9)
             );
         }
     }
