@@ -138,6 +138,7 @@ fn help_lists_every_option() {
         "--certfile",
         "--tls-control-required",
         "--tls-data-required",
+        "--tls-implicit",
         "--timeout",
         "--banner",
         "--permit-foreign-addresses",
@@ -384,4 +385,133 @@ fn banner_option() {
     assert_eq!(r.greeting, "220 hello");
     drop(r);
     drop(d.child);
+}
+
+/// A throwaway certificate and key in `dir`: (certfile, keyfile).
+fn cert_files(dir: &Path) -> (String, String) {
+    let (cert, key) = ftpdlib::tls::self_signed(&["localhost", "127.0.0.1"], 2).unwrap();
+    let c = dir.join("cert.pem");
+    let k = dir.join("key.pem");
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    (
+        c.to_str().unwrap().to_string(),
+        k.to_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn unusable_tls_files_give_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (cert, key) = cert_files(dir.path());
+    let encrypted = dir.path().join("enc.pem");
+    let pem = std::fs::read(&key).unwrap();
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
+    std::fs::write(
+        &encrypted,
+        pkey.private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pw")
+            .unwrap(),
+    )
+    .unwrap();
+    let encrypted = encrypted.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--tls", "--certfile", "/nonexistent/c.pem"],
+            "/nonexistent/c.pem",
+        ),
+        // the certificate file holds no key and no --keyfile was given
+        (&["--tls", "--certfile", &cert], "--keyfile"),
+        (
+            &["--tls", "--certfile", &cert, "--keyfile", encrypted],
+            "openssl pkey",
+        ),
+        (
+            &["--tls", "--certfile", &key, "--keyfile", &key],
+            "CERTIFICATE",
+        ),
+        (&["--certfile", &cert], "--tls"),
+        (&["--tls-implicit"], "--certfile"),
+    ];
+    for (args, mention) in cases {
+        let mut all = vec!["-i", "127.0.0.1", "-p", "0", "-d", d];
+        all.extend(args.iter());
+        let (code, _, err) = run_bounded(&all);
+        assert_eq!(code, Some(2), "{args:?}: stderr {err:?}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: stderr {err:?}");
+        assert!(lines[0].contains(mention), "{args:?}: {err:?}");
+    }
+}
+
+#[test]
+fn tls_options_start_explicit_and_implicit_ftps() {
+    if !common::have("curl") {
+        eprintln!("curl not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_files(certs.path());
+    std::fs::write(dir.path().join("hello.txt"), b"hello over tls").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "-k", "--max-time", "30"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+
+    // explicit, with the key in its own file; TLS required on both channels
+    let daemon = Daemon::start(
+        &[
+            "-d",
+            d,
+            "-u",
+            "u",
+            "-P",
+            "p",
+            "-w",
+            "--tls",
+            "--certfile",
+            &cert,
+            "--keyfile",
+            &key,
+            "--tls-control-required",
+            "--tls-data-required",
+        ],
+        None,
+    );
+    let mut r = daemon.raw();
+    code(&r.cmd("USER u"), "550");
+    let url = format!("ftp://u:p@{}/hello.txt", daemon.addr);
+    assert_eq!(curl(&["--ssl-reqd", &url]), b"hello over tls");
+    drop(daemon);
+
+    // implicit, with the key inside the certificate file
+    let both = certs.path().join("both.pem");
+    let mut text = std::fs::read(&cert).unwrap();
+    text.extend(std::fs::read(&key).unwrap());
+    std::fs::write(&both, text).unwrap();
+    let daemon = Daemon::start(
+        &[
+            "-d",
+            d,
+            "--tls-implicit",
+            "--certfile",
+            both.to_str().unwrap(),
+            "--concurrency",
+            "async",
+        ],
+        None,
+    );
+    let url = format!("ftps://{}/hello.txt", daemon.addr);
+    assert_eq!(curl(&[&url]), b"hello over tls");
 }
