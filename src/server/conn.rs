@@ -443,7 +443,13 @@ impl Connection {
         let mut rest = bytes;
         while !rest.is_empty() {
             if !self.tls_switch.is_empty() || !self.ctrl.ready() {
-                self.raw_rest.extend_from_slice(rest);
+                if let CtrlMode::Tls(TlsState::Handshaking(mid)) = &mut self.ctrl.mode {
+                    // the handshake began on this line's reply: the rest is its input
+                    mid.get_mut().push_pre(rest);
+                    self.flush();
+                } else {
+                    self.raw_rest.extend_from_slice(rest);
+                }
                 return;
             }
             let cut = rest

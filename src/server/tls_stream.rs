@@ -27,6 +27,11 @@ impl SockIo {
     pub fn new(sock: Arc<TcpStream>, pre: Vec<u8>) -> Self {
         SockIo { sock, pre }
     }
+
+    /// Queue bytes already read from the socket, to be yielded before it.
+    pub fn push_pre(&mut self, bytes: &[u8]) {
+        self.pre.extend_from_slice(bytes);
+    }
 }
 
 impl Read for SockIo {

@@ -156,6 +156,14 @@ fn start_full(
     let events = Arc::new(Recorder::default());
     let mut cfg = ServerConfig {
         auth_failed_delay: Duration::ZERO,
+        // The forking models run in-process only where a suite asks for them
+        // (tests/ftps.rs); elsewhere a forked session would inherit the test's
+        // own client sockets (see `forks`), and the binary-based suites cover them.
+        concurrency: if forks() {
+            ftpdlib::ConcurrencyModel::ThreadPool
+        } else {
+            model()
+        },
         ..ServerConfig::default()
     };
     f(&mut cfg);
@@ -360,11 +368,42 @@ thread_local! {
         const { std::cell::Cell::new(ftpdlib::ConcurrencyModel::ThreadPool) };
 }
 
-/// Run a test body with servers of concurrency model `model` (in-process models only:
-/// the fork-based ones are tested through the binary in `tests/process_models.rs`).
+/// Run a test body with servers of concurrency model `model`.
+///
+/// Tests of the forking models run alone: a child forked while another test
+/// of this process holds a client socket would keep that socket open (no FIN
+/// when the test drops it), so they take the lock exclusively.
 pub fn with_model(model: ftpdlib::ConcurrencyModel, body: fn()) {
+    static FORK_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
     MODEL.with(|m| m.set(model));
-    body();
+    let forks = matches!(
+        model,
+        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
+    );
+    if forks {
+        let _alone = FORK_LOCK.write().unwrap_or_else(|e| e.into_inner());
+        body();
+    } else {
+        let _shared = FORK_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        body();
+    }
+}
+
+/// The concurrency model [`with_model`] selected for the calling test
+/// (`ThreadPool` outside `each_model!`); `start` and friends apply it.
+pub fn model() -> ftpdlib::ConcurrencyModel {
+    MODEL.with(|m| m.get())
+}
+
+/// Whether the selected model forks sessions into children of this test
+/// process. Such a child inherits the test's own client sockets, so a test
+/// that closes its client end and waits for the server to notice cannot
+/// observe it in-process (the binary-based suites cover those models).
+pub fn forks() -> bool {
+    matches!(
+        model(),
+        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
+    )
 }
 
 /// Generate, for each named test body `fn name()`, one `#[test]` per in-process
@@ -493,4 +532,124 @@ pub fn daemon(args: &[&str]) -> Daemon {
         let _ = child.wait();
     }
     panic!("ftpdlib did not start");
+}
+
+// --- helpers added for tests/ftps.rs
+
+/// A self-signed certificate for the FTPS tests, generated once per test
+/// process (never checked in): EC P-256, valid from an hour ago for two
+/// days, subjectAltName `IP:127.0.0.1` and `DNS:localhost`; written to
+/// `target/tmp/ftpdlib-test-cert-PID/{cert,key}.pem`.
+pub struct TestCert {
+    /// The certificate, PEM.
+    pub cert_pem: Vec<u8>,
+    /// Its private key, PEM (PKCS#8).
+    pub key_pem: Vec<u8>,
+    /// `cert.pem` in a directory of its own.
+    pub cert_path: PathBuf,
+    /// `key.pem` next to it.
+    pub key_path: PathBuf,
+}
+
+/// The test certificate (see [`TestCert`]).
+pub fn test_cert() -> &'static TestCert {
+    static CERT: std::sync::OnceLock<TestCert> = std::sync::OnceLock::new();
+    CERT.get_or_init(|| {
+        use openssl::asn1::Asn1Time;
+        use openssl::bn::{BigNum, MsbOption};
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::extension::{
+            BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+            SubjectKeyIdentifier,
+        };
+        use openssl::x509::{X509Builder, X509NameBuilder};
+
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "ftpdlib tests")
+            .unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, "localhost")
+            .unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        let mut serial = BigNum::new().unwrap();
+        serial.rand(63, MsbOption::MAYBE_ZERO, false).unwrap();
+        b.set_serial_number(&serial.to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let now = i64::try_from(now).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(now - 3600).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        b.append_extension(BasicConstraints::new().critical().build().unwrap())
+            .unwrap();
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+            .unwrap();
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(None, None))
+            .unwrap();
+        b.append_extension(ski).unwrap();
+        let san = SubjectAlternativeName::new()
+            .ip("127.0.0.1")
+            .dns("localhost")
+            .build(&b.x509v3_context(None, None))
+            .unwrap();
+        b.append_extension(san).unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+
+        let cert_pem = cert.to_pem().unwrap();
+        let key_pem = key.private_key_to_pem_pkcs8().unwrap();
+        // Under target/tmp, one directory per test process; those of test
+        // processes that are gone are removed (a static is never dropped).
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let prefix = "ftpdlib-test-cert-";
+        for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(prefix) {
+                if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("{prefix}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert_path = dir.join("cert.pem");
+        let key_path = dir.join("key.pem");
+        std::fs::write(&cert_path, &cert_pem).unwrap();
+        std::fs::write(&key_path, &key_pem).unwrap();
+        TestCert {
+            cert_pem,
+            key_pem,
+            cert_path,
+            key_path,
+        }
+    })
+}
+
+/// A [`ftpdlib::tls::TlsConfig`] with the test certificate, loaded from its
+/// files, with every policy switch off.
+pub fn test_tls_config() -> ftpdlib::tls::TlsConfig {
+    let c = test_cert();
+    ftpdlib::tls::TlsConfig::from_pem_files(&c.cert_path, Some(&c.key_path)).unwrap()
 }
