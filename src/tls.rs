@@ -162,11 +162,15 @@ impl TlsConfig {
 }
 
 /// A throwaway self-signed certificate and its key, as PEM `(cert, key)`:
-/// EC P-256, valid from now for `days`, for the host names and IP
-/// addresses in `names` (subjectAltName; the first is also the CN). Meant
-/// for tests, benchmarks and trying FTPS out; clients will not trust it.
+/// EC P-256, valid from an hour ago (clock skew) for `days`, for the host
+/// names and IP addresses in `names` (subjectAltName; the first is also the
+/// CN), with the extensions strict verifiers expect of a server certificate.
+/// A client can trust it by using it as its CA file. Meant for tests,
+/// benchmarks and trying FTPS out.
 pub fn self_signed(names: &[&str], days: u32) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
-    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::extension::{
+        BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
+    };
     let invalid = |e: openssl::error::ErrorStack| TlsError::Invalid(e.to_string());
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
         .map_err(invalid)?;
@@ -178,18 +182,33 @@ pub fn self_signed(names: &[&str], days: u32) -> Result<(Vec<u8>, Vec<u8>), TlsE
         .map_err(invalid)?;
     let name = name.build();
     let mut b = openssl::x509::X509::builder().map_err(invalid)?;
-    let serial = openssl::bn::BigNum::from_u32(rand::random::<u32>() >> 1)
-        .and_then(|n| n.to_asn1_integer())
+    let mut serial = openssl::bn::BigNum::new().map_err(invalid)?;
+    serial
+        .rand(63, openssl::bn::MsbOption::MAYBE_ZERO, false)
         .map_err(invalid)?;
+    let serial = serial.to_asn1_integer().map_err(invalid)?;
     b.set_serial_number(&serial).map_err(invalid)?;
     b.set_version(2).map_err(invalid)?;
     b.set_subject_name(&name).map_err(invalid)?;
     b.set_issuer_name(&name).map_err(invalid)?;
     b.set_pubkey(&key).map_err(invalid)?;
-    let not_before = openssl::asn1::Asn1Time::days_from_now(0).map_err(invalid)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let hour_ago = i64::try_from(now).unwrap_or(i64::MAX) - 3600;
+    let not_before = openssl::asn1::Asn1Time::from_unix(hour_ago).map_err(invalid)?;
     let not_after = openssl::asn1::Asn1Time::days_from_now(days).map_err(invalid)?;
     b.set_not_before(&not_before).map_err(invalid)?;
     b.set_not_after(&not_after).map_err(invalid)?;
+    let exts = [
+        BasicConstraints::new().critical().build(),
+        KeyUsage::new().critical().digital_signature().build(),
+        ExtendedKeyUsage::new().server_auth().build(),
+        SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None)),
+    ];
+    for ext in exts {
+        b.append_extension(ext.map_err(invalid)?).map_err(invalid)?;
+    }
     if !names.is_empty() {
         let mut san = SubjectAlternativeName::new();
         for n in names {

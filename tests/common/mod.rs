@@ -537,8 +537,8 @@ pub fn daemon(args: &[&str]) -> Daemon {
 // --- helpers added for tests/ftps.rs
 
 /// A self-signed certificate for the FTPS tests, generated once per test
-/// process (never checked in): EC P-256, valid from an hour ago for two
-/// days, subjectAltName `IP:127.0.0.1` and `DNS:localhost`; written to
+/// process (never checked in): `ftpdlib::tls::self_signed` for `localhost`
+/// and `127.0.0.1`, valid for two days; written to
 /// `target/tmp/ftpdlib-test-cert-PID/{cert,key}.pem`.
 pub struct TestCert {
     /// The certificate, PEM.
@@ -555,71 +555,8 @@ pub struct TestCert {
 pub fn test_cert() -> &'static TestCert {
     static CERT: std::sync::OnceLock<TestCert> = std::sync::OnceLock::new();
     CERT.get_or_init(|| {
-        use openssl::asn1::Asn1Time;
-        use openssl::bn::{BigNum, MsbOption};
-        use openssl::ec::{EcGroup, EcKey};
-        use openssl::hash::MessageDigest;
-        use openssl::nid::Nid;
-        use openssl::pkey::PKey;
-        use openssl::x509::extension::{
-            BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-            SubjectKeyIdentifier,
-        };
-        use openssl::x509::{X509Builder, X509NameBuilder};
-
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "ftpdlib tests")
-            .unwrap();
-        name.append_entry_by_nid(Nid::COMMONNAME, "localhost")
-            .unwrap();
-        let name = name.build();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        let mut serial = BigNum::new().unwrap();
-        serial.rand(63, MsbOption::MAYBE_ZERO, false).unwrap();
-        b.set_serial_number(&serial.to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let now = i64::try_from(now).unwrap();
-        b.set_not_before(&Asn1Time::from_unix(now - 3600).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        b.append_extension(BasicConstraints::new().critical().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .digital_signature()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-        b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
-            .unwrap();
-        let ski = SubjectKeyIdentifier::new()
-            .build(&b.x509v3_context(None, None))
-            .unwrap();
-        b.append_extension(ski).unwrap();
-        let san = SubjectAlternativeName::new()
-            .ip("127.0.0.1")
-            .dns("localhost")
-            .build(&b.x509v3_context(None, None))
-            .unwrap();
-        b.append_extension(san).unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let cert = b.build();
-
-        let cert_pem = cert.to_pem().unwrap();
-        let key_pem = key.private_key_to_pem_pkcs8().unwrap();
+        let (cert_pem, key_pem) =
+            ftpdlib::tls::self_signed(&["localhost", "127.0.0.1"], 2).unwrap();
         // Under target/tmp, one directory per test process; those of test
         // processes that are gone are removed (a static is never dropped).
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
