@@ -585,6 +585,23 @@ fn measure_tls(srv: &Server, dir: &Path, mb: u64, idle: bool) -> TlsRow {
     }
 }
 
+/// `python3 -m pyftpdlib` sharing `dir` with `user`/`12345` on 127.0.0.1:`port`.
+fn pyftpdlib(port: u16, dir: &Path) -> Command {
+    let mut py = Command::new("python3");
+    py.args([
+        "-m",
+        "pyftpdlib",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+    ])
+    .args(["-w", "-u", "user", "-P", "12345", "--max-cons", "5000"])
+    .arg("-d")
+    .arg(dir);
+    py
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes
@@ -671,23 +688,7 @@ fn main() {
             .unwrap_or(false);
     if have_py {
         let port = free_port();
-        let mut py = Command::new("python3");
-        py.args([
-            "-m",
-            "pyftpdlib",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-w",
-            "-u",
-            "user",
-            "-P",
-            "12345",
-        ])
-        .args(["--max-cons", "5000"])
-        .arg("-d")
-        .arg(dir.path());
+        let py = pyftpdlib(port, dir.path());
         match start("pyftpdlib async", py, port) {
             Some(s) => {
                 eprintln!("measuring {}", s.name);
@@ -697,31 +698,12 @@ fn main() {
         }
         // FTPS: a second instance with TLS_FTPHandler (needs pyopenssl)
         let port = free_port();
-        let mut py = Command::new("python3");
-        py.args([
-            "-m",
-            "pyftpdlib",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .args([
-            "-w",
-            "-u",
-            "user",
-            "-P",
-            "12345",
-            "--max-cons",
-            "5000",
-            "--tls",
-        ])
-        .arg("--certfile")
-        .arg(&certfile)
-        .arg("--keyfile")
-        .arg(&keyfile)
-        .arg("-d")
-        .arg(dir.path());
+        let mut py = pyftpdlib(port, dir.path());
+        py.arg("--tls")
+            .arg("--certfile")
+            .arg(&certfile)
+            .arg("--keyfile")
+            .arg(&keyfile);
         match start("pyftpdlib async", py, port) {
             Some(s) => {
                 eprintln!("measuring {} FTPS", s.name);

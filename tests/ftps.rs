@@ -30,6 +30,7 @@ each_model!(
     no_tls_configured_answers_502,
     ascii_type_over_prot_p_converts_like_clear,
     implicit_tls_greeting_and_plaintext_refusal,
+    data_handshake_completes_before_the_transfer_command,
 );
 
 use std::io::{Read, Write};
@@ -1408,4 +1409,22 @@ fn auth_tls_with_the_client_hello_pipelined() {
             assert!(buf[..n].starts_with(b"331 "), "{:?}", &buf[..n]);
         });
     }
+}
+
+/// curl opens the data connection and runs its TLS handshake before it sends
+/// RETR/STOR: under PROT P the server must answer that handshake at once
+/// (it used to wait for the transfer command, so curl stalled in retries).
+fn data_handshake_completes_before_the_transfer_command() {
+    let srv = start_tls(|_| {});
+    std::fs::write(srv.path("f.bin"), b"early handshake").unwrap();
+    let mut c = Ctl::secure_login(srv.addr);
+    assert_eq!(code(&c.cmd("TYPE I")), 200);
+    let data = Ctl::tcp(c.pasv());
+    // the handshake alone, no command sent yet: bounded by IO_LIMIT
+    let mut tls = tls_connect(data);
+    assert_eq!(code(&c.cmd("RETR f.bin")), 125);
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"early handshake");
+    assert_eq!(code(&c.reply()), 226);
 }

@@ -311,6 +311,15 @@ impl Connection {
                 }
                 if self.running.is_some() {
                     self.hot = true;
+                } else if let DataSock::Secure(t) = &mut self.data {
+                    // a handshake ahead of the transfer; a failure is
+                    // reported (522) when the transfer starts
+                    if let Step::Failed(e) = t.state.advance() {
+                        log::debug!(
+                            "{} data channel TLS handshake: {e}",
+                            self.session.log_prefix()
+                        );
+                    }
                 }
             }
         }
@@ -824,6 +833,11 @@ impl Connection {
                     std::mem::replace(&mut self.data, DataSock::None)
                 {
                     self.data = DataSock::Open(stream);
+                    if self.session.data_protected() {
+                        // handshake at once, as clients such as curl start it
+                        // before they send RETR/STOR
+                        self.secure_data();
+                    }
                 }
                 self.feed(Input::DataConnected, registry, now);
             }
@@ -867,6 +881,11 @@ impl Connection {
                     }
                     self.drop_passive(registry);
                     self.data = DataSock::Open(stream);
+                    if self.session.data_protected() {
+                        // handshake at once, as clients such as curl start it
+                        // before they send RETR/STOR
+                        self.secure_data();
+                    }
                     self.feed(Input::DataConnected, registry, now);
                     return;
                 }
@@ -903,6 +922,9 @@ impl Connection {
         let Some(tls) = self.config.tls.clone() else {
             return;
         };
+        if !matches!(self.data, DataSock::Open(_)) {
+            return;
+        }
         if let DataSock::Open(stream) = std::mem::replace(&mut self.data, DataSock::None) {
             let sock = Arc::new(stream);
             let (state, _) =

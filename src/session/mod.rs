@@ -337,6 +337,11 @@ impl Session {
         )
     }
 
+    /// Whether data connections are to be secured with TLS (`PROT P`).
+    pub fn data_protected(&self) -> bool {
+        self.prot_p
+    }
+
     /// Whether the control connection is (to be) secured with TLS.
     pub fn control_secured(&self) -> bool {
         self.control_tls
