@@ -32,11 +32,13 @@ pub enum Forked {
 
 /// `fork(2)`. Callers must call it from a process whose other threads hold
 /// no locks the child will need (the servers fork from their single
-/// acceptor thread), and the child must end with [`std::process::exit`]
-/// rather than return into the parent's code.
+/// acceptor thread, or once from the caller of `spawn_process`), and the
+/// child must end with [`std::process::exit`] rather than return into the
+/// parent's code.
 pub fn fork() -> io::Result<Forked> {
     // SAFETY: the process models call this from the acceptor loop, which
-    // holds no locks at that point; the child only runs the session code
+    // holds no locks at that point (`spawn_process` from its caller, which
+    // holds none of ours); the child only runs the server code
     // (which allocates and logs, both fork-safe under glibc's atfork
     // handlers when no other thread holds their locks) and then exits.
     match unsafe { nix::unistd::fork() } {
@@ -171,6 +173,11 @@ pub fn signal_pipe() -> io::Result<OwnedFd> {
 /// Ask a child process to shut down (SIGTERM).
 pub fn terminate(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+}
+
+/// End a child process that ignored [`terminate`] (SIGKILL).
+pub fn kill(pid: nix::unistd::Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
 }
 
 /// A kernel pipe used to move upload bytes from a socket to a file with

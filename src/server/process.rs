@@ -33,7 +33,7 @@ const LISTENER: Token = Token(0);
 const SIGNAL: Token = Token(usize::MAX);
 
 /// Run `f` in a forked child and exit with its outcome; never returns in the child.
-fn in_child(f: impl FnOnce()) -> ! {
+pub(super) fn in_child(f: impl FnOnce()) -> ! {
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(()) => 0,
         Err(_) => 101,
@@ -263,17 +263,13 @@ pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()>
     parent_loop(&server, &mut poll, |registry, tok| {
         if tok == LISTENER {
             accept_ready(&server, &limits, |stream, peer, slot| {
-                let Some((&token, w)) = pool.iter_mut().min_by_key(|(_, w)| w.load) else {
-                    return;
-                };
                 let id = next_id;
                 next_id += 1;
-                match sys::send_fd(&w.sock, stream.as_fd(), id) {
-                    Ok(()) => {
-                        w.load += 1;
+                match hand_over(&mut pool, &stream, id) {
+                    Ok(token) => {
                         sessions.insert(id, (token, slot));
                     }
-                    Err(e) => log::error!("{peer}: can't hand over to worker {}: {e}", w.pid),
+                    Err(e) => log::error!("{peer}: can't hand over to a worker: {e}"),
                 }
             });
             return;
@@ -336,8 +332,105 @@ pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()>
             }
         }
     })?;
-    stop_children(pool.values().map(|w| w.pid));
+    stop_workers(&server, &mut poll, pool);
     Ok(())
+}
+
+/// Pass a connection to the least loaded worker that can take it now; when
+/// every worker's socket is full (a burst of connections faster than the
+/// workers pick them up), wait up to two seconds for the least loaded one.
+/// Returns the chosen worker's token.
+fn hand_over(pool: &mut HashMap<usize, Worker>, stream: &TcpStream, id: u64) -> io::Result<usize> {
+    let mut order: Vec<(usize, usize)> = pool.iter().map(|(&t, w)| (w.load, t)).collect();
+    order.sort_unstable();
+    let mut last = io::Error::other("no worker is running");
+    for &(_, token) in &order {
+        let Some(w) = pool.get_mut(&token) else {
+            continue;
+        };
+        match sys::send_fd(&w.sock, stream.as_fd(), id) {
+            Ok(()) => {
+                w.load += 1;
+                return Ok(token);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => last = e,
+            Err(e) => {
+                log::error!("worker {}: {e}", w.pid);
+                last = e;
+            }
+        }
+    }
+    let Some(&(_, token)) = order.first() else {
+        return Err(last);
+    };
+    let Some(w) = pool.get_mut(&token) else {
+        return Err(last);
+    };
+    w.sock.set_nonblocking(false)?;
+    w.sock.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let sent = sys::send_fd(&w.sock, stream.as_fd(), id);
+    w.sock.set_nonblocking(true)?;
+    sent?;
+    w.load += 1;
+    Ok(token)
+}
+
+/// Ask every worker to shut down and wait until all have exited, reading
+/// (and discarding) what they still report meanwhile: a worker blocked on
+/// reporting finished sessions to a parent that no longer reads would
+/// never see its signal. Workers still alive after the grace period plus
+/// ten seconds are killed.
+fn stop_workers(server: &FtpServer, poll: &mut Poll, mut pool: HashMap<usize, Worker>) {
+    for w in pool.values() {
+        sys::terminate(w.pid);
+    }
+    let deadline =
+        std::time::Instant::now() + server.ctx.config.shutdown_grace + Duration::from_secs(10);
+    let mut events = Events::with_capacity(64);
+    let mut buf = [0u8; 4096];
+    while !pool.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            for w in pool.values() {
+                log::warn!("worker {} did not stop in time; killing it", w.pid);
+                sys::kill(w.pid);
+            }
+            break;
+        }
+        if let Err(e) = poll.poll(&mut events, Some(left.min(Duration::from_millis(500)))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                log::error!("waiting for workers: {e}");
+                break;
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            let Some(w) = pool.get(&ev.token().0) else {
+                continue;
+            };
+            let gone = loop {
+                match (&w.sock).read(&mut buf) {
+                    Ok(0) => break true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break true,
+                }
+            };
+            if gone {
+                if let Some(w) = pool.remove(&ev.token().0) {
+                    let _ = poll
+                        .registry()
+                        .deregister(&mut SourceFd(&w.sock.as_raw_fd()));
+                    let _ = waitpid(w.pid, None);
+                }
+            }
+        }
+    }
+    for w in pool.values() {
+        let _ = waitpid(w.pid, None);
+    }
+    log::info!("every session ended");
 }
 
 /// Tells the parent that a session of this worker ended.
