@@ -199,3 +199,64 @@ fn second_signal_exits_at_once() {
         assert_ne!(st.code(), Some(0), "{model:?}: {st}");
     }
 }
+
+/// `FtpServer::spawn_process` in every model: the server runs in a process
+/// of its own (sessions of the forking models in its children), and
+/// `shutdown()` stops it as SIGTERM does: the idle client gets 421, a running
+/// download completes, and every process is gone when it returns.
+#[test]
+fn spawn_process_stops_like_sigterm() {
+    use ftpdlib::auth::MemoryAuthorizer;
+    use ftpdlib::{ConcurrencyModel, ServerBuilder};
+    // forks: run alone, so no other test's sockets are inherited
+    common::with_model(ConcurrencyModel::Process, || {
+        for model in [
+            ConcurrencyModel::ThreadPool,
+            ConcurrencyModel::Poll,
+            ConcurrencyModel::Process,
+            ConcurrencyModel::Prefork { workers: 2 },
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+            std::fs::write(dir.path().join("big.bin"), &data).unwrap();
+            let users = MemoryAuthorizer::new();
+            users
+                .add_user("user", "12345", dir.path(), "elradfmwMT")
+                .unwrap();
+            let server = ServerBuilder::new(users)
+                .configure(|c| {
+                    c.concurrency = model;
+                    c.write_limit = 2_000_000; // about 1.5 s for big.bin
+                    c.shutdown_grace = Duration::from_secs(10);
+                })
+                .bind("127.0.0.1:0")
+                .unwrap()
+                .spawn_process()
+                .unwrap();
+            let pid = server.pid().unwrap();
+            assert_ne!(pid, std::process::id());
+            let mut idle = Ctl::login(server.local_addr());
+            let mut busy = Ctl::login(server.local_addr());
+            let mut data_conn = busy.retr("big.bin");
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                data_conn.read_to_end(&mut got).unwrap();
+                got
+            });
+            if matches!(
+                model,
+                ConcurrencyModel::Process | ConcurrencyModel::Prefork { .. }
+            ) {
+                assert!(!children_of(pid).is_empty(), "{model:?}: no children");
+            }
+            server.shutdown().unwrap();
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{model:?}: the server process is still there"
+            );
+            assert_eq!(idle.line(), "421 Server is shutting down.", "{model:?}");
+            assert_eq!(reader.join().unwrap(), data, "{model:?}");
+            assert_eq!(busy.line(), "226 Transfer complete.", "{model:?}");
+        }
+    });
+}

@@ -10,11 +10,13 @@ mod limits;
 mod poll;
 mod process;
 mod shutdown;
+mod supervisor;
 mod threads;
 mod tls_stream;
 
 pub use limits::{ConnLimits, ConnSlot};
 pub use shutdown::ShutdownSignal;
+pub use supervisor::ServerProcess;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
