@@ -133,12 +133,6 @@ fn quit_fires_logout_then_one_disconnect() {
 }
 
 fn abrupt_close_fires_disconnect_but_no_logout() {
-    if common::forks() {
-        eprintln!(
-            "skipped in a forking model: the forked session holds this test's client socket open"
-        );
-        return;
-    }
     let srv = common::start(|_| {});
     // Closed without QUIT (FIN).
     let raw = session(&srv);
@@ -280,12 +274,6 @@ fn completed_transfers_fire_file_sent_and_file_received() {
 }
 
 fn failed_commands_fire_no_file_events() {
-    if common::forks() {
-        eprintln!(
-            "skipped in a forking model: the forked session holds this test's client socket open"
-        );
-        return;
-    }
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
     assert!(raw.cmd("RETR missing").starts_with("550"));
@@ -378,12 +366,6 @@ fn abor_during_stor_fires_incomplete_file_received() {
 }
 
 fn control_connection_lost_during_stor_fires_incomplete_file_received() {
-    if common::forks() {
-        eprintln!(
-            "skipped in a forking model: the forked session holds this test's client socket open"
-        );
-        return;
-    }
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
     let d = start_stor(&mut raw, "part.bin");
@@ -399,12 +381,6 @@ fn control_connection_lost_during_stor_fires_incomplete_file_received() {
 }
 
 fn control_connection_lost_during_retr_fires_incomplete_file_sent() {
-    if common::forks() {
-        eprintln!(
-            "skipped in a forking model: the forked session holds this test's client socket open"
-        );
-        return;
-    }
     let srv = common::start(|c| c.write_limit = 1 << 20);
     let mut raw = session(&srv);
     let d = start_slow_retr(&srv, &mut raw);
@@ -429,10 +405,13 @@ fn assert_in_order(lines: &[String], wanted: &[String]) {
 }
 
 fn session_log_lines_with_the_default_prefix() {
-    let srv = common::start(|c| c.banner = "logging test ready.".into());
-    srv.auth
-        .add_user("logger", "Zq9-secret-Pw", srv.dir.path(), "elradfmwMT")
-        .unwrap();
+    let srv = common::start_setup(
+        |c| c.banner = "logging test ready.".into(),
+        |auth, home| {
+            auth.add_user("logger", "Zq9-secret-Pw", home, "elradfmwMT")
+                .unwrap()
+        },
+    );
     std::fs::write(srv.path("log.bin"), pattern(12_345)).unwrap();
     let mut raw = srv.raw();
     let port = raw.stream.local_addr().unwrap().port();
@@ -524,10 +503,10 @@ fn flushed_account_and_incomplete_transfer_log_lines() {
 }
 
 fn custom_log_prefix() {
-    let srv = common::start(|c| c.log_prefix = "XXX [%(username)s]@%(remote_ip)s".into());
-    srv.auth
-        .add_user("prefixer", "pw", srv.dir.path(), "elr")
-        .unwrap();
+    let srv = common::start_setup(
+        |c| c.log_prefix = "XXX [%(username)s]@%(remote_ip)s".into(),
+        |auth, home| auth.add_user("prefixer", "pw", home, "elr").unwrap(),
+    );
     let mut raw = srv.raw();
     raw.login("prefixer", "pw");
     assert_eq!(raw.cmd("QUIT"), "221 Goodbye.");

@@ -79,12 +79,6 @@ fn assert_old_whole(srv: &TestServer, name: &str, old: &[u8]) {
 }
 
 fn stor_over_existing_file_is_atomic() {
-    if common::forks() {
-        eprintln!(
-            "skipped in a forking model: the forked session holds this test's client socket open"
-        );
-        return;
-    }
     let srv = common::start(|_| {});
     let old = pattern(150_000, 1);
     let new = pattern(400_000, 2);
@@ -179,12 +173,6 @@ fn stor_replaces_a_hard_link_instead_of_writing_through_it() {
 }
 
 fn new_file_upload_is_in_place_and_resumable() {
-    if common::forks() {
-        eprintln!(
-            "skipped in a forking model: the forked session holds this test's client socket open"
-        );
-        return;
-    }
     let srv = common::start(|_| {});
     let data = pattern(300_000, 7);
     let half = 120_000;

@@ -56,15 +56,12 @@ const IO_LIMIT: Duration = Duration::from_secs(20);
 fn start_tls(f: impl FnOnce(&mut TlsConfig)) -> TestServer {
     let mut tls = common::test_tls_config();
     f(&mut tls);
-    common::start(move |c| {
-        c.concurrency = common::model();
-        c.tls = Some(tls);
-    })
+    common::start(move |c| c.tls = Some(tls))
 }
 
 /// A server without TLS in the current concurrency model.
 fn start_plain() -> TestServer {
-    common::start(|c| c.concurrency = common::model())
+    common::start(|_| {})
 }
 
 // ---------------------------------------------------------------- a raw FTPS client
@@ -1270,10 +1267,7 @@ fn rein_on_implicit_tls_starts_a_new_handshake() {
     let cert = common::test_cert();
     let mut tls = TlsConfig::from_pem(&cert.cert_pem, &cert.key_pem).unwrap();
     tls.implicit = true;
-    let srv = common::start(move |c| {
-        c.concurrency = common::model();
-        c.tls = Some(tls);
-    });
+    let srv = common::start(move |c| c.tls = Some(tls));
     std::fs::write(srv.path("f.txt"), b"implicit").unwrap();
     let mut c = Ctl::connect_implicit(srv.addr);
     assert!(c.greeting.starts_with("220 "), "{}", c.greeting);

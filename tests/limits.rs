@@ -439,9 +439,27 @@ fn passive_ports_stay_inside_the_range() {
     assert_eq!(listing, "");
 }
 
+/// A server whose passive port range is `n` ports that this test then holds
+/// itself. The ports are taken after the start: a server in a process of its
+/// own (the forking models) would otherwise inherit the test's listeners and
+/// keep them open after the test drops them.
+fn start_with_passive_ports_taken(n: u16) -> (common::TestServer, u16, Vec<TcpListener>) {
+    for _ in 0..50 {
+        let (base, held) = free_port_block(n);
+        drop(held);
+        let srv = common::start(move |c| c.passive_ports = Some(base..=base + n - 1));
+        let retaken: Result<Vec<TcpListener>, _> = (0..n)
+            .map(|i| TcpListener::bind(("127.0.0.1", base + i)))
+            .collect();
+        if let Ok(held) = retaken {
+            return (srv, base, held);
+        }
+    }
+    panic!("no block of {n} free ports stayed free");
+}
+
 fn passive_ports_all_taken_gives_425() {
-    let (base, mut held) = free_port_block(2);
-    let srv = common::start(move |c| c.passive_ports = Some(base..=base + 1));
+    let (srv, base, mut held) = start_with_passive_ports_taken(2);
     let mut raw = session(&srv);
     for _ in 0..5 {
         assert_eq!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ftpdlib::auth::MemoryAuthorizer;
 use ftpdlib::events::{EventHandler, SessionInfo};
-use ftpdlib::server::{ServerBuilder, ShutdownHandle};
+use ftpdlib::server::{ServerBuilder, ServerProcess, ShutdownHandle};
 use ftpdlib::ServerConfig;
 
 /// Full permissions user.
@@ -24,24 +24,43 @@ pub const RO_PASS: &str = "pw";
 
 /// Every event callback, recorded as `name arg`, one line each, appended to
 /// a file: the fork-based models fire callbacks in child processes.
+///
+/// Each `on_connect` also records where it ran (process id and thread
+/// name), which proves the session ran in the concurrency model under test.
 pub struct Recorder {
     file: std::fs::File,
     path: PathBuf,
+    origins: std::fs::File,
+    origins_path: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+fn append_only(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 impl Default for Recorder {
     fn default() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let origins_path = dir.path().join("origins");
         Recorder {
-            file,
+            file: append_only(&path),
             path,
+            origins: append_only(&origins_path),
+            origins_path,
             _dir: dir,
         }
     }
@@ -56,11 +75,67 @@ impl Recorder {
 
     /// The recorded events so far.
     pub fn list(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .map(String::from)
+        read_lines(&self.path)
+    }
+
+    /// Where each `on_connect` ran so far: (process id, thread name).
+    pub fn origins(&self) -> Vec<(u32, String)> {
+        read_lines(&self.origins_path)
+            .iter()
+            .filter_map(|l| {
+                let (pid, thread) = l.split_once(' ')?;
+                Some((pid.parse().ok()?, thread.to_string()))
+            })
             .collect()
+    }
+
+    /// Panic unless every session so far ran the way `model` runs sessions:
+    /// on the thread pool's or the poll loop's thread of this process, in a
+    /// child process of its own each, or in one of the pre-fork workers.
+    pub fn assert_served_by(&self, model: ftpdlib::ConcurrencyModel) {
+        use ftpdlib::ConcurrencyModel as M;
+        let me = std::process::id();
+        let origins = self.origins();
+        let pids: std::collections::HashSet<u32> = origins.iter().map(|o| o.0).collect();
+        match model {
+            M::ThreadPool | M::Poll => {
+                let thread = if model == M::Poll {
+                    "ftp-poll"
+                } else {
+                    "ftp-session"
+                };
+                for (pid, name) in &origins {
+                    assert!(
+                        *pid == me && name == thread,
+                        "{model:?}: a session ran in process {pid} thread {name}, not in {me} {thread}"
+                    );
+                }
+            }
+            M::Process => {
+                assert!(
+                    !pids.contains(&me),
+                    "{model:?}: a session ran in the test process"
+                );
+                assert_eq!(
+                    pids.len(),
+                    origins.len(),
+                    "{model:?}: sessions shared a process: {origins:?}"
+                );
+            }
+            M::Prefork { workers } => {
+                assert!(
+                    !pids.contains(&me),
+                    "{model:?}: a session ran in the test process"
+                );
+                // a worker that died is replaced, so allow one more per session lost
+                assert!(
+                    pids.len() <= workers.max(1) || pids.len() < origins.len(),
+                    "{model:?}: {} worker processes served {} sessions",
+                    pids.len(),
+                    origins.len()
+                );
+            }
+        }
     }
 
     /// Wait (bounded) until `pred` holds for the recorded events.
@@ -78,6 +153,10 @@ impl Recorder {
 
 impl EventHandler for Recorder {
     fn on_connect(&self, _s: &SessionInfo) {
+        use std::io::Write;
+        let thread = std::thread::current().name().unwrap_or("").to_string();
+        let line = format!("{} {thread}\n", std::process::id());
+        let _ = (&self.origins).write_all(line.as_bytes());
         self.push("connect".into());
     }
     fn on_disconnect(&self, _s: &SessionInfo) {
@@ -112,12 +191,35 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub auth: Arc<MemoryAuthorizer>,
     pub events: Arc<Recorder>,
-    handle: ShutdownHandle,
+    /// The concurrency model it runs.
+    pub model: ftpdlib::ConcurrencyModel,
+    running: Running,
+}
+
+/// How a test server runs: on a thread of the test, or (forking models) in
+/// a supervisor process of its own, so that the sessions it forks never
+/// inherit the test's client sockets.
+enum Running {
+    Thread(ShutdownHandle),
+    Process(Option<ServerProcess>),
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.handle.shutdown();
+        if !std::thread::panicking() {
+            self.events.assert_served_by(self.model);
+        }
+        match &mut self.running {
+            Running::Thread(h) => h.shutdown(),
+            Running::Process(p) => {
+                if let Some(p) = p.take() {
+                    let r = p.shutdown();
+                    if !std::thread::panicking() {
+                        r.expect("the server process stops cleanly");
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -156,30 +258,32 @@ fn start_full(
     let events = Arc::new(Recorder::default());
     let mut cfg = ServerConfig {
         auth_failed_delay: Duration::ZERO,
-        // The forking models run in-process only where a suite asks for them
-        // (tests/ftps.rs); elsewhere a forked session would inherit the test's
-        // own client sockets (see `forks`), and the binary-based suites cover them.
-        concurrency: if forks() {
-            ftpdlib::ConcurrencyModel::ThreadPool
-        } else {
-            model()
-        },
+        concurrency: model(),
         ..ServerConfig::default()
     };
     f(&mut cfg);
+    let cfg_model = cfg.concurrency;
     let server = ServerBuilder::with_shared_authorizer(auth.clone())
         .config(cfg)
         .shared_events(events.clone())
         .bind(SocketAddr::new(ip, 0))
         .unwrap();
     let addr = server.local_addr().unwrap();
-    let (handle, _join) = server.spawn().unwrap();
+    let running = if matches!(
+        cfg_model,
+        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
+    ) {
+        Running::Process(Some(server.spawn_process().unwrap()))
+    } else {
+        Running::Thread(server.spawn().unwrap().0)
+    };
     TestServer {
         addr,
         dir,
         auth,
         events,
-        handle,
+        model: cfg_model,
+        running,
     }
 }
 
@@ -395,10 +499,10 @@ pub fn model() -> ftpdlib::ConcurrencyModel {
     MODEL.with(|m| m.get())
 }
 
-/// Whether the selected model forks sessions into children of this test
-/// process. Such a child inherits the test's own client sockets, so a test
-/// that closes its client end and waits for the server to notice cannot
-/// observe it in-process (the binary-based suites cover those models).
+/// Whether the selected model forks sessions into child processes; `start`
+/// and friends then run the server in a supervisor process of its own
+/// (`FtpServer::spawn_process`), so changes to the authorizer after the
+/// start do not reach it.
 pub fn forks() -> bool {
     matches!(
         model(),
@@ -406,8 +510,9 @@ pub fn forks() -> bool {
     )
 }
 
-/// Generate, for each named test body `fn name()`, one `#[test]` per in-process
-/// concurrency model: `threads::name` and `poll::name`.
+/// Generate, for each named test body `fn name()`, one `#[test]` per
+/// concurrency model: `threads::name`, `poll::name`, `process::name` and
+/// `prefork::name`.
 #[macro_export]
 macro_rules! each_model {
     ($($name:ident),* $(,)?) => {
