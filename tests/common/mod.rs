@@ -191,7 +191,7 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub auth: Arc<MemoryAuthorizer>,
     pub events: Arc<Recorder>,
-    /// The concurrency model it runs.
+    /// The concurrency model it must run (checked on drop).
     pub model: ftpdlib::ConcurrencyModel,
     running: Running,
 }
@@ -261,8 +261,15 @@ fn start_full(
         concurrency: model(),
         ..ServerConfig::default()
     };
+    let given = cfg.concurrency;
     f(&mut cfg);
     let cfg_model = cfg.concurrency;
+    // what the test asked for: its own choice, else the model of `each_model!`
+    let wanted = if cfg_model != given {
+        cfg_model
+    } else {
+        model()
+    };
     let server = ServerBuilder::with_shared_authorizer(auth.clone())
         .config(cfg)
         .shared_events(events.clone())
@@ -282,7 +289,7 @@ fn start_full(
         dir,
         auth,
         events,
-        model: cfg_model,
+        model: wanted,
         running,
     }
 }
