@@ -8,7 +8,9 @@
 //! `multi-thread,async,multi-proc,pre-fork`), `FTPBENCH_PEERS` (default
 //! `pyftpdlib,pure-ftpd`, each measured when installed; empty to skip).
 //!
-//! Per server: RETR and STOR MiB/s of the big file (median of 7), server CPU
+//! Per server: RETR and STOR MiB/s of the big file (median of 7; every
+//! server is started first and they take turns, one transfer each, so a slow
+//! spell of the machine is shared rather than landing on one), server CPU
 //! seconds per GiB moved, 300 and 1000 clients connecting and logging in at
 //! once (wall time, failures; a client without its 230 within 20 s failed), RETR MiB/s with 300 idle clients connected,
 //! 100 clients each RETR / STOR 10 MiB at once (wall time), and the server's
@@ -427,6 +429,46 @@ struct Row {
     idle10k: Option<(usize, f64, f64, bool)>,
 }
 
+/// The big-file figures of every server: RETR and STOR MiB/s (the medians
+/// of `RUNS`) and server CPU seconds per GiB moved. The servers run at once
+/// and take turns, one transfer each, so that a slow spell of the machine
+/// (run-to-run noise here is about ±30 %) falls on all of them rather than
+/// on whichever was being measured.
+fn big_transfers(servers: &[Server], dir: &Path, mb: u64) -> Vec<(f64, f64, f64)> {
+    let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
+    let src = dir.join("big.bin").to_string_lossy().into_owned();
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("ftp://user:12345@{}/", s.addr))
+        .collect();
+    let cpu0: Vec<f64> = servers.iter().map(|s| cpu_secs(s.child.id())).collect();
+    let mut retr = vec![Vec::new(); servers.len()];
+    let mut stor = vec![Vec::new(); servers.len()];
+    for _ in 0..RUNS {
+        for (i, url) in urls.iter().enumerate() {
+            retr[i].push(rate(curl(&["-o", "/dev/null", &format!("{url}big.bin")])));
+        }
+        for (i, url) in urls.iter().enumerate() {
+            let _ = std::fs::remove_file(dir.join("up.bin"));
+            stor[i].push(rate(curl(&["-T", &src, &format!("{url}up.bin")])));
+        }
+    }
+    let _ = std::fs::remove_file(dir.join("up.bin"));
+    let gib_moved = (2 * RUNS) as f64 * mb as f64 / 1024.0;
+    (0..servers.len())
+        .map(|i| {
+            (
+                median(std::mem::take(&mut retr[i])),
+                median(std::mem::take(&mut stor[i])),
+                (cpu_secs(servers[i].child.id()) - cpu0[i]) / gib_moved,
+            )
+        })
+        .collect()
+}
+
+/// A server's other figures (many clients, memory), measured while it runs
+/// alone (PSS counts shared pages in part, so another instance of the same
+/// binary would make it look smaller).
 fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
     let pid = srv.child.id();
     let url = format!("ftp://user:12345@{}/", srv.addr);
@@ -437,25 +479,6 @@ fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
     };
     let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
     let get = format!("{url}big.bin");
-    let put = format!("{url}up.bin");
-    let src = dir.join("big.bin").to_string_lossy().into_owned();
-    let cpu0 = cpu_secs(pid);
-    row.retr = median(
-        (0..RUNS)
-            .map(|_| rate(curl(&["-o", "/dev/null", &get])))
-            .collect(),
-    );
-    row.stor = median(
-        (0..RUNS)
-            .map(|_| {
-                let _ = std::fs::remove_file(dir.join("up.bin"));
-                rate(curl(&["-T", &src, &put]))
-            })
-            .collect(),
-    );
-    let gib_moved = (2 * RUNS) as f64 * mb as f64 / 1024.0;
-    row.cpu_per_gib = (cpu_secs(pid) - cpu0) / gib_moved;
-    let _ = std::fs::remove_file(dir.join("up.bin"));
 
     row.par_retr = parallel(srv.addr, "RETR");
     row.par_stor = parallel(srv.addr, "STOR");
@@ -605,6 +628,66 @@ fn pyftpdlib(port: u16, dir: &Path) -> Command {
     py
 }
 
+/// A server the bench measures.
+enum Kind {
+    /// The `ftpdlib` binary in this `--concurrency` model.
+    Ftpdlib(String),
+    Pyftpdlib,
+    PureFtpd,
+}
+
+/// What every server shares: the directory and the TLS files.
+struct Env<'a> {
+    dir: &'a Path,
+    certfile: &'a Path,
+    keyfile: &'a Path,
+}
+
+/// Start a fresh instance of `kind` on a free port; the second value is a
+/// temporary directory that must outlive it (pure-ftpd's user database).
+fn launch(kind: &Kind, env: &Env<'_>) -> Option<(Server, Option<tempfile::TempDir>)> {
+    match kind {
+        Kind::Ftpdlib(model) => {
+            let port = free_port();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+            cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
+                .args(["-w", "-u", "user", "-P", "12345"])
+                .args(["--concurrency", model, "--max-cons", "0"])
+                .arg("-d")
+                .arg(env.dir)
+                .arg("--tls")
+                .arg("--certfile")
+                .arg(env.certfile)
+                .arg("--keyfile")
+                .arg(env.keyfile);
+            let s = start(&format!("ftpdlib {model}"), cmd, port);
+            if s.is_none() {
+                eprintln!("ftpdlib {model} did not start");
+            }
+            Some((s?, None))
+        }
+        Kind::Pyftpdlib => {
+            let port = free_port();
+            let s = start("pyftpdlib async", pyftpdlib(port, env.dir), port);
+            if s.is_none() {
+                eprintln!("pyftpdlib did not start");
+            }
+            Some((s?, None))
+        }
+        Kind::PureFtpd => {
+            let Some((cmd, port, db)) = pure_ftpd(env.dir) else {
+                eprintln!("pure-ftpd not installed (apt-get install pure-ftpd): no comparison");
+                return None;
+            };
+            let s = start("pure-ftpd", cmd, port);
+            if s.is_none() {
+                eprintln!("pure-ftpd did not start");
+            }
+            Some((s?, Some(db)))
+        }
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes
@@ -650,55 +733,68 @@ fn main() {
     std::fs::write(&certfile, &cert).expect("write");
     std::fs::write(&keyfile, &key).expect("write");
 
-    let mut rows = Vec::new();
-    let mut tls_rows = Vec::new();
-    for model in models.split(',').filter(|m| !m.is_empty()) {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
-        cmd.args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-w",
-            "-u",
-            "user",
-            "-P",
-            "12345",
-        ])
-        .args(["--concurrency", model, "--max-cons", "0"])
-        .arg("-d")
-        .arg(dir.path())
-        .arg("--tls")
-        .arg("--certfile")
-        .arg(&certfile)
-        .arg("--keyfile")
-        .arg(&keyfile);
-        match start(&format!("ftpdlib {model}"), cmd, port) {
-            Some(s) => {
-                eprintln!("measuring {}", s.name);
-                rows.push(measure(&s, dir.path(), mb));
-                tls_rows.push(measure_tls(&s, dir.path(), mb, model == "async"));
-            }
-            None => eprintln!("ftpdlib {model} did not start"),
-        }
-    }
     let have_py = peers.contains("pyftpdlib")
         && Command::new("python3")
             .args(["-c", "import pyftpdlib"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
+    if peers.contains("pyftpdlib") && !have_py {
+        eprintln!("pyftpdlib not installed (pip install pyftpdlib): no comparison");
+    }
+    let mut kinds: Vec<Kind> = models
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(|m| Kind::Ftpdlib(m.to_string()))
+        .collect();
     if have_py {
-        let port = free_port();
-        let py = pyftpdlib(port, dir.path());
-        match start("pyftpdlib async", py, port) {
-            Some(s) => {
-                eprintln!("measuring {}", s.name);
-                rows.push(measure(&s, dir.path(), mb));
-            }
-            None => eprintln!("pyftpdlib did not start"),
+        kinds.push(Kind::Pyftpdlib);
+    }
+    if peers.contains("pure-ftpd") {
+        kinds.push(Kind::PureFtpd);
+    }
+    let env = Env {
+        dir: dir.path(),
+        certfile: &certfile,
+        keyfile: &keyfile,
+    };
+
+    // each server alone: many clients, memory, FTPS
+    let mut rows = Vec::new();
+    let mut tls_rows = Vec::new();
+    for kind in &kinds {
+        let Some((s, _guard)) = launch(kind, &env) else {
+            continue;
+        };
+        eprintln!("measuring {}", s.name);
+        rows.push(measure(&s, dir.path(), mb));
+        if matches!(kind, Kind::Ftpdlib(_)) {
+            tls_rows.push(measure_tls(&s, dir.path(), mb, s.name.ends_with("async")));
         }
+    }
+    // every server at once, taking turns: the big transfers
+    let (servers, guards): (Vec<Server>, Vec<_>) =
+        kinds.iter().filter_map(|k| launch(k, &env)).unzip();
+    eprintln!(
+        "measuring the big transfers, servers taking turns: {}",
+        servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let big = big_transfers(&servers, dir.path(), mb);
+    for (s, (retr, stor, cpu)) in servers.iter().zip(big) {
+        if let Some(row) = rows.iter_mut().find(|r| r.name == s.name) {
+            row.retr = retr;
+            row.stor = stor;
+            row.cpu_per_gib = cpu;
+        }
+    }
+    drop(servers);
+    drop(guards);
+
+    if have_py {
         // FTPS: a second instance with TLS_FTPHandler (needs pyopenssl)
         let port = free_port();
         let mut py = pyftpdlib(port, dir.path());
@@ -713,20 +809,6 @@ fn main() {
                 tls_rows.push(measure_tls(&s, dir.path(), mb, true));
             }
             None => eprintln!("pyftpdlib --tls did not start (pip install pyopenssl)"),
-        }
-    } else if peers.contains("pyftpdlib") {
-        eprintln!("pyftpdlib not installed (pip install pyftpdlib): no comparison");
-    }
-    if peers.contains("pure-ftpd") {
-        match pure_ftpd(dir.path()) {
-            Some((cmd, port, _db)) => match start("pure-ftpd", cmd, port) {
-                Some(s) => {
-                    eprintln!("measuring {}", s.name);
-                    rows.push(measure(&s, dir.path(), mb));
-                }
-                None => eprintln!("pure-ftpd did not start"),
-            },
-            None => eprintln!("pure-ftpd not installed (apt-get install pure-ftpd): no comparison"),
         }
     }
 
