@@ -324,17 +324,7 @@ impl Ctl {
 
     /// The address of a PASV reply.
     fn pasv(&mut self) -> SocketAddr {
-        let r = self.cmd("PASV");
-        assert_eq!(code(&r), 227, "{r}");
-        let inner = &r[r.find('(').unwrap() + 1..r.find(')').unwrap()];
-        let n: Vec<u16> = inner
-            .split(',')
-            .map(|x| x.trim().parse().unwrap())
-            .collect();
-        SocketAddr::from((
-            [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8],
-            n[4] * 256 + n[5],
-        ))
+        common::pasv_addr(&self.cmd("PASV"))
     }
 
     /// The port of an EPSV reply.

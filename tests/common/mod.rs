@@ -276,10 +276,7 @@ fn start_full(
         .bind(SocketAddr::new(ip, 0))
         .unwrap();
     let addr = server.local_addr().unwrap();
-    let running = if matches!(
-        cfg_model,
-        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
-    ) {
+    let running = if is_forking(cfg_model) {
         Running::Process(Some(server.spawn_process().unwrap()))
     } else {
         Running::Thread(server.spawn().unwrap().0)
@@ -392,17 +389,7 @@ impl Raw {
 
     /// PASV, and the data address it announced.
     pub fn pasv(&mut self) -> SocketAddr {
-        let r = self.cmd("PASV");
-        assert!(r.starts_with("227"), "{r}");
-        let inner = &r[r.find('(').unwrap() + 1..r.find(')').unwrap()];
-        let n: Vec<u16> = inner
-            .split(',')
-            .map(|x| x.trim().parse().unwrap())
-            .collect();
-        SocketAddr::from((
-            [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8],
-            n[4] * 256 + n[5],
-        ))
+        pasv_addr(&self.cmd("PASV"))
     }
 
     /// EPSV, and the data port it announced.
@@ -487,10 +474,7 @@ thread_local! {
 pub fn with_model(model: ftpdlib::ConcurrencyModel, body: fn()) {
     static FORK_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
     MODEL.with(|m| m.set(model));
-    let forks = matches!(
-        model,
-        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
-    );
+    let forks = is_forking(model);
     if forks {
         let _alone = FORK_LOCK.write().unwrap_or_else(|e| e.into_inner());
         body();
@@ -506,15 +490,34 @@ pub fn model() -> ftpdlib::ConcurrencyModel {
     MODEL.with(|m| m.get())
 }
 
+/// The data address of a `227` PASV reply (panics on any other reply).
+pub fn pasv_addr(r: &str) -> SocketAddr {
+    assert!(r.starts_with("227"), "{r}");
+    let inner = &r[r.find('(').unwrap() + 1..r.find(')').unwrap()];
+    let n: Vec<u16> = inner
+        .split(',')
+        .map(|x| x.trim().parse().unwrap())
+        .collect();
+    SocketAddr::from((
+        [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8],
+        n[4] * 256 + n[5],
+    ))
+}
+
+/// Whether `model` serves sessions in child processes.
+pub fn is_forking(model: ftpdlib::ConcurrencyModel) -> bool {
+    matches!(
+        model,
+        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
+    )
+}
+
 /// Whether the selected model forks sessions into child processes; `start`
 /// and friends then run the server in a supervisor process of its own
 /// (`FtpServer::spawn_process`), so changes to the authorizer after the
 /// start do not reach it.
 pub fn forks() -> bool {
-    matches!(
-        model(),
-        ftpdlib::ConcurrencyModel::Process | ftpdlib::ConcurrencyModel::Prefork { .. }
-    )
+    is_forking(model())
 }
 
 /// Generate, for each named test body `fn name()`, one `#[test]` per
