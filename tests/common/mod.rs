@@ -402,7 +402,9 @@ impl Raw {
 }
 
 static LOG_INIT: Once = Once::new();
-static LOG_FILE: std::sync::OnceLock<(std::fs::File, PathBuf)> = std::sync::OnceLock::new();
+/// The capture file: unlinked as soon as it is open, so nothing is left
+/// behind; forked sessions inherit the descriptor and append to it.
+static LOG_FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 
 /// Log records appended to one file per test binary, one write(2) each, so
 /// that forked server processes can log too (and never wait on a lock that
@@ -415,7 +417,7 @@ impl log::Log for Capture {
     }
     fn log(&self, r: &log::Record<'_>) {
         use std::io::Write;
-        if let Some((f, _)) = LOG_FILE.get() {
+        if let Some(f) = LOG_FILE.get() {
             let line = format!("[{}] {}", &r.level().as_str()[..1], r.args()).replace('\n', " ");
             let _ = (&*f).write_all(format!("{line}\n").as_bytes());
         }
@@ -429,10 +431,12 @@ pub fn init_logging() {
         let path = std::env::temp_dir().join(format!("ftpdlib-test-log-{}", std::process::id()));
         std::fs::write(&path, b"").unwrap();
         let f = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .open(&path)
             .unwrap();
-        let _ = LOG_FILE.set((f, path));
+        std::fs::remove_file(&path).unwrap();
+        let _ = LOG_FILE.set(f);
         let _ = log::set_boxed_logger(Box::new(Capture));
         log::set_max_level(log::LevelFilter::Debug);
     });
@@ -440,11 +444,21 @@ pub fn init_logging() {
 
 /// Captured log lines containing `needle` (e.g. a client's `127.0.0.1:PORT` prefix).
 pub fn log_lines(needle: &str) -> Vec<String> {
-    let Some((_, path)) = LOG_FILE.get() else {
+    use std::os::unix::fs::FileExt;
+    let Some(f) = LOG_FILE.get() else {
         return Vec::new();
     };
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    // positional reads: the appending writers are not disturbed
+    let mut buf = vec![0u8; f.metadata().map_or(0, |m| m.len() as usize)];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    buf.truncate(got);
+    String::from_utf8_lossy(&buf)
         .lines()
         .filter(|l| l.contains(needle))
         .map(String::from)
