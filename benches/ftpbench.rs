@@ -429,12 +429,23 @@ struct Row {
     idle10k: Option<(usize, f64, f64, bool)>,
 }
 
-/// The big-file figures of every server: RETR and STOR MiB/s (the medians
-/// of `RUNS`) and server CPU seconds per GiB moved. The servers run at once
-/// and take turns, one transfer each, so that a slow spell of the machine
-/// (run-to-run noise here is about ±30 %) falls on all of them rather than
-/// on whichever was being measured.
-fn big_transfers(servers: &[Server], dir: &Path, mb: u64) -> Vec<(f64, f64, f64)> {
+/// The transfer figures of every server, the medians of `RUNS`.
+struct Transfers {
+    /// One client, the big file: MiB/s.
+    retr: f64,
+    stor: f64,
+    /// Server CPU seconds per GiB moved by the single-client transfers.
+    cpu_per_gib: f64,
+    /// 100 clients each moving 10 MiB at once: wall seconds.
+    par_retr: f64,
+    par_stor: f64,
+}
+
+/// The transfer figures of every server. The servers run at once and take
+/// turns, one transfer (or one round of 100 parallel ones) each, so that a
+/// slow spell of the machine (run-to-run noise here is about ±30 %) falls
+/// on all of them rather than on whichever was being measured.
+fn transfers(servers: &[Server], dir: &Path, mb: u64) -> Vec<Transfers> {
     let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
     let src = dir.join("big.bin").to_string_lossy().into_owned();
     let urls: Vec<String> = servers
@@ -455,13 +466,29 @@ fn big_transfers(servers: &[Server], dir: &Path, mb: u64) -> Vec<(f64, f64, f64)
     }
     let _ = std::fs::remove_file(dir.join("up.bin"));
     let gib_moved = (2 * RUNS) as f64 * mb as f64 / 1024.0;
+    let cpu: Vec<f64> = (0..servers.len())
+        .map(|i| (cpu_secs(servers[i].child.id()) - cpu0[i]) / gib_moved)
+        .collect();
+    let mut par_retr = vec![Vec::new(); servers.len()];
+    let mut par_stor = vec![Vec::new(); servers.len()];
+    for _ in 0..RUNS {
+        for (i, s) in servers.iter().enumerate() {
+            par_retr[i].push(parallel(s.addr, "RETR"));
+        }
+        for (i, s) in servers.iter().enumerate() {
+            par_stor[i].push(parallel(s.addr, "STOR"));
+            for k in 0..100 {
+                let _ = std::fs::remove_file(dir.join(format!("par{k}.bin")));
+            }
+        }
+    }
     (0..servers.len())
-        .map(|i| {
-            (
-                median(std::mem::take(&mut retr[i])),
-                median(std::mem::take(&mut stor[i])),
-                (cpu_secs(servers[i].child.id()) - cpu0[i]) / gib_moved,
-            )
+        .map(|i| Transfers {
+            retr: median(std::mem::take(&mut retr[i])),
+            stor: median(std::mem::take(&mut stor[i])),
+            cpu_per_gib: cpu[i],
+            par_retr: median(std::mem::take(&mut par_retr[i])),
+            par_stor: median(std::mem::take(&mut par_stor[i])),
         })
         .collect()
 }
@@ -469,7 +496,7 @@ fn big_transfers(servers: &[Server], dir: &Path, mb: u64) -> Vec<(f64, f64, f64)
 /// A server's other figures (many clients, memory), measured while it runs
 /// alone (PSS counts shared pages in part, so another instance of the same
 /// binary would make it look smaller).
-fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
+fn measure(srv: &Server, mb: u64) -> Row {
     let pid = srv.child.id();
     let url = format!("ftp://user:12345@{}/", srv.addr);
     let mut row = Row {
@@ -479,12 +506,6 @@ fn measure(srv: &Server, dir: &Path, mb: u64) -> Row {
     };
     let rate = |d: Option<Duration>| d.map(|d| mb as f64 / d.as_secs_f64()).unwrap_or(0.0);
     let get = format!("{url}big.bin");
-
-    row.par_retr = parallel(srv.addr, "RETR");
-    row.par_stor = parallel(srv.addr, "STOR");
-    for i in 0..100 {
-        let _ = std::fs::remove_file(dir.join(format!("par{i}.bin")));
-    }
 
     let (t, f, idle) = logins(srv.addr, 300);
     row.login300 = (t, f);
@@ -767,28 +788,29 @@ fn main() {
             continue;
         };
         eprintln!("measuring {}", s.name);
-        rows.push(measure(&s, dir.path(), mb));
+        rows.push(measure(&s, mb));
         if matches!(kind, Kind::Ftpdlib(_)) {
             tls_rows.push(measure_tls(&s, dir.path(), mb, s.name.ends_with("async")));
         }
     }
-    // every server at once, taking turns: the big transfers
+    // every server at once, taking turns: the transfers
     let (servers, guards): (Vec<Server>, Vec<_>) =
         kinds.iter().filter_map(|k| launch(k, &env)).unzip();
     eprintln!(
-        "measuring the big transfers, servers taking turns: {}",
+        "measuring the transfers, servers taking turns: {}",
         servers
             .iter()
             .map(|s| s.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let big = big_transfers(&servers, dir.path(), mb);
-    for (s, (retr, stor, cpu)) in servers.iter().zip(big) {
+    for (s, t) in servers.iter().zip(transfers(&servers, dir.path(), mb)) {
         if let Some(row) = rows.iter_mut().find(|r| r.name == s.name) {
-            row.retr = retr;
-            row.stor = stor;
-            row.cpu_per_gib = cpu;
+            row.retr = t.retr;
+            row.stor = t.stor;
+            row.cpu_per_gib = t.cpu_per_gib;
+            row.par_retr = t.par_retr;
+            row.par_stor = t.par_stor;
         }
     }
     drop(servers);
