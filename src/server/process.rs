@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::unix::SourceFd;
@@ -251,7 +251,7 @@ pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()>
     let mut next_token = 1usize;
     let mut next_id = 1u64;
     for _ in 0..n {
-        let w = spawn_worker(&server)?;
+        let w = spawn_worker(&server, &mut pool)?;
         poll.registry().register(
             &mut SourceFd(&w.sock.as_raw_fd()),
             Token(next_token),
@@ -314,7 +314,7 @@ pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()>
                 log::warn!("worker {} died; starting a new one", dead.pid);
                 sessions.retain(|_, (t, _)| *t != token);
             }
-            match spawn_worker(&server) {
+            match spawn_worker(&server, &mut pool) {
                 Ok(w) => {
                     if registry
                         .register(
@@ -433,24 +433,29 @@ fn stop_workers(server: &FtpServer, poll: &mut Poll, mut pool: HashMap<usize, Wo
     log::info!("every session ended");
 }
 
-/// Tells the parent that a session of this worker ended.
+/// Tells the parent that a session of this worker ended, through the
+/// worker's reporting thread: the poll loop never waits on the parent.
 struct RemoteSlot {
     id: u64,
-    parent: Arc<Mutex<UnixStream>>,
+    report: crossbeam_channel::Sender<u64>,
 }
 
 impl Drop for RemoteSlot {
     fn drop(&mut self) {
-        let mut s = self.parent.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = s.write_all(&self.id.to_le_bytes());
+        let _ = self.report.send(self.id);
     }
 }
 
-fn spawn_worker(server: &FtpServer) -> io::Result<Worker> {
+/// Fork a worker. `siblings` are the running workers: the new one closes
+/// its copies of their parent-side sockets, so that each worker's socket
+/// has exactly two ends, one in the parent and one in the worker.
+fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io::Result<Worker> {
     let (parent_end, child_end) = UnixStream::pair()?;
     match sys::fork()? {
         Forked::Child => in_child(|| {
             drop(parent_end);
+            // the child's copy of the table; the parent's is untouched
+            drop(std::mem::take(siblings));
             run_worker(server, child_end);
         }),
         Forked::Parent(pid) => {
@@ -468,13 +473,27 @@ fn spawn_worker(server: &FtpServer) -> io::Result<Worker> {
 
 /// A worker process: receive connections from the parent and serve them in a poll loop.
 fn run_worker(server: &FtpServer, sock: UnixStream) {
-    let writer = match sock.try_clone() {
-        Ok(w) => Arc::new(Mutex::new(w)),
-        Err(e) => {
-            log::error!("worker {}: {e}", std::process::id());
-            return;
-        }
-    };
+    let (report, finished) = crossbeam_channel::unbounded::<u64>();
+    let reporter = sock.try_clone().and_then(|mut parent| {
+        std::thread::Builder::new()
+            .name("ftp-report".into())
+            .spawn(move || {
+                // a blocking write: the parent reads these in its own loop
+                for id in finished {
+                    if let Err(e) = parent.write_all(&id.to_le_bytes()) {
+                        log::error!(
+                            "worker {}: reporting to the parent: {e}",
+                            std::process::id()
+                        );
+                        break;
+                    }
+                }
+            })
+    });
+    if let Err(e) = reporter {
+        log::error!("worker {}: {e}", std::process::id());
+        return;
+    }
     let mut poll_loop = match PollLoop::new(
         server.ctx.clone(),
         Arc::clone(&server.events),
@@ -503,7 +522,7 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
                         let stream = TcpStream::from(fd);
                         let slot = Box::new(RemoteSlot {
                             id,
-                            parent: Arc::clone(&writer),
+                            report: report.clone(),
                         });
                         match stream.peer_addr() {
                             Ok(peer) => {
