@@ -246,7 +246,10 @@ fn max_cons_per_ip_counts_each_client_address() {
 fn idle_control_connection_times_out() {
     let srv = common::start(|c| c.timeout = Some(Duration::from_secs(1)));
     let mut raw = session(&srv);
+    // The clock starts before the command that restarts the server's idle
+    // timer, so the lower bound holds however late this process runs.
     let t = Instant::now();
+    assert_eq!(raw.cmd("NOOP"), "200 I successfully did nothing.");
     assert_eq!(raw.reply(), "421 Control connection timed out.");
     let took = t.elapsed();
     assert!(
@@ -274,11 +277,13 @@ fn idle_timeout_does_not_fire_while_a_transfer_runs() {
     let took = t.elapsed();
     assert!(took > Duration::from_millis(1500), "{took:?}");
     assert!(got == data, "transferred bytes differ");
-    // The idle clock restarts when the transfer ends.
+    // The idle clock restarts when the transfer ends: had it run during the
+    // two-second transfer, the 421 would follow the 226 at once. (The clock
+    // here starts after the 226 arrived, a little after the server's.)
     let t = Instant::now();
     assert_eq!(raw.reply(), "421 Control connection timed out.");
     assert!(
-        t.elapsed() >= Duration::from_millis(800),
+        t.elapsed() >= Duration::from_millis(500),
         "{:?}",
         t.elapsed()
     );
@@ -288,8 +293,8 @@ fn idle_timeout_does_not_fire_while_a_transfer_runs() {
 fn passive_listener_nobody_connects_to_times_out() {
     let srv = common::start(|c| c.data_timeout = Some(Duration::from_secs(1)));
     let mut raw = session(&srv);
+    let t = Instant::now(); // before the server's timer starts
     let addr = raw.pasv();
-    let t = Instant::now();
     assert_eq!(raw.reply(), "421 Passive data channel timed out.");
     let took = t.elapsed();
     assert!(
@@ -314,8 +319,8 @@ fn stalled_data_connection_times_out_and_closes_the_session() {
     sock.set_recv_buffer_size(4096).unwrap();
     sock.connect(&addr.into()).unwrap();
     let _data: TcpStream = sock.into(); // never read
+    let t = Instant::now(); // before the server's timer starts
     prelim(&raw.cmd("RETR big.bin"));
-    let t = Instant::now();
     assert_eq!(raw.reply(), "421 Data connection timed out.");
     assert!(
         t.elapsed() >= Duration::from_millis(800),
@@ -753,10 +758,12 @@ fn sendfile_on_and_off_send_identical_bytes() {
 
 // --- throttling
 
-/// 2 MiB at 1 MiB/s must take 2 s within 10 %.
+/// 2 MiB at 1 MiB/s must take 2 s: never less than 1.8 s (the limit
+/// holds), and well under the 4 s of half the rate (the limit is not
+/// applied twice); the upper bound leaves room for a busy machine.
 fn assert_two_seconds(took: Duration) {
     assert!(
-        took >= Duration::from_millis(1800) && took <= Duration::from_millis(2200),
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(3),
         "2 MiB at 1 MiB/s took {took:?}"
     );
 }
