@@ -48,6 +48,25 @@ pub fn fork() -> io::Result<Forked> {
     }
 }
 
+/// In a forked child that must not accept: swap its copy of the listening
+/// socket for `/dev/null`. The port is then held by the parent alone, so a
+/// server restarted after its parent died can bind it again while old
+/// sessions still run, and no connection can queue on a socket that nobody
+/// accepts from. The descriptor number stays open (and owned by the same
+/// `TcpListener`); only the file behind it changes.
+pub fn release_listener(listener: &std::net::TcpListener) -> io::Result<()> {
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: both descriptors are open for the duration of the call (`null`
+    // is owned here, the listener's is borrowed from `listener`); dup2
+    // atomically re-points the listener's descriptor number at /dev/null,
+    // so no descriptor is closed under its owner and none is left dangling.
+    let r = unsafe { libc::dup2(null.as_raw_fd(), listener.as_raw_fd()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Send one file descriptor and a tag over a Unix socket (`SCM_RIGHTS`).
 pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()> {
     let bytes = tag.to_le_bytes();

@@ -225,3 +225,54 @@ fn pre_fork_replaces_a_dead_worker() {
     let (_s, _r, g) = login(d.addr);
     assert!(g.starts_with("220"));
 }
+
+/// Only the parent holds the listening socket: when it is killed outright
+/// (no chance to shut down), a new server can bind the port at once, even
+/// while sessions of the old one still run in their processes.
+#[test]
+fn killed_parent_leaves_the_port_free() {
+    for model in [
+        &["--concurrency", "multi-proc"][..],
+        &["--concurrency", "pre-fork", "--workers", "2"],
+    ] {
+        let mut d = daemon(model);
+        let (s, mut r, g) = login(d.addr);
+        assert!(g.starts_with("220"), "{model:?}: {g}");
+        let parent = d.child.id();
+        let kids: Vec<u32> = children_of(parent).into_iter().map(|(p, _)| p).collect();
+        assert!(!kids.is_empty(), "{model:?}: no child processes");
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+        let again = std::net::TcpListener::bind(d.addr);
+        assert!(
+            again.is_ok(),
+            "{model:?}: port still held after the parent died: {:?}",
+            again.err()
+        );
+        drop(again);
+        // the orphaned session still answers, and ends on QUIT
+        let mut w = s.try_clone().unwrap();
+        w.write_all(b"NOOP\r\nQUIT\r\n").unwrap();
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("200"), "{model:?}: {l}");
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("221"), "{model:?}: {l}");
+        // the old processes end by themselves (pre-fork workers once their
+        // sessions are over and the parent's socket is gone)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for k in kids {
+            while std::fs::read_to_string(format!("/proc/{k}/stat"))
+                .map(|st| !st.contains(") Z "))
+                .unwrap_or(false)
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "{model:?}: process {k} still runs"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}

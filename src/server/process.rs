@@ -205,6 +205,9 @@ fn fork_session(
         Forked::Child => in_child(|| {
             drop(read_end);
             let _life = write_end;
+            if let Err(e) = sys::release_listener(&server.listener) {
+                log::warn!("{peer}: can't close the inherited listening socket: {e}");
+            }
             let stop = match sys::signal_pipe() {
                 Ok(p) => p,
                 Err(e) => {
@@ -456,6 +459,12 @@ fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io
             drop(parent_end);
             // the child's copy of the table; the parent's is untouched
             drop(std::mem::take(siblings));
+            if let Err(e) = sys::release_listener(&server.listener) {
+                log::warn!(
+                    "worker {}: can't close the inherited listening socket: {e}",
+                    std::process::id()
+                );
+            }
             run_worker(server, child_end);
         }),
         Forked::Parent(pid) => {
