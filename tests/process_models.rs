@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{daemon, Daemon};
+use common::{children_of, daemon, Daemon};
 
 fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
     let s = TcpStream::connect(addr).unwrap();
@@ -28,29 +28,6 @@ fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
         assert!(l.starts_with("230"), "{l}");
     }
     (s, r, greeting)
-}
-
-fn children_of(pid: u32) -> Vec<(u32, char)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid: u32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if ppid == pid {
-            out.push((p, state));
-        }
-    }
-    out
 }
 
 fn curl_roundtrip(d: &Daemon) {

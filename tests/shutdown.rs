@@ -16,7 +16,7 @@ const MODELS: [&[&str]; 4] = [
     &["--concurrency", "pre-fork", "--workers", "2"],
 ];
 
-use common::{daemon, Daemon};
+use common::{children_of, daemon, Daemon};
 
 struct Ctl {
     w: TcpStream,
@@ -72,30 +72,6 @@ fn signal(d: &Daemon, sig: &str) {
         .success());
 }
 
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        if rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u32>().ok())
-            == Some(pid)
-        {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn wait_exit(d: &mut Daemon, within: Duration, model: &[&str]) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
@@ -124,7 +100,10 @@ fn sigterm_lets_running_transfers_finish() {
         let mut sock = busy.retr("f.bin");
         let mut got = vec![0u8; 64 * 1024];
         sock.read_exact(&mut got).unwrap();
-        let kids = children_of(d.child.id());
+        let kids: Vec<u32> = children_of(d.child.id())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         signal(&d, "-TERM");
         assert_eq!(idle.line(), "421 Server is shutting down.", "{model:?}");
         assert_eq!(idle.line(), "", "{model:?}: EOF after 421");
