@@ -23,6 +23,9 @@
 //! `FTPBENCH_TLS_IDLE_SECS` (default 15) with 100 idle TLS sessions, and
 //! again after those 100 clients vanished without closing TLS.
 
+#[path = "../tests/common/procs.rs"]
+mod procs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -94,28 +97,7 @@ fn tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
     let mut i = 0;
     while i < all.len() {
-        let parent = all[i];
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for e in entries.flatten() {
-                let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                    continue;
-                };
-                let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-                    continue;
-                };
-                if rest
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse::<u32>().ok())
-                    == Some(parent)
-                {
-                    all.push(p);
-                }
-            }
-        }
+        all.extend(procs::children_of(all[i]).into_iter().map(|(p, _)| p));
         i += 1;
     }
     all

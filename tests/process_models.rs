@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{children_of, daemon, Daemon};
+use common::procs::children_of;
+use common::{daemon, Daemon};
 
 fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
     let s = TcpStream::connect(addr).unwrap();

@@ -16,7 +16,8 @@ const MODELS: [&[&str]; 4] = [
     &["--concurrency", "pre-fork", "--workers", "2"],
 ];
 
-use common::{children_of, daemon, Daemon};
+use common::procs::children_of;
+use common::{daemon, Daemon};
 
 struct Ctl {
     w: TcpStream,

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+pub mod procs;
+
 use ftpdlib::auth::MemoryAuthorizer;
 use ftpdlib::events::{EventHandler, SessionInfo};
 use ftpdlib::server::{ServerBuilder, ServerProcess, ShutdownHandle};
@@ -718,29 +720,4 @@ pub fn test_cert() -> &'static TestCert {
 pub fn test_tls_config() -> ftpdlib::tls::TlsConfig {
     let c = test_cert();
     ftpdlib::tls::TlsConfig::from_pem_files(&c.cert_path, Some(&c.key_path)).unwrap()
-}
-
-/// The processes whose parent is `pid`, with their state letter from
-/// `/proc/PID/stat` (`Z` for a zombie).
-pub fn children_of(pid: u32) -> Vec<(u32, char)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid: u32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if ppid == pid {
-            out.push((p, state));
-        }
-    }
-    out
 }
