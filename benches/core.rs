@@ -44,15 +44,7 @@ fn core(c: &mut Criterion) {
     });
     let facts = MlstFacts::default();
     c.bench_function("MLSD line", |b| {
-        b.iter(|| {
-            listing::mlsx_line(
-                black_box(&e),
-                &facts,
-                "elradfmwMT",
-                MlsxRole::Entry,
-                TimeMode::Gmt,
-            )
-        })
+        b.iter(|| listing::mlsx_line(black_box(&e), &facts, "elradfmwMT", MlsxRole::Entry))
     });
     c.bench_function("resolve path", |b| {
         b.iter(|| {

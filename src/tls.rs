@@ -70,6 +70,12 @@ pub struct TlsConfig {
     /// Implicit FTPS: TLS from the first byte of every control connection
     /// (the `ftps://`, port 990 style) instead of `AUTH TLS`.
     pub implicit: bool,
+    /// How long a TLS handshake may take, on the control connection (from
+    /// `AUTH` or, in implicit mode, from the connect) and on each data
+    /// connection; a peer that has not finished by then is disconnected.
+    /// Default 30 s (proftpd's `TLSTimeoutHandshake` plays the same part).
+    /// The control idle timeout also applies while a handshake runs.
+    pub handshake_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -78,6 +84,7 @@ impl fmt::Debug for TlsConfig {
             .field("control_required", &self.control_required)
             .field("data_required", &self.data_required)
             .field("implicit", &self.implicit)
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +159,7 @@ impl TlsConfig {
             control_required: false,
             data_required: false,
             implicit: false,
+            handshake_timeout: std::time::Duration::from_secs(30),
         })
     }
 

@@ -31,6 +31,13 @@ each_model!(
     ascii_type_over_prot_p_converts_like_clear,
     implicit_tls_greeting_and_plaintext_refusal,
     data_handshake_completes_before_the_transfer_command,
+    commands_pipelined_behind_auth_are_never_run_inside_tls,
+    commands_framed_before_auth_are_never_run_inside_tls,
+    commands_sent_under_tls_after_rein_are_never_run_in_the_clear,
+    a_prot_change_never_lets_a_transfer_run_in_the_clear,
+    auth_tls_p_and_ssl_protect_the_data_channel,
+    control_handshakes_have_a_deadline,
+    data_handshakes_have_a_deadline,
 );
 
 use std::io::{Read, Write};
@@ -948,9 +955,12 @@ fn data_required_refuses_data_commands_until_prot_p() {
         ] {
             assert_eq!(c.cmd(&cmd), refused, "{cmd} {when}");
         }
-        // nothing was set up: a transfer command has no data channel
+        // and no transfer runs at this protection level (RFC 4217 §9)
         let r = c.cmd("RETR f.bin");
-        assert_eq!(r, "425 Use PORT or PASV first.", "RETR {when}");
+        assert_eq!(
+            r, "521 Data connection cannot be opened with this PROT setting.",
+            "RETR {when}"
+        );
     };
     refusals(&mut c, "before PBSZ/PROT");
     assert_eq!(c.cmd("PBSZ 0"), "200 PBSZ=0 successful.");
@@ -1411,4 +1421,285 @@ fn data_handshake_completes_before_the_transfer_command() {
     tls.read_to_end(&mut got).unwrap();
     assert_eq!(got, b"early handshake");
     assert_eq!(code(&c.reply()), 226);
+}
+
+// ---------------------------------------------------------------- hardening
+
+/// What the client gets from a handshake on a control connection where the
+/// server may refuse it: the TLS stream, or `None` when the handshake failed
+/// (the server closed the connection).
+fn try_tls(tcp: &TcpStream) -> Option<SslStream<TcpStream>> {
+    connector()
+        .connect("127.0.0.1", tcp.try_clone().unwrap())
+        .ok()
+}
+
+/// One reply read from a TLS stream (a line is enough for these tests).
+fn tls_reply(s: &mut SslStream<TcpStream>) -> String {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\n") && got.len() < 1000 {
+        match s.read(&mut b) {
+            Ok(1) => got.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).trim_end().to_string()
+}
+
+/// `AUTH TLS` and `USER` in one segment (the STARTTLS injection of
+/// CVE-2011-0411): the USER must never be run inside the secured session.
+/// What follows AUTH is handshake input, so the handshake fails.
+fn commands_pipelined_behind_auth_are_never_run_inside_tls() {
+    let srv = start_tls(|_| {});
+    let mut c = Ctl::connect(srv.addr);
+    c.send(format!("AUTH TLS\r\nUSER {USER}\r\n").as_bytes());
+    assert_eq!(c.reply(), "234 AUTH TLS successful.");
+    if let Some(mut s) = try_tls(&c.tcp) {
+        s.write_all(format!("PASS {PASS}\r\n").as_bytes()).unwrap();
+        let r = tls_reply(&mut s);
+        assert_eq!(r, "503 Login with USER first.", "the pipelined USER ran");
+    } else {
+        let rest = expect_closed(&mut c.tcp);
+        assert!(!String::from_utf8_lossy(&rest).contains("331"), "{rest:?}");
+    }
+}
+
+/// Lines that reached the server before AUTH TLS was run (here held up by
+/// the failed-login delay) are dropped at the change, never run inside TLS.
+fn commands_framed_before_auth_are_never_run_inside_tls() {
+    let mut tls = common::test_tls_config();
+    tls.handshake_timeout = Duration::from_secs(5);
+    let srv = common::start(move |c| {
+        c.tls = Some(tls);
+        c.auth_failed_delay = Duration::from_millis(300);
+    });
+    let mut c = Ctl::connect(srv.addr);
+    c.send(
+        format!("USER {USER}\r\nPASS wrong\r\nAUTH TLS\r\nUSER {USER}\r\nPASS {PASS}\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(code(&c.reply()), 331);
+    assert_eq!(c.reply(), "530 Authentication failed.");
+    assert_eq!(c.reply(), "234 AUTH TLS successful.");
+    if let Some(mut s) = try_tls(&c.tcp) {
+        s.write_all(b"PWD\r\n").unwrap();
+        assert_eq!(
+            tls_reply(&mut s),
+            "530 Log in with USER and PASS first.",
+            "lines sent before AUTH ran inside TLS"
+        );
+    } else {
+        let rest = expect_closed(&mut c.tcp);
+        let text = String::from_utf8_lossy(&rest);
+        assert!(!text.contains("331") && !text.contains("230"), "{text:?}");
+    }
+}
+
+/// REIN ends TLS: what the client pipelined behind it under TLS is dropped,
+/// never run once the connection is in the clear.
+fn commands_sent_under_tls_after_rein_are_never_run_in_the_clear() {
+    let srv = start_tls(|_| {});
+    let mut c = Ctl::secure_login(srv.addr);
+    c.send(format!("REIN\r\nUSER {USER}\r\n").as_bytes());
+    assert_eq!(c.reply(), "230 Ready for new user.");
+    c.end_tls();
+    assert_eq!(
+        c.cmd(&format!("PASS {PASS}")),
+        "503 Login with USER first.",
+        "a USER sent under TLS ran in the clear"
+    );
+    c.login();
+}
+
+/// `--tls-data-required`: a data channel set up under PROT P, then PROT C,
+/// then a transfer command: nothing is sent or received in the clear, on
+/// any path to a transfer. Without the requirement, the PROT change closes
+/// the channel (425).
+fn a_prot_change_never_lets_a_transfer_run_in_the_clear() {
+    let srv = start_tls(|t| t.data_required = true);
+    let secret = random_bytes(100_000, 12);
+    std::fs::write(srv.path("f.bin"), &secret).unwrap();
+    let mut c = Ctl::secure_login(srv.addr);
+    let cmds = [
+        "RETR f.bin",
+        "LIST",
+        "NLST",
+        "MLSD",
+        "STOR up",
+        "APPE up",
+        "STOU",
+    ];
+    for mode in DATA_MODES {
+        for cmd in cmds {
+            c.prot("P");
+            enum Chan {
+                Connected(TcpStream),
+                Listening(TcpListener),
+            }
+            let chan = match mode {
+                DataMode::Pasv => Chan::Connected(Ctl::tcp(c.pasv())),
+                DataMode::Epsv => {
+                    let port = c.epsv();
+                    Chan::Connected(Ctl::tcp(SocketAddr::from(([127, 0, 0, 1], port))))
+                }
+                DataMode::Port | DataMode::Eprt => {
+                    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let r = c.cmd(&active_arg(mode, l.local_addr().unwrap().port()));
+                    assert_eq!(code(&r), 200, "{r}");
+                    Chan::Listening(l)
+                }
+            };
+            c.prot("C");
+            let r = c.cmd(cmd);
+            assert_eq!(
+                r, "521 Data connection cannot be opened with this PROT setting.",
+                "{cmd} over {mode:?}"
+            );
+            match chan {
+                Chan::Connected(mut d) => {
+                    let got = expect_closed(&mut d);
+                    assert!(got.is_empty(), "{cmd} over {mode:?}: {} bytes", got.len());
+                }
+                Chan::Listening(l) => {
+                    l.set_nonblocking(true).unwrap();
+                    if let Ok((mut d, _)) = l.accept() {
+                        let got = expect_closed(&mut d);
+                        assert!(got.is_empty(), "{cmd} over {mode:?}: {} bytes", got.len());
+                    }
+                }
+            }
+        }
+    }
+    assert!(!srv.path("up").exists(), "a refused upload created a file");
+    let names = std::fs::read_dir(srv.dir.path()).unwrap().count();
+    assert_eq!(names, 1, "a refused STOU created a file");
+    // the session goes on, protected
+    c.prot("P");
+    assert!(c.retr("f.bin") == secret);
+
+    // without the requirement a PROT change closes the channel set up before it
+    let srv = start_tls(|_| {});
+    std::fs::write(srv.path("f.bin"), &secret).unwrap();
+    let mut c = Ctl::secure_login(srv.addr);
+    let mut d = Ctl::tcp(c.pasv());
+    c.prot("C");
+    assert_eq!(c.cmd("RETR f.bin"), "425 Use PORT or PASV first.");
+    assert!(expect_closed(&mut d).is_empty());
+    assert!(c.retr("f.bin") == secret, "in the clear, on a new channel");
+}
+
+/// `AUTH TLS-P` and `AUTH SSL` (the drafts before RFC 4217) protect the data
+/// channel without PBSZ/PROT; `AUTH TLS` does not.
+fn auth_tls_p_and_ssl_protect_the_data_channel() {
+    let srv = start_tls(|_| {});
+    std::fs::write(srv.path("f.txt"), b"protected?").unwrap();
+    for (kind, protected) in [("TLS-P", true), ("SSL", true), ("TLS", false)] {
+        let mut c = Ctl::connect(srv.addr);
+        assert_eq!(
+            c.cmd(&format!("AUTH {kind}")),
+            format!("234 AUTH {kind} successful.")
+        );
+        c.start_tls();
+        c.login();
+        c.prot_p = protected;
+        // `transfer` runs TLS on the data connection iff prot_p
+        assert_eq!(c.retr("f.txt"), b"protected?", "AUTH {kind}");
+        let listing = String::from_utf8(c.transfer(DataMode::Epsv, "LIST", None)).unwrap();
+        assert!(listing.contains("f.txt"), "AUTH {kind}: {listing}");
+    }
+}
+
+/// A handshake that never finishes closes the control connection and frees
+/// its slot (a thread or a process in those models) after
+/// `handshake_timeout`, even with no idle timeout; implicit mode too.
+fn control_handshakes_have_a_deadline() {
+    let hello = client_hello();
+    for implicit in [false, true] {
+        let mut tls = common::test_tls_config();
+        tls.handshake_timeout = Duration::from_secs(1);
+        tls.implicit = implicit;
+        let srv = common::start(move |c| {
+            c.tls = Some(tls);
+            c.timeout = None;
+            c.max_cons = 1;
+        });
+        let started = Instant::now();
+        let mut stalled = Ctl::tcp(srv.addr);
+        if !implicit {
+            let mut line = String::new();
+            let mut r = std::io::BufReader::new(stalled.try_clone().unwrap());
+            std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+            assert!(line.starts_with("220"), "{line}");
+            stalled.write_all(b"AUTH TLS\r\n").unwrap();
+            line.clear();
+            std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+            assert!(line.starts_with("234"), "{line}");
+        }
+        stalled.write_all(&hello[..hello.len() / 2]).unwrap();
+        let got = expect_closed(&mut stalled);
+        assert!(
+            got.is_empty() || got[0] == 0x15,
+            "implicit={implicit}: {got:?}"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+            "implicit={implicit}: closed after {took:?}"
+        );
+        // the only slot is free again (in the forking models once the
+        // parent has reaped the session's process: bounded retries)
+        let mut c = None;
+        for _ in 0..100 {
+            let t = Ctl::tcp(srv.addr);
+            // a refused client gets a plaintext 421, which fails a TLS handshake
+            let cand = if implicit {
+                try_tls(&t).map(|s| Ctl::with_io(t, Io::Tls(Box::new(s))))
+            } else {
+                Some(Ctl::with_io(t.try_clone().unwrap(), Io::Plain(t)))
+            };
+            match cand {
+                Some(cand) if cand.greeting.starts_with("220 ") => {
+                    c = Some(cand);
+                    break;
+                }
+                Some(cand) => assert!(cand.greeting.starts_with("421 "), "{}", cand.greeting),
+                None => {}
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut c = c.expect("the slot of the stalled handshake was never freed");
+        assert_eq!(code(&c.cmd("NOOP")), 200);
+    }
+}
+
+/// A data connection whose TLS handshake never finishes (no transfer
+/// command yet, and during one) is closed after `handshake_timeout`.
+fn data_handshakes_have_a_deadline() {
+    let hello = client_hello();
+    let mut tls = common::test_tls_config();
+    tls.handshake_timeout = Duration::from_secs(1);
+    let srv = common::start(move |c| {
+        c.tls = Some(tls);
+        c.timeout = None;
+        c.data_timeout = None;
+    });
+    std::fs::write(srv.path("f.bin"), b"data").unwrap();
+    // before any transfer command: 421 and the session ends (pyftpdlib's
+    // data channel timeout)
+    let mut c = Ctl::secure_login(srv.addr);
+    let mut d = Ctl::tcp(c.pasv());
+    d.write_all(&hello[..hello.len() / 2]).unwrap();
+    let started = Instant::now();
+    assert_eq!(c.reply(), "421 Data connection timed out.");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    expect_closed(&mut d);
+    // during a transfer: 522, and the session goes on
+    let mut c = Ctl::secure_login(srv.addr);
+    let mut d = Ctl::tcp(c.pasv());
+    d.write_all(&hello[..hello.len() / 2]).unwrap();
+    assert!(matches!(code(&c.cmd("RETR f.bin")), 125 | 150));
+    assert_eq!(c.reply(), "522 SSL handshake failed.");
+    expect_closed(&mut d);
+    assert_eq!(c.retr("f.bin"), b"data");
 }

@@ -305,6 +305,9 @@ fn user_pass_good_bad_and_anonymous() {
         "331 Previous account information was flushed, send password."
     );
     expect(&r.cmd("PWD"), "530 ");
+    // PASS must immediately follow USER (RFC 959 §4.1.1)
+    expect(&r.cmd("PASS guest@example.com"), "503 ");
+    expect(&r.cmd("USER anonymous"), "331 ");
     expect(&r.cmd("PASS guest@example.com"), "230 ");
     expect(&r.cmd("PWD"), "257 ");
     expect(&r.cmd("QUIT"), "221 ");
@@ -490,7 +493,7 @@ fn epsv_all_locks_out_the_other_modes() {
     let mut r = raw_logged_in(&srv);
     assert_eq!(
         r.cmd("EPSV ALL"),
-        "220 Other commands other than EPSV are now disabled."
+        "200 Other commands other than EPSV are now disabled."
     );
     assert_eq!(r.cmd("PASV"), "501 PASV not allowed after EPSV ALL.");
     assert_eq!(

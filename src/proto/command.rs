@@ -227,6 +227,14 @@ use ArgRule::{Forbidden, Optional, Required};
 
 /// The command table, sorted by name (pyftpdlib's `proto_cmds` plus its TLS
 /// commands and CCC).
+///
+/// Valid before login (`needs_auth: false`): the login and security
+/// commands USER, PASS, AUTH, PBSZ, PROT (RFC 959 §5.4, RFC 4217 §6-9), REIN
+/// and QUIT; the informational FEAT and OPTS (RFC 2389 §3-4: "FEAT ... may
+/// be issued ... before login"; RFC 2640 §3.1 OPTS UTF8, which Windows'
+/// ftp.exe sends only there), HELP, SITE HELP, SYST, NOOP and STAT without
+/// an argument. Everything that names a file or sets up a transfer needs a
+/// login.
 #[rustfmt::skip]
 static TABLE: &[CommandSpec] = &[
     cmd("ABOR", None, true, Forbidden, "Syntax: ABOR (abort transfer).", None),
@@ -250,7 +258,7 @@ static TABLE: &[CommandSpec] = &[
     cmd("MODE", None, true, Required, "Syntax: MODE <SP> mode (noop; set data transfer mode).", None),
     cmd("NLST", Some('l'), true, Optional, "Syntax: NLST [<SP> path] (list path in a compact form).", None),
     cmd("NOOP", None, false, Forbidden, "Syntax: NOOP (just do nothing).", None),
-    cmd("OPTS", None, true, Required, "Syntax: OPTS <SP> cmd [<SP> option] (set option for command).", Some("UTF8")),
+    cmd("OPTS", None, false, Required, "Syntax: OPTS <SP> cmd [<SP> option] (set option for command).", Some("UTF8")),
     cmd("PASS", None, false, Optional, "Syntax: PASS [<SP> password] (set user password).", None),
     cmd("PASV", None, true, Forbidden, "Syntax: PASV (open passive data connection).", None),
     cmd("PBSZ", None, false, Required, "Syntax: PBSZ <SP> 0 (negotiate TLS buffer).", None),
@@ -258,7 +266,7 @@ static TABLE: &[CommandSpec] = &[
     cmd("PROT", None, false, Required, "Syntax: PROT <SP> [C|P] (set up un/secure data channel).", None),
     cmd("PWD", None, true, Forbidden, "Syntax: PWD (get current working directory).", None),
     cmd("QUIT", None, false, Forbidden, "Syntax: QUIT (quit current session).", None),
-    cmd("REIN", None, true, Forbidden, "Syntax: REIN (flush account).", None),
+    cmd("REIN", None, false, Forbidden, "Syntax: REIN (flush account).", None),
     cmd("REST", None, true, Required, "Syntax: REST <SP> offset (set file offset).", Some("REST STREAM")),
     cmd("RETR", Some('r'), true, Required, "Syntax: RETR <SP> file-name (retrieve a file).", None),
     cmd("RMD", Some('d'), true, Required, "Syntax: RMD <SP> dir-name (remove directory).", None),

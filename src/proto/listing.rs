@@ -374,13 +374,7 @@ fn type_fact(kind: FileKind, role: MlsxRole) -> &'static str {
 /// `size`, `type`, `unique`, `unix.gid`, `unix.mode`, `unix.uid`. `size` is
 /// given for every kind (pyftpdlib reports it for directories too);
 /// `modify` is left out when the time cannot be represented.
-pub fn mlsx_line(
-    e: &EntryInfo,
-    facts: &MlstFacts,
-    user_perms: &str,
-    role: MlsxRole,
-    tm: TimeMode,
-) -> Vec<u8> {
+pub fn mlsx_line(e: &EntryInfo, facts: &MlstFacts, user_perms: &str, role: MlsxRole) -> Vec<u8> {
     let mut s = String::new();
     let mut fact = |name: &str, value: &str| {
         s.push_str(name);
@@ -389,7 +383,7 @@ pub fn mlsx_line(
         s.push(';');
     };
     if facts.modify {
-        if let Some(m) = try_format_mdtm(e.mtime, tm) {
+        if let Some(m) = try_format_mdtm(e.mtime) {
             fact("modify", &m);
         }
     }
@@ -428,18 +422,22 @@ pub fn mlsx_line(
     out
 }
 
-/// `YYYYMMDDHHMMSS` for MDTM replies and the `modify` fact.
+/// `YYYYMMDDHHMMSS` in UTC for MDTM replies and the `modify` fact.
+///
+/// Machine-readable times are UTC whatever the server's time zone or
+/// `use_gmt_times` (RFC 3659 §2.3); only LIST's human-readable dates follow
+/// [`TimeMode`].
 ///
 /// A time that cannot be shown with a 4-digit year gives `19700101000000`;
 /// use [`try_format_mdtm`] to detect that case.
-pub fn format_mdtm(secs: i64, tm: TimeMode) -> String {
-    try_format_mdtm(secs, tm).unwrap_or_else(|| "19700101000000".to_string())
+pub fn format_mdtm(secs: i64) -> String {
+    try_format_mdtm(secs).unwrap_or_else(|| "19700101000000".to_string())
 }
 
-/// `YYYYMMDDHHMMSS`, or `None` when the year would fall outside 0000..=9999
+/// `YYYYMMDDHHMMSS` in UTC (RFC 3659 §2.3), or `None` when the year would fall outside 0000..=9999
 /// (pyftpdlib then replies `550 Can't determine file's last modification time.`).
-pub fn try_format_mdtm(secs: i64, tm: TimeMode) -> Option<String> {
-    let t = broken_down(secs, tm)?;
+pub fn try_format_mdtm(secs: i64) -> Option<String> {
+    let t = broken_down(secs, TimeMode::Gmt)?;
     Some(format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",
         t.year, t.month, t.day, t.hour, t.min, t.sec

@@ -32,6 +32,9 @@ const PUMP_BUDGET: usize = 4 * 1024 * 1024;
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Stop reading commands while this much reply output is unsent.
 const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+/// Stop reading from the control connection while this many bytes wait to
+/// be framed (beyond the longest line the session accepts).
+const MAX_INBOX: usize = 64 * 1024;
 
 /// Which socket of a connection a token designates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +107,18 @@ pub struct Connection {
     ctrl: Ctrl,
     /// TLS changes waiting for the output before them to be sent.
     tls_switch: VecDeque<TlsSwitch>,
-    /// Control bytes read past a TLS change (a pipelined handshake).
-    raw_rest: Vec<u8>,
+    /// Control bytes read (decrypted, under TLS) and not framed yet. Lines
+    /// are framed one at a time, only when the session takes the next one,
+    /// so at a change of security state everything received after the
+    /// command that made it is still here, unframed (see `drive_tls`).
+    inbox: Vec<u8>,
     reader: LineReader,
+    /// When a TLS handshake on the control connection must be done.
+    ctrl_handshake_deadline: Option<Instant>,
+    /// When a data connection that is open without a transfer is closed.
+    data_idle_deadline: Option<Instant>,
+    /// When the TLS handshake on the data connection must be done.
+    data_handshake_deadline: Option<Instant>,
     out: Vec<u8>,
     passive: Option<(TcpListener, Option<Instant>)>,
     data: DataSock,
@@ -187,7 +199,9 @@ impl Connection {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let mut handshake_failed = None;
+        let mut ctrl_handshake_deadline = None;
         if let Some(tls) = config.tls.as_ref().filter(|t| t.implicit) {
+            ctrl_handshake_deadline = Some(Instant::now() + tls.handshake_timeout);
             // TLS from the first byte: the greeting waits for the handshake
             let io = SockIo::new(Arc::clone(&ctrl.sock), Vec::new());
             let (state, step) = TlsState::accept(tls.acceptor(), io);
@@ -205,8 +219,11 @@ impl Connection {
             base,
             ctrl,
             tls_switch: VecDeque::new(),
-            raw_rest: Vec::new(),
+            inbox: Vec::new(),
             reader: LineReader::new(max_line),
+            ctrl_handshake_deadline,
+            data_idle_deadline: None,
+            data_handshake_deadline: None,
             out: Vec::new(),
             passive: None,
             data: DataSock::None,
@@ -280,7 +297,12 @@ impl Connection {
         } else {
             if self.running.is_none() {
                 consider(self.idle_deadline);
+                consider(self.data_idle_deadline);
             }
+            if !self.ctrl.ready() {
+                consider(self.ctrl_handshake_deadline);
+            }
+            consider(self.data_handshake_deadline);
             consider(self.passive.as_ref().and_then(|p| p.1));
             if let DataSock::Connecting { deadline, .. } = &self.data {
                 consider(*deadline);
@@ -341,6 +363,40 @@ impl Connection {
                 self.read_control(registry, now);
             }
         } else if !self.closing {
+            if !self.ctrl.ready() && self.ctrl_handshake_deadline.is_some_and(|d| now >= d) {
+                // no 421: nothing can be said before the handshake is done
+                log::info!(
+                    "{} TLS handshake on the control connection timed out",
+                    self.session.log_prefix()
+                );
+                self.ctrl.mode = CtrlMode::Broken;
+                self.out.clear();
+                self.closing = true;
+            }
+            if self.data_handshake_deadline.is_some_and(|d| now >= d) {
+                self.data_handshake_deadline = None;
+                let done = matches!(&self.data, DataSock::Secure(t) if t.state.is_ready());
+                if !done {
+                    log::info!(
+                        "{} TLS handshake on the data connection timed out",
+                        self.session.log_prefix()
+                    );
+                    if self.running.is_some() {
+                        let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+                        self.end_transfer(Err(TransferError::Handshake(e)), registry, now);
+                    } else {
+                        self.drop_data(registry);
+                        self.feed(Input::DataTimeout, registry, now);
+                    }
+                }
+            }
+            if self.running.is_none() && self.data_idle_deadline.is_some_and(|d| now >= d) {
+                self.data_idle_deadline = None;
+                if matches!(self.data, DataSock::Open(_) | DataSock::Secure(_)) {
+                    self.drop_data(registry);
+                    self.feed(Input::DataTimeout, registry, now);
+                }
+            }
             if self.running.is_some() && self.grace_deadline.is_some_and(|g| now >= g) {
                 log::info!(
                     "{} shutdown: cutting the running transfer",
@@ -417,7 +473,7 @@ impl Connection {
     fn read_control(&mut self, registry: &Registry, now: Instant) {
         let mut buf = [0u8; 4096];
         loop {
-            if self.closing || self.sleep_until.is_some() || self.out.len() > MAX_PENDING_OUTPUT {
+            if self.closing || self.inbox.len() >= MAX_INBOX {
                 return;
             }
             self.flush();
@@ -430,10 +486,9 @@ impl Connection {
                     return;
                 }
                 Ok(n) => {
+                    self.inbox.extend_from_slice(&buf[..n]);
                     // The lines were read now, not when the readiness event came.
-                    let now = Instant::now();
-                    self.touch(now);
-                    self.feed_raw(&buf[..n], registry, now);
+                    self.process_lines(registry, Instant::now());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -443,31 +498,6 @@ impl Connection {
                     return;
                 }
             }
-        }
-    }
-
-    /// Frame control bytes one line at a time, so that bytes after a line
-    /// that switches TLS on or off are kept for the other side of the switch.
-    fn feed_raw(&mut self, bytes: &[u8], registry: &Registry, now: Instant) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            if !self.tls_switch.is_empty() || !self.ctrl.ready() {
-                if let CtrlMode::Tls(TlsState::Handshaking(mid)) = &mut self.ctrl.mode {
-                    // the handshake began on this line's reply: the rest is its input
-                    mid.get_mut().push_pre(rest);
-                    self.flush();
-                } else {
-                    self.raw_rest.extend_from_slice(rest);
-                }
-                return;
-            }
-            let cut = rest
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |i| i + 1);
-            self.reader.push(&rest[..cut]);
-            rest = &rest[cut..];
-            self.process_lines(registry, now);
         }
     }
 
@@ -519,8 +549,8 @@ impl Connection {
                             }
                         }
                     }
-                    // read up to the client's close_notify; commands sent
-                    // before it are kept
+                    // read up to the client's close_notify: what the client
+                    // sent under TLS after REIN is never run in the clear
                     let mut buf = [0u8; 4096];
                     match s.read(&mut buf) {
                         Ok(0) => {
@@ -529,10 +559,8 @@ impl Connection {
                                 self.session.log_prefix()
                             );
                             self.ctrl.mode = CtrlMode::Plain;
-                            let pending = std::mem::take(&mut self.raw_rest);
-                            self.reader.push(&pending);
                         }
-                        Ok(n) => self.raw_rest.extend_from_slice(&buf[..n]),
+                        Ok(n) => self.discard_before_switch(n, "before its close_notify"),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                         Err(_) => {
                             self.ctrl.mode = CtrlMode::Broken;
@@ -552,7 +580,13 @@ impl Connection {
                                 self.closing = true;
                                 return false;
                             };
-                            let pre = std::mem::take(&mut self.raw_rest);
+                            // What the client sent after AUTH and was not
+                            // framed is handshake input (a pipelined
+                            // ClientHello); a command sent there fails the
+                            // handshake and is never run inside TLS.
+                            let pre = self.take_unframed();
+                            self.ctrl_handshake_deadline =
+                                Some(Instant::now() + tls.handshake_timeout);
                             let io = SockIo::new(Arc::clone(&self.ctrl.sock), pre);
                             let (state, step) = TlsState::accept(tls.acceptor(), io);
                             self.ctrl.mode = CtrlMode::Tls(state);
@@ -567,6 +601,10 @@ impl Connection {
                             }
                         }
                         Some(TlsSwitch::Stop) => {
+                            let rest = self.take_unframed().len();
+                            if rest > 0 {
+                                self.discard_before_switch(rest, "after REIN");
+                            }
                             let mode = std::mem::replace(&mut self.ctrl.mode, CtrlMode::Plain);
                             if let CtrlMode::Tls(state) = mode {
                                 self.ctrl.mode = CtrlMode::Unwrapping { state, sent: false };
@@ -578,17 +616,57 @@ impl Connection {
         }
     }
 
+    /// Everything received on the control connection and not run yet: the
+    /// framer's partial line and the unframed bytes. Called at a change of
+    /// security state, when no framed line is waiting (lines are framed one
+    /// at a time, and the session drops its queued ones at the change).
+    fn take_unframed(&mut self) -> Vec<u8> {
+        let partial = self.reader.pending();
+        if partial > 0 {
+            self.discard_before_switch(partial, "as part of a line");
+        }
+        self.reader = LineReader::new(self.config.max_line_len);
+        std::mem::take(&mut self.inbox)
+    }
+
+    fn discard_before_switch(&self, n: usize, what: &str) {
+        log::warn!(
+            "{} discarded {n} control bytes received {what}: no byte received before \
+             a change of security state is interpreted after it",
+            self.session.log_prefix()
+        );
+    }
+
+    /// Hand complete lines to the session, one at a time, while it takes them.
     fn process_lines(&mut self, registry: &Registry, now: Instant) {
         while !self.closing
             && self.sleep_until.is_none()
             && self.out.len() <= MAX_PENDING_OUTPUT
             && self.tls_switch.is_empty()
             && self.ctrl.ready()
+            && self.session.accepts_lines()
         {
-            match self.reader.next_event() {
-                Some(LineEvent::Line(line)) => self.feed(Input::Line(&line), registry, now),
-                Some(LineEvent::TooLong) => self.feed(Input::LineTooLong, registry, now),
-                None => break,
+            let event = match self.reader.next_event() {
+                Some(ev) => ev,
+                None if self.inbox.is_empty() => break,
+                None => {
+                    // frame up to the next line end only
+                    let cut = self
+                        .inbox
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(self.inbox.len(), |i| i + 1);
+                    self.reader.push(&self.inbox[..cut]);
+                    self.inbox.drain(..cut);
+                    continue;
+                }
+            };
+            // Only a complete command restarts the idle timer: a client that
+            // trickles a line byte by byte is idle (slowloris).
+            self.touch(now);
+            match event {
+                LineEvent::Line(line) => self.feed(Input::Line(&line), registry, now),
+                LineEvent::TooLong => self.feed(Input::LineTooLong, registry, now),
             }
         }
     }
@@ -633,6 +711,10 @@ impl Connection {
             return;
         }
         self.flush();
+        if !self.ctrl.ready() && !matches!(self.ctrl.mode, CtrlMode::Unwrapping { .. }) {
+            // a handshake that is not done can carry no reply: close now
+            self.out.clear();
+        }
         let now = Instant::now();
         let deadline = *self.close_deadline.get_or_insert(now + CLOSE_GRACE);
         if !self.out.is_empty() && now < deadline {
@@ -693,11 +775,21 @@ impl Connection {
                     self.flush();
                     None
                 }
+                Action::SecureData => {
+                    self.secure_data();
+                    None
+                }
                 Action::StartTransfer(t) => {
-                    if t.is_protected() {
-                        self.secure_data();
-                    }
-                    if let DataSock::Open(_) | DataSock::Secure(_) = self.data {
+                    // the session secured the connection when it opened
+                    // (Action::SecureData); never run a protected transfer
+                    // in the clear
+                    let usable = match self.data {
+                        DataSock::Open(_) => !t.is_protected(),
+                        DataSock::Secure(_) => true,
+                        _ => false,
+                    };
+                    if usable {
+                        self.data_idle_deadline = None;
                         self.running = Some(Running {
                             transfer: t,
                             started: now,
@@ -833,11 +925,7 @@ impl Connection {
                     std::mem::replace(&mut self.data, DataSock::None)
                 {
                     self.data = DataSock::Open(stream);
-                    if self.session.data_protected() {
-                        // handshake at once, as clients such as curl start it
-                        // before they send RETR/STOR
-                        self.secure_data();
-                    }
+                    self.data_idle_deadline = self.config.data_timeout.map(|t| now + t);
                 }
                 self.feed(Input::DataConnected, registry, now);
             }
@@ -881,11 +969,7 @@ impl Connection {
                     }
                     self.drop_passive(registry);
                     self.data = DataSock::Open(stream);
-                    if self.session.data_protected() {
-                        // handshake at once, as clients such as curl start it
-                        // before they send RETR/STOR
-                        self.secure_data();
-                    }
+                    self.data_idle_deadline = self.config.data_timeout.map(|t| now + t);
                     self.feed(Input::DataConnected, registry, now);
                     return;
                 }
@@ -906,6 +990,8 @@ impl Connection {
     }
 
     fn drop_data(&mut self, registry: &Registry) {
+        self.data_idle_deadline = None;
+        self.data_handshake_deadline = None;
         match std::mem::replace(&mut self.data, DataSock::None) {
             DataSock::Open(mut s) | DataSock::Connecting { stream: mut s, .. } => {
                 let _ = registry.deregister(&mut s);
@@ -929,6 +1015,7 @@ impl Connection {
             let sock = Arc::new(stream);
             let (state, _) =
                 TlsState::accept(tls.acceptor(), SockIo::new(Arc::clone(&sock), Vec::new()));
+            self.data_handshake_deadline = Some(Instant::now() + tls.handshake_timeout);
             // a failed start leaves the state Gone: the pump reports it as a failed handshake
             self.data = DataSock::Secure(DataTls {
                 sock,

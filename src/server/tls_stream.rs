@@ -27,11 +27,6 @@ impl SockIo {
     pub fn new(sock: Arc<TcpStream>, pre: Vec<u8>) -> Self {
         SockIo { sock, pre }
     }
-
-    /// Queue bytes already read from the socket, to be yielded before it.
-    pub fn push_pre(&mut self, bytes: &[u8]) {
-        self.pre.extend_from_slice(bytes);
-    }
 }
 
 impl Read for SockIo {
@@ -140,6 +135,11 @@ impl TlsState {
                 "TLS session is gone",
             )),
         }
+    }
+
+    /// Whether the handshake is done.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, TlsState::Ready(_))
     }
 
     /// The established stream.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{
-    canonical_ip, long_reply, strerror, Action, DataState, LoginOutcome, LoginTask, Session,
+    canonical_ip, long_reply, strerror, Action, Ahead, DataState, LoginOutcome, LoginTask, Session,
 };
 use crate::data::{Source, Transfer, TransferCmd};
 use crate::events::Event;
@@ -47,7 +47,32 @@ fn show(b: &[u8]) -> String {
 
 impl Session {
     /// Parse and run one control line.
+    ///
+    /// What the previous command left for this one ([`Ahead`]) is handed to
+    /// it and dropped unless it consumes it, whatever the line is (even one
+    /// that is refused or not understood).
     pub(super) fn dispatch(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+        let mut ahead = Some(std::mem::take(&mut self.ahead));
+        self.dispatch_line(line, &mut ahead, now, out);
+        if let Some(Ahead::User(name)) = ahead {
+            if self.account.is_none() && !matches!(self.ahead, Ahead::User(_)) {
+                log::debug!(
+                    "{} USER '{name}' forgotten: PASS did not follow",
+                    self.prefix
+                );
+                self.username = None;
+                self.update_prefix();
+            }
+        }
+    }
+
+    fn dispatch_line(
+        &mut self,
+        line: &[u8],
+        ahead: &mut Option<Ahead>,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
         let req = match command::parse(line) {
             Ok(r) => r,
             Err(ParseError::Empty) => {
@@ -65,7 +90,7 @@ impl Session {
                         .iter()
                         .any(|c| upper.ends_with(*c))
                 {
-                    return self.dispatch(&line[verb_end - 4..], now, out);
+                    return self.dispatch_line(&line[verb_end - 4..], ahead, now, out);
                 }
                 self.reply(
                     out,
@@ -141,7 +166,14 @@ impl Session {
             return;
         }
         let before = out.len();
-        self.run(&verb, arg.as_deref().unwrap_or(b""), spec.perm, now, out);
+        self.run(
+            &verb,
+            arg.as_deref().unwrap_or(b""),
+            spec.perm,
+            ahead,
+            now,
+            out,
+        );
         if LOGGED_CMDS.contains(&verb.as_str()) && !log::log_enabled!(log::Level::Debug) {
             self.log_cmd(&verb, arg.as_deref().unwrap_or(b""), &out[before..]);
         }
@@ -225,12 +257,31 @@ impl Session {
         verb: &str,
         arg: &[u8],
         perm: Option<char>,
+        ahead: &mut Option<Ahead>,
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
+        // The REST offset for a transfer command; the data-channel set-up
+        // commands pass it on (see `Ahead`).
+        let mut restart = || match ahead.take() {
+            Some(Ahead::Restart(n)) => n,
+            other => {
+                *ahead = other;
+                0
+            }
+        };
         match verb {
             "USER" => self.cmd_user(arg, out),
-            "PASS" => self.cmd_pass(arg, out),
+            "PASS" => {
+                let name = match ahead.take() {
+                    Some(Ahead::User(name)) => Some(name),
+                    other => {
+                        *ahead = other;
+                        None
+                    }
+                };
+                self.cmd_pass(arg, name, out)
+            }
             "QUIT" => self.cmd_quit(out),
             "REIN" => {
                 self.flush_account(out);
@@ -301,15 +352,22 @@ impl Session {
                 self.cmd_cwd(target, perm, out);
             }
             "CDUP" | "XCUP" => self.cmd_cwd(b"..", perm, out),
-            "PORT" => self.cmd_port(arg, false, out),
-            "EPRT" => self.cmd_port(arg, true, out),
-            "PASV" => self.cmd_pasv(out),
-            "EPSV" => self.cmd_epsv(arg, out),
+            "PORT" | "EPRT" | "PASV" | "EPSV" => {
+                if let Some(Ahead::Restart(n)) = ahead.take() {
+                    self.ahead = Ahead::Restart(n);
+                }
+                match verb {
+                    "PORT" => self.cmd_port(arg, false, out),
+                    "EPRT" => self.cmd_port(arg, true, out),
+                    "PASV" => self.cmd_pasv(out),
+                    _ => self.cmd_epsv(arg, out),
+                }
+            }
             "REST" => self.cmd_rest(arg, out),
-            "RETR" => self.cmd_retr(arg, perm, now, out),
-            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, now, out),
-            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, now, out),
-            "STOU" => self.cmd_stou(arg, now, out),
+            "RETR" => self.cmd_retr(arg, perm, restart(), now, out),
+            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), now, out),
+            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), now, out),
+            "STOU" => self.cmd_stou(arg, restart(), now, out),
             "LIST" => self.cmd_list(arg, perm, TransferCmd::List, now, out),
             "NLST" => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
             "MLSD" => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
@@ -321,7 +379,16 @@ impl Session {
             "RMD" | "XRMD" => self.cmd_rmd(arg, perm, out),
             "DELE" => self.cmd_dele(arg, perm, out),
             "RNFR" => self.cmd_rnfr(arg, perm, out),
-            "RNTO" => self.cmd_rnto(arg, perm, out),
+            "RNTO" => {
+                let from = match ahead.take() {
+                    Some(Ahead::Rename(from)) => Some(from),
+                    other => {
+                        *ahead = other;
+                        None
+                    }
+                };
+                self.cmd_rnto(arg, perm, from, out)
+            }
             "SITE CHMOD" => self.cmd_chmod(arg, perm, out),
             other => {
                 log::error!(
@@ -334,6 +401,15 @@ impl Session {
     }
 
     // --- TLS (RFC 4217)
+
+    /// Under `tls_data_required`, the refusal of a transfer on a data
+    /// channel that is not protected (RFC 4217 §9: 521). Checked when each
+    /// transfer starts, whatever set the channel up.
+    pub(super) fn data_protection_refusal(&self) -> Option<&'static str> {
+        let tls = self.ctx.config.tls.as_ref()?;
+        (tls.data_required && !self.prot_p)
+            .then_some("Data connection cannot be opened with this PROT setting.")
+    }
 
     /// pyftpdlib's refusals under `tls_control_required` / `tls_data_required`.
     fn tls_refusal(&self, verb: &str) -> Option<&'static str> {
@@ -359,10 +435,19 @@ impl Session {
             if self.account.is_some() || self.username.is_some() {
                 self.flush_account(out);
             }
-            self.pbsz = false;
-            self.prot_p = false;
+            self.close_data_channel(out);
+            // `TLS-P` and `SSL` come from the drafts before RFC 4217, where
+            // they meant "protect the data connections too"
+            // (draft-murray-auth-ftp-ssl): they imply `PBSZ 0` + `PROT P`, as
+            // in proftpd and FileZilla Server. `TLS` and `TLS-C` protect the
+            // control connection only until PROT P (RFC 4217 §9). A client
+            // may still send PROT C explicitly.
+            let protect_data = matches!(kind.as_str(), "SSL" | "TLS-P");
+            self.pbsz = protect_data;
+            self.prot_p = protect_data;
             self.reply(out, Reply::new(234, format!("AUTH {kind} successful.")));
             self.control_tls = true;
+            self.drop_queued_at_security_change();
             out.push(Action::StartTls);
         } else {
             self.reply(
@@ -397,13 +482,17 @@ impl Session {
                 Reply::new(503, "You must issue the PBSZ command prior to PROT."),
             );
         } else {
+            // A data channel set up under the old level is closed: a
+            // transfer never runs at another level than the one in force.
             match level.as_str() {
                 "C" => {
                     self.prot_p = false;
+                    self.close_data_channel(out);
                     self.reply(out, Reply::new(200, "Protection set to Clear"));
                 }
                 "P" => {
                     self.prot_p = true;
+                    self.close_data_channel(out);
                     self.reply(out, Reply::new(200, "Protection set to Private"));
                 }
                 "S" | "E" => self.reply(
@@ -415,18 +504,28 @@ impl Session {
         }
     }
 
+    /// Close a prepared data channel (passive listener or data connection)
+    /// when no transfer uses it.
+    fn close_data_channel(&mut self, out: &mut Vec<Action>) {
+        if self.running.is_none() && self.pending.is_none() && self.data != DataState::None {
+            out.push(Action::CloseData);
+            self.data = DataState::None;
+        }
+    }
+
     /// REIN resets the security state too: the data channel protection is
     /// forgotten and the control connection returns to where it was when the
     /// client connected (clear for explicit FTPS, a fresh handshake for implicit).
     fn rein_tls(&mut self, out: &mut Vec<Action>) {
         self.pbsz = false;
         self.prot_p = false;
-        let Some(tls) = &self.ctx.config.tls else {
+        let Some(implicit) = self.ctx.config.tls.as_ref().map(|t| t.implicit) else {
             return;
         };
         if self.control_tls {
+            self.drop_queued_at_security_change();
             out.push(Action::StopTls);
-            if tls.implicit {
+            if implicit {
                 out.push(Action::StartTls);
             } else {
                 self.control_tls = false;
@@ -451,15 +550,17 @@ impl Session {
             self.reply(out, Reply::new(331, "Username ok, send password."));
         }
         self.username = Some(show(arg));
+        self.ahead = Ahead::User(show(arg));
         self.update_prefix();
     }
 
-    fn cmd_pass(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+    /// PASS, with the name of the USER command right before it (if it was one).
+    fn cmd_pass(&mut self, arg: &[u8], user: Option<String>, out: &mut Vec<Action>) {
         if self.account.is_some() {
             self.reply(out, Reply::new(503, "User already authenticated."));
             return;
         }
-        let Some(username) = self.username.clone() else {
+        let Some(username) = user else {
             self.reply(out, Reply::new(503, "Login with USER first."));
             return;
         };
@@ -531,8 +632,7 @@ impl Session {
         self.cwd = b"/".to_vec();
         self.attempted_logins = 0;
         self.ascii = true;
-        self.rest = 0;
-        self.rnfr = None;
+        self.ahead = Ahead::Nothing;
         self.epsv_all = false;
     }
 
@@ -764,13 +864,20 @@ impl Session {
         } else if fs.symlink_metadata(&p).is_err() {
             self.reply(out, Reply::new(550, "No such file or directory."));
         } else {
-            self.rnfr = Some(p);
+            self.ahead = Ahead::Rename(p);
             self.reply(out, Reply::new(350, "Ready for destination name."));
         }
     }
 
-    fn cmd_rnto(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(src) = self.rnfr.take() else {
+    /// RNTO, with the source of the RNFR right before it (if it was one).
+    fn cmd_rnto(
+        &mut self,
+        arg: &[u8],
+        perm: Option<char>,
+        from: Option<Vec<u8>>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(src) = from else {
             self.reply(
                 out,
                 Reply::new(503, "Bad sequence of commands: use RNFR first."),
@@ -865,7 +972,7 @@ impl Session {
             return;
         };
         if let Some(m) = self.regular_file(&p, out, false) {
-            match listing::try_format_mdtm(m.mtime, self.time_mode()) {
+            match listing::try_format_mdtm(m.mtime) {
                 Some(t) => self.reply(out, Reply::new(213, t)),
                 None => self.reply(
                     out,
@@ -898,7 +1005,7 @@ impl Session {
         let Some(fs) = self.fs.as_ref() else { return };
         match fs.set_mtime(&p, secs).and_then(|()| fs.metadata(&p)) {
             Ok(m) => {
-                let t = listing::format_mdtm(m.mtime, self.time_mode());
+                let t = listing::format_mdtm(m.mtime);
                 self.reply(out, Reply::new(213, format!("Modify={t}; {}.", show(&p))));
             }
             Err(e) => self.fs_error(out, &e),
@@ -923,8 +1030,7 @@ impl Session {
         match fs.metadata(&p) {
             Ok(e) => {
                 let perms = self.ctx.authorizer.perms(&user, &p).letters();
-                let line =
-                    listing::mlsx_line(&e, &self.facts, &perms, MlsxRole::Entry, self.time_mode());
+                let line = listing::mlsx_line(&e, &self.facts, &perms, MlsxRole::Entry);
                 let facts = line.split(|&b| b == b' ').next().unwrap_or(b"").to_vec();
                 let mid = [b" ".as_slice(), &facts, b" ", &p].concat();
                 self.reply(
@@ -1073,7 +1179,7 @@ impl Session {
                 self.epsv_all = true;
                 self.reply(
                     out,
-                    Reply::new(220, "Other commands other than EPSV are now disabled."),
+                    Reply::new(200, "Other commands other than EPSV are now disabled."),
                 );
             }
             _ => {
@@ -1087,21 +1193,20 @@ impl Session {
     }
 
     fn cmd_rest(&mut self, arg: &[u8], out: &mut Vec<Action>) {
-        if self.ascii {
-            self.reply(
-                out,
-                Reply::new(501, "Resuming transfers not allowed in ASCII mode."),
-            );
-            return;
-        }
         let ok = !arg.is_empty() && arg.iter().all(u8::is_ascii_digit);
         match std::str::from_utf8(arg)
             .ok()
             .filter(|_| ok)
             .and_then(|s| s.parse::<u64>().ok())
         {
+            // An offset in TYPE A would count converted bytes (pyftpdlib
+            // refuses it too); REST 0 is exact in any type.
+            Some(n) if n > 0 && self.ascii => self.reply(
+                out,
+                Reply::new(501, "Resuming transfers not allowed in ASCII mode."),
+            ),
             Some(n) => {
-                self.rest = n;
+                self.ahead = Ahead::Restart(n);
                 self.reply(out, Reply::new(350, format!("Restarting at position {n}.")));
             }
             None => self.reply(out, Reply::new(501, "Invalid parameter.")),
@@ -1110,8 +1215,30 @@ impl Session {
 
     // --- transfers
 
-    fn cmd_retr(&mut self, arg: &[u8], perm: Option<char>, now: SystemTime, out: &mut Vec<Action>) {
-        let rest = std::mem::take(&mut self.rest);
+    /// Refuse an upload before it touches a file: no data channel set up
+    /// (425), or one that `tls_data_required` forbids (521). Downloads and
+    /// listings are refused the same way when they start (`push_transfer`),
+    /// after their path checks, as pyftpdlib orders the replies.
+    fn refuse_transfer(&mut self, out: &mut Vec<Action>) -> bool {
+        if let Some(refusal) = self.data_protection_refusal() {
+            self.reply(out, Reply::new(521, refusal));
+            true
+        } else if self.data == DataState::None {
+            self.reply(out, Reply::new(425, "Use PORT or PASV first."));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn cmd_retr(
+        &mut self,
+        arg: &[u8],
+        perm: Option<char>,
+        rest: u64,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
         let Some(p) = self.checked_path(arg, perm, out) else {
             return;
         };
@@ -1154,10 +1281,10 @@ impl Session {
         arg: &[u8],
         perm: Option<char>,
         cmd: TransferCmd,
+        rest: u64,
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
-        let rest = std::mem::take(&mut self.rest);
         if cmd == TransferCmd::Appe && rest > 0 {
             self.reply(
                 out,
@@ -1193,6 +1320,11 @@ impl Session {
                 WriteMode::Resume(n)
             }
         };
+        // refused before the file is touched (a new file would be left empty)
+        if self.refuse_transfer(out) {
+            return;
+        }
+        let Some(fs) = self.fs.as_ref() else { return };
         let sink = match fs.open_write(&p, mode) {
             Ok(s) => s,
             Err(e) => return self.fs_error(out, &e),
@@ -1203,8 +1335,8 @@ impl Session {
         self.push_transfer(t, None, now, out);
     }
 
-    fn cmd_stou(&mut self, arg: &[u8], now: SystemTime, out: &mut Vec<Action>) {
-        if std::mem::take(&mut self.rest) > 0 {
+    fn cmd_stou(&mut self, arg: &[u8], rest: u64, now: SystemTime, out: &mut Vec<Action>) {
+        if rest > 0 {
             self.reply(
                 out,
                 Reply::new(450, "Can't STOU while REST request is pending."),
@@ -1219,6 +1351,9 @@ impl Session {
         };
         if !self.allowed('w', &dir) {
             self.reply(out, Reply::new(550, "Not enough privileges."));
+            return;
+        }
+        if self.refuse_transfer(out) {
             return;
         }
         let Some(fs) = self.fs.as_ref() else { return };
@@ -1301,7 +1436,7 @@ impl Session {
                     let dir = p.clone();
                     Box::new(entries.map(move |e| {
                         let perms = auth.perms(&user, &path::join(&dir, &e.name)).letters();
-                        listing::mlsx_line(&e, &facts, &perms, MlsxRole::Entry, tm)
+                        listing::mlsx_line(&e, &facts, &perms, MlsxRole::Entry)
                     }))
                 }
             }

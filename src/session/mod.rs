@@ -107,6 +107,11 @@ pub enum Input<'a> {
     ActiveFailed(std::io::Error),
     /// No client connected to the passive listener in time.
     PassiveTimeout,
+    /// The data connection stayed open without a transfer for the data
+    /// timeout, or its TLS handshake was not done in time, and the driver
+    /// closed it (pyftpdlib's `DTPHandler.handle_timeout`: 421, and the
+    /// control connection closes too).
+    DataTimeout,
     /// A transfer ended (completed, failed, aborted or timed out); the
     /// data connection is closed.
     TransferDone {
@@ -148,6 +153,11 @@ pub enum Action {
     },
     /// Close any passive listener and data connection (no transfer is running).
     CloseData,
+    /// Secure the data connection that just opened with TLS, server side
+    /// (`PROT P`, RFC 4217 §9): start the handshake at once, as clients such
+    /// as curl handshake before they send RETR/STOR. A failed handshake is
+    /// reported when the transfer runs ([`TransferError::Handshake`], 522).
+    SecureData,
     /// Send what was queued in the clear, then run a TLS handshake (server
     /// side) on the control connection; close it if the handshake fails.
     StartTls,
@@ -179,6 +189,7 @@ impl std::fmt::Debug for Action {
                 write!(f, "ConnectActive({remote} from {local})")
             }
             Action::CloseData => f.write_str("CloseData"),
+            Action::SecureData => f.write_str("SecureData"),
             Action::StartTls => f.write_str("StartTls"),
             Action::StopTls => f.write_str("StopTls"),
             Action::StartTransfer(t) => write!(f, "StartTransfer({t:?})"),
@@ -208,6 +219,31 @@ enum DataState {
     Connected,
 }
 
+/// State that one command leaves for the command right after it, and only
+/// for that one: the next command consumes it or it is dropped.
+///
+/// RFC 959 §4.1.1 (PASS "must be immediately preceded by the user name
+/// command"), §4.1.3 (RNTO "must immediately follow" RNFR) and RFC 3659 §5.3
+/// (REST "must be the last command issued before the data transfer
+/// command"). A REST offset also survives the data-channel set-up commands
+/// PASV, EPSV, PORT and EPRT, since clients put those before or after REST
+/// (ftplib: PASV, REST, RETR).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Ahead {
+    /// Nothing pending.
+    #[default]
+    Nothing,
+    /// USER was accepted: PASS comes next.
+    User(String),
+    /// RNFR was accepted for this (virtual) path: RNTO comes next.
+    Rename(Vec<u8>),
+    /// REST set this offset for the next RETR/STOR/STOU/APPE.
+    Restart(u64),
+}
+
+/// Most control lines a session holds while a login check or a transfer runs.
+pub const MAX_QUEUED: usize = 64;
+
 /// A transfer that is running on the data connection.
 struct Running {
     cmd: TransferCmd,
@@ -225,8 +261,8 @@ pub struct Session {
     fs: Option<Box<dyn Filesystem>>,
     cwd: Vec<u8>,
     ascii: bool,
-    rest: u64,
-    rnfr: Option<Vec<u8>>,
+    /// What the previous command left for this one.
+    ahead: Ahead,
     attempted_logins: u32,
     epsv_all: bool,
     facts: MlstFacts,
@@ -281,8 +317,7 @@ impl Session {
             fs: None,
             cwd: b"/".to_vec(),
             ascii: true,
-            rest: 0,
-            rnfr: None,
+            ahead: Ahead::Nothing,
             attempted_logins: 0,
             epsv_all: false,
             facts: MlstFacts::default(),
@@ -337,14 +372,17 @@ impl Session {
         )
     }
 
-    /// Whether data connections are to be secured with TLS (`PROT P`).
-    pub fn data_protected(&self) -> bool {
-        self.prot_p
-    }
-
     /// Whether the control connection is (to be) secured with TLS.
     pub fn control_secured(&self) -> bool {
         self.control_tls
+    }
+
+    /// Whether the session takes another control line now. False while
+    /// [`MAX_QUEUED`] lines wait for a login check or a transfer: the driver
+    /// then leaves further bytes unread (backpressure) instead of the session
+    /// dropping lines.
+    pub fn accepts_lines(&self) -> bool {
+        self.queued.len() < MAX_QUEUED
     }
 
     /// Whether the session is closing (no more input will be handled but the final ones).
@@ -402,6 +440,14 @@ impl Session {
                 self.data = DataState::None;
                 self.fail_pending(&mut out);
                 self.reply_info(&mut out, Reply::new(421, "Passive data channel timed out."));
+            }
+            Input::DataTimeout => {
+                if self.running.is_none() && !self.closing {
+                    self.data = DataState::None;
+                    self.fail_pending(&mut out);
+                    self.reply_info(&mut out, Reply::new(421, "Data connection timed out."));
+                    self.close(&mut out);
+                }
             }
             Input::TransferDone {
                 transfer,
@@ -510,9 +556,7 @@ impl Session {
         }
         if self.logging_in.is_some() {
             // answered in order once the login check is done
-            if self.queued.len() < 64 {
-                self.queued.push_back(line.to_vec());
-            }
+            self.queue_line(line, out);
             return;
         }
         if self.running.is_some() || self.pending.is_some() {
@@ -528,18 +572,39 @@ impl Session {
             let stat_with_arg =
                 verb == "STAT" && command::parse(line).ok().and_then(|r| r.arg).is_some();
             if !urgent || stat_with_arg {
-                if self.queued.len() < 64 {
-                    self.queued.push_back(line.to_vec());
-                } else {
-                    self.warn_reply(
-                        out,
-                        Reply::new(450, "Too many commands queued during the transfer."),
-                    );
-                }
+                self.queue_line(line, out);
                 return;
             }
         }
         self.dispatch(line, now, out);
+    }
+
+    /// Keep a line until the login check or the transfer is done. A driver
+    /// that honours [`Session::accepts_lines`] never overfills the queue; if
+    /// one does, the line is refused (450), never silently dropped.
+    fn queue_line(&mut self, line: &[u8], out: &mut Vec<Action>) {
+        if self.queued.len() < MAX_QUEUED {
+            self.queued.push_back(line.to_vec());
+        } else {
+            self.warn_reply(
+                out,
+                Reply::new(450, "Too many commands queued; command refused."),
+            );
+        }
+    }
+
+    /// Drop the lines queued behind a command that changes the security of
+    /// the control connection (AUTH, REIN): they were received before the
+    /// change and are never run after it.
+    pub(super) fn drop_queued_at_security_change(&mut self) {
+        if !self.queued.is_empty() {
+            log::warn!(
+                "{} discarded {} queued commands received before a change of security state",
+                self.prefix,
+                self.queued.len()
+            );
+            self.queued.clear();
+        }
     }
 
     /// Run queued commands until one starts waiting for a transfer again.
@@ -594,6 +659,11 @@ impl Session {
     fn on_data_connected(&mut self, now: SystemTime, out: &mut Vec<Action>) {
         let was = self.data;
         self.data = DataState::Connected;
+        // A PROT change closes the data channel (see `cmd_prot`), so the
+        // level in force is the one this channel was set up under.
+        if self.prot_p {
+            out.push(Action::SecureData);
+        }
         if was == DataState::ActiveConnecting {
             self.reply(out, Reply::new(200, "Active data connection established."));
         }
@@ -620,6 +690,14 @@ impl Session {
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
+        if let Some(refusal) = self.data_protection_refusal() {
+            let mut t = t;
+            if let Some(sink) = t.take_sink() {
+                let _ = sink.abort();
+            }
+            self.reply(out, Reply::new(521, refusal));
+            return;
+        }
         let t = t.with_tls(self.prot_p);
         match self.data {
             DataState::Connected => {

@@ -126,7 +126,10 @@ impl H {
         assert!(matches!(a.as_slice(), [Action::ListenPassive(_)]), "{a:?}");
         let t = texts(&self.input(Input::PassiveListening(50000)));
         assert_eq!(t, vec!["227 Entering passive mode (127,0,0,1,195,80)."]);
-        assert!(self.input(Input::DataConnected).is_empty());
+        let a = self.input(Input::DataConnected);
+        let secured = matches!(a.as_slice(), [Action::SecureData]);
+        assert!(a.is_empty() || secured, "{a:?}");
+        assert_eq!(secured, self.s.prot_p, "the channel is secured iff PROT P");
     }
 
     /// Run a command that starts a transfer at once (data connection open); returns the transfer.
@@ -285,6 +288,7 @@ fn commands_need_login() {
         assert_eq!(h.one(c), "530 Log in with USER and PASS first.", "{c}");
     }
     // these don't
+    assert!(h.one("OPTS UTF8 ON").starts_with("200"));
     assert!(h.one("FEAT").starts_with("211-"));
     assert!(h.one("HELP").starts_with("214-"));
     assert!(h.one("NOOP").starts_with("200"));
@@ -731,7 +735,7 @@ fn epsv_and_epsv_all() {
     assert_eq!(h.one("EPSV 9"), "501 Unknown network protocol (use 1).");
     assert_eq!(
         h.one("EPSV ALL"),
-        "220 Other commands other than EPSV are now disabled."
+        "200 Other commands other than EPSV are now disabled."
     );
     assert_eq!(h.one("PASV"), "501 PASV not allowed after EPSV ALL.");
     assert_eq!(
@@ -1293,4 +1297,325 @@ fn feat_lists_tls_only_when_configured() {
     plain.input(Input::Connected);
     assert!(plain.one("AUTH TLS").starts_with("502"));
     assert!(plain.one("PBSZ 0").starts_with("502"));
+}
+
+// --- hardening: state one command leaves for the next, security changes
+
+#[test]
+fn rnto_must_immediately_follow_a_successful_rnfr() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("keep.txt"), b"k").unwrap();
+    // a failed RNFR leaves nothing behind, not even an older RNFR
+    assert!(h.one("RNFR keep.txt").starts_with("350"));
+    assert!(h.one("RNFR missing.txt").starts_with("550"));
+    assert_eq!(
+        h.one("RNTO new.txt"),
+        "503 Bad sequence of commands: use RNFR first."
+    );
+    assert!(h.path("keep.txt").exists() && !h.path("new.txt").exists());
+    // any command in between drops it
+    for between in ["NOOP", "PWD", "TYPE I", "BOGUS", "SIZE keep.txt"] {
+        assert!(h.one("RNFR keep.txt").starts_with("350"));
+        h.one(between);
+        assert!(h.one("RNTO new.txt").starts_with("503"), "{between}");
+        assert!(!h.path("new.txt").exists(), "{between}");
+    }
+    assert!(h.one("RNFR keep.txt").starts_with("350"));
+    assert_eq!(h.one("RNTO new.txt"), "250 Renaming ok.");
+    assert!(h.path("new.txt").exists() && !h.path("keep.txt").exists());
+    assert!(h.one("RNTO again.txt").starts_with("503"), "consumed");
+}
+
+#[test]
+fn rest_is_for_the_next_transfer_command_only() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"0123456789").unwrap();
+    // consumed by the transfer, across the data-channel set-up commands
+    assert!(h.one("REST 4").starts_with("350"));
+    assert_eq!(h.fetch("RETR f"), b"456789");
+    assert_eq!(h.fetch("RETR f"), b"0123456789", "consumed");
+    // dropped by any other command
+    for between in ["NOOP", "LIST", "SIZE f", "TYPE I", "CWD /"] {
+        assert!(h.one("REST 4").starts_with("350"));
+        if between == "LIST" {
+            let listing = h.fetch("LIST");
+            assert!(!listing.is_empty());
+        } else {
+            h.one(between);
+        }
+        assert_eq!(h.fetch("RETR f"), b"0123456789", "{between}");
+    }
+    // ... but it survives PASV/EPSV/PORT/EPRT (clients order them either way)
+    assert!(h.one("REST 6").starts_with("350"));
+    h.open_data();
+    let mut t = h.start("RETR f");
+    assert_eq!(drain(&mut t), b"6789");
+    h.done(t, Ok(()));
+    assert!(h.one("REST 3").starts_with("350"));
+    assert!(matches!(
+        h.line("EPRT |1|127.0.0.1|50000|").as_slice(),
+        [Action::ConnectActive { .. }]
+    ));
+    assert_eq!(
+        texts(&h.input(Input::DataConnected)),
+        vec!["200 Active data connection established."]
+    );
+    let mut t = h.start("RETR f");
+    assert_eq!(drain(&mut t), b"3456789");
+    h.done(t, Ok(()));
+}
+
+#[test]
+fn pass_must_immediately_follow_user() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    assert!(h.one("USER user").starts_with("331"));
+    assert!(h.one("NOOP").starts_with("200"));
+    assert_eq!(h.one("PASS 12345"), "503 Login with USER first.");
+    assert!(h.one("PWD").starts_with("530"));
+    // STAT no longer shows a pending name
+    assert!(texts(&h.line("STAT"))[0].contains("Waiting for username."));
+    assert!(h.one("USER user").starts_with("331"));
+    assert!(h.one("PASS 12345").starts_with("230"));
+}
+
+#[test]
+fn rest_zero_is_exact_in_ascii_mode() {
+    let mut h = harness();
+    h.login();
+    assert!(h.one("TYPE A").starts_with("200"));
+    assert_eq!(h.one("REST 0"), "350 Restarting at position 0.");
+    h.open_data();
+    let a = h.line("STOR x");
+    assert_eq!(codes(&a), vec![125], "{a:?}");
+    let Some(Action::StartTransfer(t)) = a.into_iter().last() else {
+        panic!("no transfer");
+    };
+    h.done(t, Ok(()));
+    assert_eq!(
+        h.one("REST 5"),
+        "501 Resuming transfers not allowed in ASCII mode."
+    );
+}
+
+#[test]
+fn commands_valid_before_login() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    assert_eq!(h.one("OPTS UTF8 ON"), "200 Always in UTF8 mode.");
+    assert_eq!(h.one("OPTS MLST type;"), "200 MLST OPTS type;");
+    assert!(h.one("REIN").starts_with("230"));
+    assert!(h.one("SITE HELP").starts_with("214"));
+    for c in ["FEAT", "HELP", "SYST", "NOOP", "STAT"] {
+        assert!(!h.one(c).starts_with("530"), "{c}");
+    }
+    for c in [
+        "STAT /", "ABOR", "TYPE I", "REST 0", "RNFR x", "PASV", "EPSV ALL",
+    ] {
+        assert!(h.one(c).starts_with("530"), "{c}");
+    }
+}
+
+#[test]
+fn machine_readable_times_are_utc_even_with_local_listings() {
+    let cfg = ServerConfig {
+        use_gmt_times: false,
+        ..ServerConfig::default()
+    };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    assert_eq!(
+        h.one("MFMT 20200102030405 f"),
+        "213 Modify=20200102030405; /f."
+    );
+    assert_eq!(h.one("MDTM f"), "213 20200102030405");
+    let mlst = texts(&h.line("MLST f")).join("\n");
+    assert!(mlst.contains("modify=20200102030405;"), "{mlst}");
+    let mlsd = String::from_utf8(h.fetch("MLSD")).unwrap();
+    assert!(mlsd.contains("modify=20200102030405;"), "{mlsd}");
+}
+
+#[test]
+fn epsv_all_is_a_200_and_refuses_the_others() {
+    let mut h = harness();
+    h.login();
+    assert_eq!(
+        h.one("EPSV ALL"),
+        "200 Other commands other than EPSV are now disabled."
+    );
+    assert!(h.one("PASV").starts_with("501"));
+    assert!(h.one("PORT 127,0,0,1,200,10").starts_with("501"));
+}
+
+#[test]
+fn data_required_is_checked_when_each_transfer_starts() {
+    let mut h = tls_harness(|t| t.data_required = true);
+    h.input(Input::Connected);
+    h.line("AUTH TLS");
+    h.line("PBSZ 0");
+    h.line("PROT P");
+    h.line("USER user");
+    h.line("PASS 12345");
+    std::fs::write(h.path("file"), b"secret").unwrap();
+    h.open_data();
+    // PROT C closes the channel set up under PROT P ...
+    let a = h.line("PROT C");
+    assert!(matches!(a.first(), Some(Action::CloseData)), "{a:?}");
+    assert_eq!(texts(&a), vec!["200 Protection set to Clear"]);
+    // ... and no transfer command runs in the clear
+    for c in [
+        "RETR file",
+        "STOR up",
+        "APPE up",
+        "STOU",
+        "LIST",
+        "NLST",
+        "MLSD",
+    ] {
+        let a = h.line(c);
+        assert_eq!(
+            texts(&a),
+            vec!["521 Data connection cannot be opened with this PROT setting."],
+            "{c}"
+        );
+        assert!(!a.iter().any(|a| matches!(a, Action::StartTransfer(_))));
+    }
+    assert!(!h.path("up").exists(), "a refused upload leaves no file");
+}
+
+#[test]
+fn a_prot_change_closes_the_data_channel_set_up_before_it() {
+    let mut h = tls_harness(|_| {});
+    h.input(Input::Connected);
+    h.line("AUTH TLS");
+    h.line("PBSZ 0");
+    h.line("PROT P");
+    h.line("USER user");
+    h.line("PASS 12345");
+    std::fs::write(h.path("file"), b"secret").unwrap();
+    h.open_data(); // secured at once (asserted in open_data)
+    let a = h.line("PROT C");
+    assert!(matches!(a.first(), Some(Action::CloseData)), "{a:?}");
+    assert_eq!(h.one("RETR file"), "425 Use PORT or PASV first.");
+    // and the other way round
+    h.open_data();
+    let a = h.line("PROT P");
+    assert!(matches!(a.first(), Some(Action::CloseData)), "{a:?}");
+    assert_eq!(h.one("RETR file"), "425 Use PORT or PASV first.");
+    h.open_data();
+    let t = h.start("RETR file");
+    assert!(t.is_protected());
+}
+
+#[test]
+fn auth_ssl_and_tls_p_protect_the_data_channel() {
+    for (kind, protected) in [
+        ("TLS", false),
+        ("TLS-C", false),
+        ("SSL", true),
+        ("TLS-P", true),
+    ] {
+        let mut h = tls_harness(|_| {});
+        h.input(Input::Connected);
+        h.line(&format!("AUTH {kind}"));
+        h.line("USER user");
+        h.line("PASS 12345");
+        h.one("TYPE I");
+        std::fs::write(h.path("f"), b"x").unwrap();
+        h.open_data();
+        let t = h.start("LIST");
+        assert_eq!(t.is_protected(), protected, "AUTH {kind}");
+        h.done(t, Ok(()));
+        // an explicit PROT C still turns it off
+        h.one("PBSZ 0");
+        h.one("PROT C");
+        h.open_data();
+        assert!(!h.start("RETR f").is_protected(), "AUTH {kind}, PROT C");
+    }
+}
+
+/// Start a login check and keep it pending (as the poll driver does).
+fn pending_login(h: &mut H, user: &str, pass: &str) -> LoginTask {
+    h.one(&format!("USER {user}"));
+    let a =
+        h.s.handle(Input::Line(format!("PASS {pass}").as_bytes()), h.now);
+    match a.into_iter().next() {
+        Some(Action::Login(t)) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn lines_queued_before_auth_are_never_run_inside_tls() {
+    let mut h = tls_harness(|_| {});
+    h.input(Input::Connected);
+    let task = pending_login(&mut h, "user", "wrong");
+    for l in ["AUTH TLS", "USER user", "PASS 12345", "PWD"] {
+        assert!(h.s.handle(Input::Line(l.as_bytes()), h.now).is_empty());
+    }
+    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert_eq!(
+        texts(&a),
+        vec!["530 Authentication failed.", "234 AUTH TLS successful."]
+    );
+    assert!(matches!(a.last(), Some(Action::StartTls)), "{a:?}");
+    // inside TLS: the queued USER/PASS/PWD were dropped, not run
+    assert_eq!(h.one("PWD"), "530 Log in with USER and PASS first.");
+    assert_eq!(h.one("PASS 12345"), "503 Login with USER first.");
+}
+
+#[test]
+fn lines_queued_before_rein_are_never_run_in_the_clear() {
+    let mut h = tls_harness(|_| {});
+    h.input(Input::Connected);
+    h.line("AUTH TLS");
+    h.line("USER user");
+    h.line("PASS 12345");
+    h.one("TYPE I");
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    for l in ["REIN", "USER user", "PASS 12345"] {
+        assert!(h.s.handle(Input::Line(l.as_bytes()), h.now).is_empty());
+    }
+    let a = h.done(t, Ok(()));
+    assert_eq!(
+        texts(&a),
+        vec!["226 Transfer complete.", "230 Ready for new user."]
+    );
+    assert!(matches!(a.last(), Some(Action::StopTls)), "{a:?}");
+    assert_eq!(h.one("PWD"), "530 Log in with USER and PASS first.");
+}
+
+#[test]
+fn a_full_queue_pushes_back_and_never_drops_a_line_silently() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    let task = pending_login(&mut h, "user", "12345");
+    for _ in 0..MAX_QUEUED {
+        assert!(h.s.accepts_lines());
+        assert!(h.s.handle(Input::Line(b"NOOP"), h.now).is_empty());
+    }
+    assert!(!h.s.accepts_lines(), "the driver must stop reading");
+    // a driver that reads on anyway gets a reply, not silence
+    assert_eq!(
+        texts(&h.s.handle(Input::Line(b"NOOP"), h.now)),
+        vec!["450 Too many commands queued; command refused."]
+    );
+    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert_eq!(codes(&a).len(), 1 + MAX_QUEUED);
+    assert!(h.s.accepts_lines());
+}
+
+#[test]
+fn an_idle_data_connection_times_out_with_421() {
+    let mut h = harness();
+    h.login();
+    h.open_data();
+    let a = h.input(Input::DataTimeout);
+    assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)), "{a:?}");
 }

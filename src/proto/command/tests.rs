@@ -216,7 +216,7 @@ fn table_rows_match_pyftpdlib() {
         ("MFMT", Some('T'), true, Required),
         ("MKD", Some('m'), true, Required),
         ("NOOP", None, false, Forbidden),
-        ("OPTS", None, true, Required),
+        ("OPTS", None, false, Required),
         ("PASS", None, false, Optional),
         ("QUIT", None, false, Forbidden),
         ("RNFR", Some('f'), true, Required),

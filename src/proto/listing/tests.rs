@@ -200,7 +200,6 @@ fn mlsx_default_facts_file() {
         &MlstFacts::default(),
         "elradfmwMT",
         MlsxRole::Entry,
-        TimeMode::Gmt,
     ));
     assert_eq!(
         line,
@@ -216,7 +215,6 @@ fn mlsx_default_facts_dir() {
         &MlstFacts::default(),
         "elradfmwMT",
         MlsxRole::Entry,
-        TimeMode::Gmt,
     ));
     assert_eq!(
         line,
@@ -230,7 +228,7 @@ fn mlsx_all_facts_sorted_by_name() {
     e.mode = 0o4755;
     let mut all = MlstFacts::NONE;
     all.set_from_opts("type;perm;size;modify;unique;unix.mode;unix.uid;unix.gid;");
-    let line = s(mlsx_line(&e, &all, "elr", MlsxRole::Entry, TimeMode::Gmt));
+    let line = s(mlsx_line(&e, &all, "elr", MlsxRole::Entry));
     assert_eq!(
         line,
         "modify=20231114211320;perm=r;size=1024;type=file;unique=803g1a2b;\
@@ -241,7 +239,7 @@ fn mlsx_all_facts_sorted_by_name() {
 #[test]
 fn mlsx_no_facts() {
     let e = entry(b"x", FileKind::File);
-    let line = mlsx_line(&e, &MlstFacts::NONE, "elr", MlsxRole::Entry, TimeMode::Gmt);
+    let line = mlsx_line(&e, &MlstFacts::NONE, "elr", MlsxRole::Entry);
     assert_eq!(line, b" x\r\n".to_vec());
 }
 
@@ -252,15 +250,7 @@ fn mlsx_types() {
         f.type_ = true;
         f
     };
-    let t = |kind, role| {
-        s(mlsx_line(
-            &entry(b"n", kind),
-            &facts,
-            "",
-            role,
-            TimeMode::Gmt,
-        ))
-    };
+    let t = |kind, role| s(mlsx_line(&entry(b"n", kind), &facts, "", role));
     assert_eq!(t(FileKind::File, MlsxRole::Entry), "type=file; n\r\n");
     assert_eq!(t(FileKind::Dir, MlsxRole::Entry), "type=dir; n\r\n");
     assert_eq!(t(FileKind::Dir, MlsxRole::Current), "type=cdir; n\r\n");
@@ -298,15 +288,7 @@ fn mlsx_perm_derivation() {
         f.perm = true;
         f
     };
-    let p = |kind, role, perms| {
-        s(mlsx_line(
-            &entry(b"n", kind),
-            &facts,
-            perms,
-            role,
-            TimeMode::Gmt,
-        ))
-    };
+    let p = |kind, role, perms| s(mlsx_line(&entry(b"n", kind), &facts, perms, role));
     assert_eq!(p(FileKind::Dir, MlsxRole::Entry, "elr"), "perm=el; n\r\n");
     assert_eq!(p(FileKind::File, MlsxRole::Entry, "elr"), "perm=r; n\r\n");
     assert_eq!(p(FileKind::Dir, MlsxRole::Entry, "w"), "perm=c; n\r\n");
@@ -335,14 +317,14 @@ fn mlsx_unique_and_mode_formats() {
     e.ino = 0;
     e.mode = 0;
     assert_eq!(
-        s(mlsx_line(&e, &facts, "", MlsxRole::Entry, TimeMode::Gmt)),
+        s(mlsx_line(&e, &facts, "", MlsxRole::Entry)),
         "unique=0g0;unix.mode=0000; n\r\n"
     );
     e.dev = u64::MAX;
     e.ino = 0xdeadbeef;
     e.mode = 0o1007;
     assert_eq!(
-        s(mlsx_line(&e, &facts, "", MlsxRole::Entry, TimeMode::Gmt)),
+        s(mlsx_line(&e, &facts, "", MlsxRole::Entry)),
         "unique=ffffffffffffffffgdeadbeef;unix.mode=0007; n\r\n"
     );
 }
@@ -355,7 +337,7 @@ fn mlsx_unrepresentable_modify_is_omitted() {
     facts.modify = true;
     facts.size = true;
     assert_eq!(
-        s(mlsx_line(&e, &facts, "", MlsxRole::Entry, TimeMode::Gmt)),
+        s(mlsx_line(&e, &facts, "", MlsxRole::Entry)),
         "size=1024; n\r\n"
     );
 }
@@ -363,7 +345,7 @@ fn mlsx_unrepresentable_modify_is_omitted() {
 #[test]
 fn mlsx_raw_name() {
     let e = entry(b"a;b \xff", FileKind::File);
-    let line = mlsx_line(&e, &MlstFacts::NONE, "", MlsxRole::Entry, TimeMode::Gmt);
+    let line = mlsx_line(&e, &MlstFacts::NONE, "", MlsxRole::Entry);
     assert_eq!(line, b" a;b \xff\r\n".to_vec());
 }
 
@@ -427,27 +409,15 @@ fn try_opts_mlst() {
 
 #[test]
 fn mdtm_format() {
-    assert_eq!(format_mdtm(0, TimeMode::Gmt), "19700101000000");
-    assert_eq!(format_mdtm(NOW, TimeMode::Gmt), "20231114221320");
-    assert_eq!(format_mdtm(1_709_164_800, TimeMode::Gmt), "20240229000000");
-    assert_eq!(
-        format_mdtm(253_402_300_799, TimeMode::Gmt),
-        "99991231235959"
-    );
-    assert_eq!(try_format_mdtm(253_402_300_800, TimeMode::Gmt), None);
-    assert_eq!(
-        format_mdtm(253_402_300_800, TimeMode::Gmt),
-        "19700101000000"
-    );
-    assert_eq!(try_format_mdtm(i64::MIN, TimeMode::Gmt), None);
-    assert_eq!(try_format_mdtm(i64::MAX, TimeMode::Local), None);
-    assert_eq!(format_mdtm(-1, TimeMode::Gmt), "19691231235959");
-    let local = DateTime::from_timestamp(NOW, 0)
-        .unwrap()
-        .with_timezone(&Local)
-        .format("%Y%m%d%H%M%S")
-        .to_string();
-    assert_eq!(format_mdtm(NOW, TimeMode::Local), local);
+    assert_eq!(format_mdtm(0), "19700101000000");
+    assert_eq!(format_mdtm(NOW), "20231114221320");
+    assert_eq!(format_mdtm(1_709_164_800), "20240229000000");
+    assert_eq!(format_mdtm(253_402_300_799), "99991231235959");
+    assert_eq!(try_format_mdtm(253_402_300_800), None);
+    assert_eq!(format_mdtm(253_402_300_800), "19700101000000");
+    assert_eq!(try_format_mdtm(i64::MIN), None);
+    assert_eq!(try_format_mdtm(i64::MAX), None);
+    assert_eq!(format_mdtm(-1), "19691231235959");
 }
 
 #[test]
@@ -466,7 +436,7 @@ fn timeval_ok() {
 #[test]
 fn timeval_round_trip() {
     for t in [0, 1, NOW, 1_709_164_800, 951_782_400, 4_102_444_800] {
-        assert_eq!(parse_timeval(&format_mdtm(t, TimeMode::Gmt)), Some(t));
+        assert_eq!(parse_timeval(&format_mdtm(t)), Some(t));
     }
 }
 
