@@ -11,7 +11,8 @@ use std::time::Duration;
 pub enum ConcurrencyModel {
     /// One thread serves every session from a poll loop (pyftpdlib's `FTPServer`, CLI `async`).
     Poll,
-    /// A thread per session from a pool that grows to `max_cons`
+    /// A thread per session from a pool that grows to `max_cons` and gives
+    /// idle threads back after [`ServerConfig::thread_idle_timeout`]
     /// (pyftpdlib's `ThreadedFTPServer`, CLI `multi-thread`).
     ThreadPool,
     /// A forked process per session (pyftpdlib's `MultiprocessFTPServer`, CLI `multi-proc`).
@@ -85,6 +86,13 @@ pub struct ServerConfig {
     pub max_line_len: usize,
     /// How sessions are run.
     pub concurrency: ConcurrencyModel,
+    /// Thread-pool model only: how long a session thread may wait for a new
+    /// session before it exits. The pool starts a thread for each session that
+    /// finds none idle (up to `max_cons`), and shrinks back to 8 threads (fewer
+    /// if `max_cons` is smaller) once the extra ones have been idle this long.
+    /// Default 60 s; `Duration::ZERO` gives extra threads back as soon as their
+    /// session ends.
+    pub thread_idle_timeout: Duration,
     /// FTPS (AUTH TLS, PROT P, implicit TLS); `None` serves plain FTP only.
     pub tls: Option<crate::tls::TlsConfig>,
 }
@@ -114,6 +122,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             max_line_len: 8192,
             concurrency: ConcurrencyModel::ThreadPool,
+            thread_idle_timeout: Duration::from_secs(60),
             tls: None,
         }
     }

@@ -8,6 +8,7 @@
 pub mod conn;
 mod limits;
 mod poll;
+mod pool;
 mod process;
 mod shutdown;
 mod supervisor;

@@ -1,14 +1,19 @@
 //! The thread-pool model (pyftpdlib's `ThreadedFTPServer`): each session
 //! runs on its own pool thread and may block freely (slow filesystems,
-//! authorizers that query a database). The pool grows as sessions arrive,
-//! up to `max_cons`, so client N never waits for a banner while N <= max_cons.
+//! authorizers that query a database). A session that finds no idle thread
+//! gets a new one at once, up to `max_cons`, so client N never waits for a
+//! banner while N <= max_cons; threads idle for
+//! [`crate::ServerConfig::thread_idle_timeout`] exit down to
+//! [`INITIAL_THREADS`].
 
 use std::io;
 use std::sync::Arc;
 
+use super::pool::{Pool, PoolConfig};
 use super::{ConnLimits, FtpServer};
 
-/// Threads started up front.
+/// Threads started up front and kept however long they idle (fewer if
+/// `max_cons` is smaller).
 const INITIAL_THREADS: usize = 8;
 
 pub(super) fn serve(server: FtpServer) -> io::Result<()> {
@@ -19,22 +24,19 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
     } else {
         usize::MAX
     };
-    let mut pool = threadpool::Builder::new()
-        .num_threads(INITIAL_THREADS.min(cap).max(1))
-        .thread_name("ftp-session".into())
-        .thread_stack_size(1024 * 1024)
-        .build();
+    let pool = Pool::new(PoolConfig {
+        name: "ftp-session".into(),
+        stack_size: 1024 * 1024,
+        floor: INITIAL_THREADS,
+        cap,
+        idle_timeout: cfg.thread_idle_timeout,
+    })?;
     super::log_start(&server)?;
     while let Some((stream, peer, slot)) = server.accept_next(&limits) {
-        // Grow the pool so that this session starts at once.
-        let busy = pool.active_count() + pool.queued_count();
-        if busy >= pool.max_count() && pool.max_count() < cap {
-            pool.set_num_threads(pool.max_count().saturating_mul(2).min(cap));
-        }
         let ctx = server.ctx.clone();
         let events = Arc::clone(&server.events);
         let signal = Arc::clone(&server.sessions);
-        pool.execute(move || {
+        let started = pool.execute(move || {
             let _slot = slot;
             super::run_session(
                 ctx,
@@ -44,6 +46,10 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
                 super::StopSource::Signal(&signal),
             );
         });
+        if let Err(e) = started {
+            // the session (and its connection) was dropped
+            log::error!("{peer}: can't start a session thread: {e}");
+        }
     }
     log::info!("FTP server stopped accepting connections");
     server.sessions.trigger();

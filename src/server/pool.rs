@@ -1,0 +1,409 @@
+//! The thread pool of the thread-pool model: a thread per running job, up
+//! to a cap, with idle threads given back.
+//!
+//! A job that finds no idle thread gets a new thread at once (below the
+//! cap), so a session never waits for another one to end. A thread that has
+//! waited `idle_timeout` for work exits while more than `floor` threads are
+//! alive; the floor stays warm.
+//!
+//! One mutex guards the queue and every count, and a thread decides to exit
+//! while holding it, with the queue empty: a job submitted while the last
+//! idle thread times out is either seen by that thread before it leaves, or
+//! finds it gone and starts a new one. No job is lost that way, and
+//! [`Pool::join`] returns only when the queue is empty and every thread has
+//! finished its last job.
+
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How a [`Pool`] starts and keeps its threads.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolConfig {
+    /// Thread name (at most 15 bytes show in `/proc/PID/task/*/comm`).
+    pub name: String,
+    /// Stack size of each thread, in bytes.
+    pub stack_size: usize,
+    /// Threads started up front and kept however long they idle.
+    pub floor: usize,
+    /// Most threads alive at once (at least 1).
+    pub cap: usize,
+    /// How long a thread above the floor waits for a job before it exits.
+    pub idle_timeout: Duration,
+}
+
+/// A pool that runs each job on a thread of its own (see the module docs).
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Waiting threads wait here for a job or for [`Pool::join`].
+    work: Condvar,
+    /// [`Pool::join`] waits here for the last thread to exit.
+    all_gone: Condvar,
+    config: PoolConfig,
+}
+
+/// Every count changes under the one lock. Waiting threads are `idle +
+/// notified`: a submitted job moves one of them from `idle` to `notified`
+/// and wakes it; whichever waiting thread wakes first takes the
+/// notification.
+struct State {
+    queue: VecDeque<Job>,
+    /// Waiting threads no job has been promised to.
+    idle: usize,
+    /// Notifications sent to waiting threads and not yet taken.
+    notified: usize,
+    /// Threads started and not yet exited (counted from before `spawn`).
+    alive: usize,
+    /// No more jobs come; threads exit once the queue is empty.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock and the pool's own code does not panic
+        // while holding it, so a poisoned state is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Pool {
+    /// Start `config.floor` threads (at most `config.cap`).
+    ///
+    /// Errors: the OS refused to start a thread (`std::thread::Builder::spawn`);
+    /// the threads already started exit.
+    pub(crate) fn new(mut config: PoolConfig) -> io::Result<Pool> {
+        config.cap = config.cap.max(1);
+        config.floor = config.floor.min(config.cap);
+        let floor = config.floor;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                idle: 0,
+                notified: 0,
+                alive: 0,
+                closed: false,
+            }),
+            work: Condvar::new(),
+            all_gone: Condvar::new(),
+            config,
+        });
+        let pool = Pool { shared };
+        for _ in 0..floor {
+            pool.shared.lock().alive += 1;
+            if let Err(e) = spawn(&pool.shared) {
+                pool.shared.lock().alive -= 1;
+                return Err(e); // dropping `pool` lets the others exit
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Run `job` on an idle thread, or on a new one if none is idle and the
+    /// cap allows it; at the cap, on the first thread whose job ends.
+    ///
+    /// Errors: no thread was running and the OS refused to start one
+    /// (`std::thread::Builder::spawn`); the job was dropped without running.
+    /// If threads are running, a refused start is only logged and the job
+    /// waits for one of them.
+    pub(crate) fn execute(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        st.queue.push_back(Box::new(job));
+        if st.idle > 0 {
+            st.idle -= 1;
+            st.notified += 1;
+            self.shared.work.notify_one();
+            return Ok(());
+        }
+        if st.alive >= self.shared.config.cap {
+            // every thread is busy: the first to finish takes the job
+            return Ok(());
+        }
+        st.alive += 1;
+        drop(st);
+        let Err(e) = spawn(&self.shared) else {
+            return Ok(());
+        };
+        let mut st = self.shared.lock();
+        st.alive -= 1;
+        if st.alive > 0 {
+            log::warn!(
+                "can't start a {} thread ({e}); the job waits for a busy one",
+                self.shared.config.name
+            );
+            return Ok(());
+        }
+        // nobody would ever run the queue: drop it (outside the lock)
+        let dropped = std::mem::take(&mut st.queue);
+        self.shared.all_gone.notify_all();
+        drop(st);
+        drop(dropped);
+        Err(e)
+    }
+
+    /// Threads alive now (started and not yet exited).
+    #[cfg(test)]
+    fn alive(&self) -> usize {
+        self.shared.lock().alive
+    }
+
+    /// Run every job submitted so far to its end, then return once every
+    /// thread has exited.
+    pub(crate) fn join(self) {
+        let mut st = self.shared.lock();
+        st.closed = true;
+        self.shared.work.notify_all();
+        while st.alive > 0 {
+            st = self
+                .shared
+                .all_gone
+                .wait(st)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// Without [`Pool::join`], threads exit once the queue is empty; nobody waits for them.
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.closed = true;
+        self.shared.work.notify_all();
+    }
+}
+
+fn spawn(shared: &Arc<Shared>) -> io::Result<()> {
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name(shared.config.name.clone())
+        .stack_size(shared.config.stack_size)
+        .spawn(move || work(&shared))
+        .map(drop)
+}
+
+/// Counts a thread out when it ends, even by a panic of the pool's own code.
+struct Alive<'a> {
+    shared: &'a Shared,
+    counted: bool,
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if self.counted {
+            st.alive -= 1;
+        }
+        if st.alive == 0 {
+            self.shared.all_gone.notify_all();
+        }
+    }
+}
+
+/// A pool thread: run queued jobs, wait for more, exit when idle too long
+/// above the floor or when the pool closes with nothing queued.
+fn work(shared: &Shared) {
+    let mut guard = Alive {
+        shared,
+        counted: true,
+    };
+    let cfg = &shared.config;
+    let mut st = shared.lock();
+    let mut idle_since = Instant::now();
+    loop {
+        if let Some(job) = st.queue.pop_front() {
+            drop(st);
+            if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                log::error!("a job on a {} thread panicked", cfg.name);
+            }
+            st = shared.lock();
+            idle_since = Instant::now();
+            continue;
+        }
+        if st.closed {
+            break;
+        }
+        st.idle += 1;
+        // wait until a job is promised to a waiting thread, the pool closes,
+        // or (above the floor) the idle timeout passes
+        loop {
+            if st.notified > 0 {
+                // any waiting thread may take any promise: the one it was
+                // sent to finds none left and waits on, still counted in `idle`
+                st.notified -= 1;
+                break;
+            }
+            if st.closed || !st.queue.is_empty() {
+                st.idle -= 1;
+                break;
+            }
+            // (an idle timeout too long for an `Instant` never passes)
+            let deadline = idle_since.checked_add(cfg.idle_timeout);
+            st = if let (true, Some(deadline)) = (st.alive > cfg.floor, deadline) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    // nothing queued, nothing promised: leave while
+                    // holding the lock, so no job can miss this thread
+                    st.idle -= 1;
+                    st.alive -= 1;
+                    guard.counted = false;
+                    return;
+                }
+                shared
+                    .work
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            } else {
+                // the floor waits without a timeout; a wake-up re-checks it
+                shared.work.wait(st).unwrap_or_else(|e| e.into_inner())
+            };
+        }
+    }
+    st.alive -= 1;
+    guard.counted = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Barrier;
+
+    fn pool(floor: usize, cap: usize, idle_timeout: Duration) -> Pool {
+        Pool::new(PoolConfig {
+            name: "pool-test".into(),
+            stack_size: 256 * 1024,
+            floor,
+            cap,
+            idle_timeout,
+        })
+        .unwrap()
+    }
+
+    /// Poll `cond` every 5 ms for up to 10 s.
+    fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn grows_at_once_then_shrinks_to_the_floor() {
+        const N: usize = 32;
+        let p = pool(3, 64, Duration::from_millis(50));
+        assert_eq!(p.alive(), 3);
+        // every job waits for all the others: only N threads at once pass
+        let all = Arc::new(Barrier::new(N + 1));
+        for _ in 0..N {
+            let all = Arc::clone(&all);
+            p.execute(move || {
+                all.wait();
+            })
+            .unwrap();
+        }
+        all.wait();
+        assert!(p.alive() >= N, "{} threads for {N} jobs", p.alive());
+        eventually("the pool to shrink to its floor", || p.alive() == 3);
+        p.join();
+    }
+
+    #[test]
+    fn jobs_submitted_while_threads_time_out_run_promptly() {
+        // floor 0 and a 1 ms idle timeout: threads exit all the time, and
+        // jobs arrive at every moment of that
+        let p = pool(0, 4, Duration::from_millis(1));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for i in 0..1500u64 {
+            // varied pauses (not synchronisation): submit before, at and
+            // after the moment the idle thread gives up
+            std::thread::sleep(Duration::from_micros(i * 7 % 1500));
+            let tx = tx.clone();
+            p.execute(move || {
+                let _ = tx.send(i);
+            })
+            .unwrap();
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(5)),
+                Ok(i),
+                "job {i} did not run"
+            );
+        }
+        p.join();
+    }
+
+    #[test]
+    fn at_the_cap_a_job_waits_for_a_thread_to_finish() {
+        let p = pool(1, 2, Duration::from_secs(60));
+        let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        for i in 0..3 {
+            let (release_rx, done_tx) = (release_rx.clone(), done_tx.clone());
+            p.execute(move || {
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                let _ = done_tx.send(i);
+            })
+            .unwrap();
+        }
+        assert_eq!(p.alive(), 2);
+        // the first two hold both threads; each release lets one job end
+        for _ in 0..3 {
+            release_tx.send(()).unwrap();
+            done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        assert_eq!(p.alive(), 2);
+        p.join();
+    }
+
+    #[test]
+    fn join_runs_every_queued_job_and_waits_for_running_ones() {
+        let p = pool(2, 3, Duration::from_millis(1));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+        // 3 jobs run and wait at the gate, 17 wait in the queue
+        for _ in 0..20 {
+            let (ended, gate_rx) = (Arc::clone(&ended), gate_rx.clone());
+            p.execute(move || {
+                let _ = gate_rx.recv_timeout(Duration::from_secs(10));
+                ended.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        let (joined_tx, joined_rx) = crossbeam_channel::bounded(1);
+        let joiner = std::thread::spawn(move || {
+            p.join();
+            let _ = joined_tx.send(());
+        });
+        assert!(
+            joined_rx.recv_timeout(Duration::from_millis(100)).is_err(),
+            "join returned while jobs were still running"
+        );
+        assert_eq!(ended.load(Ordering::SeqCst), 0);
+        drop(gate_tx); // disconnected: every recv_timeout returns at once
+        joined_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(ended.load(Ordering::SeqCst), 20);
+        joiner.join().unwrap();
+    }
+
+    #[test]
+    fn a_panicking_job_does_not_take_its_thread_or_join_down() {
+        let p = pool(1, 1, Duration::from_secs(60));
+        p.execute(|| panic!("job panics on purpose")).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        p.execute(move || {
+            let _ = tx.send(());
+        })
+        .unwrap();
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(p.alive(), 1);
+        p.join();
+    }
+}
