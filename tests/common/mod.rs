@@ -611,6 +611,11 @@ impl Drop for Daemon {
 
 /// Start `ftpdlib -w` on a free loopback port with extra arguments.
 pub fn daemon(args: &[&str]) -> Daemon {
+    daemon_env(args, &[])
+}
+
+/// [`daemon`] with extra environment variables (e.g. `TZ`).
+pub fn daemon_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..5 {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -637,6 +642,7 @@ pub fn daemon(args: &[&str]) -> Daemon {
             .arg(dir.path())
             .args(args)
             .args(["--banner", &token])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
