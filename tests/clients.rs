@@ -1,5 +1,5 @@
 //! Real external clients against the server: curl, Python's ftplib, lftp,
-//! wget, and the `ftpdlib` binary started the way a new user would.
+//! wget, ncftp, and the `ftpdlib` binary started the way a new user would.
 //!
 //! A test whose tool is not installed prints `SKIP: ...` and passes.
 mod common;
@@ -15,6 +15,8 @@ each_model!(
     python_ftplib_passive,
     python_ftplib_active,
     python_ftplib_ipv6,
+    python_ftplib_nlst_patterns,
+    ncftpget_wildcards,
     lftp_mirror_a_tree_both_ways,
     lftp_get_and_put_resume,
     wget_file_and_recursive_tree,
@@ -367,7 +369,7 @@ fn curl_over_ipv6() {
 // ---------------------------------------------------------------- Python ftplib
 
 const FTPLIB_SCRIPT: &str = r#"
-import ftplib, io, os, sys
+import ftplib, io, os, posixpath, sys
 
 host, port, home = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 active = sys.argv[4] == "active"
@@ -527,6 +529,161 @@ fn python_ftplib_ipv6() {
     run_ftplib(&srv, "::1", "passive");
     let srv = common::start_on(Ipv6Addr::LOCALHOST.into(), |_| {});
     run_ftplib(&srv, "::1", "active");
+}
+
+// ---------------------------------------------------------------- wildcards (mget)
+
+/// Files for the wildcard tests, random contents: `a.txt`, `b.txt`, `c.bin`,
+/// `.hidden.txt`, and `sub/` with `x.txt`, `y.txt`, `z.dat`.
+fn wildcard_tree(srv: &TestServer) {
+    std::fs::create_dir(srv.path("sub")).unwrap();
+    let files = [
+        ("a.txt", 150_000),
+        ("b.txt", 3),
+        ("c.bin", 1000),
+        (".hidden.txt", 10),
+        ("sub/x.txt", 70_001),
+        ("sub/y.txt", 0),
+        ("sub/z.dat", 500),
+    ];
+    for (i, (name, size)) in files.into_iter().enumerate() {
+        std::fs::write(srv.path(name), random_bytes(size, 40 + i as u64)).unwrap();
+    }
+}
+
+const FTPLIB_NLST_SCRIPT: &str = r#"
+import ftplib, io, os, posixpath, sys
+
+host, port, home = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+def check(cond, what):
+    if not cond:
+        print("FAILED:", what, flush=True)
+        sys.exit(1)
+
+ftp = ftplib.FTP()
+ftp.connect(host, port, timeout=20)
+ftp.login("user", "12345")
+
+def fetch_all(names, cwd):
+    # RETR of every name NLST gave, compared with the file on disk
+    for name in names:
+        buf = io.BytesIO()
+        ftp.retrbinary("RETR " + name, buf.write)
+        on_disk = os.path.join(home, posixpath.normpath(posixpath.join(cwd, name)).lstrip("/"))
+        check(buf.getvalue() == open(on_disk, "rb").read(), "RETR %s in %s" % (name, cwd))
+
+names = ftp.nlst("*.txt")
+check(names == ["a.txt", "b.txt"], "nlst('*.txt'): %r" % names)
+fetch_all(names, "/")
+names = ftp.nlst("sub/*.txt")
+check(names == ["sub/x.txt", "sub/y.txt"], "nlst('sub/*.txt'): %r" % names)
+fetch_all(names, "/")
+names = ftp.nlst("/sub/[x-z].*")
+check(names == ["/sub/x.txt", "/sub/y.txt", "/sub/z.dat"], "nlst('/sub/[x-z].*'): %r" % names)
+fetch_all(names, "/")
+ftp.cwd("sub")
+names = ftp.nlst("../?.*")
+check(names == ["../a.txt", "../b.txt", "../c.bin"], "nlst('../?.*'): %r" % names)
+fetch_all(names, "/sub")
+ftp.cwd("/")
+
+lines = []
+ftp.retrlines("LIST sub/*.txt", lines.append)
+check(len(lines) == 2 and lines[0].startswith("-") and lines[0].endswith(" sub/x.txt")
+      and lines[1].endswith(" sub/y.txt"), "LIST sub/*.txt: %r" % lines)
+
+try:
+    ftp.nlst("*.none")
+    check(False, "nlst of a pattern without a match")
+except ftplib.error_perm as e:
+    check(str(e) == "550 No such file or directory.", "no match: %s" % e)
+check(ftp.voidcmd("NOOP").startswith("200"), "NOOP after the 550")
+
+ftp.quit()
+print("OK", flush=True)
+"#;
+
+fn python_ftplib_nlst_patterns() {
+    if !need("python3", "python_ftplib_nlst_patterns") {
+        return;
+    }
+    let srv = common::start(|_| {});
+    wildcard_tree(&srv);
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("t.py");
+    std::fs::write(&script, FTPLIB_NLST_SCRIPT).unwrap();
+    let out = run_ok(
+        Command::new("python3")
+            .arg(&script)
+            .arg("127.0.0.1")
+            .arg(srv.addr.port().to_string())
+            .arg(srv.dir.path()),
+    );
+    assert_eq!(out.stdout_text().trim(), "OK", "{}", out.stderr);
+}
+
+/// ncftpget with its preferences in a home of its own, no progress meter,
+/// a debug trace of the control connection in `trace`.
+fn ncftpget(srv: &TestServer, home: &std::path::Path, trace: &std::path::Path) -> Command {
+    let mut c = Command::new("ncftpget");
+    c.env("HOME", home)
+        .args(["-V", "-t", "20", "-r", "0", "-u", USER, "-p", PASS, "-P"])
+        .arg(srv.addr.port().to_string())
+        .arg("-d")
+        .arg(trace)
+        .arg(srv.addr.ip().to_string());
+    c
+}
+
+fn ncftpget_wildcards() {
+    if !common::have("ncftpget") {
+        eprintln!("SKIP: ncftpget_wildcards: `ncftpget` is not installed (apt-get install ncftp)");
+        return;
+    }
+    let srv = common::start(|_| {});
+    wildcard_tree(&srv);
+    let local = tempfile::tempdir().unwrap();
+    let home = local.path().join("home");
+    let trace = local.path().join("trace");
+    std::fs::create_dir(&home).unwrap();
+    for (into, pattern, want) in [
+        ("top", "*.txt", &["a.txt", "b.txt"][..]),
+        ("sub", "sub/*.txt", &["x.txt", "y.txt"][..]),
+        ("abs", "/sub/*.dat", &["z.dat"][..]),
+    ] {
+        let dir = local.path().join(into);
+        std::fs::create_dir(&dir).unwrap();
+        run_ok(ncftpget(&srv, &home, &trace).arg(&dir).arg(pattern));
+        // the server expanded the pattern: ncftp sent it as it is
+        let log = std::fs::read_to_string(&trace).unwrap_or_default();
+        assert!(log.contains(&format!("NLST {pattern}")), "{log}");
+        let got: Vec<String> = files_under(&dir)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(got, want, "{pattern}");
+        let remote_dir = pattern
+            .trim_start_matches('/')
+            .rsplit_once('/')
+            .map_or("", |d| d.0);
+        for name in want {
+            assert_same_file(&srv.path(remote_dir).join(name), &dir.join(name));
+        }
+    }
+    // no match: ncftpget fails with the server's text
+    let out = run_limited(
+        ncftpget(&srv, &home, &trace)
+            .arg(local.path())
+            .arg("*.none"),
+        Duration::from_secs(60),
+    );
+    assert!(!out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("No such file or directory"),
+        "{}",
+        out.stderr
+    );
 }
 
 // ---------------------------------------------------------------- lftp

@@ -27,6 +27,7 @@ each_model!(
     paths_cannot_escape_the_home,
     list_nlst_mlsd_in_every_mode,
     listings_over_raw_channels,
+    patterns_over_raw_channels,
     mlst_and_opts_mlst,
     size_mdtm_mfmt,
     site_chmod_and_site_help,
@@ -1145,6 +1146,69 @@ fn listings_over_raw_channels() {
     let (pre, _, _) = download(&mut r, Chan::Pasv, "MLSD alpha.txt");
     assert_eq!(pre, "501 No such directory.");
     expect(&r.cmd("ABOR"), "225 ");
+}
+
+fn patterns_over_raw_channels() {
+    let srv = common::start(|_| {});
+    for name in ["b.txt", "a.txt", "c.bin", ".hidden.txt"] {
+        std::fs::write(srv.path(name), name).unwrap();
+    }
+    let mut r = raw_logged_in(&srv);
+    for chan in V4_CHANS {
+        let (pre, got, fin) = download(&mut r, chan, "NLST *.txt");
+        expect_transfer_ok(&pre, &fin);
+        assert_eq!(got, b"a.txt\r\nb.txt\r\n", "{chan:?}");
+        let (pre, got, fin) = download(&mut r, chan, "LIST /*.bin");
+        expect_transfer_ok(&pre, &fin);
+        let text = String::from_utf8(got).unwrap();
+        assert!(
+            text.starts_with('-') && text.ends_with(" /c.bin\r\n"),
+            "{text:?}"
+        );
+        assert_eq!(text.matches("\r\n").count(), 1, "{text:?}");
+    }
+    let (pre, _, _) = download(&mut r, Chan::Pasv, "NLST *.none");
+    assert_eq!(pre, "550 No such file or directory.");
+    expect(&r.cmd("ABOR"), "225 ");
+}
+
+/// More than 10,000 matches: refused with a warning in the log. The bound is
+/// the session's, the same in every concurrency model, and 10,001 files take
+/// seconds to create on a slow disk, so this runs in one model only.
+#[test]
+fn pattern_match_bound_is_refused_and_logged() {
+    common::with_model(ftpdlib::ConcurrencyModel::ThreadPool, || {
+        let srv = common::start(|_| {});
+        std::fs::create_dir(srv.path("many")).unwrap();
+        for i in 0..=10_000 {
+            std::fs::File::create(srv.path(&format!("many/n{i}"))).unwrap();
+        }
+        let mut r = raw_logged_in(&srv);
+        let (pre, _, _) = download(&mut r, Chan::Pasv, "NLST many/n*");
+        assert_eq!(pre, "550 Too many matches; narrow the pattern.");
+        expect(&r.cmd("ABOR"), "225 ");
+        let port = r.stream.local_addr().unwrap().port();
+        let logged = common::log_lines(&format!("127.0.0.1:{port}-"));
+        let wanted = "NLST many/n*: more than 10000 entries of /many match; refused";
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with("[W] ") && l.ends_with(wanted)),
+            "{logged:#?}"
+        );
+        // at the bound it is listed, sorted by name
+        std::fs::remove_file(srv.path("many/n0")).unwrap();
+        let (pre, got, fin) = download(&mut r, Chan::Epsv, "NLST many/n*");
+        expect_transfer_ok(&pre, &fin);
+        assert_eq!(
+            got.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+            10_000
+        );
+        assert!(
+            got.starts_with(b"many/n1\r\nmany/n10\r\n"),
+            "sorted by name"
+        );
+    });
 }
 
 fn mlst_and_opts_mlst() {

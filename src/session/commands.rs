@@ -14,7 +14,7 @@ use crate::fs::{Filesystem, WriteMode};
 use crate::proto::command::{self, ArgRule, ParseError, Request};
 use crate::proto::listing::{self, EntryInfo, FileKind, MlsxRole};
 use crate::proto::reply::Reply;
-use crate::proto::{addr, path};
+use crate::proto::{addr, glob, path};
 
 /// Commands whose outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
 const LOGGED_CMDS: &[&str] = &[
@@ -31,6 +31,11 @@ const LOGGED_CMDS: &[&str] = &[
     "SITE CHMOD",
     "MFMT",
 ];
+
+/// The most entries one NLST or LIST pattern may match; past it the command
+/// is refused with `550` (a listing of a whole huge directory is still
+/// possible without a pattern, streamed as it is read).
+pub(super) const MAX_GLOB_MATCHES: usize = 10_000;
 
 /// Unix time of a `SystemTime`.
 fn unix_secs(t: SystemTime) -> i64 {
@@ -1396,6 +1401,19 @@ impl Session {
                 arg = arg.get(end + 1..).unwrap_or(b"");
             }
         }
+        if cmd != TransferCmd::Mlsd {
+            if let Some((dir, pattern)) = glob::split_pattern(arg) {
+                // A file literally named `a*b` is listed as such.
+                let literal = path::resolve(&self.cwd, arg);
+                let exists = self
+                    .fs
+                    .as_ref()
+                    .is_some_and(|fs| fs.symlink_metadata(&literal).is_ok());
+                if !exists {
+                    return self.list_matches(dir, pattern, perm, cmd, now, out);
+                }
+            }
+        }
         let target = if arg.is_empty() {
             self.cwd.clone()
         } else {
@@ -1462,6 +1480,124 @@ impl Session {
         );
         self.push_transfer(t, None, now, out);
     }
+
+    /// NLST or LIST of a pattern (`*.txt`, `sub/*.txt`, `/pub/file[0-9]`):
+    /// the entries of the directory `dir` (the argument up to its last `/`,
+    /// resolved like any path, so never above the root) whose names match
+    /// `pattern`, sorted by name (byte order). Each is named `dir` as the
+    /// client wrote it plus the entry's name, so that every NLST line is a
+    /// valid RETR argument in the current directory; LIST gives the same
+    /// entries as `ls -l` lines (a matching directory is shown, not entered).
+    ///
+    /// Needs the list permission (`l`) on `dir`. Replies `550` when nothing
+    /// matches, when more than [`MAX_GLOB_MATCHES`] entries match, or when
+    /// `dir` cannot be read.
+    fn list_matches(
+        &mut self,
+        dir: &[u8],
+        pattern: &[u8],
+        perm: Option<char>,
+        cmd: TransferCmd,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(dir_path) = self.checked_path(dir, perm, out) else {
+            return;
+        };
+        let Some(fs) = self.fs.as_ref() else { return };
+        let matcher = glob::Pattern::new(pattern);
+        let expansion = match fs.read_dir(&dir_path) {
+            Err(e) => Expansion::Failed(e),
+            Ok(entries) => {
+                // The bound is checked while the directory is read: entries
+                // that do not match are dropped at once, and reading stops at
+                // the first match past the bound, so a huge directory is never
+                // held in memory, only at most MAX_GLOB_MATCHES entries of it.
+                let mut found = Vec::new();
+                let mut too_many = false;
+                for e in entries.filter(|e| matcher.matches(&e.name)) {
+                    if found.len() == MAX_GLOB_MATCHES {
+                        too_many = true;
+                        break;
+                    }
+                    found.push(e);
+                }
+                if too_many {
+                    Expansion::TooMany
+                } else {
+                    Expansion::Found(found)
+                }
+            }
+        };
+        let mut found = match expansion {
+            Expansion::Failed(e) => return self.fs_error(out, &e),
+            Expansion::TooMany => {
+                log::warn!(
+                    "{} {} {}{}: more than {MAX_GLOB_MATCHES} entries of {} match; refused",
+                    self.prefix,
+                    cmd.name(),
+                    show(dir),
+                    show(pattern),
+                    show(&dir_path)
+                );
+                self.reply(
+                    out,
+                    Reply::new(550, "Too many matches; narrow the pattern."),
+                );
+                return;
+            }
+            Expansion::Found(found) => found,
+        };
+        if found.is_empty() {
+            // No match is an error before any transfer, not an empty
+            // listing. vsftpd sends an empty listing (150, nothing, 226);
+            // proftpd refuses up front with `450 No files found` (mod_ls,
+            // unless `ListOptions NoErrorIfAbsent`). We follow proftpd in
+            // refusing, but with 550 like any missing path, as `ls *.none`
+            // does in a shell: 4xx means "try again later" (RFC 959), and a
+            // pattern that matches nothing will not match on a retry.
+            // What mget clients make of the three answers, tried here: BSD
+            // ftp (tnftp) prints "No such file or directory." for 550 and
+            // says nothing at all for 450 or an empty listing; ncftpget
+            // reports both ("server said: ...", exit 3; "no match.", exit
+            // 15); Python's ftplib raises error_perm for 550 (what scripts
+            // catch for "no files"), error_temp for 450, and gives [] for an
+            // empty listing. lftp globs on its own over MLSD.
+            self.reply(out, Reply::new(550, "No such file or directory."));
+            return;
+        }
+        found.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let prefix = dir.to_vec();
+        let tm = self.time_mode();
+        let secs = unix_secs(now);
+        let lines: Box<dyn Iterator<Item = Vec<u8>> + Send> =
+            Box::new(found.into_iter().map(move |mut e| {
+                e.name = [prefix.as_slice(), &e.name].concat();
+                if cmd == TransferCmd::List {
+                    listing::list_line(&e, secs, tm)
+                } else {
+                    listing::nlst_line(&e)
+                }
+            }));
+        let t = Transfer::send(
+            cmd,
+            Source::Lines(lines),
+            false,
+            false,
+            self.ctx.config.write_limit,
+        );
+        self.push_transfer(t, None, now, out);
+    }
+}
+
+/// What expanding a pattern against a directory found.
+enum Expansion {
+    /// The matching entries, at most [`MAX_GLOB_MATCHES`].
+    Found(Vec<EntryInfo>),
+    /// More than [`MAX_GLOB_MATCHES`] entries match.
+    TooMany,
+    /// The directory could not be read.
+    Failed(io::Error),
 }
 
 fn strip_crlf(mut l: Vec<u8>) -> Vec<u8> {
