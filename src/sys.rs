@@ -275,3 +275,19 @@ impl SplicePipe {
         f.read_exact(&mut buf[start..])
     }
 }
+
+/// `fnmatch(3)` with `FNM_PERIOD`: the C library's wildcard matcher, the
+/// reference the pattern matcher of NLST/LIST is tested against. `false`
+/// for a pattern or name with a NUL byte (no C string can hold it).
+#[cfg(test)]
+pub fn fnmatch_period(pattern: &[u8], name: &[u8]) -> bool {
+    let (Ok(p), Ok(n)) = (
+        std::ffi::CString::new(pattern),
+        std::ffi::CString::new(name),
+    ) else {
+        return false;
+    };
+    // SAFETY: both are valid NUL-terminated C strings that outlive the call;
+    // fnmatch only reads them.
+    unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PERIOD) == 0 }
+}

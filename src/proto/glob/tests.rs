@@ -236,13 +236,8 @@ fn split_pattern_keeps_the_directory_as_written() {
 
 /// libc's fnmatch(3) with FNM_PERIOD, the reference the shells and FTP
 /// servers use; the test process runs in the C locale, so it compares bytes.
-/// (Test-only unsafe code: one FFI call.)
-#[allow(unsafe_code)]
 fn libc_fnmatch(pattern: &[u8], name: &[u8]) -> bool {
-    let p = std::ffi::CString::new(pattern).unwrap();
-    let n = std::ffi::CString::new(name).unwrap();
-    // SAFETY: both are valid NUL-terminated strings that outlive the call.
-    unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PERIOD) == 0 }
+    crate::sys::fnmatch_period(pattern, name)
 }
 
 #[test]
