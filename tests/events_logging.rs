@@ -189,10 +189,12 @@ fn login_failed_carries_username_and_password() {
 fn rein_and_user_while_logged_in_fire_logout() {
     let srv = common::start(|_| {});
     let mut raw = session(&srv);
-    assert_eq!(raw.cmd("REIN"), "230 Ready for new user.");
+    assert_eq!(raw.cmd("REIN"), "220 Ready for new user.");
     assert_eq!(srv.events.list(), ["connect", "login user", "logout user"]);
-    // REIN when nobody is logged in is refused (as in pyftpdlib): no logout.
-    assert_eq!(raw.cmd("REIN"), "530 Log in with USER and PASS first.");
+    // REIN when nobody is logged in is valid (RFC 959 §5.4 has no 530 for
+    // it; pyftpdlib refuses it): no logout.
+    assert_eq!(raw.cmd("REIN"), "220 Ready for new user.");
+    assert_eq!(srv.events.list(), ["connect", "login user", "logout user"]);
     raw.login(common::RO_USER, common::RO_PASS);
     assert_eq!(
         raw.cmd("USER user"),

@@ -814,7 +814,7 @@ buf = io.BytesIO()
 ftp.retrbinary("RETR f.bin", buf.write)
 check(buf.getvalue() == data, "retrbinary before REIN")
 
-check(ftp.sendcmd("REIN") == "230 Ready for new user.", "REIN")
+check(ftp.sendcmd("REIN") == "220 Ready for new user.", "REIN")
 # close_notify both ways; the control connection goes on in the clear
 unwrapped = ftp.sock.unwrap()
 plain = socket.socket(unwrapped.family, unwrapped.type, unwrapped.proto, fileno=unwrapped.detach())
@@ -1274,7 +1274,7 @@ fn rein_on_implicit_tls_starts_a_new_handshake() {
     c.login();
     c.protect();
     assert_eq!(c.retr("f.txt"), b"implicit");
-    assert_eq!(c.cmd("REIN"), "230 Ready for new user.");
+    assert_eq!(c.cmd("REIN"), "220 Ready for new user.");
     c.end_tls();
     // implicit FTPS goes back to where it started: a new handshake, no greeting
     c.start_tls();
@@ -1502,7 +1502,7 @@ fn commands_sent_under_tls_after_rein_are_never_run_in_the_clear() {
     let srv = start_tls(|_| {});
     let mut c = Ctl::secure_login(srv.addr);
     c.send(format!("REIN\r\nUSER {USER}\r\n").as_bytes());
-    assert_eq!(c.reply(), "230 Ready for new user.");
+    assert_eq!(c.reply(), "220 Ready for new user.");
     c.end_tls();
     assert_eq!(
         c.cmd(&format!("PASS {PASS}")),

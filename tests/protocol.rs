@@ -391,7 +391,7 @@ fn rein_flushes_the_account() {
     expect(&r.cmd("MKD d"), "257 ");
     expect(&r.cmd("CWD d"), "250 ");
     let pasv = r.pasv();
-    assert_eq!(r.cmd("REIN"), "230 Ready for new user.");
+    assert_eq!(r.cmd("REIN"), "220 Ready for new user.");
     // the passive listener is gone
     assert!(TcpStream::connect_timeout(&pasv, Duration::from_secs(2)).is_err());
     expect(&r.cmd("PWD"), "530 ");

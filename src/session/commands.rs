@@ -290,7 +290,9 @@ impl Session {
             "QUIT" => self.cmd_quit(out),
             "REIN" => {
                 self.flush_account(out);
-                self.reply(out, Reply::new(230, "Ready for new user."));
+                // RFC 959 §5.4: REIN answers 120 or 220 ("Service ready for
+                // new user"), never 230 as pyftpdlib does; valid before login.
+                self.reply(out, Reply::new(220, "Ready for new user."));
                 self.rein_tls(out);
             }
             "NOOP" => self.reply(out, Reply::new(200, "I successfully did nothing.")),

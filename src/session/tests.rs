@@ -1207,7 +1207,7 @@ fn quit_rein_user_flush() {
     let mut h = harness();
     h.login();
     let a = h.line("REIN");
-    assert_eq!(texts(&a), vec!["230 Ready for new user."]);
+    assert_eq!(texts(&a), vec!["220 Ready for new user."]);
     assert_eq!(events(&a), vec![Event::Logout("user".into())]);
     assert_eq!(h.one("PWD"), "530 Log in with USER and PASS first.");
     h.one("USER user");
@@ -1525,7 +1525,7 @@ fn rein_ends_tls_and_forgets_protection() {
     h.line("USER user");
     h.line("PASS 12345");
     let a = h.line("REIN");
-    assert_eq!(texts(&a), vec!["230 Ready for new user."]);
+    assert_eq!(texts(&a), vec!["220 Ready for new user."]);
     assert!(matches!(a.last(), Some(Action::StopTls)), "{a:?}");
     assert!(!h.s.control_secured());
     assert_eq!(
@@ -1677,7 +1677,7 @@ fn commands_valid_before_login() {
     h.input(Input::Connected);
     assert_eq!(h.one("OPTS UTF8 ON"), "200 Always in UTF8 mode.");
     assert_eq!(h.one("OPTS MLST type;"), "200 MLST OPTS type;");
-    assert!(h.one("REIN").starts_with("230"));
+    assert!(h.one("REIN").starts_with("220"));
     assert!(h.one("SITE HELP").starts_with("214"));
     for c in ["FEAT", "HELP", "SYST", "NOOP", "STAT"] {
         assert!(!h.one(c).starts_with("530"), "{c}");
@@ -1855,7 +1855,7 @@ fn lines_queued_before_rein_are_never_run_in_the_clear() {
     let a = h.done(t, Ok(()));
     assert_eq!(
         texts(&a),
-        vec!["226 Transfer complete.", "230 Ready for new user."]
+        vec!["226 Transfer complete.", "220 Ready for new user."]
     );
     assert!(matches!(a.last(), Some(Action::StopTls)), "{a:?}");
     assert_eq!(h.one("PWD"), "530 Log in with USER and PASS first.");
