@@ -59,7 +59,22 @@ impl Session {
     pub(super) fn dispatch(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
         let mut ahead = Some(std::mem::take(&mut self.ahead));
         self.dispatch_line(line, &mut ahead, now, out);
-        if let Some(Ahead::User(name)) = ahead {
+        if let Some(left) = ahead {
+            self.forget_ahead(left);
+        }
+    }
+
+    /// Drop what the previous command left, for a line that is no command
+    /// (too long): it ends that state like any other line.
+    pub(super) fn drop_ahead(&mut self) {
+        let left = std::mem::take(&mut self.ahead);
+        self.forget_ahead(left);
+    }
+
+    /// State the command after it did not consume: a USER's name is
+    /// forgotten with it (the log prefix too).
+    fn forget_ahead(&mut self, left: Ahead) {
+        if let Ahead::User(name) = left {
             if self.account.is_none() && !matches!(self.ahead, Ahead::User(_)) {
                 log::debug!(
                     "{} USER '{name}' forgotten: PASS did not follow",

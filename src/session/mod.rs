@@ -241,6 +241,14 @@ enum Ahead {
     Restart(u64),
 }
 
+/// A control line as the framer delivered it: a command line, or one that
+/// was too long (answered `500`, in its turn like any other line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Received {
+    Line(Vec<u8>),
+    TooLong,
+}
+
 /// Most control lines a session holds while a login check or a transfer runs.
 pub const MAX_QUEUED: usize = 64;
 
@@ -275,7 +283,7 @@ pub struct Session {
     shutting_down: bool,
     /// USER and PASS of a login being checked.
     logging_in: Option<(String, String)>,
-    queued: VecDeque<Vec<u8>>,
+    queued: VecDeque<Received>,
     closing: bool,
     disconnected: bool,
     prefix: String,
@@ -406,12 +414,12 @@ impl Session {
             Input::Connected => self.on_connected(&mut out),
             Input::Line(line) => {
                 if !self.closing {
-                    self.on_line(line, now, &mut out);
+                    self.on_line(Received::Line(line.to_vec()), now, &mut out);
                 }
             }
             Input::LineTooLong => {
                 if !self.closing {
-                    self.warn_reply(&mut out, Reply::new(500, "Command too long."));
+                    self.on_line(Received::TooLong, now, &mut out);
                 }
             }
             Input::PassiveListening(port) => self.on_passive_listening(port, &mut out),
@@ -544,14 +552,12 @@ impl Session {
 
     // --- lines
 
-    fn on_line(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+    /// A line (or an over-long one) in its turn: run now, or queued behind a
+    /// login check or a transfer. Replies keep the order of the lines.
+    fn on_line(&mut self, line: Received, now: SystemTime, out: &mut Vec<Action>) {
         if self.quit_pending || self.shutting_down {
             // pyftpdlib stops reading commands once QUIT was received during a transfer.
-            log::debug!(
-                "{} ignored after QUIT: {}",
-                self.prefix,
-                String::from_utf8_lossy(line)
-            );
+            log::debug!("{} ignored after QUIT: {line:?}", self.prefix);
             return;
         }
         if self.logging_in.is_some() {
@@ -562,29 +568,43 @@ impl Session {
         if self.running.is_some() || self.pending.is_some() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
             // rest waits its turn.
-            let verb = command::parse(line).map(|r| r.verb).unwrap_or_default();
+            let parsed = match &line {
+                Received::Line(l) => command::parse(l).ok(),
+                Received::TooLong => None,
+            };
+            let verb = parsed.as_ref().map(|r| r.verb.clone()).unwrap_or_default();
             let urgent = ["ABOR", "STAT", "QUIT", "NOOP"]
                 .iter()
                 .any(|v| verb.ends_with(v));
             // Replies keep the order of the commands: behind a queued command
             // only ABOR jumps the queue.
             let urgent = urgent && (self.queued.is_empty() || verb.ends_with("ABOR"));
-            let stat_with_arg =
-                verb == "STAT" && command::parse(line).ok().and_then(|r| r.arg).is_some();
+            let stat_with_arg = verb == "STAT" && parsed.and_then(|r| r.arg).is_some();
             if !urgent || stat_with_arg {
                 self.queue_line(line, out);
                 return;
             }
         }
-        self.dispatch(line, now, out);
+        self.dispatch_received(line, now, out);
+    }
+
+    fn dispatch_received(&mut self, line: Received, now: SystemTime, out: &mut Vec<Action>) {
+        match line {
+            Received::Line(l) => self.dispatch(&l, now, out),
+            Received::TooLong => {
+                // like any command, it ends what the previous one left (RNFR...)
+                self.drop_ahead();
+                self.warn_reply(out, Reply::new(500, "Command too long."));
+            }
+        }
     }
 
     /// Keep a line until the login check or the transfer is done. A driver
     /// that honours [`Session::accepts_lines`] never overfills the queue; if
     /// one does, the line is refused (450), never silently dropped.
-    fn queue_line(&mut self, line: &[u8], out: &mut Vec<Action>) {
+    fn queue_line(&mut self, line: Received, out: &mut Vec<Action>) {
         if self.queued.len() < MAX_QUEUED {
-            self.queued.push_back(line.to_vec());
+            self.queued.push_back(line);
         } else {
             self.warn_reply(
                 out,
@@ -617,7 +637,7 @@ impl Session {
             let Some(line) = self.queued.pop_front() else {
                 break;
             };
-            self.dispatch(&line, now, out);
+            self.dispatch_received(line, now, out);
         }
     }
 

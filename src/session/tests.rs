@@ -1890,3 +1890,33 @@ fn an_idle_data_connection_times_out_with_421() {
     assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
     assert!(matches!(a.last(), Some(Action::Close)), "{a:?}");
 }
+
+#[test]
+fn a_line_too_long_ends_one_command_state_and_waits_its_turn() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("a"), b"A").unwrap();
+    assert!(h.one("RNFR a").starts_with("350"));
+    assert_eq!(
+        texts(&h.input(Input::LineTooLong)),
+        vec!["500 Command too long."]
+    );
+    assert!(h.one("RNTO b").starts_with("503"), "RNFR outlived a line");
+    assert!(h.path("a").exists());
+    // behind a running transfer: answered in its turn, after the PWD before it
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    assert!(h.s.handle(Input::Line(b"PWD"), h.now).is_empty());
+    assert!(h.s.handle(Input::LineTooLong, h.now).is_empty());
+    assert!(h.s.handle(Input::Line(b"NOOP"), h.now).is_empty());
+    assert_eq!(codes(&h.done(t, Ok(()))), vec![226, 257, 500, 200]);
+    // behind a login check
+    let mut h = harness();
+    h.input(Input::Connected);
+    let task = pending_login(&mut h, "user", "12345");
+    assert!(h.s.handle(Input::LineTooLong, h.now).is_empty());
+    assert!(h.s.handle(Input::Line(b"PWD"), h.now).is_empty());
+    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert_eq!(codes(&a), vec![230, 500, 257]);
+}
