@@ -8,8 +8,10 @@
 //! store.
 
 mod local;
+mod memory;
 
 pub use local::{LocalFs, LocalFsFactory};
+pub use memory::{MemoryFs, MemoryFsFactory};
 
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::RawFd;

@@ -289,9 +289,27 @@ fn list_date(mtime: i64, now: i64, tm: TimeMode) -> String {
     }
 }
 
+/// Append `bytes` to `out` as the text of one line: a CR is sent as CR NUL
+/// and a LF as NUL, as in replies (RFC 959's CR NUL rule for pathnames,
+/// RFC 2640 §3.1), so a file name holding CR or LF can never end a listing
+/// line early and make the client read a second entry.
+fn push_line_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        match b {
+            b'\r' => out.extend_from_slice(b"\r\0"),
+            b'\n' => out.push(0),
+            _ => out.push(b),
+        }
+    }
+}
+
 /// One LIST line in `ls -l` form, ending in CRLF, e.g.
 /// `-rw-r--r--   1 owner    group        1024 Jan 05 12:30 name\r\n`
 /// (times older than 180 days, or in the future, show the year instead of HH:MM).
+///
+/// The line is always exactly one line: a CR or LF inside the name, the
+/// link target, the owner or the group is encoded as in replies (CR as
+/// CR NUL, LF as NUL).
 pub fn list_line(e: &EntryInfo, now: i64, tm: TimeMode) -> Vec<u8> {
     let owner = e.owner.clone().unwrap_or_else(|| e.uid.to_string());
     let group = e.group.clone().unwrap_or_else(|| e.gid.to_string());
@@ -306,20 +324,21 @@ pub fn list_line(e: &EntryInfo, now: i64, tm: TimeMode) -> Vec<u8> {
         list_date(e.mtime, now, tm),
     );
     let mut out = Vec::with_capacity(head.len() + e.name.len() + 2);
-    out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(&e.name);
+    push_line_text(&mut out, head.as_bytes());
+    push_line_text(&mut out, &e.name);
     if let (FileKind::Symlink, Some(target)) = (e.kind, &e.link_target) {
         out.extend_from_slice(b" -> ");
-        out.extend_from_slice(target);
+        push_line_text(&mut out, target);
     }
     out.extend_from_slice(b"\r\n");
     out
 }
 
-/// One NLST line: the name and CRLF.
+/// One NLST line: the name and CRLF (a CR or LF in the name encoded as in
+/// [`list_line`]).
 pub fn nlst_line(e: &EntryInfo) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.name.len() + 2);
-    out.extend_from_slice(&e.name);
+    push_line_text(&mut out, &e.name);
     out.extend_from_slice(b"\r\n");
     out
 }
@@ -373,7 +392,8 @@ fn type_fact(kind: FileKind, role: MlsxRole) -> &'static str {
 /// Facts appear sorted by name, as pyftpdlib emits them: `modify`, `perm`,
 /// `size`, `type`, `unique`, `unix.gid`, `unix.mode`, `unix.uid`. `size` is
 /// given for every kind (pyftpdlib reports it for directories too);
-/// `modify` is left out when the time cannot be represented.
+/// `modify` is left out when the time cannot be represented. A CR or LF in
+/// the name (or in `user_perms`) is encoded as in [`list_line`].
 pub fn mlsx_line(e: &EntryInfo, facts: &MlstFacts, user_perms: &str, role: MlsxRole) -> Vec<u8> {
     let mut s = String::new();
     let mut fact = |name: &str, value: &str| {
@@ -415,9 +435,9 @@ pub fn mlsx_line(e: &EntryInfo, facts: &MlstFacts, user_perms: &str, role: MlsxR
         fact("unix.uid", &e.uid.to_string());
     }
     let mut out = Vec::with_capacity(s.len() + e.name.len() + 3);
-    out.extend_from_slice(s.as_bytes());
+    push_line_text(&mut out, s.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(&e.name);
+    push_line_text(&mut out, &e.name);
     out.extend_from_slice(b"\r\n");
     out
 }

@@ -463,11 +463,9 @@ impl Session {
                 seconds,
             } => {
                 self.on_transfer_done(transfer, result, seconds, &mut out);
-                self.drain_queue(now, &mut out);
             }
             Input::LoginDone(outcome) => {
                 self.login_done(outcome, &mut out);
-                self.drain_queue(now, &mut out);
             }
             Input::Shutdown => {
                 if !self.closing && !self.shutting_down {
@@ -487,6 +485,7 @@ impl Session {
             }
             Input::Disconnected => {
                 self.disconnected = true;
+                self.queued.clear();
                 self.closing = true;
                 if let Some(mut t) = self.pending.take() {
                     if let Some(sink) = t.take_sink() {
@@ -497,6 +496,8 @@ impl Session {
                 out.push(Action::Event(Event::Disconnect));
             }
         }
+        // whatever the input, lines that waited for it may run now
+        self.drain_queue(now, &mut out);
         out
     }
 
@@ -560,12 +561,13 @@ impl Session {
             log::debug!("{} ignored after QUIT: {line:?}", self.prefix);
             return;
         }
-        if self.logging_in.is_some() {
-            // answered in order once the login check is done
+        if self.logging_in.is_some() || (!self.queued.is_empty() && !self.transfer_waiting()) {
+            // answered in order once the login check is done (or behind the
+            // lines already waiting: the queue drains after this input)
             self.queue_line(line, out);
             return;
         }
-        if self.running.is_some() || self.pending.is_some() {
+        if self.transfer_waiting() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
             // rest waits its turn.
             let parsed = match &line {
@@ -584,6 +586,10 @@ impl Session {
                 self.queue_line(line, out);
                 return;
             }
+        } else if self.busy() {
+            // PASV/EPSV or PORT/EPRT waits for the driver's answer
+            self.queue_line(line, out);
+            return;
         }
         self.dispatch_received(line, now, out);
     }
@@ -597,6 +603,11 @@ impl Session {
                 self.warn_reply(out, Reply::new(500, "Command too long."));
             }
         }
+    }
+
+    /// A transfer runs or waits for its data connection.
+    fn transfer_waiting(&self) -> bool {
+        self.running.is_some() || self.pending.is_some()
     }
 
     /// Keep a line until the login check or the transfer is done. A driver
@@ -627,13 +638,25 @@ impl Session {
         }
     }
 
-    /// Run queued commands until one starts waiting for a transfer again.
+    /// Whether a command waits for the driver: a login check, a transfer
+    /// (running, or waiting for its data connection), a passive listener
+    /// being opened or an active connect in progress. Lines received
+    /// meanwhile wait their turn, so that each one runs in the state the
+    /// ones before it left and gets its own reply, in order.
+    fn busy(&self) -> bool {
+        self.logging_in.is_some()
+            || self.running.is_some()
+            || self.pending.is_some()
+            || matches!(
+                self.data,
+                DataState::PassiveOpening { .. } | DataState::ActiveConnecting
+            )
+    }
+
+    /// Run queued commands until one waits for the driver again (see
+    /// [`Session::busy`]). Called after every input.
     fn drain_queue(&mut self, now: SystemTime, out: &mut Vec<Action>) {
-        while self.running.is_none()
-            && self.pending.is_none()
-            && self.logging_in.is_none()
-            && !self.closing
-        {
+        while !self.busy() && !self.closing && !self.disconnected {
             let Some(line) = self.queued.pop_front() else {
                 break;
             };

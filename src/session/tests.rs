@@ -1031,10 +1031,29 @@ fn ipv6_session() {
         h.line("EPSV 2").as_slice(),
         [Action::ListenPassive(_)]
     ));
-    assert!(matches!(
-        h.line("EPRT |2|::1|5000|").as_slice(),
-        [Action::CloseData, Action::ConnectActive { .. }]
-    ));
+    // the next command waits for the listener's answer
+    assert!(h.line("EPRT |2|::1|5000|").is_empty());
+    let a = h.input(Input::PassiveListening(50000));
+    assert_eq!(
+        texts(&a),
+        vec!["229 Entering extended passive mode (|||50000|)."]
+    );
+    assert!(
+        matches!(
+            a.as_slice(),
+            [
+                Action::Send(_),
+                Action::CloseData,
+                Action::ConnectActive { .. }
+            ]
+        ),
+        "{a:?}"
+    );
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        texts(&h.input(Input::ActiveFailed(e))),
+        vec!["425 Can't connect to specified address."]
+    );
     assert_eq!(
         h.one("EPRT |1|127.0.0.1|5000|"),
         "522 Network protocol not supported (use 2)."
@@ -1919,4 +1938,85 @@ fn a_line_too_long_ends_one_command_state_and_waits_its_turn() {
     assert!(h.s.handle(Input::Line(b"PWD"), h.now).is_empty());
     let a = h.s.handle(Input::LoginDone(task.run()), h.now);
     assert_eq!(codes(&a), vec![230, 500, 257]);
+}
+
+// --- commands that wait for the driver hold the lines behind them (fuzzing: S1-S4)
+
+#[test]
+fn a_command_after_port_waits_for_the_connect() {
+    let mut h = harness();
+    h.login();
+    let a = h.line("PORT 127,0,0,1,195,80");
+    assert!(
+        matches!(a.as_slice(), [Action::ConnectActive { .. }]),
+        "{a:?}"
+    );
+    // USER would close the channel: it waits, and PORT gets its own reply
+    assert!(h.line("USER reader").is_empty());
+    let a = h.input(Input::DataConnected);
+    assert_eq!(
+        codes(&a),
+        vec![200, 331],
+        "PORT is answered, then USER runs: {a:?}"
+    );
+    assert!(a.iter().any(|a| matches!(a, Action::CloseData)));
+}
+
+#[test]
+fn a_failed_connect_answers_port_and_the_transfer_gets_its_own_reply() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.line("PORT 127,0,0,1,195,80");
+    assert!(h.line("RETR f").is_empty(), "RETR waits for the connect");
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        texts(&h.input(Input::ActiveFailed(e))),
+        vec![
+            "425 Can't connect to specified address.",
+            "425 Use PORT or PASV first."
+        ]
+    );
+}
+
+#[test]
+fn lines_behind_a_cancelled_transfer_run_at_once() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    // ABOR of a transfer waiting for its data connection
+    h.line("PASV");
+    h.input(Input::PassiveListening(50000));
+    assert_eq!(codes(&h.line("RETR f")), vec![150]);
+    assert!(h.line("PWD").is_empty());
+    assert_eq!(codes(&h.line("ABOR")), vec![426, 226, 257]);
+    // a passive timeout
+    h.line("PASV");
+    h.input(Input::PassiveListening(50000));
+    assert_eq!(codes(&h.line("RETR f")), vec![150]);
+    assert!(h.line("PWD").is_empty());
+    let a = h.input(Input::PassiveTimeout);
+    assert_eq!(*codes(&a).last().unwrap(), 257, "{a:?}");
+}
+
+#[test]
+fn queued_data_channel_commands_run_one_answer_at_a_time() {
+    let mut h = harness();
+    h.input(Input::Connected);
+    std::fs::write(h.path("f"), b"x").unwrap();
+    let task = pending_login(&mut h, "user", "12345");
+    for l in ["PASV", "EPSV", "RETR f"] {
+        assert!(h.s.handle(Input::Line(l.as_bytes()), h.now).is_empty());
+    }
+    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert_eq!(codes(&a), vec![230]);
+    assert!(matches!(a.last(), Some(Action::ListenPassive(_))), "{a:?}");
+    // EPSV runs only once PASV's listener is answered
+    let a = h.input(Input::PassiveListening(50000));
+    assert_eq!(codes(&a), vec![227]);
+    assert!(matches!(a.last(), Some(Action::ListenPassive(_))), "{a:?}");
+    // a failed listener: EPSV gets 425, and RETR finds no channel
+    let e = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+    assert_eq!(codes(&h.input(Input::PassiveFailed(e))), vec![425, 425]);
+    assert!(h.one("NOOP").starts_with("200"), "nothing hangs");
 }

@@ -139,6 +139,49 @@ fn list_line_raw_name_bytes() {
     assert!(line.ends_with(b" caf\xe9 \xff\0x\r\n"));
 }
 
+/// How many lines a client reads in `line` (each ends at a LF).
+fn line_count(line: &[u8]) -> usize {
+    line.iter().filter(|&&b| b == b'\n').count()
+}
+
+#[test]
+fn cr_and_lf_in_names_never_start_a_second_line() {
+    // A name with CRLF used to end the line early: the client read `evil`
+    // as a second entry. Every kind of line, every field that can hold them.
+    let mut e = entry(
+        b"a\r\n-rw-r--r-- 1 x x 0 Jan 01 00:00 evil\nb\rc",
+        FileKind::Symlink,
+    );
+    e.link_target = Some(b"t\r\nu".to_vec());
+    e.owner = Some("own\ner".into());
+    e.group = Some("gr\r\noup".into());
+    let encoded: &[u8] = b"a\r\0\0-rw-r--r-- 1 x x 0 Jan 01 00:00 evil\0b\r\0c";
+    let lines = [
+        list_line(&e, NOW, TimeMode::Gmt),
+        nlst_line(&e),
+        mlsx_line(&e, &MlstFacts::default(), "el\r\nr", MlsxRole::Entry),
+    ];
+    for line in lines {
+        assert_eq!(line_count(&line), 1, "{line:?}");
+        assert!(line.ends_with(b"\r\n"));
+        let body = &line[..line.len() - 2];
+        assert!(!body.contains(&b'\n'), "{line:?}");
+        for (i, &b) in body.iter().enumerate() {
+            if b == b'\r' {
+                assert_eq!(body.get(i + 1), Some(&0), "bare CR in {line:?}");
+            }
+        }
+        assert!(
+            body.windows(encoded.len()).any(|w| w == encoded),
+            "{line:?}"
+        );
+    }
+    let l = list_line(&e, NOW, TimeMode::Gmt);
+    assert!(l.ends_with(b" -> t\r\0\0u\r\n"), "{l:?}");
+    assert!(l.windows(7).any(|w| w == b"own\0er "), "{l:?}");
+    assert_eq!(nlst_line(&e), [encoded, b"\r\n"].concat());
+}
+
 #[test]
 fn list_line_local_matches_chrono_local() {
     let e = entry(b"f", FileKind::File);
