@@ -12,6 +12,8 @@ each_model!(
     rest_0_in_ascii_mode_with_ftplib,
     epsv_all_is_a_success_reply,
     machine_readable_times_are_utc_with_localtime_listings,
+    commands_pipelined_behind_a_transfer_are_all_answered_in_order,
+    commands_pipelined_behind_a_login_are_all_answered_in_order,
 );
 
 use std::io::{Read, Write};
@@ -248,4 +250,65 @@ fn machine_readable_times_are_utc_with_localtime_listings() {
         listing.contains(&shown),
         "LIST in local time ({shown}): {listing}"
     );
+}
+
+/// A directory name of about 100 bytes, so that a batch of lines outgrows
+/// what the server reads ahead (64 KiB).
+fn dir_name(i: usize) -> String {
+    format!("d{i}-{}", "x".repeat(96))
+}
+
+/// The replies to `MKD` of `dir_name(0..n)`, in order.
+fn expect_mkd_replies(r: &mut Raw, n: usize) {
+    for i in 0..n {
+        assert_eq!(
+            r.reply(),
+            format!("257 \"/{}\" directory created.", dir_name(i)),
+            "reply {i} of {n}"
+        );
+    }
+}
+
+fn mkd_batch(n: usize) -> String {
+    (0..n).map(|i| format!("MKD {}\r\n", dir_name(i))).collect()
+}
+
+/// Send `bytes` from a thread (the server reads them only as it answers).
+fn send_in_background(r: &Raw, bytes: String) -> std::thread::JoinHandle<()> {
+    let mut s = r.stream.try_clone().unwrap();
+    std::thread::spawn(move || s.write_all(bytes.as_bytes()).unwrap())
+}
+
+/// 1000 commands (100 KiB) pipelined behind a transfer the client does not
+/// read yet: 64 wait in the session, the rest stay unread in the connection
+/// (backpressure, nothing dropped); once the transfer ends every one is
+/// answered, in order.
+fn commands_pipelined_behind_a_transfer_are_all_answered_in_order() {
+    let srv = common::start(|_| {});
+    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(srv.path("big"), &data).unwrap();
+    let mut r = logged_in(srv.addr);
+    let mut d = TcpStream::connect(r.pasv()).unwrap();
+    assert!(r.cmd("RETR big").starts_with("1"));
+    let sender = send_in_background(&r, mkd_batch(1000));
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert!(got == data, "the download differs");
+    assert_eq!(r.reply(), "226 Transfer complete.");
+    expect_mkd_replies(&mut r, 1000);
+    sender.join().unwrap();
+    assert!(r.cmd("NOOP").starts_with("200"));
+}
+
+/// The same behind a login check (run off the loop in the poll models).
+fn commands_pipelined_behind_a_login_are_all_answered_in_order() {
+    let srv = common::start(|_| {});
+    let mut r = Raw::connect(srv.addr);
+    let batch = format!("USER {USER}\r\nPASS {PASS}\r\n{}", mkd_batch(1000));
+    let sender = send_in_background(&r, batch);
+    assert!(r.reply().starts_with("331"));
+    assert!(r.reply().starts_with("230"));
+    expect_mkd_replies(&mut r, 1000);
+    sender.join().unwrap();
+    assert!(r.cmd("NOOP").starts_with("200"));
 }

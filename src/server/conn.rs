@@ -112,6 +112,9 @@ pub struct Connection {
     /// so at a change of security state everything received after the
     /// command that made it is still here, unframed (see `drive_tls`).
     inbox: Vec<u8>,
+    /// Reading stopped with the inbox full (not at `WouldBlock`): readiness
+    /// is edge-triggered, so reading resumes when the inbox has room.
+    read_paused: bool,
     reader: LineReader,
     /// When a TLS handshake on the control connection must be done.
     ctrl_handshake_deadline: Option<Instant>,
@@ -220,6 +223,7 @@ impl Connection {
             ctrl,
             tls_switch: VecDeque::new(),
             inbox: Vec::new(),
+            read_paused: false,
             reader: LineReader::new(max_line),
             ctrl_handshake_deadline,
             data_idle_deadline: None,
@@ -261,6 +265,7 @@ impl Connection {
         if self.hot {
             self.pump(registry, now);
         }
+        self.resume_input(registry);
         self.finish_if_closing(registry);
     }
 
@@ -348,6 +353,7 @@ impl Connection {
         if self.hot {
             self.pump(registry, now);
         }
+        self.resume_input(registry);
         self.finish_if_closing(registry);
     }
 
@@ -446,6 +452,7 @@ impl Connection {
         if self.hot {
             self.pump(registry, now);
         }
+        self.resume_input(registry);
         self.finish_if_closing(registry);
     }
 
@@ -473,7 +480,11 @@ impl Connection {
     fn read_control(&mut self, registry: &Registry, now: Instant) {
         let mut buf = [0u8; 4096];
         loop {
-            if self.closing || self.inbox.len() >= MAX_INBOX {
+            if self.closing {
+                return;
+            }
+            if self.inbox.len() >= MAX_INBOX {
+                self.read_paused = true;
                 return;
             }
             self.flush();
@@ -635,6 +646,21 @@ impl Connection {
              a change of security state is interpreted after it",
             self.session.log_prefix()
         );
+    }
+
+    /// After the session may have started taking lines again (a login check,
+    /// a transfer or a data connection answered): run the lines received
+    /// meanwhile, and read on if reading had stopped with the inbox full.
+    fn resume_input(&mut self, registry: &Registry) {
+        if self.done || self.closing {
+            return;
+        }
+        let now = Instant::now();
+        self.process_lines(registry, now);
+        if self.read_paused && self.inbox.len() < MAX_INBOX {
+            self.read_paused = false;
+            self.read_control(registry, now);
+        }
     }
 
     /// Hand complete lines to the session, one at a time, while it takes them.
@@ -1112,7 +1138,7 @@ impl Connection {
             now,
         );
         // commands queued during the transfer may have been read already
-        self.process_lines(registry, now);
+        self.resume_input(registry);
     }
 
     /// Drive this connection alone until it is done (thread and process
