@@ -212,18 +212,15 @@ fn parse_set(rest: &[u8]) -> Option<(ByteSet, usize)> {
     Some((set, j))
 }
 
-/// Whether one path component contains an unescaped `*`, `?` or `[`, i.e.
-/// is meant as a pattern.
+/// Whether one path component is meant as a pattern: it has a `*`, `?`,
+/// `[` or a `\` escape. A pattern whose wildcards are all escaped
+/// (`\?.txt`) is still a pattern: it matches the literal name `?.txt`, as
+/// in a shell, while the argument as written (backslash included) names no
+/// file.
 pub fn has_wildcards(component: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(&c) = component.get(i) {
-        match c {
-            b'\\' => i += 2,
-            b'*' | b'?' | b'[' => return true,
-            _ => i += 1,
-        }
-    }
-    false
+    component
+        .iter()
+        .any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
 }
 
 /// Split an NLST/LIST argument whose last component is a pattern into the

@@ -522,12 +522,28 @@ impl Session {
 
     // --- replies and logging
 
+    /// Whether a reply may still be sent: none after the one that closed
+    /// the session (a 421, 221 or 530), whatever the driver reports later
+    /// (a passive timeout, a failed connect, a login check that ends).
+    fn may_reply(&self, r: &Reply) -> bool {
+        if self.closing {
+            log::debug!("{} not sent after closing: {}", self.prefix, r.log_text());
+        }
+        !self.closing
+    }
+
     fn reply(&mut self, out: &mut Vec<Action>, r: Reply) {
+        if !self.may_reply(&r) {
+            return;
+        }
         log::debug!("{} -> {}", self.prefix, r.log_text());
         out.push(Action::Send(r.to_bytes()));
     }
 
     fn reply_info(&mut self, out: &mut Vec<Action>, r: Reply) {
+        if !self.may_reply(&r) {
+            return;
+        }
         if log::log_enabled!(log::Level::Debug) {
             log::debug!("{} -> {}", self.prefix, r.log_text());
         } else {
@@ -537,6 +553,9 @@ impl Session {
     }
 
     fn warn_reply(&mut self, out: &mut Vec<Action>, r: Reply) {
+        if !self.may_reply(&r) {
+            return;
+        }
         log::warn!("{} -> {}", self.prefix, r.log_text());
         out.push(Action::Send(r.to_bytes()));
     }

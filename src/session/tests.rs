@@ -2020,3 +2020,33 @@ fn queued_data_channel_commands_run_one_answer_at_a_time() {
     assert_eq!(codes(&h.input(Input::PassiveFailed(e))), vec![425, 425]);
     assert!(h.one("NOOP").starts_with("200"), "nothing hangs");
 }
+
+#[test]
+fn a_pattern_with_only_escaped_wildcards_lists_the_literal_name() {
+    let mut h = harness();
+    h.login();
+    for f in ["?.txt", "a.txt", "a*b.txt", "[x].txt", "x.txt"] {
+        std::fs::write(h.path(f), b"x").unwrap();
+    }
+    assert_eq!(h.fetch("NLST \\?.txt"), b"?.txt\r\n");
+    assert_eq!(h.fetch("NLST a\\*b.txt"), b"a*b.txt\r\n");
+    assert_eq!(h.fetch("NLST \\[x\\].txt"), b"[x].txt\r\n");
+}
+
+#[test]
+fn nothing_is_said_after_the_reply_that_closes_the_session() {
+    let mut h = harness();
+    h.login();
+    h.line("PASV");
+    h.input(Input::PassiveListening(50000));
+    let a = h.input(Input::IdleTimeout);
+    assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
+    // the driver reports the listener's end after that: no second reply
+    assert!(texts(&h.input(Input::PassiveTimeout)).is_empty());
+    let mut h = harness();
+    h.login();
+    h.line("PORT 127,0,0,1,195,80");
+    h.input(Input::Shutdown);
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert!(texts(&h.input(Input::ActiveFailed(e))).is_empty());
+}

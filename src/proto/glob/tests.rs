@@ -193,19 +193,22 @@ fn pathological_patterns_stay_polynomial() {
 }
 
 #[test]
-fn has_wildcards_ignores_escaped_ones() {
+fn escapes_and_wildcards_make_a_pattern() {
     assert!(has_wildcards(b"*.txt"));
     assert!(has_wildcards(b"a?"));
     assert!(has_wildcards(b"[ab]"));
     assert!(has_wildcards(b"a[b"), "an unterminated `[` counts");
     assert!(has_wildcards(b"\\**"));
+    // escaped only: still a pattern, for the literal name
+    assert!(has_wildcards(b"a\\*b"));
+    assert!(has_wildcards(b"\\[x]"));
+    assert!(has_wildcards(b"\\?"));
+    assert!(has_wildcards(b"trailing\\"));
     assert!(!has_wildcards(b"a.txt"));
-    assert!(!has_wildcards(b"a\\*b"));
-    assert!(!has_wildcards(b"\\[x]"));
-    assert!(!has_wildcards(b"\\?"));
-    assert!(!has_wildcards(b"trailing\\"));
     assert!(!has_wildcards(b""));
     assert!(!has_wildcards(b"a]b"));
+    let p = Pattern::new(b"\\?.txt");
+    assert!(p.matches(b"?.txt") && !p.matches(b"a.txt"));
 }
 
 #[test]
@@ -230,7 +233,11 @@ fn split_pattern_keeps_the_directory_as_written() {
     assert_eq!(s("sub/"), None);
     assert_eq!(s("*/"), None);
     assert_eq!(s("plain"), None);
-    assert_eq!(s("a\\*b"), None);
+    assert_eq!(
+        s("a\\*b"),
+        pair("", "a\\*b"),
+        "escaped only: the literal name"
+    );
     assert_eq!(s(""), None);
 }
 
