@@ -35,7 +35,10 @@
 //!   (idle timeout, shutdown, a data timeout: all of them close the
 //!   session), except the 421 of a passive timeout while a transfer waited
 //!   for its connection (150 sent): that one is the transfer command's final
-//!   reply. Lines legitimately go unanswered only on the way out: after QUIT
+//!   reply. Lines queued when AUTH or REIN changes the security of the
+//!   control connection are dropped, never run (counted as dropped, and a
+//!   reply to one of them later is a failure). Otherwise lines legitimately
+//!   go unanswered only on the way out: after QUIT
 //!   during a transfer (the session closes when the transfer ends), after
 //!   `Shutdown` (queued lines are dropped, later ones ignored; the session
 //!   closes), and when the session closes or the control TLS handshake fails
@@ -384,6 +387,8 @@ struct Driver {
     fed: usize,
     /// Final replies counted as answers.
     answered: usize,
+    /// Lines the session dropped at a change of security state.
+    dropped: usize,
     /// Whether the current input is a passive timeout (its 421 may be an answer).
     passive_timeout_input: bool,
 }
@@ -467,13 +472,17 @@ impl Driver {
                     None
                 }
                 Action::StartTls => {
+                    self.drop_at_security_change();
                     if c.u8() % 16 == 15 {
                         // The handshake fails: the driver closes the connection.
                         self.closing = true;
                     }
                     None
                 }
-                Action::StopTls => None,
+                Action::StopTls => {
+                    self.drop_at_security_change();
+                    None
+                }
                 Action::SecureData => {
                     assert!(self.data_open, "SecureData without a data connection");
                     None
@@ -521,11 +530,22 @@ impl Driver {
             self.check_paths();
         }
         assert!(
-            self.answered <= self.fed,
-            "{} final replies for {} lines",
+            self.answered + self.dropped <= self.fed,
+            "{} final replies for {} lines ({} dropped at a TLS change)",
             self.answered,
-            self.fed
+            self.fed,
+            self.dropped
         );
+    }
+
+    /// AUTH or REIN changes the security of the control connection: the
+    /// lines the session holds were received before the change and are
+    /// dropped, never run after it. AUTH/REIN itself was answered (its reply
+    /// comes before this action), and while a line waits no other line can
+    /// be outstanding for another reason (nothing runs behind a queued line),
+    /// so every line without a reply now is one of them.
+    fn drop_at_security_change(&mut self) {
+        self.dropped = self.fed - self.answered;
     }
 
     fn on_reply(&mut self, code: u16) {
@@ -570,9 +590,12 @@ impl Driver {
     fn check_quiescent(&self) {
         if self.quiescent() {
             assert_eq!(
-                self.answered, self.fed,
-                "quiescent with {} lines fed and {} answered",
-                self.fed, self.answered
+                self.answered + self.dropped,
+                self.fed,
+                "quiescent with {} lines fed, {} answered, {} dropped at a TLS change",
+                self.fed,
+                self.answered,
+                self.dropped
             );
         }
     }
@@ -871,6 +894,7 @@ fn build(c: &mut Cursor) -> Driver {
         shutdown: false,
         fed: 0,
         answered: 0,
+        dropped: 0,
         passive_timeout_input: false,
     }
 }
