@@ -122,6 +122,16 @@ impl H {
         assert!(self.one(&format!("PASS {pw}")).starts_with("230"));
     }
 
+    /// AUTH TLS, PBSZ 0, PROT P, then the full-permission login.
+    fn secure_login(&mut self) {
+        self.input(Input::Connected);
+        for l in ["AUTH TLS", "PBSZ 0", "PROT P"] {
+            assert!(matches!(codes(&self.line(l))[..], [234] | [200]), "{l}");
+        }
+        assert!(self.one("USER user").starts_with("331"));
+        assert!(self.one("PASS 12345").starts_with("230"));
+    }
+
     fn login(&mut self) {
         self.login_as("user", "12345");
         assert!(self.one("TYPE I").starts_with("200"));
@@ -1460,12 +1470,7 @@ fn prot_p_transfers_are_protected_and_never_zero_copy() {
 #[test]
 fn failed_data_handshake_gets_522() {
     let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
-    h.line("AUTH TLS");
-    h.line("PBSZ 0");
-    h.line("PROT P");
-    h.line("USER user");
-    h.line("PASS 12345");
+    h.secure_login();
     std::fs::write(h.path("f"), b"data").unwrap();
     h.open_data();
     let t = h.start("RETR f");
@@ -1537,12 +1542,7 @@ fn auth_after_login_requires_a_new_login() {
 #[test]
 fn rein_ends_tls_and_forgets_protection() {
     let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
-    h.line("AUTH TLS");
-    h.line("PBSZ 0");
-    h.line("PROT P");
-    h.line("USER user");
-    h.line("PASS 12345");
+    h.secure_login();
     let a = h.line("REIN");
     assert_eq!(texts(&a), vec!["220 Ready for new user."]);
     assert!(matches!(a.last(), Some(Action::StopTls)), "{a:?}");
@@ -1743,12 +1743,7 @@ fn epsv_all_is_a_200_and_refuses_the_others() {
 #[test]
 fn data_required_is_checked_when_each_transfer_starts() {
     let mut h = tls_harness(|t| t.data_required = true);
-    h.input(Input::Connected);
-    h.line("AUTH TLS");
-    h.line("PBSZ 0");
-    h.line("PROT P");
-    h.line("USER user");
-    h.line("PASS 12345");
+    h.secure_login();
     std::fs::write(h.path("file"), b"secret").unwrap();
     h.open_data();
     // PROT C closes the channel set up under PROT P ...
@@ -1779,12 +1774,7 @@ fn data_required_is_checked_when_each_transfer_starts() {
 #[test]
 fn a_prot_change_closes_the_data_channel_set_up_before_it() {
     let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
-    h.line("AUTH TLS");
-    h.line("PBSZ 0");
-    h.line("PROT P");
-    h.line("USER user");
-    h.line("PASS 12345");
+    h.secure_login();
     std::fs::write(h.path("file"), b"secret").unwrap();
     h.open_data(); // secured at once (asserted in open_data)
     let a = h.line("PROT C");
