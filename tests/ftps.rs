@@ -38,6 +38,7 @@ each_model!(
     auth_tls_p_and_ssl_protect_the_data_channel,
     control_handshakes_have_a_deadline,
     data_handshakes_have_a_deadline,
+    a_client_hello_behind_a_queued_auth_reaches_the_handshake,
 );
 
 use std::io::{Read, Write};
@@ -1435,7 +1436,7 @@ fn try_tls(tcp: &TcpStream) -> Option<SslStream<TcpStream>> {
 }
 
 /// One reply read from a TLS stream (a line is enough for these tests).
-fn tls_reply(s: &mut SslStream<TcpStream>) -> String {
+fn tls_reply(s: &mut impl Read) -> String {
     let mut got = Vec::new();
     let mut b = [0u8; 1];
     while !got.ends_with(b"\n") && got.len() < 1000 {
@@ -1702,4 +1703,77 @@ fn data_handshakes_have_a_deadline() {
     assert_eq!(c.reply(), "522 SSL handshake failed.");
     expect_closed(&mut d);
     assert_eq!(c.retr("f.bin"), b"data");
+}
+
+/// The control stream as a TLS client sees it when it pipelines: its first
+/// write goes out behind `prefix` (plaintext commands ending with AUTH TLS),
+/// and the plaintext replies up to the 234 are read off before the server's
+/// first TLS record.
+#[derive(Debug)]
+struct PipelinedAuth {
+    tcp: TcpStream,
+    prefix: Option<Vec<u8>>,
+    /// The plaintext replies read before TLS.
+    replies: Vec<String>,
+}
+
+impl Read for PipelinedAuth {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while !self.replies.last().is_some_and(|r| r.starts_with("234")) {
+            let mut line = Vec::new();
+            let mut b = [0u8; 1];
+            while !line.ends_with(b"\n") && line.len() < 200 {
+                self.tcp.read_exact(&mut b)?;
+                line.push(b[0]);
+            }
+            self.replies
+                .push(String::from_utf8_lossy(&line).trim_end().to_string());
+            assert!(self.replies.len() < 10, "{:?}", self.replies);
+        }
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for PipelinedAuth {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(mut v) = self.prefix.take() {
+            v.extend_from_slice(b);
+            self.tcp.write_all(&v)?;
+            return Ok(b.len());
+        }
+        self.tcp.write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `USER`, `PASS`, `AUTH TLS` and the ClientHello in one write: AUTH waits
+/// behind the login check (run on another thread in the poll models), and
+/// the ClientHello behind it must stay unframed until AUTH runs, then feed
+/// the handshake (it used to be cut into "lines" and dropped with them).
+fn a_client_hello_behind_a_queued_auth_reaches_the_handshake() {
+    let srv = start_tls(|_| {});
+    let tcp = Ctl::tcp(srv.addr);
+    let mut greeting = Vec::new();
+    let mut b = [0u8; 1];
+    while !greeting.ends_with(b"\n") && greeting.len() < 200 {
+        (&tcp).read_exact(&mut b).unwrap();
+        greeting.push(b[0]);
+    }
+    let io = PipelinedAuth {
+        tcp,
+        prefix: Some(format!("USER {USER}\r\nPASS {PASS}\r\nAUTH TLS\r\n").into_bytes()),
+        replies: Vec::new(),
+    };
+    let mut s = connector()
+        .connect("127.0.0.1", io)
+        .unwrap_or_else(|e| panic!("handshake after a queued AUTH: {e}"));
+    let codes: Vec<&str> = s.get_ref().replies.iter().map(|r| &r[..3]).collect();
+    assert_eq!(codes, ["331", "230", "234"]);
+    // AUTH logged the user out (RFC 2228): log in again, protected
+    s.write_all(format!("USER {USER}\r\n").as_bytes()).unwrap();
+    assert!(tls_reply(&mut s).starts_with("331"));
+    s.write_all(format!("PASS {PASS}\r\n").as_bytes()).unwrap();
+    assert!(tls_reply(&mut s).starts_with("230"));
 }

@@ -14,6 +14,7 @@ each_model!(
     machine_readable_times_are_utc_with_localtime_listings,
     commands_pipelined_behind_a_transfer_are_all_answered_in_order,
     commands_pipelined_behind_a_login_are_all_answered_in_order,
+    a_command_waiting_for_its_data_channel_is_not_idle,
 );
 
 use std::io::{Read, Write};
@@ -311,4 +312,51 @@ fn commands_pipelined_behind_a_login_are_all_answered_in_order() {
     expect_mkd_replies(&mut r, 1000);
     sender.join().unwrap();
     assert!(r.cmd("NOOP").starts_with("200"));
+}
+
+/// A PORT whose connect never completes, or a transfer command waiting for
+/// a client that never connects, is answered by the data-channel deadline
+/// (425, 421 Passive data channel timed out) and the lines behind it run:
+/// the control idle timeout (the same length here, as the CLI sets it) does
+/// not fire while a command waits for the data channel.
+fn a_command_waiting_for_its_data_channel_is_not_idle() {
+    let srv = common::start(|c| {
+        c.timeout = Some(Duration::from_secs(1));
+        c.data_timeout = Some(Duration::from_secs(1));
+    });
+    std::fs::write(srv.path("f"), b"x").unwrap();
+    // a port that accepts no more connections: its queue is full
+    let hole = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    hole.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    hole.listen(0).unwrap();
+    let hole_addr = hole.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&hole_addr.into());
+        fillers.push(s);
+    }
+    let mut r = logged_in(srv.addr);
+    let port = hole_addr.port();
+    r.send(
+        format!(
+            "PORT 127,0,0,1,{},{}\r\nPWD\r\nNOOP\r\n",
+            port >> 8,
+            port & 0xff
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.reply(), "425 Can't connect to specified address.");
+    assert!(r.reply().starts_with("257"));
+    assert!(r.reply().starts_with("200"));
+    // a transfer waiting for its data connection
+    let _ = r.pasv();
+    r.send(b"RETR f\r\nPWD\r\n");
+    assert!(r.reply().starts_with("150"));
+    assert_eq!(r.reply(), "421 Passive data channel timed out.");
+    assert!(r.reply().starts_with("257"));
+    assert!(r.cmd("NOOP").starts_with("200"));
+    drop(fillers);
 }

@@ -300,8 +300,10 @@ impl Connection {
         } else if let Some(s) = self.sleep_until {
             consider(Some(s));
         } else {
-            if self.running.is_none() {
+            if !self.session.awaits_driver() {
                 consider(self.idle_deadline);
+            }
+            if self.running.is_none() {
                 consider(self.data_idle_deadline);
             }
             if !self.ctrl.ready() {
@@ -422,7 +424,8 @@ impl Connection {
                 if stalled && r.paused_until.is_none() {
                     self.end_transfer(Err(TransferError::TimedOut), registry, now);
                 }
-            } else if self.idle_deadline.is_some_and(|d| now >= d) {
+            } else if !self.session.awaits_driver() && self.idle_deadline.is_some_and(|d| now >= d)
+            {
                 self.idle_deadline = None;
                 self.feed(Input::IdleTimeout, registry, now);
             }
@@ -762,7 +765,14 @@ impl Connection {
     // --- session plumbing
 
     fn feed(&mut self, input: Input<'_>, registry: &Registry, now: Instant) {
+        let waited = self.session.awaits_driver();
         let actions = self.session.handle(input, SystemTime::now());
+        // The control connection is not idle while a command waits for us
+        // (a connect, a listener, a login check, a transfer): the idle timer
+        // restarts when the wait ends.
+        if waited || self.session.awaits_driver() {
+            self.touch(now);
+        }
         self.run_actions(actions, registry, now);
     }
 

@@ -249,6 +249,20 @@ enum Received {
     TooLong,
 }
 
+impl Received {
+    /// AUTH or REIN: a command after which the client may speak TLS (or
+    /// stop speaking it).
+    fn changes_security(&self) -> bool {
+        match self {
+            Received::Line(l) => {
+                let verb = l.split(|&b| b == b' ').next().unwrap_or(b"");
+                verb.eq_ignore_ascii_case(b"AUTH") || verb.eq_ignore_ascii_case(b"REIN")
+            }
+            Received::TooLong => false,
+        }
+    }
+}
+
 /// Most control lines a session holds while a login check or a transfer runs.
 pub const MAX_QUEUED: usize = 64;
 
@@ -385,12 +399,24 @@ impl Session {
         self.control_tls
     }
 
+    /// Whether a command waits for the driver's answer (a login check, a
+    /// transfer running or waiting for its data connection, a passive
+    /// listener being opened, an active connect). The control connection is
+    /// not idle meanwhile: those waits have deadlines of their own.
+    pub fn awaits_driver(&self) -> bool {
+        self.busy()
+    }
+
     /// Whether the session takes another control line now. False while
     /// [`MAX_QUEUED`] lines wait for a login check or a transfer: the driver
     /// then leaves further bytes unread (backpressure) instead of the session
     /// dropping lines.
+    ///
+    /// Also false while an `AUTH` or `REIN` waits in the queue: what the
+    /// client sent behind it may be a TLS ClientHello (or belong to the other
+    /// side of the change), so it must stay unframed until that command ran.
     pub fn accepts_lines(&self) -> bool {
-        self.queued.len() < MAX_QUEUED
+        self.queued.len() < MAX_QUEUED && !self.queued.iter().any(Received::changes_security)
     }
 
     /// Whether the session is closing (no more input will be handled but the final ones).

@@ -2040,3 +2040,20 @@ fn nothing_is_said_after_the_reply_that_closes_the_session() {
     let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     assert!(texts(&h.input(Input::ActiveFailed(e))).is_empty());
 }
+
+#[test]
+fn nothing_is_framed_behind_a_queued_auth_or_rein() {
+    let mut h = tls_harness(|_| {});
+    h.input(Input::Connected);
+    let task = pending_login(&mut h, "user", "12345");
+    assert!(h.s.accepts_lines());
+    assert!(h.s.handle(Input::Line(b"auth tls"), h.now).is_empty());
+    assert!(
+        !h.s.accepts_lines(),
+        "what follows AUTH may be a ClientHello: it stays unframed"
+    );
+    assert!(h.s.awaits_driver());
+    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert_eq!(codes(&a), vec![230, 234]);
+    assert!(h.s.accepts_lines());
+}
