@@ -719,13 +719,15 @@ impl Driver {
             10 => {
                 if self.connecting {
                     self.connecting = false;
+                    // a transfer command waits behind the connect: no 150
+                    // while it runs (the lines run once it is answered may
+                    // start a transfer of their own)
+                    assert!(!self.preliminary, "a 150 before the connect was made");
                     if c.u8() % 4 == 0 {
                         self.handle(
                             Input::ActiveFailed(std::io::ErrorKind::ConnectionRefused.into()),
                             c,
                         );
-                        // a transfer command waits behind the connect
-                        assert!(!self.preliminary, "a 150 before the connect was made");
                     } else {
                         self.data_open = true;
                         self.handle(Input::DataConnected, c);
