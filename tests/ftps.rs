@@ -1327,49 +1327,9 @@ fn implicit_tls_greeting_and_plaintext_refusal() {
 
 /// AUTH TLS and the ClientHello in one write (the client does not wait for
 /// the 234): the server keeps the bytes it read past the AUTH line for the
-/// handshake (`SockIo`'s pipelined bytes).
+/// handshake (see [`PipelinedAuth`]).
 #[test]
 fn auth_tls_with_the_client_hello_pipelined() {
-    /// The control stream as the TLS client sees it: its first write goes
-    /// out behind `AUTH TLS\r\n`, and the plaintext 234 is read off before
-    /// the server's first TLS record.
-    #[derive(Debug)]
-    struct Pipelined {
-        tcp: TcpStream,
-        sent_auth: bool,
-        read_234: bool,
-    }
-    impl Read for Pipelined {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if !self.read_234 {
-                let mut line = Vec::new();
-                let mut b = [0u8; 1];
-                while !line.ends_with(b"\n") && line.len() < 200 {
-                    self.tcp.read_exact(&mut b)?;
-                    line.push(b[0]);
-                }
-                assert_eq!(line, b"234 AUTH TLS successful.\r\n");
-                self.read_234 = true;
-            }
-            self.tcp.read(buf)
-        }
-    }
-    impl Write for Pipelined {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            if !self.sent_auth {
-                self.sent_auth = true;
-                let mut v = b"AUTH TLS\r\n".to_vec();
-                v.extend_from_slice(b);
-                self.tcp.write_all(&v)?;
-                return Ok(b.len());
-            }
-            self.tcp.write(b)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     for model in [
         ftpdlib::ConcurrencyModel::ThreadPool,
         ftpdlib::ConcurrencyModel::Poll,
@@ -1387,10 +1347,10 @@ fn auth_tls_with_the_client_hello_pipelined() {
                 greeting.push(b[0]);
             }
             assert!(greeting.starts_with(b"220 "), "{greeting:?}");
-            let io = Pipelined {
+            let io = PipelinedAuth {
                 tcp,
-                sent_auth: false,
-                read_234: false,
+                prefix: Some(b"AUTH TLS\r\n".to_vec()),
+                replies: Vec::new(),
             };
             let mut s = connector().connect("127.0.0.1", io).unwrap_or_else(|e| {
                 panic!(
@@ -1398,6 +1358,7 @@ fn auth_tls_with_the_client_hello_pipelined() {
                     common::model()
                 )
             });
+            assert_eq!(s.get_ref().replies, ["234 AUTH TLS successful."]);
             s.write_all(format!("USER {USER}\r\n").as_bytes()).unwrap();
             let mut buf = [0u8; 200];
             let n = s.read(&mut buf).unwrap();
