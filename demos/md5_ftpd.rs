@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use ftpdlib::auth::{Account, AuthError, Authorizer};
-use ftpdlib::proto::perm::Perms;
+use ftpdlib::proto::perm::{PermTable, Perms};
 use ftpdlib::server::ServerBuilder;
 
 /// Users whose passwords are stored as md5 hex digests.
@@ -18,21 +18,15 @@ struct Md5Authorizer {
 
 impl Authorizer for Md5Authorizer {
     fn authenticate(&self, username: &str, password: &str) -> Result<Account, AuthError> {
-        let (digest, home, _) = self.users.get(username).ok_or(AuthError::Failed)?;
+        let (digest, home, perms) = self.users.get(username).ok_or(AuthError::Failed)?;
         if format!("{:x}", md5::compute(password.as_bytes())) != *digest {
             return Err(AuthError::Failed);
         }
-        Ok(Account {
-            username: username.to_string(),
-            home: home.clone(),
-            msg_login: "Login successful.".into(),
-            msg_quit: "Goodbye.".into(),
-            uid_gid: None,
-        })
-    }
-
-    fn perms(&self, username: &str, _path: &[u8]) -> Perms {
-        self.users.get(username).map(|u| u.2).unwrap_or_default()
+        Ok(Account::new(
+            username,
+            home.clone(),
+            PermTable::uniform(*perms),
+        ))
     }
 }
 

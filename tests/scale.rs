@@ -125,9 +125,6 @@ impl ftpdlib::auth::Authorizer for SlowAuth {
         }
         self.inner.authenticate(username, password)
     }
-    fn perms(&self, username: &str, path: &[u8]) -> ftpdlib::proto::perm::Perms {
-        self.inner.perms(username, path)
-    }
 }
 
 /// On the poll thread, a login that takes a second does not hold up other

@@ -76,7 +76,7 @@ use ftpdlib::auth::MemoryAuthorizer;
 use ftpdlib::data::{Pump, Transfer, TransferCmd, TransferError};
 use ftpdlib::fs::MemoryFsFactory;
 use ftpdlib::proto::command;
-use ftpdlib::session::{canonical_ip, Action, Input, LoginTask, Session, SessionContext};
+use ftpdlib::session::{canonical_ip, Action, FsTask, Input, LoginTask, Session, SessionContext};
 use ftpdlib::tls::TlsConfig;
 use ftpdlib::ServerConfig;
 
@@ -367,6 +367,8 @@ struct Driver {
     permit_privileged: bool,
     /// A login check asked for and not answered yet.
     login: Option<LoginTask>,
+    /// Filesystem tasks run later (offloaded), oldest first.
+    fs_tasks: std::collections::VecDeque<FsTask>,
     /// An active connect in progress.
     connecting: bool,
     /// A passive listener waiting for the client.
@@ -516,6 +518,17 @@ impl Driver {
                         Some(self.input(Input::LoginDone(outcome)))
                     }
                 }
+                Action::Fs(task) => {
+                    if c.u8() % 4 == 3 {
+                        // Offloaded: answered by a later step.
+                        self.fs_tasks.push_back(task);
+                        None
+                    } else {
+                        let done = task.run();
+                        trace!(">> FsDone({done:?})");
+                        Some(self.input(Input::FsDone(done)))
+                    }
+                }
                 Action::Event(_) => None,
                 Action::Close => {
                     self.closing = true;
@@ -579,6 +592,7 @@ impl Driver {
 
     fn quiescent(&self) -> bool {
         self.login.is_none()
+            && self.fs_tasks.is_empty()
             && self.running.is_none()
             && !self.connecting
             && !self.listening
@@ -612,9 +626,12 @@ impl Driver {
         self.handle(Input::Line(l), c);
     }
 
+    /// Run a deferred login check, or else the oldest deferred filesystem task.
     fn run_login(&mut self, c: &mut Cursor) {
         if let Some(task) = self.login.take() {
             self.handle(Input::LoginDone(task.run()), c);
+        } else if let Some(task) = self.fs_tasks.pop_front() {
+            self.handle(Input::FsDone(task.run()), c);
         }
     }
 
@@ -681,6 +698,26 @@ impl Driver {
         self.closing = true;
         self.handle(Input::Disconnected, c);
         self.disconnected = true;
+        // Filesystem tasks out at the end still come back (as the drivers
+        // keep a connection until they do): an upload is finished, nothing
+        // is said.
+        for _ in 0..8 {
+            let Some(task) = self.fs_tasks.pop_front() else {
+                break;
+            };
+            let after = self.s.handle(Input::FsDone(task.run()), self.now);
+            assert!(
+                after
+                    .iter()
+                    .all(|a| matches!(a, Action::Event(_) | Action::Fs(_))),
+                "a task's result answered after Disconnected: {after:?}"
+            );
+            for a in after {
+                if let Action::Fs(t) = a {
+                    self.fs_tasks.push_back(t);
+                }
+            }
+        }
         let after = self.s.handle(Input::Line(b"NOOP"), self.now);
         assert!(
             after.is_empty(),
@@ -799,7 +836,7 @@ impl Driver {
             if self.closing || self.disconnected {
                 break;
             }
-            if self.login.is_some() {
+            if self.login.is_some() || !self.fs_tasks.is_empty() {
                 self.run_login(c);
             } else if self.running.is_some() {
                 self.end_transfer(End::Complete, c);
@@ -885,6 +922,7 @@ fn build(c: &mut Cursor) -> Driver {
         permit_foreign,
         permit_privileged,
         login: None,
+        fs_tasks: std::collections::VecDeque::new(),
         connecting: false,
         listening: false,
         data_open: false,

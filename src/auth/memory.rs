@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::RwLock;
 
 use super::{Account, AuthError, Authorizer};
-use crate::proto::perm::Perms;
+use crate::proto::perm::{DirOverride, PermTable, Perms};
 
 /// Every valid permission letter (pyftpdlib's `read_perms + write_perms`).
 const VALID_LETTERS: &str = "elradfmwMT";
@@ -16,10 +16,7 @@ const VALID_LETTERS: &str = "elradfmwMT";
 const WRITE_LETTERS: &str = "adfmwMT";
 /// The name of the user that accepts any password.
 const ANONYMOUS: &str = "anonymous";
-/// pyftpdlib's default login message.
-const DEFAULT_MSG_LOGIN: &str = "Login successful.";
-/// pyftpdlib's default quit message.
-const DEFAULT_MSG_QUIT: &str = "Goodbye.";
+use super::{DEFAULT_MSG_LOGIN, DEFAULT_MSG_QUIT};
 
 /// A per-directory permission override.
 #[derive(Debug, Clone)]
@@ -213,42 +210,62 @@ impl MemoryAuthorizer {
         Ok(())
     }
 
-    /// The permission letters `username` has at virtual path `path`, per-directory
-    /// overrides applied; `None` for an unknown user.
-    ///
-    /// pyftpdlib's rules: a recursive override applies to its directory and everything
-    /// below it; a non-recursive one to its directory and to the non-directory entries
-    /// directly inside it. Among the overrides that apply, the deepest one wins.
+    /// The permission table of `username` (its letters and per-directory
+    /// overrides), `None` for an unknown user. The session applies it
+    /// ([`PermTable::at`]): this authorizer only describes it.
+    pub fn permissions(&self, username: &str) -> Option<PermTable> {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        users.get(username).map(User::perm_table)
+    }
+
+    /// The letters `username` has at `path`, `None` for an unknown user.
+    #[cfg(test)]
     fn perm_letters(&self, username: &str, path: &[u8]) -> Option<String> {
-        let path = trim_trailing_slashes(path);
-        let parent = parent_of(path);
-        // Candidates: (depth key, perm, needs the "is not a directory" check).
-        let (home, base, mut candidates) = {
+        let home = {
             let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-            let user = users.get(username)?;
-            let mut candidates: Vec<(usize, String, bool)> = Vec::new();
-            for (dir, ov) in &user.overrides {
-                if !is_subpath(path, dir) {
-                    continue;
-                }
-                if ov.recursive || path == dir.as_slice() {
-                    candidates.push((dir.len(), ov.perm.clone(), false));
-                } else if parent == Some(dir.as_slice()) {
-                    candidates.push((dir.len(), ov.perm.clone(), true));
-                }
-            }
-            (user.home.clone(), user.perm.clone(), candidates)
+            users.get(username)?.home.clone()
         };
-        // All candidate directories are ancestors of (or equal to) `path`, so the longest
-        // is the deepest, i.e. the most specific.
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-        for (_, perm, needs_not_dir) in candidates {
-            if needs_not_dir && is_dir_below(&home, path) {
-                continue;
-            }
-            return Some(perm);
-        }
-        Some(base)
+        let table = self.permissions(username)?;
+        Some(
+            table
+                .at(path)
+                .resolve(|| is_dir_below(&home, path))
+                .letters(),
+        )
+    }
+
+    /// Whether `username` has permission `letter` at virtual path `path`,
+    /// by the user's [`PermTable`], looking at the disk below the home
+    /// directory when the answer depends on whether `path` is a directory.
+    pub fn has_perm(&self, username: &str, letter: char, path: &[u8]) -> bool {
+        let Some((table, home)) = ({
+            let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+            users
+                .get(username)
+                .map(|u| (u.perm_table(), u.home.clone()))
+        }) else {
+            return false;
+        };
+        table
+            .at(path)
+            .resolve(|| is_dir_below(&home, path))
+            .contains(letter)
+    }
+}
+
+impl User {
+    fn perm_table(&self) -> PermTable {
+        let base = Perms::parse(&self.perm).unwrap_or_default();
+        let overrides = self
+            .overrides
+            .iter()
+            .map(|(dir, o)| DirOverride {
+                dir: dir.clone(),
+                perms: Perms::parse(&o.perm).unwrap_or_default(),
+                recursive: o.recursive,
+            })
+            .collect();
+        PermTable::with_overrides(base, overrides)
     }
 }
 
@@ -264,25 +281,8 @@ impl Authorizer for MemoryAuthorizer {
         if username != ANONYMOUS && !ok {
             return Err(AuthError::Failed);
         }
-        Ok(Account {
-            username: username.to_owned(),
-            home: user.home.clone(),
-            msg_login: user.msg_login.clone(),
-            msg_quit: user.msg_quit.clone(),
-            uid_gid: None,
-        })
-    }
-
-    fn perms(&self, username: &str, path: &[u8]) -> Perms {
-        match self.perm_letters(username, path) {
-            Some(letters) => Perms::parse(&letters).unwrap_or_default(),
-            None => Perms::NONE,
-        }
-    }
-
-    fn has_perm(&self, username: &str, letter: char, path: &[u8]) -> bool {
-        self.perm_letters(username, path)
-            .is_some_and(|letters| letters.contains(letter))
+        Ok(Account::new(username, user.home.clone(), user.perm_table())
+            .with_messages(&user.msg_login, &user.msg_quit))
     }
 }
 
@@ -328,35 +328,6 @@ fn virtual_path(rel: &Path) -> Result<Vec<u8>, AuthError> {
         out.push(b'/');
     }
     Ok(out)
-}
-
-/// `path` without trailing slashes (but `/` stays `/`).
-fn trim_trailing_slashes(mut path: &[u8]) -> &[u8] {
-    while path.len() > 1 && path.ends_with(b"/") {
-        path = &path[..path.len() - 1];
-    }
-    path
-}
-
-/// The parent of a virtual path (`/a/b` -> `/a`, `/a` -> `/`); `None` for `/`.
-fn parent_of(path: &[u8]) -> Option<&[u8]> {
-    if path == b"/" {
-        return None;
-    }
-    match path.iter().rposition(|&b| b == b'/') {
-        Some(0) => Some(b"/"),
-        Some(i) => Some(&path[..i]),
-        None => None,
-    }
-}
-
-/// Whether virtual path `a` is `b` or lies below it (component-wise, like
-/// pyftpdlib's `_issubpath`).
-fn is_subpath(a: &[u8], b: &[u8]) -> bool {
-    if b == b"/" {
-        return true;
-    }
-    a == b || (a.len() > b.len() && a.starts_with(b) && a[b.len()] == b'/')
 }
 
 /// Whether virtual path `path` is a directory below `home` (symlinks followed,

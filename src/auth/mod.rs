@@ -6,10 +6,16 @@ pub use memory::MemoryAuthorizer;
 
 use std::path::PathBuf;
 
-use crate::proto::perm::Perms;
+use crate::proto::perm::PermTable;
+
+/// pyftpdlib's default login message.
+const DEFAULT_MSG_LOGIN: &str = "Login successful.";
+/// pyftpdlib's default quit message.
+const DEFAULT_MSG_QUIT: &str = "Goodbye.";
 
 /// A logged-in user, as an [`Authorizer`] describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Account {
     /// The login name.
     pub username: String,
@@ -21,6 +27,31 @@ pub struct Account {
     pub msg_quit: String,
     /// System uid/gid to run file operations as, for system users.
     pub uid_gid: Option<(u32, u32)>,
+    /// What the user may do where (letters and per-directory overrides);
+    /// the session applies it, see [`PermTable`].
+    pub perms: PermTable,
+}
+
+impl Account {
+    /// An account with pyftpdlib's default messages (`Login successful.`,
+    /// `Goodbye.`) and no system identity.
+    pub fn new(username: impl Into<String>, home: impl Into<PathBuf>, perms: PermTable) -> Self {
+        Account {
+            username: username.into(),
+            home: home.into(),
+            msg_login: DEFAULT_MSG_LOGIN.into(),
+            msg_quit: DEFAULT_MSG_QUIT.into(),
+            uid_gid: None,
+            perms,
+        }
+    }
+
+    /// The same account with these texts for the 230 (login) and 221 (QUIT) replies.
+    pub fn with_messages(mut self, msg_login: &str, msg_quit: &str) -> Self {
+        self.msg_login = msg_login.into();
+        self.msg_quit = msg_quit.into();
+        self
+    }
 }
 
 /// Why a login was refused.
@@ -43,18 +74,19 @@ impl std::fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-/// Decides logins and permissions (pyftpdlib's authorizer interface).
+/// Decides logins (pyftpdlib's authorizer interface): who may log in, and
+/// the account a login opens, permissions included.
 ///
-/// Implementations may block (a database query, password hashing): the
-/// server never calls them while holding anything other sessions need.
+/// Called once per login attempt, never on the thread of a poll loop: an
+/// implementation may block (a database query, password hashing). What a
+/// user may do where is then decided by the session from
+/// [`Account::perms`], so that permission checks need no further call.
 pub trait Authorizer: Send + Sync {
     /// Check a username and password; on success describe the account.
+    ///
+    /// # Errors
+    /// [`AuthError::Failed`] for an unknown user or a wrong password (the
+    /// client gets `530` either way); [`AuthError::Internal`] when the
+    /// authorizer itself failed (logged at error level; `530` too).
     fn authenticate(&self, username: &str, password: &str) -> Result<Account, AuthError>;
-    /// The permission letters `username` has at virtual path `path`
-    /// (per-directory overrides applied).
-    fn perms(&self, username: &str, path: &[u8]) -> Perms;
-    /// Whether `username` has permission `letter` at virtual path `path`.
-    fn has_perm(&self, username: &str, letter: char, path: &[u8]) -> bool {
-        self.perms(username, path).contains(letter)
-    }
 }

@@ -57,7 +57,12 @@ pub enum WriteMode {
 pub type DirEntries = Box<dyn Iterator<Item = EntryInfo> + Send>;
 
 /// A user's view of a filesystem. All paths are virtual (absolute, normalised).
-pub trait Filesystem: Send {
+///
+/// Calls may block as long as the storage takes: the server never makes
+/// them on the thread of a poll loop, but on a worker thread (the session
+/// asks for them as [`crate::session::Action::Fs`]), one call at a time per
+/// session. `Sync` because that thread is not always the same one.
+pub trait Filesystem: Send + Sync {
     /// Metadata of `path`, following symlinks that stay inside the root.
     /// The returned entry's `name` is the last path component.
     fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo>;

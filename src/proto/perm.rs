@@ -73,3 +73,154 @@ impl Perms {
 
 #[cfg(test)]
 mod tests;
+
+/// One per-directory override of a [`PermTable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirOverride {
+    /// The directory, a virtual path (`/sub/dir`), normalised, without a trailing slash.
+    pub dir: Vec<u8>,
+    /// The letters in force there.
+    pub perms: Perms,
+    /// Whether the override also covers everything below the directory.
+    pub recursive: bool,
+}
+
+/// What [`PermTable::at`] can tell without looking at the filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermsAt {
+    /// These letters apply.
+    Known(Perms),
+    /// A non-recursive override of the parent directory applies only when
+    /// the path is not a directory itself: the letters depend on that.
+    DependsOnKind {
+        /// The letters when the path is a directory.
+        dir: Perms,
+        /// The letters otherwise.
+        other: Perms,
+    },
+}
+
+impl PermsAt {
+    /// The letters, given whether the path is a directory (asked only when
+    /// the answer depends on it).
+    pub fn resolve(self, is_dir: impl FnOnce() -> bool) -> Perms {
+        match self {
+            PermsAt::Known(p) => p,
+            PermsAt::DependsOnKind { dir, other } => {
+                if is_dir() {
+                    dir
+                } else {
+                    other
+                }
+            }
+        }
+    }
+}
+
+/// A user's permissions: the letters of the account plus per-directory
+/// overrides. This is the one place that decides what a user may do where;
+/// authorizers describe the table (in [`crate::auth::Account`]), the
+/// session applies it.
+///
+/// pyftpdlib's rules (`DummyAuthorizer.has_perm` / `override_perm`): a
+/// recursive override applies to its directory and everything below it; a
+/// non-recursive one to its directory and to the entries directly inside it
+/// that are not directories. Among the overrides that apply, the deepest
+/// one wins; where none applies, the account's letters do.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PermTable {
+    base: Perms,
+    overrides: Vec<DirOverride>,
+}
+
+impl PermTable {
+    /// The same letters everywhere.
+    pub fn uniform(base: Perms) -> Self {
+        PermTable {
+            base,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// `base` letters with per-directory `overrides` (virtual paths).
+    pub fn with_overrides(base: Perms, overrides: Vec<DirOverride>) -> Self {
+        let overrides = overrides
+            .into_iter()
+            .map(|mut o| {
+                let keep = trim_trailing_slashes(&o.dir).len();
+                o.dir.truncate(keep);
+                if o.dir.is_empty() {
+                    o.dir = b"/".to_vec();
+                }
+                o
+            })
+            .collect();
+        PermTable { base, overrides }
+    }
+
+    /// The account's letters (where no override applies).
+    pub fn base(&self) -> Perms {
+        self.base
+    }
+
+    /// The letters in force at virtual path `path` (absolute, normalised).
+    pub fn at(&self, path: &[u8]) -> PermsAt {
+        let path = trim_trailing_slashes(path);
+        let parent = parent_of(path);
+        // the deepest override for the path itself (or recursive above it),
+        // and the deepest non-recursive one of its parent directory
+        let mut whole: Option<&DirOverride> = None;
+        let mut unless_dir: Option<&DirOverride> = None;
+        for o in &self.overrides {
+            if !is_subpath(path, &o.dir) {
+                continue;
+            }
+            if o.recursive || path == o.dir.as_slice() {
+                if whole.map_or(true, |w| o.dir.len() > w.dir.len()) {
+                    whole = Some(o);
+                }
+            } else if parent == Some(o.dir.as_slice())
+                && unless_dir.map_or(true, |w| o.dir.len() > w.dir.len())
+            {
+                unless_dir = Some(o);
+            }
+        }
+        let fallback = whole.map_or(self.base, |o| o.perms);
+        match unless_dir {
+            // the parent's override is deeper than any other candidate
+            Some(u) if whole.map_or(true, |w| u.dir.len() > w.dir.len()) => {
+                PermsAt::DependsOnKind {
+                    dir: fallback,
+                    other: u.perms,
+                }
+            }
+            _ => PermsAt::Known(fallback),
+        }
+    }
+}
+
+fn trim_trailing_slashes(mut path: &[u8]) -> &[u8] {
+    while path.len() > 1 && path.ends_with(b"/") {
+        path = &path[..path.len() - 1];
+    }
+    path
+}
+
+fn parent_of(path: &[u8]) -> Option<&[u8]> {
+    if path == b"/" {
+        return None;
+    }
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) => Some(b"/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+/// Whether `a` is `b` or below it.
+fn is_subpath(a: &[u8], b: &[u8]) -> bool {
+    if b == b"/" {
+        return true;
+    }
+    a == b || (a.len() > b.len() && a.starts_with(b) && a[b.len()] == b'/')
+}

@@ -18,10 +18,11 @@ use mio::{Interest, Registry, Token};
 
 use super::tls_stream::{Ctrl, CtrlMode, DataTls, SockIo, Step, TlsState};
 
+use super::pool::Pool;
 use crate::data::{Pump, Transfer, TransferError};
 use crate::events::EventHandler;
 use crate::proto::line::{LineEvent, LineReader};
-use crate::session::{Action, Input, LoginOutcome, LoginTask, Session};
+use crate::session::{Action, FsDone, Input, LoginOutcome, Session};
 
 /// The token on which a connection driven by [`Connection::run`] is told to shut down.
 pub const WAKE: Token = Token(usize::MAX);
@@ -135,27 +136,50 @@ pub struct Connection {
     /// Server shutdown: when a running transfer is cut.
     grace_deadline: Option<Instant>,
     done: bool,
-    /// Where login checks run when they must not block this thread.
+    /// Where login checks and filesystem work run when they must not block
+    /// this thread.
     offload: Option<Offload>,
+    /// Offloaded jobs whose result has not come back yet: the connection is
+    /// not done before they are (an upload's file gets its commit or abort
+    /// and its callback).
+    jobs_out: usize,
     /// More transfer work can be done without waiting for readiness.
     pub hot: bool,
 }
 
-/// Runs login checks on a thread pool and hands the outcome back to the
-/// poll loop (keyed by connection), so a slow authorizer stalls no other session.
+/// The result of a job run off the poll loop, for the connection that asked.
+pub enum Done {
+    /// An [`Action::Login`] check.
+    Login(LoginOutcome),
+    /// An [`Action::Fs`] task.
+    Fs(FsDone),
+}
+
+impl Done {
+    /// Release a result no connection will take (see [`FsDone::discard`]).
+    pub fn discard(self) {
+        if let Done::Fs(d) = self {
+            d.discard();
+        }
+    }
+}
+
+/// Runs login checks and filesystem work on a thread pool and hands the
+/// result back to the poll loop (keyed by connection), so a slow
+/// authorizer or a slow mount stalls no other session.
 #[derive(Clone)]
 pub struct Offload {
-    pool: threadpool::ThreadPool,
-    results: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+    pool: Arc<Pool>,
+    results: crossbeam_channel::Sender<(usize, u64, Done)>,
     waker: Arc<mio::Waker>,
     key: (usize, u64),
 }
 
 impl Offload {
-    /// A handle for connection `key` that runs tasks on `pool` and reports on `results`, waking `waker`.
-    pub fn new(
-        pool: threadpool::ThreadPool,
-        results: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+    /// A handle for connection `key` that runs jobs on `pool` and reports on `results`, waking `waker`.
+    pub(crate) fn new(
+        pool: Arc<Pool>,
+        results: crossbeam_channel::Sender<(usize, u64, Done)>,
         waker: Arc<mio::Waker>,
         key: (usize, u64),
     ) -> Self {
@@ -167,14 +191,20 @@ impl Offload {
         }
     }
 
-    fn submit(&self, task: LoginTask) {
+    /// Run `job` on the pool. Err: no thread could be started (the job was
+    /// dropped, see [`Pool::execute`]).
+    fn submit(&self, job: impl FnOnce() -> Done + Send + 'static) -> io::Result<()> {
         let (tx, waker, (idx, gen)) = (self.results.clone(), Arc::clone(&self.waker), self.key);
         self.pool.execute(move || {
-            let outcome = task.run();
-            if tx.send((idx, gen, outcome)).is_ok() {
-                let _ = waker.wake();
+            let done = job();
+            match tx.send((idx, gen, done)) {
+                Ok(()) => {
+                    let _ = waker.wake();
+                }
+                // the loop is gone: release what the result holds
+                Err(e) => (e.0).2.discard(),
             }
-        });
+        })
     }
 }
 
@@ -237,6 +267,7 @@ impl Connection {
             deferred: VecDeque::new(),
             closing: false,
             offload: None,
+            jobs_out: 0,
             close_deadline: None,
             grace_deadline: None,
             done: false,
@@ -253,15 +284,20 @@ impl Connection {
         Ok(c)
     }
 
-    /// Run login checks through `offload` instead of on the calling thread.
+    /// Run login checks and filesystem work through `offload` instead of
+    /// on the calling thread.
     pub fn set_offload(&mut self, offload: Offload) {
         self.offload = Some(offload);
     }
 
-    /// The outcome of an offloaded login check.
-    pub fn login_done(&mut self, outcome: LoginOutcome, registry: &Registry) {
+    /// The result of an offloaded job.
+    pub fn job_done(&mut self, done: Done, registry: &Registry) {
+        self.jobs_out = self.jobs_out.saturating_sub(1);
         let now = Instant::now();
-        self.feed(Input::LoginDone(outcome), registry, now);
+        match done {
+            Done::Login(outcome) => self.feed(Input::LoginDone(outcome), registry, now),
+            Done::Fs(d) => self.feed(Input::FsDone(d), registry, now),
+        }
         if self.hot {
             self.pump(registry, now);
         }
@@ -269,9 +305,10 @@ impl Connection {
         self.finish_if_closing(registry);
     }
 
-    /// Whether the connection has finished (control closed, callbacks fired).
+    /// Whether the connection has finished (control closed, callbacks
+    /// fired, no offloaded job out).
     pub fn is_done(&self) -> bool {
-        self.done
+        self.done && self.jobs_out == 0
     }
 
     /// The session's log prefix.
@@ -296,7 +333,10 @@ impl Connection {
             }
         };
         if self.closing {
-            consider(self.close_deadline);
+            // while offloaded jobs are out, their results wake the connection
+            if self.jobs_out == 0 {
+                consider(self.close_deadline);
+            }
         } else if let Some(s) = self.sleep_until {
             consider(Some(s));
         } else {
@@ -752,6 +792,11 @@ impl Connection {
         if self.running.is_some() {
             self.end_transfer(Err(TransferError::Aborted), registry, now);
         }
+        if self.jobs_out > 0 {
+            // the session hears of the end (an upload's file finished, its
+            // callback fired) before it hears of the disconnect
+            return;
+        }
         self.drop_passive(registry);
         self.drop_data(registry);
         self.ctrl.close_notify();
@@ -864,13 +909,45 @@ impl Connection {
                     }
                 }
                 Action::Login(task) => match &self.offload {
-                    Some(off) => {
-                        off.submit(task);
-                        None
-                    }
+                    Some(off) => match off.submit(move || Done::Login(task.run())) {
+                        Ok(()) => {
+                            self.jobs_out += 1;
+                            None
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "{} can't run a login check: {e}",
+                                self.session.log_prefix()
+                            );
+                            self.out.clear();
+                            self.closing = true;
+                            None
+                        }
+                    },
                     None => Some(
                         self.session
                             .handle(Input::LoginDone(task.run()), SystemTime::now()),
+                    ),
+                },
+                Action::Fs(task) => match &self.offload {
+                    Some(off) => match off.submit(move || Done::Fs(task.run())) {
+                        Ok(()) => {
+                            self.jobs_out += 1;
+                            None
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "{} can't run filesystem work: {e}",
+                                self.session.log_prefix()
+                            );
+                            self.out.clear();
+                            self.closing = true;
+                            None
+                        }
+                    },
+                    None => Some(
+                        self.session
+                            .handle(Input::FsDone(task.run()), SystemTime::now()),
                     ),
                 },
                 Action::Event(ev) => {

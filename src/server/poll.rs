@@ -19,15 +19,20 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Connection, Offload, Slot};
+use super::conn::{Connection, Done, Offload, Slot};
+use super::pool::{Pool, PoolConfig};
 use super::{FtpServer, ShutdownSignal};
 use crate::events::EventHandler;
-use crate::session::{LoginOutcome, Session, SessionContext};
+use crate::session::{Session, SessionContext};
 
 /// Token of the waker; connections use tokens from 1 up.
 const WAKER: Token = Token(0);
-/// Threads that run login checks for one poll loop.
-const LOGIN_THREADS: usize = 4;
+/// Most threads that run login checks and filesystem work for one poll
+/// loop. Each runs one blocking call at a time, so this many sessions can
+/// wait on slow storage (or a slow authorizer) at once; further jobs queue.
+const WORKER_THREADS: usize = 64;
+/// Worker threads kept however long they idle.
+const WORKER_FLOOR: usize = 2;
 /// Token of a worker process's signal pipe.
 const STOP: Token = Token(usize::MAX);
 
@@ -58,10 +63,10 @@ pub(super) struct PollLoop {
     hot: VecDeque<usize>,
     signal: Arc<ShutdownSignal>,
     waker: Arc<Waker>,
-    /// Login checks run here, off the loop's thread.
-    logins: threadpool::ThreadPool,
-    login_tx: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
-    login_rx: Receiver<(usize, u64, LoginOutcome)>,
+    /// Login checks and filesystem work run here, off the loop's thread.
+    workers: Arc<Pool>,
+    done_tx: crossbeam_channel::Sender<(usize, u64, Done)>,
+    done_rx: Receiver<(usize, u64, Done)>,
     stopping: bool,
     /// Kept open while registered.
     _stop_pipe: Option<OwnedFd>,
@@ -76,11 +81,14 @@ impl PollLoop {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         signal.subscribe(&waker);
-        let (login_tx, login_rx) = crossbeam_channel::unbounded();
-        let logins = threadpool::Builder::new()
-            .num_threads(LOGIN_THREADS)
-            .thread_name("ftp-login".into())
-            .build();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let workers = Arc::new(Pool::new(PoolConfig {
+            name: "ftp-work".into(),
+            stack_size: 1024 * 1024,
+            floor: WORKER_FLOOR,
+            cap: WORKER_THREADS,
+            idle_timeout: ctx.config.thread_idle_timeout,
+        })?);
         Ok(PollLoop {
             poll,
             ctx,
@@ -92,9 +100,9 @@ impl PollLoop {
             hot: VecDeque::new(),
             signal,
             waker,
-            logins,
-            login_tx,
-            login_rx,
+            workers,
+            done_tx,
+            done_rx,
             stopping: false,
             _stop_pipe: None,
         })
@@ -164,8 +172,8 @@ impl PollLoop {
             Ok(mut conn) => {
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
-                    self.logins.clone(),
-                    self.login_tx.clone(),
+                    Arc::clone(&self.workers),
+                    self.done_tx.clone(),
                     Arc::clone(&self.waker),
                     (idx, self.generations[idx]),
                 ));
@@ -233,11 +241,16 @@ impl PollLoop {
                     if self.signal.is_set() {
                         self.shutdown_all();
                     }
-                    while let Ok((idx, gen, outcome)) = self.login_rx.try_recv() {
-                        if let Some(Some(entry)) = self.entries.get_mut(idx) {
-                            if entry.generation == gen {
-                                entry.conn.login_done(outcome, self.poll.registry());
+                    while let Ok((idx, gen, done)) = self.done_rx.try_recv() {
+                        match self.entries.get_mut(idx) {
+                            Some(Some(entry)) if entry.generation == gen => {
+                                entry.conn.job_done(done, self.poll.registry());
                                 self.after(idx);
+                            }
+                            // a connection is kept until its jobs are back;
+                            // release what the result holds all the same
+                            _ => {
+                                let _ = self.workers.execute(move || done.discard());
                             }
                         }
                     }

@@ -5,14 +5,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::fs_work::{FsOp, FsResult, KindCheck, ListError, ListSpec, OpenError};
 use super::{
-    canonical_ip, long_reply, strerror, Action, Ahead, DataState, LoginOutcome, LoginTask, Session,
+    canonical_ip, long_reply, strerror, Action, Ahead, Awaiting, DataState, FsTask, LoginError,
+    LoginOutcome, LoginTask, Session, MAX_GLOB_MATCHES,
 };
-use crate::data::{Source, Transfer, TransferCmd};
+use crate::auth::AuthError;
+use crate::data::{Source, Transfer, TransferCmd, TransferError};
 use crate::events::Event;
-use crate::fs::{Filesystem, WriteMode};
+use crate::fs::WriteMode;
 use crate::proto::command::{self, ArgRule, ParseError, Request};
-use crate::proto::listing::{self, EntryInfo, FileKind, MlsxRole};
+use crate::proto::listing::{self, FileKind, MlsxRole};
+use crate::proto::perm::PermsAt;
 use crate::proto::reply::Reply;
 use crate::proto::{addr, glob, path};
 
@@ -31,11 +35,6 @@ const LOGGED_CMDS: &[&str] = &[
     "SITE CHMOD",
     "MFMT",
 ];
-
-/// The most entries one NLST or LIST pattern may match; past it the command
-/// is refused with `550` (a listing of a whole huge directory is still
-/// possible without a pattern, streamed as it is read).
-pub(super) const MAX_GLOB_MATCHES: usize = 10_000;
 
 /// Unix time of a `SystemTime`.
 fn unix_secs(t: SystemTime) -> i64 {
@@ -195,7 +194,12 @@ impl Session {
             out,
         );
         if LOGGED_CMDS.contains(&verb.as_str()) && !log::log_enabled!(log::Level::Debug) {
-            self.log_cmd(&verb, arg.as_deref().unwrap_or(b""), &out[before..]);
+            let arg = arg.unwrap_or_default();
+            match &mut self.awaiting {
+                // logged with the reply, when the filesystem answered
+                Awaiting::Fs { log } => *log = Some((verb, arg)),
+                _ => self.log_cmd(&verb, &arg, &out[before..]),
+            }
         }
     }
 
@@ -222,47 +226,47 @@ impl Session {
         }
     }
 
-    /// Resolve `arg` against the cwd and check the permission letter.
+    /// Resolve `arg` against the cwd and check permission `letter` there:
+    /// the path, and the check the filesystem task makes first when the
+    /// answer depends on whether the path is a directory. `None` when
+    /// refused (`550` sent).
     fn checked_path(
         &mut self,
         arg: &[u8],
         perm: Option<char>,
         out: &mut Vec<Action>,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(Vec<u8>, Option<KindCheck>)> {
         let p = path::resolve(&self.cwd, arg);
-        if let Some(letter) = perm {
-            if !self.allowed(letter, &p) {
+        let Some(letter) = perm else {
+            return Some((p, None));
+        };
+        match self.account.as_ref().map(|a| a.perms.at(&p)) {
+            Some(PermsAt::Known(perms)) if perms.contains(letter) => Some((p, None)),
+            Some(at @ PermsAt::DependsOnKind { .. }) => Some((
+                p.clone(),
+                Some(KindCheck {
+                    path: p,
+                    letter,
+                    at,
+                }),
+            )),
+            _ => {
                 self.reply(out, Reply::new(550, "Not enough privileges."));
-                return None;
+                None
             }
         }
-        Some(p)
     }
 
-    fn allowed(&self, letter: char, p: &[u8]) -> bool {
-        match &self.account {
-            Some(a) => self.ctx.authorizer.has_perm(&a.username, letter, p),
-            None => false,
-        }
-    }
-
-    /// Resolve `arg`, check `perm`, run `op` on the filesystem and reply with
-    /// its reply or its error.
-    fn fs_op(
-        &mut self,
-        arg: &[u8],
-        perm: Option<char>,
-        out: &mut Vec<Action>,
-        op: impl FnOnce(&dyn Filesystem, &[u8]) -> io::Result<Reply>,
-    ) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
+    /// Hand the command's filesystem work to the driver; the command goes
+    /// on in [`Session::fs_done`] when the result comes back, and the
+    /// lines received meanwhile wait their turn.
+    fn fs_task(&mut self, check: Option<KindCheck>, op: FsOp, out: &mut Vec<Action>) {
+        let Some(fs) = self.fs.clone() else {
+            // commands that name a file need a login (the command table)
             return;
         };
-        let Some(fs) = self.fs.as_deref() else { return };
-        match op(fs, &p) {
-            Ok(r) => self.reply(out, r),
-            Err(e) => self.fs_error(out, &e),
-        }
+        self.awaiting = Awaiting::Fs { log: None };
+        out.push(Action::Fs(FsTask::new(fs, check, op)));
     }
 
     fn fs_error(&mut self, out: &mut Vec<Action>, e: &io::Error) {
@@ -386,10 +390,10 @@ impl Session {
                 }
             }
             "REST" => self.cmd_rest(arg, out),
-            "RETR" => self.cmd_retr(arg, perm, restart(), now, out),
-            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), now, out),
-            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), now, out),
-            "STOU" => self.cmd_stou(arg, restart(), now, out),
+            "RETR" => self.cmd_retr(arg, perm, restart(), out),
+            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), out),
+            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), out),
+            "STOU" => self.cmd_stou(arg, restart(), out),
             "LIST" => self.cmd_list(arg, perm, TransferCmd::List, now, out),
             "NLST" => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
             "MLSD" => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
@@ -589,7 +593,10 @@ impl Session {
         let password = show(arg);
         // The check may block (password hashing, a database): the driver runs
         // it where it likes and answers with Input::LoginDone.
-        self.logging_in = Some((username.clone(), password.clone()));
+        self.awaiting = Awaiting::Login {
+            username: username.clone(),
+            password: password.clone(),
+        };
         out.push(Action::Login(LoginTask {
             authorizer: Arc::clone(&self.ctx.authorizer),
             fs_factory: Arc::clone(&self.ctx.fs_factory),
@@ -600,8 +607,12 @@ impl Session {
 
     /// The answer to [`Action::Login`].
     pub(super) fn login_done(&mut self, outcome: LoginOutcome, out: &mut Vec<Action>) {
-        let Some((username, password)) = self.logging_in.take() else {
-            return;
+        let (username, password) = match std::mem::replace(&mut self.awaiting, Awaiting::Nothing) {
+            Awaiting::Login { username, password } => (username, password),
+            other => {
+                self.awaiting = other;
+                return;
+            }
         };
         match outcome.0 {
             Ok((account, fs)) => {
@@ -614,7 +625,7 @@ impl Session {
                 out.push(Action::Event(Event::Login(username)));
             }
             Err(why) => {
-                if why != crate::auth::AuthError::Failed.to_string() {
+                if !matches!(why, LoginError::Auth(AuthError::Failed)) {
                     log::error!("{} login of '{}' failed: {why}", self.prefix, username);
                 }
                 self.attempted_logins += 1;
@@ -736,40 +747,11 @@ impl Session {
             self.reply(out, Reply::new(550, "Globbing not supported."));
             return;
         }
-        let Some(p) = self.checked_path(arg, perm, out) else {
+        let Some((path, check)) = self.checked_path(arg, perm, out) else {
             return;
         };
-        let Some(fs) = self.fs.as_ref() else { return };
-        let tm = self.time_mode();
-        let secs = unix_secs(now);
-        let lines: io::Result<Vec<Vec<u8>>> = match fs.metadata(&p) {
-            Ok(m) if m.kind == FileKind::Dir => fs.read_dir(&p).map(|it| {
-                it.map(|e| strip_crlf(listing::list_line(&e, secs, tm)))
-                    .collect()
-            }),
-            Ok(_) => fs
-                .symlink_metadata(&p)
-                .map(|e| vec![strip_crlf(listing::list_line(&e, secs, tm))]),
-            Err(e) => Err(e),
-        };
-        match lines {
-            Ok(lines) => {
-                let lines = lines
-                    .into_iter()
-                    .map(|l| [b" ".as_slice(), &l].concat())
-                    .collect();
-                self.reply(
-                    out,
-                    Reply::multi(
-                        213,
-                        format!("Status of \"{}\":", show(&p)),
-                        lines,
-                        "End of status.",
-                    ),
-                );
-            }
-            Err(e) => self.fs_error(out, &e),
-        }
+        let (now, tm) = (unix_secs(now), self.time_mode());
+        self.fs_task(check, FsOp::Stat { path, now, tm }, out);
     }
 
     fn cmd_type(&mut self, arg: &[u8], out: &mut Vec<Action>) {
@@ -823,72 +805,43 @@ impl Session {
     // --- directories
 
     fn cmd_cwd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.metadata(&p) {
-            Ok(m) if m.kind == FileKind::Dir => {
-                self.cwd = p;
-                let cwd = show(&self.cwd);
-                self.reply(
-                    out,
-                    Reply::new(250, format!("\"{cwd}\" is the current directory.")),
-                );
-            }
-            Ok(_) => self.reply(out, Reply::new(550, "Not a directory.")),
-            Err(e) => self.fs_error(out, &e),
+        if let Some((p, check)) = self.checked_path(arg, perm, out) {
+            self.fs_task(check, FsOp::Cwd(p), out);
         }
     }
 
     fn cmd_mkd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        self.fs_op(arg, perm, out, |fs, p| {
-            fs.mkdir(p)?;
-            let shown = show(p).replace('"', "\"\"");
-            Ok(Reply::new(257, format!("\"{shown}\" directory created.")))
-        });
+        if let Some((p, check)) = self.checked_path(arg, perm, out) {
+            self.fs_task(check, FsOp::Mkd(p), out);
+        }
     }
 
     fn cmd_rmd(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
+        let Some((p, check)) = self.checked_path(arg, perm, out) else {
             return;
         };
         if p == b"/" {
             self.reply(out, Reply::new(550, "Can't remove root directory."));
             return;
         }
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.rmdir(&p) {
-            Ok(()) => {
-                if path::is_within(&p, &self.cwd) {
-                    self.cwd = path::parent(&p);
-                }
-                self.reply(out, Reply::new(250, "Directory removed."));
-            }
-            Err(e) => self.fs_error(out, &e),
-        }
+        self.fs_task(check, FsOp::Rmd(p), out);
     }
 
     fn cmd_dele(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        self.fs_op(arg, perm, out, |fs, p| {
-            fs.remove_file(p)?;
-            Ok(Reply::new(250, "File removed."))
-        });
+        if let Some((p, check)) = self.checked_path(arg, perm, out) {
+            self.fs_task(check, FsOp::Dele(p), out);
+        }
     }
 
     fn cmd_rnfr(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
+        let Some((p, check)) = self.checked_path(arg, perm, out) else {
             return;
         };
-        let Some(fs) = self.fs.as_ref() else { return };
         if p == b"/" {
             self.reply(out, Reply::new(550, "Can't rename home directory."));
-        } else if fs.symlink_metadata(&p).is_err() {
-            self.reply(out, Reply::new(550, "No such file or directory."));
-        } else {
-            self.ahead = Ahead::Rename(p);
-            self.reply(out, Reply::new(350, "Ready for destination name."));
+            return;
         }
+        self.fs_task(check, FsOp::Rnfr(p), out);
     }
 
     /// RNTO, with the source of the RNFR right before it (if it was one).
@@ -899,25 +852,21 @@ impl Session {
         from: Option<Vec<u8>>,
         out: &mut Vec<Action>,
     ) {
-        let Some(src) = from else {
+        let Some(from) = from else {
             self.reply(
                 out,
                 Reply::new(503, "Bad sequence of commands: use RNFR first."),
             );
             return;
         };
-        let Some(p) = self.checked_path(arg, perm, out) else {
+        let Some((to, check)) = self.checked_path(arg, perm, out) else {
             return;
         };
-        if p == b"/" {
+        if to == b"/" {
             self.reply(out, Reply::new(550, "Can't overwrite the home directory."));
             return;
         }
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.rename(&src, &p) {
-            Ok(()) => self.reply(out, Reply::new(250, "Renaming ok.")),
-            Err(e) => self.fs_error(out, &e),
-        }
+        self.fs_task(check, FsOp::Rnto { from, to }, out);
     }
 
     /// Split `first rest` (SITE CHMOD, MFMT); 501 when there is no second argument.
@@ -951,56 +900,27 @@ impl Session {
             self.reply(out, Reply::new(501, "Invalid SITE CHMOD format."));
             return;
         };
-        self.fs_op(target, perm, out, |fs, p| {
-            fs.chmod(p, mode)?;
-            Ok(Reply::new(200, "SITE CHMOD successful."))
-        });
+        if let Some((path, check)) = self.checked_path(target, perm, out) {
+            self.fs_task(check, FsOp::Chmod { path, mode }, out);
+        }
     }
 
     // --- file information
 
-    /// Metadata of a regular file (following in-root symlinks), or the reply why not.
-    fn regular_file(&mut self, p: &[u8], out: &mut Vec<Action>, dot: bool) -> Option<EntryInfo> {
-        let fs = self.fs.as_ref()?;
-        match fs.metadata(p) {
-            Ok(m) if m.kind == FileKind::File => Some(m),
-            _ => {
-                let text = format!(
-                    "{} is not retrievable{}",
-                    show(p),
-                    if dot { "." } else { "" }
-                );
-                self.reply(out, Reply::new(550, text));
-                None
-            }
-        }
-    }
-
     fn cmd_size(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
+        let Some((path, check)) = self.checked_path(arg, perm, out) else {
             return;
         };
         if self.ascii {
             self.reply(out, Reply::new(550, "SIZE not allowed in ASCII mode."));
             return;
         }
-        if let Some(m) = self.regular_file(&p, out, true) {
-            self.reply(out, Reply::new(213, m.size.to_string()));
-        }
+        self.fs_task(check, FsOp::FileInfo { path, size: true }, out);
     }
 
     fn cmd_mdtm(&mut self, arg: &[u8], perm: Option<char>, out: &mut Vec<Action>) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
-            return;
-        };
-        if let Some(m) = self.regular_file(&p, out, false) {
-            match listing::try_format_mdtm(m.mtime) {
-                Some(t) => self.reply(out, Reply::new(213, t)),
-                None => self.reply(
-                    out,
-                    Reply::new(550, "Can't determine file's last modification time."),
-                ),
-            }
+        if let Some((path, check)) = self.checked_path(arg, perm, out) {
+            self.fs_task(check, FsOp::FileInfo { path, size: false }, out);
         }
     }
 
@@ -1018,19 +938,8 @@ impl Session {
             );
             return;
         };
-        let Some(p) = self.checked_path(target, perm, out) else {
-            return;
-        };
-        if self.regular_file(&p, out, false).is_none() {
-            return;
-        }
-        let Some(fs) = self.fs.as_ref() else { return };
-        match fs.set_mtime(&p, secs).and_then(|()| fs.metadata(&p)) {
-            Ok(m) => {
-                let t = listing::format_mdtm(m.mtime);
-                self.reply(out, Reply::new(213, format!("Modify={t}; {}.", show(&p))));
-            }
-            Err(e) => self.fs_error(out, &e),
+        if let Some((path, check)) = self.checked_path(target, perm, out) {
+            self.fs_task(check, FsOp::Mfmt { path, secs }, out);
         }
     }
 
@@ -1040,32 +949,8 @@ impl Session {
         } else {
             arg.to_vec()
         };
-        let Some(p) = self.checked_path(&target, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        let user = self
-            .account
-            .as_ref()
-            .map(|a| a.username.clone())
-            .unwrap_or_default();
-        match fs.metadata(&p) {
-            Ok(e) => {
-                let perms = self.ctx.authorizer.perms(&user, &p).letters();
-                let line = listing::mlsx_line(&e, &self.facts, &perms, MlsxRole::Entry);
-                let facts = line.split(|&b| b == b' ').next().unwrap_or(b"").to_vec();
-                let mid = [b" ".as_slice(), &facts, b" ", &p].concat();
-                self.reply(
-                    out,
-                    Reply::multi(
-                        250,
-                        format!("Listing \"{}\":", show(&p)),
-                        vec![mid],
-                        "End MLST.",
-                    ),
-                );
-            }
-            Err(e) => self.fs_error(out, &e),
+        if let Some((p, check)) = self.checked_path(&target, perm, out) {
+            self.fs_task(check, FsOp::Mlst(p), out);
         }
     }
 
@@ -1253,49 +1138,10 @@ impl Session {
         }
     }
 
-    fn cmd_retr(
-        &mut self,
-        arg: &[u8],
-        perm: Option<char>,
-        rest: u64,
-        now: SystemTime,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(p) = self.checked_path(arg, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        let mut file = match fs.open_read(&p) {
-            Ok(f) => f,
-            Err(e) => return self.fs_error(out, &e),
-        };
-        if rest > 0 {
-            let size = fs.metadata(&p).map(|m| m.size);
-            let seek = match size {
-                Ok(size) if rest > size => {
-                    Err(format!("REST position ({rest}) > file size ({size})"))
-                }
-                Ok(_) => file
-                    .seek(io::SeekFrom::Start(rest))
-                    .map(|_| ())
-                    .map_err(|e| strerror(&e)),
-                Err(e) => Err(strerror(&e)),
-            };
-            if let Err(why) = seek {
-                self.reply(out, Reply::new(554, why));
-                return;
-            }
+    fn cmd_retr(&mut self, arg: &[u8], perm: Option<char>, rest: u64, out: &mut Vec<Action>) {
+        if let Some((path, check)) = self.checked_path(arg, perm, out) {
+            self.fs_task(check, FsOp::Retr { path, rest }, out);
         }
-        let cfg = &self.ctx.config;
-        let t = Transfer::send(
-            TransferCmd::Retr,
-            Source::File(file),
-            self.ascii,
-            cfg.use_sendfile,
-            cfg.write_limit,
-        )
-        .with_path(fs.display_path(&p));
-        self.push_transfer(t, None, now, out);
     }
 
     fn cmd_stor(
@@ -1304,7 +1150,6 @@ impl Session {
         perm: Option<char>,
         cmd: TransferCmd,
         rest: u64,
-        now: SystemTime,
         out: &mut Vec<Action>,
     ) {
         if cmd == TransferCmd::Appe && rest > 0 {
@@ -1314,50 +1159,22 @@ impl Session {
             );
             return;
         }
-        let Some(p) = self.checked_path(arg, perm, out) else {
+        let Some((path, check)) = self.checked_path(arg, perm, out) else {
             return;
         };
-        let Some(fs) = self.fs.as_ref() else { return };
         let mode = match (cmd, rest) {
             (TransferCmd::Appe, _) => WriteMode::Append,
             (_, 0) => WriteMode::Replace,
-            (_, n) => {
-                match fs.metadata(&p) {
-                    Ok(m) if n > m.size => {
-                        self.reply(
-                            out,
-                            Reply::new(
-                                554,
-                                format!("REST position ({n}) > file size ({})", m.size),
-                            ),
-                        );
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        self.reply(out, Reply::new(554, strerror(&e)));
-                        return;
-                    }
-                }
-                WriteMode::Resume(n)
-            }
+            (_, n) => WriteMode::Resume(n),
         };
         // refused before the file is touched (a new file would be left empty)
         if self.refuse_transfer(out) {
             return;
         }
-        let Some(fs) = self.fs.as_ref() else { return };
-        let sink = match fs.open_write(&p, mode) {
-            Ok(s) => s,
-            Err(e) => return self.fs_error(out, &e),
-        };
-        let cfg = &self.ctx.config;
-        let t = Transfer::receive(cmd, sink, self.ascii, cfg.use_sendfile, cfg.read_limit)
-            .with_path(fs.display_path(&p));
-        self.push_transfer(t, None, now, out);
+        self.fs_task(check, FsOp::Stor { path, cmd, mode }, out);
     }
 
-    fn cmd_stou(&mut self, arg: &[u8], rest: u64, now: SystemTime, out: &mut Vec<Action>) {
+    fn cmd_stou(&mut self, arg: &[u8], rest: u64, out: &mut Vec<Action>) {
         if rest > 0 {
             self.reply(
                 out,
@@ -1371,35 +1188,15 @@ impl Session {
             let p = path::resolve(&self.cwd, arg);
             (path::parent(&p), format!("{}.", show(path::file_name(&p))))
         };
-        if !self.allowed('w', &dir) {
-            self.reply(out, Reply::new(550, "Not enough privileges."));
+        // the permission is the directory's (`w`)
+        let dir_arg = dir.clone();
+        let Some((dir, check)) = self.checked_path(&dir_arg, Some('w'), out) else {
             return;
-        }
+        };
         if self.refuse_transfer(out) {
             return;
         }
-        let Some(fs) = self.fs.as_ref() else { return };
-        let (vpath, sink) = match fs.create_unique(&dir, &prefix) {
-            Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                self.reply(out, Reply::new(450, "No usable unique file name found."));
-                return;
-            }
-            Err(e) => {
-                self.reply(out, Reply::new(450, format!("{}.", strerror(&e))));
-                return;
-            }
-        };
-        let name = show(path::file_name(&vpath));
-        let t = Transfer::receive(
-            TransferCmd::Stou,
-            sink,
-            self.ascii,
-            self.ctx.config.use_sendfile,
-            self.ctx.config.read_limit,
-        )
-        .with_path(fs.display_path(&vpath));
-        self.push_transfer(t, Some(format!("FILE: {name}")), now, out);
+        self.fs_task(check, FsOp::Stou { dir, prefix }, out);
     }
 
     fn cmd_list(
@@ -1418,17 +1215,44 @@ impl Session {
                 arg = arg.get(end + 1..).unwrap_or(b"");
             }
         }
+        let Some(account) = self.account.as_ref() else {
+            return;
+        };
+        let perms = Arc::new(account.perms.clone());
+        let (secs, tm, facts) = (unix_secs(now), self.time_mode(), self.facts);
+        let spec = |path: Vec<u8>| ListSpec {
+            cmd,
+            path,
+            now: secs,
+            tm,
+            facts,
+            perms: Arc::clone(&perms),
+        };
         if cmd != TransferCmd::Mlsd {
             if let Some((dir, pattern)) = glob::split_pattern(arg) {
-                // A file literally named `a*b` is listed as such.
+                // NLST or LIST of a pattern (`*.txt`, `sub/*.txt`,
+                // `/pub/file[0-9]`): the entries of `dir` (resolved like any
+                // path, so never above the root) whose names match, or a
+                // file literally named like the pattern if there is one.
+                // Needs `l` on `dir`.
                 let literal = path::resolve(&self.cwd, arg);
-                let exists = self
-                    .fs
-                    .as_ref()
-                    .is_some_and(|fs| fs.symlink_metadata(&literal).is_ok());
-                if !exists {
-                    return self.list_matches(dir, pattern, perm, cmd, now, out);
-                }
+                let literal_perms = perms.at(&literal);
+                let Some((dir_path, check)) = self.checked_path(dir, perm, out) else {
+                    return;
+                };
+                let op = FsOp::Glob {
+                    cmd,
+                    shown_dir: dir.to_vec(),
+                    dir: dir_path,
+                    pattern: pattern.to_vec(),
+                    now: secs,
+                    tm,
+                    literal_spec: spec(literal.clone()),
+                    literal,
+                    literal_perms,
+                };
+                self.fs_task(check, op, out);
+                return;
             }
         }
         let target = if arg.is_empty() {
@@ -1436,185 +1260,269 @@ impl Session {
         } else {
             arg.to_vec()
         };
-        let Some(p) = self.checked_path(&target, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        let tm = self.time_mode();
-        let secs = unix_secs(now);
-        let meta = fs.metadata(&p);
-        // A symlink leading outside the root is refused, not listed as a link (pyftpdlib).
-        if let Err(e) = &meta {
-            if e.kind() == io::ErrorKind::PermissionDenied {
-                return self.fs_error(out, e);
-            }
+        if let Some((p, check)) = self.checked_path(&target, perm, out) {
+            self.fs_task(check, FsOp::List(spec(p)), out);
         }
-        let is_dir = matches!(meta, Ok(m) if m.kind == FileKind::Dir);
-        let lines: Box<dyn Iterator<Item = Vec<u8>> + Send> = if is_dir {
-            let entries = match fs.read_dir(&p) {
-                Ok(e) => e,
-                Err(e) => return self.fs_error(out, &e),
-            };
-            match cmd {
-                TransferCmd::List => {
-                    Box::new(entries.map(move |e| listing::list_line(&e, secs, tm)))
-                }
-                TransferCmd::Nlst => Box::new(entries.map(|e| listing::nlst_line(&e))),
-                _ => {
-                    let auth = Arc::clone(&self.ctx.authorizer);
-                    let user = self
-                        .account
-                        .as_ref()
-                        .map(|a| a.username.clone())
-                        .unwrap_or_default();
-                    let facts = self.facts;
-                    let dir = p.clone();
-                    Box::new(entries.map(move |e| {
-                        let perms = auth.perms(&user, &path::join(&dir, &e.name)).letters();
-                        listing::mlsx_line(&e, &facts, &perms, MlsxRole::Entry)
-                    }))
+    }
+
+    // --- results of filesystem work
+
+    /// The result of the command's [`Action::Fs`] task: the rest of the
+    /// command, then its log line (for [`LOGGED_CMDS`]).
+    pub(super) fn fs_done(&mut self, r: FsResult, now: SystemTime, out: &mut Vec<Action>) {
+        let awaited = !matches!(r, FsResult::Finished { ended: None, .. });
+        let log = if awaited {
+            match std::mem::replace(&mut self.awaiting, Awaiting::Nothing) {
+                Awaiting::Fs { log } => log,
+                other => {
+                    // not what the session waits for: keep waiting
+                    self.awaiting = other;
+                    None
                 }
             }
         } else {
-            if cmd == TransferCmd::Mlsd {
-                self.reply(out, Reply::new(501, "No such directory."));
-                return;
-            }
-            match fs.symlink_metadata(&p) {
-                Ok(e) if cmd == TransferCmd::List => {
-                    Box::new(std::iter::once(listing::list_line(&e, secs, tm)))
-                }
-                Ok(e) => Box::new(std::iter::once(listing::nlst_line(&e))),
-                Err(e) => return self.fs_error(out, &e),
-            }
+            None
         };
-        let t = Transfer::send(
-            cmd,
-            Source::Lines(lines),
-            false,
-            false,
-            self.ctx.config.write_limit,
-        );
-        self.push_transfer(t, None, now, out);
+        let before = out.len();
+        self.fs_result(r, now, out);
+        if let Some((verb, arg)) = log {
+            self.log_cmd(&verb, &arg, &out[before..]);
+        }
     }
 
-    /// NLST or LIST of a pattern (`*.txt`, `sub/*.txt`, `/pub/file[0-9]`):
-    /// the entries of the directory `dir` (the argument up to its last `/`,
-    /// resolved like any path, so never above the root) whose names match
-    /// `pattern`, sorted by name (byte order). Each is named `dir` as the
-    /// client wrote it plus the entry's name, so that every NLST line is a
-    /// valid RETR argument in the current directory; LIST gives the same
-    /// entries as `ls -l` lines (a matching directory is shown, not entered).
-    ///
-    /// Needs the list permission (`l`) on `dir`. Replies `550` when nothing
-    /// matches, when more than [`MAX_GLOB_MATCHES`] entries match, or when
-    /// `dir` cannot be read.
-    fn list_matches(
-        &mut self,
-        dir: &[u8],
-        pattern: &[u8],
-        perm: Option<char>,
-        cmd: TransferCmd,
-        now: SystemTime,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(dir_path) = self.checked_path(dir, perm, out) else {
-            return;
-        };
-        let Some(fs) = self.fs.as_ref() else { return };
-        let matcher = glob::Pattern::new(pattern);
-        let expansion = match fs.read_dir(&dir_path) {
-            Err(e) => Expansion::Failed(e),
-            Ok(entries) => {
-                // The bound is checked while the directory is read: entries
-                // that do not match are dropped at once, and reading stops at
-                // the first match past the bound, so a huge directory is never
-                // held in memory, only at most MAX_GLOB_MATCHES entries of it.
-                let mut found = Vec::new();
-                let mut too_many = false;
-                for e in entries.filter(|e| matcher.matches(&e.name)) {
-                    if found.len() == MAX_GLOB_MATCHES {
-                        too_many = true;
-                        break;
-                    }
-                    found.push(e);
+    fn fs_result(&mut self, r: FsResult, now: SystemTime, out: &mut Vec<Action>) {
+        if self.closing {
+            // The session ended while the task ran: nothing more is said,
+            // but an upload opened for it is aborted, and a transfer's end
+            // is still logged and reported to the callbacks.
+            match r {
+                FsResult::Stor {
+                    result: Ok((sink, _)),
+                    ..
                 }
-                if too_many {
-                    Expansion::TooMany
-                } else {
-                    Expansion::Found(found)
+                | FsResult::Stou(Ok((_, sink, _))) => {
+                    out.push(Action::Fs(FsTask::finish(sink, false, None)));
                 }
+                FsResult::Finished {
+                    ended: Some(ended), ..
+                } => self.transfer_ended(*ended, out),
+                _ => {}
             }
-        };
-        let mut found = match expansion {
-            Expansion::Failed(e) => return self.fs_error(out, &e),
-            Expansion::TooMany => {
-                log::warn!(
-                    "{} {} {}{}: more than {MAX_GLOB_MATCHES} entries of {} match; refused",
-                    self.prefix,
-                    cmd.name(),
-                    show(dir),
-                    show(pattern),
-                    show(&dir_path)
-                );
-                self.reply(
-                    out,
-                    Reply::new(550, "Too many matches; narrow the pattern."),
-                );
-                return;
-            }
-            Expansion::Found(found) => found,
-        };
-        if found.is_empty() {
-            // No match is an error before any transfer, not an empty
-            // listing. vsftpd sends an empty listing (150, nothing, 226);
-            // proftpd refuses up front with `450 No files found` (mod_ls,
-            // unless `ListOptions NoErrorIfAbsent`). We follow proftpd in
-            // refusing, but with 550 like any missing path, as `ls *.none`
-            // does in a shell: 4xx means "try again later" (RFC 959), and a
-            // pattern that matches nothing will not match on a retry.
-            // What mget clients make of the three answers, tried here: BSD
-            // ftp (tnftp) prints "No such file or directory." for 550 and
-            // says nothing at all for 450 or an empty listing; ncftpget
-            // reports both ("server said: ...", exit 3; "no match.", exit
-            // 15); Python's ftplib raises error_perm for 550 (what scripts
-            // catch for "no files"), error_temp for 450, and gives [] for an
-            // empty listing. lftp globs on its own over MLSD.
-            self.reply(out, Reply::new(550, "No such file or directory."));
             return;
         }
-        found.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        let prefix = dir.to_vec();
-        let tm = self.time_mode();
-        let secs = unix_secs(now);
-        let lines: Box<dyn Iterator<Item = Vec<u8>> + Send> =
-            Box::new(found.into_iter().map(move |mut e| {
-                e.name = [prefix.as_slice(), &e.name].concat();
-                if cmd == TransferCmd::List {
-                    listing::list_line(&e, secs, tm)
-                } else {
-                    listing::nlst_line(&e)
+        match r {
+            FsResult::Denied => self.reply(out, Reply::new(550, "Not enough privileges.")),
+            FsResult::Cwd(p, Ok(m)) if m.kind == FileKind::Dir => {
+                self.cwd = p;
+                let cwd = show(&self.cwd);
+                self.reply(
+                    out,
+                    Reply::new(250, format!("\"{cwd}\" is the current directory.")),
+                );
+            }
+            FsResult::Cwd(_, Ok(_)) => self.reply(out, Reply::new(550, "Not a directory.")),
+            FsResult::Mkd(p, Ok(())) => {
+                let shown = show(&p).replace('"', "\"\"");
+                self.reply(
+                    out,
+                    Reply::new(257, format!("\"{shown}\" directory created.")),
+                );
+            }
+            FsResult::Rmd(p, Ok(())) => {
+                if path::is_within(&p, &self.cwd) {
+                    self.cwd = path::parent(&p);
                 }
-            }));
-        let t = Transfer::send(
-            cmd,
-            Source::Lines(lines),
-            false,
-            false,
-            self.ctx.config.write_limit,
-        );
-        self.push_transfer(t, None, now, out);
+                self.reply(out, Reply::new(250, "Directory removed."));
+            }
+            FsResult::Dele(Ok(())) => self.reply(out, Reply::new(250, "File removed.")),
+            FsResult::Rnfr(p, Ok(_)) => {
+                self.ahead = Ahead::Rename(p);
+                self.reply(out, Reply::new(350, "Ready for destination name."));
+            }
+            FsResult::Rnfr(_, Err(_)) => {
+                self.reply(out, Reply::new(550, "No such file or directory."))
+            }
+            FsResult::Rnto(Ok(())) => self.reply(out, Reply::new(250, "Renaming ok.")),
+            FsResult::Chmod(Ok(())) => self.reply(out, Reply::new(200, "SITE CHMOD successful.")),
+            FsResult::Cwd(_, Err(e))
+            | FsResult::Mkd(_, Err(e))
+            | FsResult::Rmd(_, Err(e))
+            | FsResult::Dele(Err(e))
+            | FsResult::Rnto(Err(e))
+            | FsResult::Chmod(Err(e))
+            | FsResult::Mlst(_, Err(e))
+            | FsResult::Stat(_, Err(e))
+            | FsResult::Mfmt(_, Some(Err(e))) => self.fs_error(out, &e),
+            FsResult::FileInfo { path, size, result } => match result {
+                Ok(m) if m.kind == FileKind::File && size => {
+                    self.reply(out, Reply::new(213, m.size.to_string()))
+                }
+                Ok(m) if m.kind == FileKind::File => match listing::try_format_mdtm(m.mtime) {
+                    Some(t) => self.reply(out, Reply::new(213, t)),
+                    None => self.reply(
+                        out,
+                        Reply::new(550, "Can't determine file's last modification time."),
+                    ),
+                },
+                _ => self.not_retrievable(&path, size, out),
+            },
+            FsResult::Mfmt(p, None) => self.not_retrievable(&p, false, out),
+            FsResult::Mfmt(p, Some(Ok(m))) => {
+                let t = listing::format_mdtm(m.mtime);
+                self.reply(out, Reply::new(213, format!("Modify={t}; {}.", show(&p))));
+            }
+            FsResult::Mlst(p, Ok(e)) => {
+                let perms = match &self.account {
+                    Some(a) => a.perms.at(&p).resolve(|| e.kind == FileKind::Dir).letters(),
+                    None => String::new(),
+                };
+                let line = listing::mlsx_line(&e, &self.facts, &perms, MlsxRole::Entry);
+                let facts = line.split(|&b| b == b' ').next().unwrap_or(b"").to_vec();
+                let mid = [b" ".as_slice(), &facts, b" ", &p].concat();
+                self.reply(
+                    out,
+                    Reply::multi(
+                        250,
+                        format!("Listing \"{}\":", show(&p)),
+                        vec![mid],
+                        "End MLST.",
+                    ),
+                );
+            }
+            FsResult::Stat(p, Ok(lines)) => {
+                let lines = lines
+                    .into_iter()
+                    .map(|l| [b" ".as_slice(), &strip_crlf(l)].concat())
+                    .collect();
+                self.reply(
+                    out,
+                    Reply::multi(
+                        213,
+                        format!("Status of \"{}\":", show(&p)),
+                        lines,
+                        "End of status.",
+                    ),
+                );
+            }
+            FsResult::Retr(Ok((file, shown))) => {
+                let cfg = &self.ctx.config;
+                let t = Transfer::send(
+                    TransferCmd::Retr,
+                    Source::File(file),
+                    self.ascii,
+                    cfg.use_sendfile,
+                    cfg.write_limit,
+                )
+                .with_path(shown);
+                self.push_transfer(t, None, now, out);
+            }
+            FsResult::Retr(Err(e)) | FsResult::Stor { result: Err(e), .. } => match e {
+                OpenError::Io(e) => self.fs_error(out, &e),
+                OpenError::Restart(why) => self.reply(out, Reply::new(554, why)),
+            },
+            FsResult::Stor {
+                cmd,
+                result: Ok((sink, shown)),
+            } => {
+                let cfg = &self.ctx.config;
+                let t = Transfer::receive(cmd, sink, self.ascii, cfg.use_sendfile, cfg.read_limit)
+                    .with_path(shown);
+                self.push_transfer(t, None, now, out);
+            }
+            FsResult::Stou(Ok((vpath, sink, shown))) => {
+                let name = show(path::file_name(&vpath));
+                let cfg = &self.ctx.config;
+                let t = Transfer::receive(
+                    TransferCmd::Stou,
+                    sink,
+                    self.ascii,
+                    cfg.use_sendfile,
+                    cfg.read_limit,
+                )
+                .with_path(shown);
+                self.push_transfer(t, Some(format!("FILE: {name}")), now, out);
+            }
+            FsResult::Stou(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.reply(out, Reply::new(450, "No usable unique file name found."));
+            }
+            FsResult::Stou(Err(e)) => {
+                self.reply(out, Reply::new(450, format!("{}.", strerror(&e))));
+            }
+            FsResult::List(cmd, Ok(lines)) => {
+                let t = Transfer::send(
+                    cmd,
+                    Source::Lines(lines),
+                    false,
+                    false,
+                    self.ctx.config.write_limit,
+                );
+                self.push_transfer(t, None, now, out);
+            }
+            FsResult::List(cmd, Err(e)) => match e {
+                ListError::Io(e) => self.fs_error(out, &e),
+                ListError::NotDir => self.reply(out, Reply::new(501, "No such directory.")),
+                // No match is an error before any transfer, not an empty
+                // listing. vsftpd sends an empty listing (150, nothing,
+                // 226); proftpd refuses up front with `450 No files found`
+                // (mod_ls, unless `ListOptions NoErrorIfAbsent`). We follow
+                // proftpd in refusing, but with 550 like any missing path,
+                // as `ls *.none` does in a shell: 4xx means "try again
+                // later" (RFC 959), and a pattern that matches nothing will
+                // not match on a retry. What mget clients make of the three
+                // answers, tried here: BSD ftp (tnftp) prints "No such file
+                // or directory." for 550 and says nothing at all for 450 or
+                // an empty listing; ncftpget reports both ("server said:
+                // ...", exit 3; "no match.", exit 15); Python's ftplib
+                // raises error_perm for 550 (what scripts catch for "no
+                // files"), error_temp for 450, and gives [] for an empty
+                // listing. lftp globs on its own over MLSD.
+                ListError::NoMatch => {
+                    self.reply(out, Reply::new(550, "No such file or directory."))
+                }
+                ListError::TooMany => {
+                    log::warn!(
+                        "{} {}: more than {MAX_GLOB_MATCHES} entries match a pattern; refused",
+                        self.prefix,
+                        cmd.name(),
+                    );
+                    self.reply(
+                        out,
+                        Reply::new(550, "Too many matches; narrow the pattern."),
+                    );
+                }
+            },
+            FsResult::Finished { result, ended } => match ended {
+                Some(mut ended) => {
+                    if let Err(e) = result {
+                        if ended.result.is_ok() {
+                            ended.result = Err(TransferError::Local(e));
+                        } else {
+                            log::warn!("{} cleaning up after a failed upload: {e}", self.prefix);
+                        }
+                    }
+                    self.transfer_ended(*ended, out);
+                }
+                None => {
+                    if let Err(e) = result {
+                        log::warn!(
+                            "{} cleaning up an upload that did not run: {e}",
+                            self.prefix
+                        );
+                    }
+                }
+            },
+        }
     }
-}
 
-/// What expanding a pattern against a directory found.
-enum Expansion {
-    /// The matching entries, at most [`MAX_GLOB_MATCHES`].
-    Found(Vec<EntryInfo>),
-    /// More than [`MAX_GLOB_MATCHES`] entries match.
-    TooMany,
-    /// The directory could not be read.
-    Failed(io::Error),
+    /// SIZE, MDTM and MFMT of something that is not a regular file.
+    fn not_retrievable(&mut self, p: &[u8], dot: bool, out: &mut Vec<Action>) {
+        let text = format!(
+            "{} is not retrievable{}",
+            show(p),
+            if dot { "." } else { "" }
+        );
+        self.reply(out, Reply::new(550, text));
+    }
 }
 
 fn strip_crlf(mut l: Vec<u8>) -> Vec<u8> {

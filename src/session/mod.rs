@@ -20,8 +20,11 @@
 //! ```
 
 mod commands;
+mod fs_work;
 #[cfg(test)]
 mod tests;
+
+pub use fs_work::{FsDone, FsTask, MAX_GLOB_MATCHES};
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -29,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::auth::{Account, Authorizer};
+use crate::auth::{Account, AuthError, Authorizer};
 use crate::config::ServerConfig;
 use crate::data::{Transfer, TransferCmd, TransferError};
 use crate::events::{Event, SessionInfo};
@@ -49,8 +52,28 @@ pub struct SessionContext {
     pub fs_factory: Arc<dyn FilesystemFactory>,
 }
 
+/// Why a login check refused a login.
+#[derive(Debug)]
+pub enum LoginError {
+    /// The authorizer refused (or failed).
+    Auth(AuthError),
+    /// The account's home directory could not be opened.
+    Home(std::path::PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for LoginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginError::Auth(e) => e.fmt(f),
+            LoginError::Home(p, e) => {
+                write!(f, "can't open the home directory {}: {e}", p.display())
+            }
+        }
+    }
+}
+
 /// What a login check found: the account and its filesystem, or why not.
-pub struct LoginOutcome(pub Result<(Account, Box<dyn Filesystem>), String>);
+pub struct LoginOutcome(pub Result<(Account, Arc<dyn Filesystem>), LoginError>);
 
 impl std::fmt::Debug for LoginOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,13 +99,10 @@ impl LoginTask {
         let outcome = self
             .authorizer
             .authenticate(&self.username, &self.password)
-            .map_err(|e| e.to_string())
+            .map_err(LoginError::Auth)
             .and_then(|account| match self.fs_factory.open(&account) {
-                Ok(fs) => Ok((account, fs)),
-                Err(e) => Err(format!(
-                    "can't open the home directory {}: {e}",
-                    account.home.display()
-                )),
+                Ok(fs) => Ok((account, Arc::from(fs))),
+                Err(e) => Err(LoginError::Home(account.home.clone(), e)),
             });
         LoginOutcome(outcome)
     }
@@ -124,6 +144,8 @@ pub enum Input<'a> {
     },
     /// The result of the [`Action::Login`] task.
     LoginDone(LoginOutcome),
+    /// The result of an [`Action::Fs`] task.
+    FsDone(FsDone),
     /// The control connection was idle too long.
     IdleTimeout,
     /// The server is shutting down: an idle session gets 421 and closes; a
@@ -173,6 +195,12 @@ pub enum Action {
     /// Run this login check (inline, or on another thread when it could stall
     /// other sessions) and answer with [`Input::LoginDone`].
     Login(LoginTask),
+    /// Run this filesystem work (inline, or on another thread when it could
+    /// stall other sessions) and answer with [`Input::FsDone`]. Tasks of
+    /// one session are run one at a time, in order: the session emits the
+    /// next one only after the result of the last it waits for. If the
+    /// session ended meanwhile, give the result to [`FsDone::discard`].
+    Fs(FsTask),
     /// Fire an event callback.
     Event(Event),
     /// Flush what was sent, close the control connection, then feed [`Input::Disconnected`].
@@ -195,6 +223,7 @@ impl std::fmt::Debug for Action {
             Action::StartTransfer(t) => write!(f, "StartTransfer({t:?})"),
             Action::AbortTransfer => f.write_str("AbortTransfer"),
             Action::Login(t) => write!(f, "Login({})", t.username),
+            Action::Fs(t) => write!(f, "Fs({t:?})"),
             Action::Event(e) => write!(f, "Event({e:?})"),
             Action::Close => f.write_str("Close"),
         }
@@ -241,6 +270,19 @@ enum Ahead {
     Restart(u64),
 }
 
+/// What a command waits for from the driver; lines received meanwhile
+/// wait their turn (see [`Session::busy`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Awaiting {
+    /// Nothing: the next command may run.
+    Nothing,
+    /// The [`Action::Login`] check of these credentials.
+    Login { username: String, password: String },
+    /// The result of an [`Action::Fs`] task; `log` is the command's INFO
+    /// log line to write with its reply (pyftpdlib's `log_cmds_list`).
+    Fs { log: Option<(String, Vec<u8>)> },
+}
+
 /// A control line as the framer delivered it: a command line, or one that
 /// was too long (answered `500`, in its turn like any other line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +322,7 @@ pub struct Session {
     local: SocketAddr,
     username: Option<String>,
     account: Option<Account>,
-    fs: Option<Box<dyn Filesystem>>,
+    fs: Option<Arc<dyn Filesystem>>,
     cwd: Vec<u8>,
     ascii: bool,
     /// What the previous command left for this one.
@@ -295,8 +337,8 @@ pub struct Session {
     abort_requested: bool,
     quit_pending: bool,
     shutting_down: bool,
-    /// USER and PASS of a login being checked.
-    logging_in: Option<(String, String)>,
+    /// What the last command waits for from the driver.
+    awaiting: Awaiting,
     queued: VecDeque<Received>,
     closing: bool,
     disconnected: bool,
@@ -349,7 +391,7 @@ impl Session {
             abort_requested: false,
             quit_pending: false,
             shutting_down: false,
-            logging_in: None,
+            awaiting: Awaiting::Nothing,
             queued: VecDeque::new(),
             closing: false,
             disconnected: false,
@@ -434,6 +476,11 @@ impl Session {
     pub fn handle(&mut self, input: Input<'_>, now: SystemTime) -> Vec<Action> {
         let mut out = Vec::new();
         if self.disconnected {
+            // A task that ran while the connection ended: an upload is still
+            // finished (and reported to the callbacks), never answered.
+            if let Input::FsDone(done) = input {
+                self.fs_done(done.0, now, &mut out);
+            }
             return out;
         }
         match input {
@@ -493,6 +540,9 @@ impl Session {
             Input::LoginDone(outcome) => {
                 self.login_done(outcome, &mut out);
             }
+            Input::FsDone(done) => {
+                self.fs_done(done.0, now, &mut out);
+            }
             Input::Shutdown => {
                 if !self.closing && !self.shutting_down {
                     self.shutting_down = true;
@@ -513,10 +563,8 @@ impl Session {
                 self.disconnected = true;
                 self.queued.clear();
                 self.closing = true;
-                if let Some(mut t) = self.pending.take() {
-                    if let Some(sink) = t.take_sink() {
-                        let _ = sink.abort();
-                    }
+                if let Some(t) = self.pending.take() {
+                    self.drop_transfer(t, &mut out);
                 }
                 log::info!("{} FTP session closed (disconnect).", self.prefix);
                 out.push(Action::Event(Event::Disconnect));
@@ -606,7 +654,9 @@ impl Session {
             log::debug!("{} ignored after QUIT: {line:?}", self.prefix);
             return;
         }
-        if self.logging_in.is_some() || (!self.queued.is_empty() && !self.transfer_waiting()) {
+        if self.awaiting != Awaiting::Nothing
+            || (!self.queued.is_empty() && !self.transfer_waiting())
+        {
             // answered in order once the login check is done (or behind the
             // lines already waiting: the queue drains after this input)
             self.queue_line(line, out);
@@ -689,7 +739,7 @@ impl Session {
     /// meanwhile wait their turn, so that each one runs in the state the
     /// ones before it left and gets its own reply, in order.
     fn busy(&self) -> bool {
-        self.logging_in.is_some()
+        self.awaiting != Awaiting::Nothing
             || self.running.is_some()
             || self.pending.is_some()
             || matches!(
@@ -779,10 +829,7 @@ impl Session {
         out: &mut Vec<Action>,
     ) {
         if let Some(refusal) = self.data_protection_refusal() {
-            let mut t = t;
-            if let Some(sink) = t.take_sink() {
-                let _ = sink.abort();
-            }
+            self.drop_transfer(t, out);
             self.reply(out, Reply::new(521, refusal));
             return;
         }
@@ -803,12 +850,17 @@ impl Session {
                 self.pending = Some(t);
             }
             DataState::None => {
-                let mut t = t;
-                if let Some(sink) = t.take_sink() {
-                    let _ = sink.abort();
-                }
+                self.drop_transfer(t, out);
                 self.reply(out, Reply::new(425, "Use PORT or PASV first."));
             }
+        }
+    }
+
+    /// A transfer that will not run: an upload's file is aborted (a
+    /// replacing upload leaves the old file whole), with no reply waiting.
+    fn drop_transfer(&mut self, mut t: Transfer, out: &mut Vec<Action>) {
+        if let Some(sink) = t.take_sink() {
+            out.push(Action::Fs(FsTask::finish(sink, false, None)));
         }
     }
 
@@ -816,7 +868,7 @@ impl Session {
     fn fail_pending(&mut self, out: &mut Vec<Action>) {
         if let Some(mut t) = self.pending.take() {
             if let Some(sink) = t.take_sink() {
-                let _ = sink.abort();
+                out.push(Action::Fs(FsTask::finish(sink, false, None)));
             }
             if let Some(p) = t.file_path.clone() {
                 out.push(Action::Event(if t.cmd.is_upload() {
@@ -837,26 +889,44 @@ impl Session {
     ) {
         self.running = None;
         self.data = DataState::None;
-        let aborted_by_client = std::mem::take(&mut self.abort_requested);
-        let upload = t.cmd.is_upload();
-        let bytes = t.bytes();
-        // Finish the file first: an upload is only reported complete once it is in place.
-        let mut result = result;
-        if let Some(sink) = t.take_sink() {
-            if result.is_ok() {
-                if let Err(e) = sink.commit() {
-                    result = Err(TransferError::Local(e));
-                }
-            } else if let Err(e) = sink.abort() {
-                log::warn!("{} cleaning up after a failed upload: {e}", self.prefix);
+        let ended = Box::new(fs_work::Ended {
+            cmd: t.cmd,
+            file_path: t.file_path.clone(),
+            bytes: t.bytes(),
+            seconds,
+            aborted_by_client: std::mem::take(&mut self.abort_requested),
+            result,
+        });
+        // Finish the file first: an upload is only reported complete once
+        // it is in place, and the next command sees it there.
+        match t.take_sink() {
+            Some(sink) => {
+                let commit = ended.result.is_ok();
+                self.awaiting = Awaiting::Fs { log: None };
+                out.push(Action::Fs(FsTask::finish(sink, commit, Some(ended))));
             }
+            None => self.transfer_ended(*ended, out),
         }
+    }
+
+    /// The rest of a transfer's end, once an upload's file is committed or
+    /// aborted: the log line, the event, the reply.
+    fn transfer_ended(&mut self, ended: fs_work::Ended, out: &mut Vec<Action>) {
+        let fs_work::Ended {
+            cmd,
+            file_path,
+            bytes,
+            seconds,
+            result,
+            aborted_by_client,
+        } = ended;
+        let upload = cmd.is_upload();
         let completed = result.is_ok();
-        if let Some(path) = &t.file_path {
+        if let Some(path) = &file_path {
             log::info!(
                 "{} {} {} completed={} bytes={} seconds={:.3}",
                 self.prefix,
-                t.cmd.name(),
+                cmd.name(),
                 path.display(),
                 u8::from(completed),
                 bytes,
@@ -906,7 +976,7 @@ impl Session {
                 self.reply(out, Reply::new(426, text));
             }
             Err(TransferError::Local(e)) => {
-                log::warn!("{} file error during {}: {e}", self.prefix, t.cmd.name());
+                log::warn!("{} file error during {}: {e}", self.prefix, cmd.name());
                 let full = matches!(
                     e.raw_os_error(),
                     Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)

@@ -94,13 +94,17 @@ impl H {
         self.resolve_logins(a)
     }
 
-    /// Run login checks inline, as the thread driver does.
+    /// Run login checks and filesystem work inline, as the thread driver does.
     fn resolve_logins(&mut self, actions: Vec<Action>) -> Vec<Action> {
         let mut out = Vec::new();
         for a in actions {
             match a {
                 Action::Login(task) => {
                     let more = self.s.handle(Input::LoginDone(task.run()), self.now);
+                    out.extend(self.resolve_logins(more));
+                }
+                Action::Fs(task) => {
+                    let more = self.s.handle(Input::FsDone(task.run()), self.now);
                     out.extend(self.resolve_logins(more));
                 }
                 other => out.push(other),
@@ -927,7 +931,7 @@ fn too_many_matches_are_refused_without_a_transfer() {
     let mut h = harness();
     h.login();
     std::fs::create_dir(h.path("many")).unwrap();
-    for i in 0..=super::commands::MAX_GLOB_MATCHES {
+    for i in 0..=super::MAX_GLOB_MATCHES {
         std::fs::File::create(h.path(&format!("many/f{i:05}"))).unwrap();
     }
     std::fs::File::create(h.path("many/other")).unwrap();
@@ -944,7 +948,7 @@ fn too_many_matches_are_refused_without_a_transfer() {
     std::fs::remove_file(h.path("many/f00000")).unwrap();
     let mut t = h.start("NLST many/f*");
     let names = lines_of(drain(&mut t));
-    assert_eq!(names.len(), super::commands::MAX_GLOB_MATCHES);
+    assert_eq!(names.len(), super::MAX_GLOB_MATCHES);
     assert_eq!(names.first().map(String::as_str), Some("many/f00001"));
     assert_eq!(names.last().map(String::as_str), Some("many/f10000"));
     assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted");

@@ -855,13 +855,7 @@ fn factory_shares_one_root_handle_per_home() {
     let tmp = TempDir::new().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    let account = Account {
-        username: "u".into(),
-        home: home.clone(),
-        msg_login: String::new(),
-        msg_quit: String::new(),
-        uid_gid: None,
-    };
+    let account = Account::new("u", home.clone(), crate::proto::perm::PermTable::default());
     let factory = LocalFsFactory::default();
     let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
     let before = fds();

@@ -341,13 +341,11 @@ fn read_dir_is_lazy_and_sees_changes() {
 #[test]
 fn sessions_share_one_tree_and_display_virtual_paths() {
     let f = MemoryFsFactory::new();
-    let account = Account {
-        username: "u".into(),
-        home: PathBuf::from("/nonexistent"),
-        msg_login: String::new(),
-        msg_quit: String::new(),
-        uid_gid: None,
-    };
+    let account = Account::new(
+        "u",
+        PathBuf::from("/nonexistent"),
+        crate::proto::perm::PermTable::default(),
+    );
     let a = f.open(&account).unwrap();
     let b = f.clone().open(&account).unwrap();
     a.mkdir(b"/shared").unwrap();

@@ -63,3 +63,87 @@ fn write_detection() {
     assert!(Perms::all().has_write());
     assert_eq!(format!("{READ_PERMS}{WRITE_PERMS}").len(), ALL_PERMS.len());
 }
+
+#[test]
+fn path_helpers() {
+    assert_eq!(parent_of(b"/"), None);
+    assert_eq!(parent_of(b"/a"), Some(&b"/"[..]));
+    assert_eq!(parent_of(b"/a/b"), Some(&b"/a"[..]));
+    assert!(is_subpath(b"/a/b", b"/a"));
+    assert!(is_subpath(b"/a", b"/a"));
+    assert!(!is_subpath(b"/ab", b"/a"));
+    assert!(is_subpath(b"/x", b"/"));
+    assert_eq!(trim_trailing_slashes(b"/a//"), b"/a");
+    assert_eq!(trim_trailing_slashes(b"/"), b"/");
+}
+
+fn ov(dir: &str, perms: &str, recursive: bool) -> DirOverride {
+    DirOverride {
+        dir: dir.as_bytes().to_vec(),
+        perms: Perms::parse(perms).unwrap(),
+        recursive,
+    }
+}
+
+fn p(s: &str) -> Perms {
+    Perms::parse(s).unwrap()
+}
+
+#[test]
+fn table_without_overrides_is_uniform() {
+    let t = PermTable::uniform(p("elr"));
+    assert_eq!(t.at(b"/"), PermsAt::Known(p("elr")));
+    assert_eq!(t.at(b"/a/b/c"), PermsAt::Known(p("elr")));
+    assert_eq!(t.base(), p("elr"));
+}
+
+#[test]
+fn recursive_override_covers_its_tree_only() {
+    let t = PermTable::with_overrides(p("elr"), vec![ov("/pub/", "elrw", true)]);
+    assert_eq!(t.at(b"/pub"), PermsAt::Known(p("elrw")));
+    assert_eq!(t.at(b"/pub/a/b"), PermsAt::Known(p("elrw")));
+    assert_eq!(t.at(b"/public"), PermsAt::Known(p("elr")));
+    assert_eq!(t.at(b"/"), PermsAt::Known(p("elr")));
+}
+
+#[test]
+fn non_recursive_override_depends_on_the_kind_of_its_entries() {
+    let t = PermTable::with_overrides(p("elr"), vec![ov("/in", "elrw", false)]);
+    assert_eq!(t.at(b"/in"), PermsAt::Known(p("elrw")));
+    let at = t.at(b"/in/file");
+    assert_eq!(
+        at,
+        PermsAt::DependsOnKind {
+            dir: p("elr"),
+            other: p("elrw")
+        }
+    );
+    assert_eq!(at.resolve(|| false), p("elrw"));
+    assert_eq!(at.resolve(|| true), p("elr"));
+    // two levels down: not covered
+    assert_eq!(t.at(b"/in/sub/file"), PermsAt::Known(p("elr")));
+    // a Known answer never asks
+    assert_eq!(t.at(b"/in").resolve(|| unreachable!()), p("elrw"));
+}
+
+#[test]
+fn deepest_override_wins() {
+    let t = PermTable::with_overrides(
+        p("elr"),
+        vec![
+            ov("/pub", "el", true),
+            ov("/pub/sub", "elradfmwMT", true),
+            ov("/pub/sub/deep", "e", false),
+        ],
+    );
+    assert_eq!(t.at(b"/pub/x"), PermsAt::Known(p("el")));
+    assert_eq!(t.at(b"/pub/sub/x"), PermsAt::Known(p("elradfmwMT")));
+    assert_eq!(t.at(b"/pub/sub/deep"), PermsAt::Known(p("e")));
+    assert_eq!(
+        t.at(b"/pub/sub/deep/f"),
+        PermsAt::DependsOnKind {
+            dir: p("elradfmwMT"),
+            other: p("e")
+        }
+    );
+}
