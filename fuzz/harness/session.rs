@@ -4,10 +4,12 @@
 //! IPv4/IPv6, privileged/foreign ports, time zone) and then a sequence of
 //! steps: control lines (commands from the table with interesting arguments,
 //! or raw bytes), an over-long line, the client connecting to the passive
-//! listener, the active connection succeeding or failing, a passive timeout,
-//! the running transfer ending (pumped to completion through a socket pair,
-//! or failed with each error kind), a deferred login check being run, the
-//! idle timeout, shutdown, the client going away, and clock steps.
+//! listener, the active connection succeeding or failing, the running
+//! transfer ending (pumped to completion through a socket pair, or failed
+//! with each error kind), a deferred login check or filesystem task being
+//! run, TLS changes reported done, shutdown, the client going away, and the
+//! fake clock: steps forward with a tick, ticks early, and jumps to the
+//! session's next deadline (every timeout is the session's own).
 //!
 //! The harness behaves like the drivers in `src/server`: it answers
 //! `ListenPassive` at once (as both drivers do), runs a `Login` either at
@@ -70,7 +72,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ftpdlib::auth::MemoryAuthorizer;
 use ftpdlib::data::{Pump, Transfer, TransferCmd, TransferError};
@@ -361,7 +363,8 @@ fn pump(t: &mut Transfer, upload: &[u8]) -> Result<Vec<u8>, TransferError> {
 struct Driver {
     s: Session,
     factory: MemoryFsFactory,
-    now: SystemTime,
+    /// The fake monotonic clock.
+    now: Instant,
     remote: SocketAddr,
     permit_foreign: bool,
     permit_privileged: bool,
@@ -391,8 +394,14 @@ struct Driver {
     answered: usize,
     /// Lines the session dropped at a change of security state.
     dropped: usize,
-    /// Whether the current input is a passive timeout (its 421 may be an answer).
+    /// Whether the current input is a tick: a 421 then may be a passive
+    /// timeout, the final answer of a transfer that waited for its
+    /// connection; a CloseData may cancel a connect that timed out.
     passive_timeout_input: bool,
+    /// A TLS change asked for on the control connection, not reported done yet.
+    tls_pending: bool,
+    /// A data connection being secured, not reported done yet.
+    data_tls_pending: bool,
 }
 
 impl Driver {
@@ -420,10 +429,6 @@ impl Driver {
                     for code in parse_replies(&bytes) {
                         self.on_reply(code);
                     }
-                    None
-                }
-                Action::Sleep(d) => {
-                    self.now += d;
                     None
                 }
                 Action::ListenPassive(_) => {
@@ -464,13 +469,17 @@ impl Driver {
                 Action::CloseData => {
                     assert!(self.running.is_none(), "CloseData during a transfer");
                     assert!(
-                        !self.connecting,
+                        !self.connecting || self.passive_timeout_input,
                         "CloseData cancels a PORT before its reply"
                     );
                     self.listening = false;
                     self.connecting = false;
                     self.data_open = false;
-                    self.preliminary = false;
+                    // at a deadline, the reply that follows (421 passive
+                    // timeout, 425 connect timeout) answers a waiting transfer
+                    if !self.passive_timeout_input {
+                        self.preliminary = false;
+                    }
                     None
                 }
                 Action::StartTls => {
@@ -479,14 +488,17 @@ impl Driver {
                         // The handshake fails: the driver closes the connection.
                         self.closing = true;
                     }
+                    self.tls_pending = true;
                     None
                 }
                 Action::StopTls => {
                     self.drop_at_security_change();
+                    self.tls_pending = true;
                     None
                 }
                 Action::SecureData => {
                     assert!(self.data_open, "SecureData without a data connection");
+                    self.data_tls_pending = true;
                     None
                 }
                 Action::StartTransfer(t) => {
@@ -530,7 +542,7 @@ impl Driver {
                     }
                 }
                 Action::Event(_) => None,
-                Action::Close => {
+                Action::Close | Action::CloseNow => {
                     self.closing = true;
                     None
                 }
@@ -590,8 +602,31 @@ impl Driver {
         }
     }
 
+    /// A tick at the current time.
+    fn tick(&mut self, c: &mut Cursor) {
+        if self.disconnected {
+            return;
+        }
+        self.passive_timeout_input = true;
+        self.handle(Input::Tick, c);
+        self.passive_timeout_input = false;
+    }
+
+    /// Time passes up to the session's next deadline, and the driver ticks.
+    fn expire(&mut self, c: &mut Cursor) {
+        if let Some(d) = self.s.next_deadline() {
+            assert!(
+                d >= self.now - Duration::from_secs(3600 * 24),
+                "a deadline far in the past"
+            );
+            self.now = self.now.max(d);
+        }
+        self.tick(c);
+    }
+
     fn quiescent(&self) -> bool {
-        self.login.is_none()
+        !self.s.awaits_driver()
+            && self.login.is_none()
             && self.fs_tasks.is_empty()
             && self.running.is_none()
             && !self.connecting
@@ -772,9 +807,9 @@ impl Driver {
                 } else if self.listening && !self.data_open {
                     self.listening = false;
                     if c.u8() % 4 == 0 {
-                        self.passive_timeout_input = true;
-                        self.handle(Input::PassiveTimeout, c);
-                        self.passive_timeout_input = false;
+                        // nobody connects: the session's deadline passes
+                        self.listening = true;
+                        self.expire(c);
                     } else {
                         self.data_open = true;
                         self.handle(Input::DataConnected, c);
@@ -795,12 +830,7 @@ impl Driver {
                 self.upload.truncate(MAX_UPLOAD);
                 self.end_transfer(how, c);
             }
-            12 => {
-                // The driver only times the control connection out between transfers.
-                if self.running.is_none() && !self.closing {
-                    self.handle(Input::IdleTimeout, c);
-                }
-            }
+            12 => self.expire(c),
             13 => {
                 if !self.shutdown && !self.closing {
                     self.shutdown = true;
@@ -811,19 +841,25 @@ impl Driver {
                 if c.u8() % 4 == 0 {
                     self.disconnect(c);
                 } else {
+                    // a driver that wakes late: time passed, one tick
                     self.now += Duration::from_secs(u64::from(c.u16()));
+                    self.tick(c);
                 }
             }
             _ => {
-                if self.data_open && self.running.is_none() && c.u8() % 2 == 0 {
-                    // an open data connection without a transfer times out
-                    // (its TLS handshake too): 421, and the session closes
-                    self.data_open = false;
-                    self.handle(Input::DataTimeout, c);
+                if self.tls_pending && c.u8() % 2 == 0 {
+                    self.tls_pending = false;
+                    self.handle(Input::TlsSwitched, c);
+                } else if self.data_tls_pending && self.data_open {
+                    self.data_tls_pending = false;
+                    self.handle(Input::DataSecured, c);
                 } else {
-                    // Unsolicited data-channel events a driver must not send
-                    // are never fed; a clock step backwards instead.
-                    self.now -= Duration::from_secs(u64::from(c.u8()));
+                    // an early tick (harmless), or one at a deadline
+                    if c.u8() % 2 == 0 {
+                        self.tick(c);
+                    } else {
+                        self.expire(c);
+                    }
                 }
             }
         }
@@ -838,6 +874,9 @@ impl Driver {
             }
             if self.login.is_some() || !self.fs_tasks.is_empty() {
                 self.run_login(c);
+            } else if self.tls_pending {
+                self.tls_pending = false;
+                self.handle(Input::TlsSwitched, c);
             } else if self.running.is_some() {
                 self.end_transfer(End::Complete, c);
             } else if self.connecting {
@@ -848,6 +887,9 @@ impl Driver {
                 self.listening = false;
                 self.data_open = true;
                 self.handle(Input::DataConnected, c);
+            } else if self.s.awaits_driver() {
+                // a failed login's delay
+                self.expire(c);
             } else {
                 break;
             }
@@ -917,7 +959,7 @@ fn build(c: &mut Cursor) -> Driver {
     Driver {
         s: Session::new(ctx, remote, local),
         factory,
-        now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        now: Instant::now(),
         remote,
         permit_foreign,
         permit_privileged,
@@ -936,6 +978,8 @@ fn build(c: &mut Cursor) -> Driver {
         answered: 0,
         dropped: 0,
         passive_timeout_input: false,
+        tls_pending: false,
+        data_tls_pending: false,
     }
 }
 

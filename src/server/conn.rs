@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -29,8 +29,6 @@ pub const WAKE: Token = Token(usize::MAX);
 
 /// Bytes moved per pump call before the connection looks at its control channel again.
 const PUMP_BUDGET: usize = 4 * 1024 * 1024;
-/// How long a closing connection waits for the client to read its last replies.
-const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Stop reading commands while this much reply output is unsent.
 const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 /// Stop reading from the control connection while this many bytes wait to
@@ -74,10 +72,7 @@ impl Slot {
 /// Where a connection's data channel stands.
 enum DataSock {
     None,
-    Connecting {
-        stream: TcpStream,
-        deadline: Option<Instant>,
-    },
+    Connecting(TcpStream),
     Open(TcpStream),
     /// Secured with TLS for a `PROT P` transfer.
     Secure(DataTls),
@@ -90,12 +85,11 @@ enum TlsSwitch {
     Stop,
 }
 
-/// A running transfer and its timing.
+/// A running transfer and its timing (how long it took, and when a
+/// throttled pump goes on; the session watches its progress).
 struct Running {
     transfer: Transfer,
     started: Instant,
-    last_progress: Instant,
-    last_bytes: u64,
     paused_until: Option<Instant>,
 }
 
@@ -117,24 +111,19 @@ pub struct Connection {
     /// is edge-triggered, so reading resumes when the inbox has room.
     read_paused: bool,
     reader: LineReader,
-    /// When a TLS handshake on the control connection must be done.
-    ctrl_handshake_deadline: Option<Instant>,
-    /// When a data connection that is open without a transfer is closed.
-    data_idle_deadline: Option<Instant>,
-    /// When the TLS handshake on the data connection must be done.
-    data_handshake_deadline: Option<Instant>,
+    /// A TLS change on the control connection was asked for (or implicit
+    /// TLS started) and the session has not been told it is done.
+    tls_awaited: bool,
+    /// The session was not told yet that the data connection's TLS
+    /// handshake is done.
+    data_tls_awaited: bool,
     out: Vec<u8>,
-    passive: Option<(TcpListener, Option<Instant>)>,
+    passive: Option<TcpListener>,
     data: DataSock,
     running: Option<Running>,
-    idle_deadline: Option<Instant>,
-    sleep_until: Option<Instant>,
-    deferred: VecDeque<Action>,
     closing: bool,
-    /// When a closing connection gives up sending what the client does not read.
-    close_deadline: Option<Instant>,
-    /// Server shutdown: when a running transfer is cut.
-    grace_deadline: Option<Instant>,
+    /// The session said to close without sending what is left.
+    abandon: bool,
     done: bool,
     /// Where login checks and filesystem work run when they must not block
     /// this thread.
@@ -232,9 +221,8 @@ impl Connection {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let mut handshake_failed = None;
-        let mut ctrl_handshake_deadline = None;
+        let implicit = config.tls.as_ref().is_some_and(|t| t.implicit);
         if let Some(tls) = config.tls.as_ref().filter(|t| t.implicit) {
-            ctrl_handshake_deadline = Some(Instant::now() + tls.handshake_timeout);
             // TLS from the first byte: the greeting waits for the handshake
             let io = SockIo::new(Arc::clone(&ctrl.sock), Vec::new());
             let (state, step) = TlsState::accept(tls.acceptor(), io);
@@ -255,26 +243,20 @@ impl Connection {
             inbox: Vec::new(),
             read_paused: false,
             reader: LineReader::new(max_line),
-            ctrl_handshake_deadline,
-            data_idle_deadline: None,
-            data_handshake_deadline: None,
+            tls_awaited: implicit,
+            data_tls_awaited: false,
             out: Vec::new(),
             passive: None,
             data: DataSock::None,
             running: None,
-            idle_deadline: None,
-            sleep_until: None,
-            deferred: VecDeque::new(),
             closing: false,
+            abandon: false,
             offload: None,
             jobs_out: 0,
-            close_deadline: None,
-            grace_deadline: None,
             done: false,
             hot: false,
         };
         let now = Instant::now();
-        c.touch(now);
         c.feed(Input::Connected, registry, now);
         if let Some(e) = handshake_failed {
             log::info!("{} SSL handshake failed: {e}", c.session.log_prefix());
@@ -320,49 +302,19 @@ impl Connection {
         Token(self.base + slot.offset())
     }
 
-    fn touch(&mut self, now: Instant) {
-        self.idle_deadline = self.config.timeout.map(|t| now + t);
-    }
-
-    /// The earliest instant at which [`Connection::on_timer`] has work to do.
+    /// The earliest instant at which [`Connection::on_timer`] has work to
+    /// do: the session's next deadline, or a throttled transfer's next turn.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut d: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                d = Some(d.map_or(t, |d| d.min(t)));
-            }
-        };
-        if self.closing {
-            // while offloaded jobs are out, their results wake the connection
-            if self.jobs_out == 0 {
-                consider(self.close_deadline);
-            }
-        } else if let Some(s) = self.sleep_until {
-            consider(Some(s));
-        } else {
-            if !self.session.awaits_driver() {
-                consider(self.idle_deadline);
-            }
-            if self.running.is_none() {
-                consider(self.data_idle_deadline);
-            }
-            if !self.ctrl.ready() {
-                consider(self.ctrl_handshake_deadline);
-            }
-            consider(self.data_handshake_deadline);
-            consider(self.passive.as_ref().and_then(|p| p.1));
-            if let DataSock::Connecting { deadline, .. } = &self.data {
-                consider(*deadline);
-            }
-            if let Some(r) = &self.running {
-                consider(self.grace_deadline);
-                consider(r.paused_until);
-                if let Some(t) = self.config.data_timeout {
-                    consider(Some(r.last_progress + t));
-                }
-            }
+        if self.done {
+            return None;
         }
-        d
+        let session = self.session.next_deadline();
+        let pause = self.running.as_ref().and_then(|r| r.paused_until);
+        match (session, pause) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        }
     }
 
     /// Readiness of one of this connection's sockets.
@@ -399,98 +351,21 @@ impl Connection {
         self.finish_if_closing(registry);
     }
 
-    /// Time passed: fire whatever deadline is due.
+    /// Time passed: the session fires whatever deadline is due, and a
+    /// throttled transfer may go on.
     pub fn on_timer(&mut self, registry: &Registry) {
+        if self.done {
+            return;
+        }
         let now = Instant::now();
-        if let Some(s) = self.sleep_until {
-            if now >= s {
-                self.sleep_until = None;
-                let rest: Vec<Action> = self.deferred.drain(..).collect();
-                self.run_actions(rest, registry, now);
-                self.process_lines(registry, now);
-                self.read_control(registry, now);
+        if let Some(r) = &mut self.running {
+            if r.paused_until.is_some_and(|p| now >= p) {
+                r.paused_until = None;
+                self.hot = true;
             }
-        } else if !self.closing {
-            if !self.ctrl.ready() && self.ctrl_handshake_deadline.is_some_and(|d| now >= d) {
-                // no 421: nothing can be said before the handshake is done
-                log::info!(
-                    "{} TLS handshake on the control connection timed out",
-                    self.session.log_prefix()
-                );
-                self.ctrl.mode = CtrlMode::Broken;
-                self.out.clear();
-                self.closing = true;
-            }
-            if self.data_handshake_deadline.is_some_and(|d| now >= d) {
-                self.data_handshake_deadline = None;
-                let done = matches!(&self.data, DataSock::Secure(t) if t.state.is_ready());
-                if !done {
-                    log::info!(
-                        "{} TLS handshake on the data connection timed out",
-                        self.session.log_prefix()
-                    );
-                    if self.running.is_some() {
-                        let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
-                        self.end_transfer(Err(TransferError::Handshake(e)), registry, now);
-                    } else {
-                        self.drop_data(registry);
-                        self.feed(Input::DataTimeout, registry, now);
-                    }
-                }
-            }
-            if self.running.is_none() && self.data_idle_deadline.is_some_and(|d| now >= d) {
-                self.data_idle_deadline = None;
-                if matches!(self.data, DataSock::Open(_) | DataSock::Secure(_)) {
-                    self.drop_data(registry);
-                    self.feed(Input::DataTimeout, registry, now);
-                }
-            }
-            if self.running.is_some() && self.grace_deadline.is_some_and(|g| now >= g) {
-                log::info!(
-                    "{} shutdown: cutting the running transfer",
-                    self.session.log_prefix()
-                );
-                self.end_transfer(Err(TransferError::Aborted), registry, now);
-            }
-            if let Some(r) = &mut self.running {
-                if r.paused_until.is_some_and(|p| now >= p) {
-                    r.paused_until = None;
-                    self.hot = true;
-                }
-                let stalled = self
-                    .config
-                    .data_timeout
-                    .is_some_and(|t| now >= r.last_progress + t);
-                if stalled && r.paused_until.is_none() {
-                    self.end_transfer(Err(TransferError::TimedOut), registry, now);
-                }
-            } else if !self.session.awaits_driver() && self.idle_deadline.is_some_and(|d| now >= d)
-            {
-                self.idle_deadline = None;
-                self.feed(Input::IdleTimeout, registry, now);
-            }
-            if self
-                .passive
-                .as_ref()
-                .and_then(|p| p.1)
-                .is_some_and(|d| now >= d)
-            {
-                self.drop_passive(registry);
-                self.feed(Input::PassiveTimeout, registry, now);
-            }
-            if let DataSock::Connecting {
-                deadline: Some(d), ..
-            } = &self.data
-            {
-                if now >= *d {
-                    self.drop_data(registry);
-                    self.feed(
-                        Input::ActiveFailed(io::ErrorKind::TimedOut.into()),
-                        registry,
-                        now,
-                    );
-                }
-            }
+        }
+        if self.session.next_deadline().is_some_and(|d| now >= d) {
+            self.feed(Input::Tick, registry, now);
         }
         if self.hot {
             self.pump(registry, now);
@@ -502,11 +377,10 @@ impl Connection {
     /// The server is shutting down: idle sessions get 421 and close; a running
     /// transfer may go on for the configured grace period.
     pub fn shutdown(&mut self, registry: &Registry) {
-        if self.done || self.grace_deadline.is_some() {
+        if self.done {
             return;
         }
         let now = Instant::now();
-        self.grace_deadline = Some(now + self.config.shutdown_grace);
         self.feed(Input::Shutdown, registry, now);
         self.finish_if_closing(registry);
     }
@@ -628,7 +502,11 @@ impl Connection {
                         return true;
                     }
                     match self.tls_switch.pop_front() {
-                        None => return true,
+                        None => {
+                            // every change asked for is done: the session
+                            // is told at the next safe point
+                            return true;
+                        }
                         Some(TlsSwitch::Start) => {
                             let Some(tls) = self.config.tls.clone() else {
                                 self.closing = true;
@@ -639,8 +517,6 @@ impl Connection {
                             // ClientHello); a command sent there fails the
                             // handshake and is never run inside TLS.
                             let pre = self.take_unframed();
-                            self.ctrl_handshake_deadline =
-                                Some(Instant::now() + tls.handshake_timeout);
                             let io = SockIo::new(Arc::clone(&self.ctrl.sock), pre);
                             let (state, step) = TlsState::accept(tls.acceptor(), io);
                             self.ctrl.mode = CtrlMode::Tls(state);
@@ -699,6 +575,7 @@ impl Connection {
             return;
         }
         let now = Instant::now();
+        self.report_tls(registry, now);
         self.process_lines(registry, now);
         if self.read_paused && self.inbox.len() < MAX_INBOX {
             self.read_paused = false;
@@ -706,10 +583,26 @@ impl Connection {
         }
     }
 
+    /// Tell the session that the TLS changes it asked for are done (its
+    /// deadlines for them end).
+    fn report_tls(&mut self, registry: &Registry, now: Instant) {
+        if self.tls_awaited && self.tls_switch.is_empty() && self.ctrl.ready() {
+            self.tls_awaited = false;
+            self.feed(Input::TlsSwitched, registry, now);
+        }
+        if self.data_tls_awaited {
+            if let DataSock::Secure(t) = &self.data {
+                if t.state.is_ready() {
+                    self.data_tls_awaited = false;
+                    self.feed(Input::DataSecured, registry, now);
+                }
+            }
+        }
+    }
+
     /// Hand complete lines to the session, one at a time, while it takes them.
     fn process_lines(&mut self, registry: &Registry, now: Instant) {
         while !self.closing
-            && self.sleep_until.is_none()
             && self.out.len() <= MAX_PENDING_OUTPUT
             && self.tls_switch.is_empty()
             && self.ctrl.ready()
@@ -730,9 +623,6 @@ impl Connection {
                     continue;
                 }
             };
-            // Only a complete command restarts the idle timer: a client that
-            // trickles a line byte by byte is idle (slowloris).
-            self.touch(now);
             match event {
                 LineEvent::Line(line) => self.feed(Input::Line(&line), registry, now),
                 LineEvent::TooLong => self.feed(Input::LineTooLong, registry, now),
@@ -785,8 +675,11 @@ impl Connection {
             self.out.clear();
         }
         let now = Instant::now();
-        let deadline = *self.close_deadline.get_or_insert(now + CLOSE_GRACE);
-        if !self.out.is_empty() && now < deadline {
+        if self.abandon {
+            self.out.clear();
+        }
+        if !self.out.is_empty() {
+            // the session's linger deadline ends the wait (Action::CloseNow)
             return;
         }
         if self.running.is_some() {
@@ -803,21 +696,14 @@ impl Connection {
         let _ = registry.deregister(&mut SourceFd(&self.ctrl.fd()));
         let _ = self.ctrl.sock.shutdown(Shutdown::Both);
         self.done = true;
-        let actions = self.session.handle(Input::Disconnected, SystemTime::now());
+        let actions = self.session.handle(Input::Disconnected, now);
         self.run_actions(actions, registry, now);
     }
 
     // --- session plumbing
 
     fn feed(&mut self, input: Input<'_>, registry: &Registry, now: Instant) {
-        let waited = self.session.awaits_driver();
-        let actions = self.session.handle(input, SystemTime::now());
-        // The control connection is not idle while a command waits for us
-        // (a connect, a listener, a login check, a transfer): the idle timer
-        // restarts when the wait ends.
-        if waited || self.session.awaits_driver() {
-            self.touch(now);
-        }
+        let actions = self.session.handle(input, now);
         self.run_actions(actions, registry, now);
     }
 
@@ -832,11 +718,6 @@ impl Connection {
                     }
                     None
                 }
-                Action::Sleep(d) => {
-                    self.sleep_until = Some(now + d);
-                    self.deferred.extend(queue.drain(..));
-                    None
-                }
                 Action::ListenPassive(ip) => Some(self.listen_passive(ip, registry, now)),
                 Action::ConnectActive { remote, local } => {
                     self.connect_active(remote, local, registry, now)
@@ -847,11 +728,13 @@ impl Connection {
                     None
                 }
                 Action::StartTls => {
+                    self.tls_awaited = true;
                     self.tls_switch.push_back(TlsSwitch::Start);
                     self.flush();
                     None
                 }
                 Action::StopTls => {
+                    self.tls_awaited = true;
                     self.tls_switch.push_back(TlsSwitch::Stop);
                     self.flush();
                     None
@@ -870,12 +753,9 @@ impl Connection {
                         _ => false,
                     };
                     if usable {
-                        self.data_idle_deadline = None;
                         self.running = Some(Running {
                             transfer: t,
                             started: now,
-                            last_progress: now,
-                            last_bytes: 0,
                             paused_until: None,
                         });
                         self.hot = true;
@@ -888,7 +768,7 @@ impl Connection {
                                 result: Err(TransferError::Network(e)),
                                 seconds: 0.0,
                             },
-                            SystemTime::now(),
+                            now,
                         ))
                     }
                 }
@@ -902,7 +782,7 @@ impl Connection {
                                 result: Err(TransferError::Aborted),
                                 seconds,
                             },
-                            SystemTime::now(),
+                            now,
                         ))
                     } else {
                         None
@@ -924,10 +804,7 @@ impl Connection {
                             None
                         }
                     },
-                    None => Some(
-                        self.session
-                            .handle(Input::LoginDone(task.run()), SystemTime::now()),
-                    ),
+                    None => Some(self.session.handle(Input::LoginDone(task.run()), now)),
                 },
                 Action::Fs(task) => match &self.offload {
                     Some(off) => match off.submit(move || Done::Fs(task.run())) {
@@ -945,10 +822,7 @@ impl Connection {
                             None
                         }
                     },
-                    None => Some(
-                        self.session
-                            .handle(Input::FsDone(task.run()), SystemTime::now()),
-                    ),
+                    None => Some(self.session.handle(Input::FsDone(task.run()), now)),
                 },
                 Action::Event(ev) => {
                     let info = self.session.info();
@@ -957,6 +831,12 @@ impl Connection {
                 }
                 Action::Close => {
                     self.closing = true;
+                    None
+                }
+                Action::CloseNow => {
+                    self.closing = true;
+                    self.abandon = true;
+                    self.out.clear();
                     None
                 }
             };
@@ -979,13 +859,10 @@ impl Connection {
         });
         match result {
             Ok((l, port)) => {
-                self.passive = Some((l, self.config.data_timeout.map(|t| now + t)));
-                self.session
-                    .handle(Input::PassiveListening(port), SystemTime::now())
+                self.passive = Some(l);
+                self.session.handle(Input::PassiveListening(port), now)
             }
-            Err(e) => self
-                .session
-                .handle(Input::PassiveFailed(e), SystemTime::now()),
+            Err(e) => self.session.handle(Input::PassiveFailed(e), now),
         }
     }
 
@@ -1007,20 +884,15 @@ impl Connection {
         });
         match result {
             Ok(stream) => {
-                let deadline =
-                    Some(now + self.config.data_timeout.unwrap_or(Duration::from_secs(30)));
-                self.data = DataSock::Connecting { stream, deadline };
+                self.data = DataSock::Connecting(stream);
                 None
             }
-            Err(e) => Some(
-                self.session
-                    .handle(Input::ActiveFailed(e), SystemTime::now()),
-            ),
+            Err(e) => Some(self.session.handle(Input::ActiveFailed(e), now)),
         }
     }
 
     fn finish_connect(&mut self, registry: &Registry, now: Instant) {
-        let DataSock::Connecting { stream, .. } = &self.data else {
+        let DataSock::Connecting(stream) = &self.data else {
             return;
         };
         let state = match stream.take_error() {
@@ -1034,11 +906,10 @@ impl Connection {
         match state {
             Ok(false) => {}
             Ok(true) => {
-                if let DataSock::Connecting { stream, .. } =
+                if let DataSock::Connecting(stream) =
                     std::mem::replace(&mut self.data, DataSock::None)
                 {
                     self.data = DataSock::Open(stream);
-                    self.data_idle_deadline = self.config.data_timeout.map(|t| now + t);
                 }
                 self.feed(Input::DataConnected, registry, now);
             }
@@ -1051,7 +922,7 @@ impl Connection {
 
     fn accept_data(&mut self, registry: &Registry, now: Instant) {
         loop {
-            let Some((listener, _)) = &self.passive else {
+            let Some(listener) = &self.passive else {
                 return;
             };
             match listener.accept() {
@@ -1082,7 +953,6 @@ impl Connection {
                     }
                     self.drop_passive(registry);
                     self.data = DataSock::Open(stream);
-                    self.data_idle_deadline = self.config.data_timeout.map(|t| now + t);
                     self.feed(Input::DataConnected, registry, now);
                     return;
                 }
@@ -1097,16 +967,15 @@ impl Connection {
     }
 
     fn drop_passive(&mut self, registry: &Registry) {
-        if let Some((mut l, _)) = self.passive.take() {
+        if let Some(mut l) = self.passive.take() {
             let _ = registry.deregister(&mut l);
         }
     }
 
     fn drop_data(&mut self, registry: &Registry) {
-        self.data_idle_deadline = None;
-        self.data_handshake_deadline = None;
+        self.data_tls_awaited = false;
         match std::mem::replace(&mut self.data, DataSock::None) {
-            DataSock::Open(mut s) | DataSock::Connecting { stream: mut s, .. } => {
+            DataSock::Open(mut s) | DataSock::Connecting(mut s) => {
                 let _ = registry.deregister(&mut s);
             }
             DataSock::Secure(t) => {
@@ -1128,7 +997,7 @@ impl Connection {
             let sock = Arc::new(stream);
             let (state, _) =
                 TlsState::accept(tls.acceptor(), SockIo::new(Arc::clone(&sock), Vec::new()));
-            self.data_handshake_deadline = Some(Instant::now() + tls.handshake_timeout);
+            self.data_tls_awaited = true;
             // a failed start leaves the state Gone: the pump reports it as a failed handshake
             self.data = DataSock::Secure(DataTls {
                 sock,
@@ -1178,19 +1047,12 @@ impl Connection {
             _ => return,
         };
         match result {
-            Ok(p) => {
-                let bytes = r.transfer.bytes();
-                if bytes != r.last_bytes {
-                    r.last_bytes = bytes;
-                    r.last_progress = now;
-                }
-                match p {
-                    Pump::Progress => self.hot = true,
-                    Pump::Blocked => {}
-                    Pump::Paused(at) => r.paused_until = Some(at),
-                    Pump::Done => self.end_transfer(Ok(()), registry, now),
-                }
-            }
+            Ok(p) => match p {
+                Pump::Progress => self.hot = true,
+                Pump::Blocked => {}
+                Pump::Paused(at) => r.paused_until = Some(at),
+                Pump::Done => self.end_transfer(Ok(()), registry, now),
+            },
             Err(e) => self.end_transfer(Err(e), registry, now),
         }
     }
@@ -1213,7 +1075,6 @@ impl Connection {
         }
         self.drop_data(registry);
         self.hot = false;
-        self.touch(now);
         let seconds = now.saturating_duration_since(r.started).as_secs_f64();
         self.feed(
             Input::TransferDone {

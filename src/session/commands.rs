@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use super::fs_work::{FsOp, FsResult, KindCheck, ListError, ListSpec, OpenError};
 use super::{
-    canonical_ip, long_reply, strerror, Action, Ahead, Awaiting, DataState, FsTask, LoginError,
-    LoginOutcome, LoginTask, Session, MAX_GLOB_MATCHES,
+    canonical_ip, long_reply, strerror, AbortReason, Action, Ahead, Awaiting, DataState, FsTask,
+    LoginError, LoginOutcome, LoginTask, Session, MAX_GLOB_MATCHES,
 };
 use crate::auth::AuthError;
 use crate::data::{Source, Transfer, TransferCmd, TransferError};
@@ -629,20 +629,29 @@ impl Session {
                     log::error!("{} login of '{}' failed: {why}", self.prefix, username);
                 }
                 self.attempted_logins += 1;
-                out.push(Action::Sleep(self.ctx.config.auth_failed_delay));
+                // pyftpdlib's auth_failed_timeout: the 530 (and what comes
+                // after it) goes out after the delay, and no command runs
+                // meanwhile (see `timers`)
+                let mut held = Vec::new();
                 if self.attempted_logins >= self.ctx.config.max_login_attempts.max(1) {
                     self.reply(
-                        out,
+                        &mut held,
                         Reply::new(530, "Authentication failed. Disconnecting."),
                     );
-                    self.close(out);
+                    self.close(&mut held);
                 } else {
-                    self.reply(out, Reply::new(530, "Authentication failed."));
+                    self.reply(&mut held, Reply::new(530, "Authentication failed."));
                 }
                 log::info!("{} USER '{}' failed login.", self.prefix, username);
-                out.push(Action::Event(Event::LoginFailed(username, password)));
+                held.push(Action::Event(Event::LoginFailed(username, password)));
                 self.username = None;
                 self.update_prefix();
+                let delay = self.ctx.config.auth_failed_delay;
+                if delay.is_zero() {
+                    out.extend(held);
+                } else {
+                    self.timers.hold = Some((self.now + delay, held));
+                }
             }
         }
     }
@@ -778,8 +787,10 @@ impl Session {
 
     fn cmd_abor(&mut self, out: &mut Vec<Action>) {
         if self.running.is_some() {
-            self.abort_requested = true;
-            out.push(Action::AbortTransfer);
+            // answered when the transfer's end comes back (426, 226)
+            if self.abort.replace(AbortReason::Client).is_none() {
+                out.push(Action::AbortTransfer);
+            }
             return;
         }
         if self.pending.is_some() {
@@ -1479,11 +1490,13 @@ impl Session {
                 ListError::NoMatch => {
                     self.reply(out, Reply::new(550, "No such file or directory."))
                 }
-                ListError::TooMany => {
+                ListError::TooMany { asked, dir } => {
                     log::warn!(
-                        "{} {}: more than {MAX_GLOB_MATCHES} entries match a pattern; refused",
+                        "{} {} {}: more than {MAX_GLOB_MATCHES} entries of {} match; refused",
                         self.prefix,
                         cmd.name(),
+                        show(&asked),
+                        show(&dir)
                     );
                     self.reply(
                         out,

@@ -143,8 +143,9 @@ pub(crate) enum ListError {
     NotDir,
     /// A pattern matched nothing (`550`).
     NoMatch,
-    /// A pattern matched more than [`MAX_GLOB_MATCHES`] entries (`550`).
-    TooMany,
+    /// A pattern (`asked`, as the client wrote it) matched more than
+    /// [`MAX_GLOB_MATCHES`] entries of directory `dir` (`550`).
+    TooMany { asked: Vec<u8>, dir: Vec<u8> },
 }
 
 /// The result of an [`FsTask`], named like the [`FsOp`] that asked for it.
@@ -514,7 +515,10 @@ fn glob_list(
     let mut found = Vec::new();
     for e in entries.filter(|e| matcher.matches(&e.name)) {
         if found.len() == MAX_GLOB_MATCHES {
-            return Err(ListError::TooMany);
+            return Err(ListError::TooMany {
+                asked: [shown_dir, pattern].concat(),
+                dir: dir.to_vec(),
+            });
         }
         found.push(e);
     }

@@ -23,14 +23,16 @@ mod commands;
 mod fs_work;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use fs_work::{FsDone, FsTask, MAX_GLOB_MATCHES};
+pub use timers::CLOSE_LINGER;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use crate::auth::{Account, AuthError, Authorizer};
 use crate::config::ServerConfig;
@@ -125,13 +127,11 @@ pub enum Input<'a> {
     DataConnected,
     /// The active connection could not be made (or timed out).
     ActiveFailed(std::io::Error),
-    /// No client connected to the passive listener in time.
-    PassiveTimeout,
-    /// The data connection stayed open without a transfer for the data
-    /// timeout, or its TLS handshake was not done in time, and the driver
-    /// closed it (pyftpdlib's `DTPHandler.handle_timeout`: 421, and the
-    /// control connection closes too).
-    DataTimeout,
+    /// The TLS handshake on the data connection ([`Action::SecureData`]) is done.
+    DataSecured,
+    /// The TLS changes asked for on the control connection
+    /// ([`Action::StartTls`], [`Action::StopTls`]) are done.
+    TlsSwitched,
     /// A transfer ended (completed, failed, aborted or timed out); the
     /// data connection is closed.
     TransferDone {
@@ -146,8 +146,9 @@ pub enum Input<'a> {
     LoginDone(LoginOutcome),
     /// The result of an [`Action::Fs`] task.
     FsDone(FsDone),
-    /// The control connection was idle too long.
-    IdleTimeout,
+    /// Time passed: the driver feeds this at [`Session::next_deadline`]
+    /// (earlier is harmless), and the session fires what is due.
+    Tick,
     /// The server is shutting down: an idle session gets 421 and closes; a
     /// running transfer may finish (the driver cuts it after the grace period),
     /// then the session gets 421 and closes.
@@ -160,8 +161,6 @@ pub enum Input<'a> {
 pub enum Action {
     /// Send these bytes on the control connection.
     Send(Vec<u8>),
-    /// Handle no input from this session for this long (failed-login delay).
-    Sleep(Duration),
     /// Open a passive listener on this local address (port from the configured range)
     /// and answer with [`Input::PassiveListening`] or [`Input::PassiveFailed`].
     ListenPassive(IpAddr),
@@ -203,15 +202,20 @@ pub enum Action {
     Fs(FsTask),
     /// Fire an event callback.
     Event(Event),
-    /// Flush what was sent, close the control connection, then feed [`Input::Disconnected`].
+    /// Flush what was sent, close the control connection, then feed
+    /// [`Input::Disconnected`]. The session says [`Action::CloseNow`] if
+    /// the client does not read it in time ([`CLOSE_LINGER`]).
     Close,
+    /// Close the control connection at once, dropping what was not sent
+    /// (a client that does not read, a TLS change that did not finish),
+    /// end any transfer, then feed [`Input::Disconnected`].
+    CloseNow,
 }
 
 impl std::fmt::Debug for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Action::Send(b) => write!(f, "Send({:?})", String::from_utf8_lossy(b)),
-            Action::Sleep(d) => write!(f, "Sleep({d:?})"),
             Action::ListenPassive(ip) => write!(f, "ListenPassive({ip})"),
             Action::ConnectActive { remote, local } => {
                 write!(f, "ConnectActive({remote} from {local})")
@@ -226,6 +230,7 @@ impl std::fmt::Debug for Action {
             Action::Fs(t) => write!(f, "Fs({t:?})"),
             Action::Event(e) => write!(f, "Event({e:?})"),
             Action::Close => f.write_str("Close"),
+            Action::CloseNow => f.write_str("CloseNow"),
         }
     }
 }
@@ -283,6 +288,19 @@ enum Awaiting {
     Fs { log: Option<(String, Vec<u8>)> },
 }
 
+/// Why the session stopped a running transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AbortReason {
+    /// ABOR.
+    Client,
+    /// No byte moved for the data timeout.
+    Stalled,
+    /// The data connection's TLS handshake did not end in time.
+    Handshake,
+    /// The server is shutting down and the grace period is over.
+    Shutdown,
+}
+
 /// A control line as the framer delivered it: a command line, or one that
 /// was too long (answered `500`, in its turn like any other line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,7 +352,8 @@ pub struct Session {
     /// A transfer waiting for its data connection (150 already sent).
     pending: Option<Transfer>,
     running: Option<Running>,
-    abort_requested: bool,
+    /// Why the session stopped the running transfer, if it did.
+    abort: Option<AbortReason>,
     quit_pending: bool,
     shutting_down: bool,
     /// What the last command waits for from the driver.
@@ -343,6 +362,13 @@ pub struct Session {
     closing: bool,
     disconnected: bool,
     prefix: String,
+    /// Every deadline (see [`timers`]).
+    timers: timers::Timers,
+    /// The monotonic time of the input being handled.
+    now: Instant,
+    /// A moment on both clocks, to tell wall-clock time (listings, STAT)
+    /// from the monotonic time the driver feeds.
+    epoch: (Instant, SystemTime),
     /// The control connection is (being) secured with TLS.
     control_tls: bool,
     /// PBSZ was given on the secured control connection.
@@ -372,6 +398,7 @@ pub mod replies {
 impl Session {
     /// A session for a control connection from `remote` to our `local` address.
     pub fn new(ctx: SessionContext, remote: SocketAddr, local: SocketAddr) -> Self {
+        let now = Instant::now();
         let mut s = Session {
             ctx,
             remote,
@@ -388,7 +415,7 @@ impl Session {
             data: DataState::None,
             pending: None,
             running: None,
-            abort_requested: false,
+            abort: None,
             quit_pending: false,
             shutting_down: false,
             awaiting: Awaiting::Nothing,
@@ -396,6 +423,9 @@ impl Session {
             closing: false,
             disconnected: false,
             prefix: String::new(),
+            timers: timers::Timers::new(now),
+            now,
+            epoch: (now, SystemTime::now()),
             control_tls: false,
             pbsz: false,
             prot_p: false,
@@ -473,26 +503,40 @@ impl Session {
     }
 
     /// Handle one input at wall-clock time `now`; returns what to do, in order.
-    pub fn handle(&mut self, input: Input<'_>, now: SystemTime) -> Vec<Action> {
+    pub fn handle(&mut self, input: Input<'_>, now: Instant) -> Vec<Action> {
+        self.now = now;
+        let wall = self.wall_clock(now);
         let mut out = Vec::new();
         if self.disconnected {
             // A task that ran while the connection ended: an upload is still
             // finished (and reported to the callbacks), never answered.
             if let Input::FsDone(done) = input {
-                self.fs_done(done.0, now, &mut out);
+                self.fs_done(done.0, wall, &mut out);
             }
             return out;
         }
+        let busy_before = self.busy();
         match input {
-            Input::Connected => self.on_connected(&mut out),
+            Input::Connected => {
+                self.on_connected(&mut out);
+                if self.control_tls {
+                    // implicit TLS: the greeting waits for the handshake
+                    let hs = self.ctx.config.tls.as_ref().map(|t| t.handshake_timeout);
+                    self.timers.ctrl_tls = hs.map(|d| now + d);
+                }
+            }
             Input::Line(line) => {
                 if !self.closing {
-                    self.on_line(Received::Line(line.to_vec()), now, &mut out);
+                    // only a complete command restarts the idle timer (a
+                    // client trickling a line byte by byte stays idle)
+                    self.timers.active_at = now;
+                    self.on_line(Received::Line(line.to_vec()), wall, &mut out);
                 }
             }
             Input::LineTooLong => {
                 if !self.closing {
-                    self.on_line(Received::TooLong, now, &mut out);
+                    self.timers.active_at = now;
+                    self.on_line(Received::TooLong, wall, &mut out);
                 }
             }
             Input::PassiveListening(port) => self.on_passive_listening(port, &mut out),
@@ -507,27 +551,18 @@ impl Session {
                 };
                 self.reply(&mut out, Reply::new(425, text));
             }
-            Input::DataConnected => self.on_data_connected(now, &mut out),
+            Input::DataConnected => self.on_data_connected(wall, &mut out),
+            Input::DataSecured => self.timers.data_tls = None,
+            Input::TlsSwitched => self.timers.ctrl_tls = None,
             Input::ActiveFailed(e) => {
-                log::info!("{} active data connection failed: {e}", self.prefix);
-                self.data = DataState::None;
-                self.fail_pending(&mut out);
-                self.reply(
-                    &mut out,
-                    Reply::new(425, "Can't connect to specified address."),
-                );
-            }
-            Input::PassiveTimeout => {
-                self.data = DataState::None;
-                self.fail_pending(&mut out);
-                self.reply_info(&mut out, Reply::new(421, "Passive data channel timed out."));
-            }
-            Input::DataTimeout => {
-                if self.running.is_none() && !self.closing {
+                if self.data == DataState::ActiveConnecting {
+                    log::info!("{} active data connection failed: {e}", self.prefix);
                     self.data = DataState::None;
                     self.fail_pending(&mut out);
-                    self.reply_info(&mut out, Reply::new(421, "Data connection timed out."));
-                    self.close(&mut out);
+                    self.reply(
+                        &mut out,
+                        Reply::new(425, "Can't connect to specified address."),
+                    );
                 }
             }
             Input::TransferDone {
@@ -541,7 +576,7 @@ impl Session {
                 self.login_done(outcome, &mut out);
             }
             Input::FsDone(done) => {
-                self.fs_done(done.0, now, &mut out);
+                self.fs_done(done.0, wall, &mut out);
             }
             Input::Shutdown => {
                 if !self.closing && !self.shutting_down {
@@ -550,19 +585,21 @@ impl Session {
                     if self.running.is_none() {
                         self.fail_pending(&mut out);
                         self.say_shutdown(&mut out);
+                    } else {
+                        // the transfer may finish for the grace period
+                        self.timers.grace = Some(now + self.ctx.config.shutdown_grace);
                     }
                 }
             }
-            Input::IdleTimeout => {
-                if self.running.is_none() && !self.closing {
-                    self.reply_info(&mut out, Reply::new(421, "Control connection timed out."));
-                    self.close(&mut out);
-                }
-            }
+            Input::Tick => self.on_tick(now, &mut out),
             Input::Disconnected => {
                 self.disconnected = true;
                 self.queued.clear();
                 self.closing = true;
+                // a failed login's callback still fires; its reply is moot
+                if let Some((_, held)) = self.timers.hold.take() {
+                    out.extend(held.into_iter().filter(|a| matches!(a, Action::Event(_))));
+                }
                 if let Some(t) = self.pending.take() {
                     self.drop_transfer(t, &mut out);
                 }
@@ -571,8 +608,18 @@ impl Session {
             }
         }
         // whatever the input, lines that waited for it may run now
-        self.drain_queue(now, &mut out);
+        self.drain_queue(wall, &mut out);
+        self.rearm(busy_before, now, &out);
         out
+    }
+
+    /// Wall-clock time at monotonic instant `now` (for listings and STAT).
+    fn wall_clock(&self, now: Instant) -> SystemTime {
+        let (mono, wall) = self.epoch;
+        match now.checked_duration_since(mono) {
+            Some(d) => wall + d,
+            None => wall - mono.duration_since(now),
+        }
     }
 
     fn on_connected(&mut self, out: &mut Vec<Action>) {
@@ -740,6 +787,7 @@ impl Session {
     /// ones before it left and gets its own reply, in order.
     fn busy(&self) -> bool {
         self.awaiting != Awaiting::Nothing
+            || self.timers.hold.is_some()
             || self.running.is_some()
             || self.pending.is_some()
             || matches!(
@@ -889,12 +937,26 @@ impl Session {
     ) {
         self.running = None;
         self.data = DataState::None;
+        let reason = self.abort.take();
+        // what the session stopped the transfer for
+        let result = match (result, reason) {
+            (Err(TransferError::Aborted), Some(AbortReason::Stalled)) => {
+                Err(TransferError::TimedOut)
+            }
+            (Err(TransferError::Aborted), Some(AbortReason::Handshake)) => {
+                Err(TransferError::Handshake(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                )))
+            }
+            (result, _) => result,
+        };
         let ended = Box::new(fs_work::Ended {
             cmd: t.cmd,
             file_path: t.file_path.clone(),
             bytes: t.bytes(),
             seconds,
-            aborted_by_client: std::mem::take(&mut self.abort_requested),
+            aborted_by_client: reason == Some(AbortReason::Client),
             result,
         });
         // Finish the file first: an upload is only reported complete once

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::auth::MemoryAuthorizer;
@@ -13,7 +13,8 @@ use crate::fs::LocalFsFactory;
 struct H {
     s: Session,
     dir: tempfile::TempDir,
-    now: SystemTime,
+    /// The fake clock: every input is handled at this instant.
+    now: Instant,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -47,7 +48,7 @@ fn harness_setup(
     H {
         s,
         dir,
-        now: SystemTime::now(),
+        now: Instant::now(),
     }
 }
 
@@ -111,6 +112,20 @@ impl H {
             }
         }
         out
+    }
+
+    /// Step the fake clock by `d` and feed the tick.
+    fn after(&mut self, d: Duration) -> Vec<Action> {
+        self.now += d;
+        self.input(Input::Tick)
+    }
+
+    /// Step the fake clock to the session's next deadline and feed the tick.
+    fn expire(&mut self) -> Vec<Action> {
+        let d = self.s.next_deadline().expect("a deadline");
+        assert!(d >= self.now, "a deadline in the past");
+        self.now = d;
+        self.input(Input::Tick)
     }
 
     /// Send a line, expect exactly one reply, return it.
@@ -255,17 +270,27 @@ fn failed_login_delays_and_disconnects_after_max_attempts() {
     h.input(Input::Connected);
     for i in 1..=3 {
         h.one("USER user");
-        let a = h.line("PASS wrong");
-        assert!(
-            matches!(a[0], Action::Sleep(d) if d == Duration::from_secs(3)),
-            "{a:?}"
-        );
+        assert!(h.line("PASS wrong").is_empty(), "the 530 waits");
+        assert_eq!(h.s.next_deadline(), Some(h.now + Duration::from_secs(3)));
+        // nothing runs meanwhile
+        assert!(h.line("NOOP").is_empty());
+        assert!(h.after(Duration::from_millis(2999)).is_empty());
+        let a = h.after(Duration::from_millis(1));
+        if i < 3 {
+            assert_eq!(codes(&a), vec![530, 200], "{a:?}");
+        }
         assert_eq!(
             events(&a),
             vec![Event::LoginFailed("user".into(), "wrong".into())]
         );
         if i < 3 {
-            assert_eq!(texts(&a), vec!["530 Authentication failed."]);
+            assert_eq!(
+                texts(&a),
+                vec![
+                    "530 Authentication failed.",
+                    "200 I successfully did nothing."
+                ]
+            );
             assert!(!a.iter().any(|x| matches!(x, Action::Close)));
         } else {
             assert_eq!(texts(&a), vec!["530 Authentication failed. Disconnecting."]);
@@ -279,10 +304,13 @@ fn unknown_user_and_bad_password_get_the_same_reply() {
     let mut h = harness();
     h.input(Input::Connected);
     h.one("USER nobody");
-    let a = texts(&h.line("PASS x"));
+    assert!(h.line("PASS x").is_empty());
+    let a = texts(&h.expire());
     h.one("USER user");
-    let b = texts(&h.line("PASS x"));
+    assert!(h.line("PASS x").is_empty());
+    let b = texts(&h.expire());
     assert_eq!(a, b);
+    assert_eq!(a, ["530 Authentication failed."]);
 }
 
 #[test]
@@ -1117,12 +1145,13 @@ fn passive_failure_and_timeout() {
     );
     h.line("PASV");
     h.input(Input::PassiveListening(1025));
+    h.now += Duration::from_secs(1);
     assert_eq!(
         texts(&h.line("RETR nope")),
         vec!["550 No such file or directory."]
     );
     assert_eq!(
-        texts(&h.input(Input::PassiveTimeout)),
+        texts(&h.expire()),
         vec!["421 Passive data channel timed out."]
     );
 }
@@ -1291,7 +1320,8 @@ fn custom_login_and_quit_messages() {
 fn idle_timeout() {
     let mut h = harness();
     h.login();
-    let a = h.input(Input::IdleTimeout);
+    assert_eq!(h.s.next_deadline(), Some(h.now + Duration::from_secs(300)));
+    let a = h.expire();
     assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
     assert!(matches!(a.last(), Some(Action::Close)));
 }
@@ -1303,8 +1333,18 @@ fn idle_timeout_ignored_during_transfer_and_data_timeout_closes() {
     std::fs::write(h.path("f"), b"x").unwrap();
     h.open_data();
     let t = h.start("RETR f");
-    assert!(h.input(Input::IdleTimeout).is_empty());
-    let a = h.done(t, Err(TransferError::TimedOut));
+    let moved = t.byte_counter();
+    // a transfer that moves bytes runs for as long as it takes, past the
+    // idle timeout and the data timeout
+    for _ in 0..5 {
+        moved.fetch_add(1, Ordering::Relaxed);
+        assert!(h.after(Duration::from_secs(200)).is_empty());
+    }
+    // one that moves none for the data timeout is cut
+    assert!(h.after(Duration::from_secs(299)).is_empty());
+    let a = h.after(Duration::from_secs(1));
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
+    let a = h.done(t, Err(TransferError::Aborted));
     assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
     assert!(matches!(a.last(), Some(Action::Close)));
 }
@@ -1840,7 +1880,8 @@ fn lines_queued_before_auth_are_never_run_inside_tls() {
     for l in ["AUTH TLS", "USER user", "PASS 12345", "PWD"] {
         assert!(h.s.handle(Input::Line(l.as_bytes()), h.now).is_empty());
     }
-    let a = h.s.handle(Input::LoginDone(task.run()), h.now);
+    assert!(h.s.handle(Input::LoginDone(task.run()), h.now).is_empty());
+    let a = h.expire();
     assert_eq!(
         texts(&a),
         vec!["530 Authentication failed.", "234 AUTH TLS successful."]
@@ -1899,7 +1940,7 @@ fn an_idle_data_connection_times_out_with_421() {
     let mut h = harness();
     h.login();
     h.open_data();
-    let a = h.input(Input::DataTimeout);
+    let a = h.expire();
     assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
     assert!(matches!(a.last(), Some(Action::Close)), "{a:?}");
 }
@@ -1989,7 +2030,7 @@ fn lines_behind_a_cancelled_transfer_run_at_once() {
     h.input(Input::PassiveListening(50000));
     assert_eq!(codes(&h.line("RETR f")), vec![150]);
     assert!(h.line("PWD").is_empty());
-    let a = h.input(Input::PassiveTimeout);
+    let a = h.expire();
     assert_eq!(*codes(&a).last().unwrap(), 257, "{a:?}");
 }
 
@@ -2029,14 +2070,18 @@ fn a_pattern_with_only_escaped_wildcards_lists_the_literal_name() {
 
 #[test]
 fn nothing_is_said_after_the_reply_that_closes_the_session() {
-    let mut h = harness();
+    let cfg = ServerConfig {
+        timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
     h.login();
     h.line("PASV");
     h.input(Input::PassiveListening(50000));
-    let a = h.input(Input::IdleTimeout);
+    let a = h.expire();
     assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
-    // the driver reports the listener's end after that: no second reply
-    assert!(texts(&h.input(Input::PassiveTimeout)).is_empty());
+    // the listener's deadline comes after that: no second reply
+    assert!(texts(&h.after(Duration::from_secs(600))).is_empty());
     let mut h = harness();
     h.login();
     h.line("PORT 127,0,0,1,195,80");
