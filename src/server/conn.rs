@@ -18,7 +18,7 @@ use mio::{Interest, Registry, Token};
 
 use super::tls_stream::{Ctrl, CtrlMode, DataTls, SockIo, Step, TlsState};
 
-use crate::data::{Pump, Transfer, TransferError};
+use crate::data::{FileDone, FileJob, Pump, Transfer, TransferError};
 use crate::events::EventHandler;
 use crate::proto::line::{LineEvent, LineReader};
 use crate::session::{Action, Input, LoginOutcome, LoginTask, Session};
@@ -96,6 +96,16 @@ struct Running {
     last_progress: Instant,
     last_bytes: u64,
     paused_until: Option<Instant>,
+    /// The transfer ended while a file job was out: how, reported to the
+    /// session once the job brought the source or sink back.
+    ending: Option<Result<(), TransferError>>,
+}
+
+impl Running {
+    /// Still moving bytes (not just waiting for a file job to finish its ending).
+    fn active(&self) -> bool {
+        self.ending.is_none()
+    }
 }
 
 /// One session's sockets and buffers.
@@ -141,12 +151,35 @@ pub struct Connection {
     pub hot: bool,
 }
 
-/// Runs login checks on a thread pool and hands the outcome back to the
-/// poll loop (keyed by connection), so a slow authorizer stalls no other session.
+/// The outcome of work a connection handed to its [`Offload`] pool.
+pub enum JobResult {
+    /// A login check.
+    Login(LoginOutcome),
+    /// A piece of a transfer's file side.
+    File(FileDone),
+}
+
+impl JobResult {
+    /// The connection it was for is gone: release what the result holds
+    /// (an upload's file is aborted).
+    pub fn discard(self) {
+        match self {
+            JobResult::Login(_) => {}
+            JobResult::File(done) => done.discard(),
+        }
+    }
+}
+
+/// A job's result, for connection `.0` of generation `.1`.
+pub type JobReport = (usize, u64, JobResult);
+
+/// Runs work that may block (login checks, the file side of transfers on
+/// storage that may be slow) on a thread pool and hands the result back to
+/// the poll loop (keyed by connection), so it stalls no other session.
 #[derive(Clone)]
 pub struct Offload {
     pool: threadpool::ThreadPool,
-    results: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+    results: crossbeam_channel::Sender<JobReport>,
     waker: Arc<mio::Waker>,
     key: (usize, u64),
 }
@@ -155,7 +188,7 @@ impl Offload {
     /// A handle for connection `key` that runs tasks on `pool` and reports on `results`, waking `waker`.
     pub fn new(
         pool: threadpool::ThreadPool,
-        results: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
+        results: crossbeam_channel::Sender<JobReport>,
         waker: Arc<mio::Waker>,
         key: (usize, u64),
     ) -> Self {
@@ -167,14 +200,26 @@ impl Offload {
         }
     }
 
-    fn submit(&self, task: LoginTask) {
+    fn execute(&self, job: impl FnOnce() -> JobResult + Send + 'static) {
         let (tx, waker, (idx, gen)) = (self.results.clone(), Arc::clone(&self.waker), self.key);
         self.pool.execute(move || {
-            let outcome = task.run();
-            if tx.send((idx, gen, outcome)).is_ok() {
-                let _ = waker.wake();
+            let result = job();
+            match tx.send((idx, gen, result)) {
+                Ok(()) => {
+                    let _ = waker.wake();
+                }
+                // the loop is gone
+                Err(e) => e.into_inner().2.discard(),
             }
         });
+    }
+
+    fn submit(&self, task: LoginTask) {
+        self.execute(move || JobResult::Login(task.run()));
+    }
+
+    fn submit_file(&self, job: FileJob) {
+        self.execute(move || JobResult::File(job.run()));
     }
 }
 
@@ -258,8 +303,35 @@ impl Connection {
         self.offload = Some(offload);
     }
 
+    /// The result of a job handed to the [`Offload`] pool.
+    pub fn job_done(&mut self, result: JobResult, registry: &Registry) {
+        match result {
+            JobResult::Login(outcome) => self.login_done(outcome, registry),
+            JobResult::File(done) => self.file_done(done, registry),
+        }
+    }
+
+    /// A file job of the running transfer came back.
+    fn file_done(&mut self, done: FileDone, registry: &Registry) {
+        let now = Instant::now();
+        let Some(r) = &mut self.running else {
+            done.discard();
+            return;
+        };
+        r.transfer.file_done(done);
+        // the storage answered: the transfer is not stalled
+        r.last_progress = now;
+        if let Some(result) = r.ending.take() {
+            self.finish_transfer(result, registry, now);
+        } else {
+            self.pump(registry, now);
+        }
+        self.resume_input(registry);
+        self.finish_if_closing(registry);
+    }
+
     /// The outcome of an offloaded login check.
-    pub fn login_done(&mut self, outcome: LoginOutcome, registry: &Registry) {
+    fn login_done(&mut self, outcome: LoginOutcome, registry: &Registry) {
         let now = Instant::now();
         self.feed(Input::LoginDone(outcome), registry, now);
         if self.hot {
@@ -296,7 +368,10 @@ impl Connection {
             }
         };
         if self.closing {
-            consider(self.close_deadline);
+            // a transfer's ending waits for its file job, not for a timer
+            if !self.running.as_ref().is_some_and(|r| !r.active()) {
+                consider(self.close_deadline);
+            }
         } else if let Some(s) = self.sleep_until {
             consider(Some(s));
         } else {
@@ -314,7 +389,7 @@ impl Connection {
             if let DataSock::Connecting { deadline, .. } = &self.data {
                 consider(*deadline);
             }
-            if let Some(r) = &self.running {
+            if let Some(r) = self.running.as_ref().filter(|r| r.active()) {
                 consider(self.grace_deadline);
                 consider(r.paused_until);
                 if let Some(t) = self.config.data_timeout {
@@ -338,7 +413,7 @@ impl Connection {
                 if matches!(self.data, DataSock::Connecting { .. }) {
                     self.finish_connect(registry, now);
                 }
-                if self.running.is_some() {
+                if self.running.as_ref().is_some_and(Running::active) {
                     self.hot = true;
                 } else if let DataSock::Secure(t) = &mut self.data {
                     // a handshake ahead of the transfer; a failure is
@@ -405,7 +480,9 @@ impl Connection {
                     self.feed(Input::DataTimeout, registry, now);
                 }
             }
-            if self.running.is_some() && self.grace_deadline.is_some_and(|g| now >= g) {
+            if self.running.as_ref().is_some_and(Running::active)
+                && self.grace_deadline.is_some_and(|g| now >= g)
+            {
                 log::info!(
                     "{} shutdown: cutting the running transfer",
                     self.session.log_prefix()
@@ -421,7 +498,8 @@ impl Connection {
                     .config
                     .data_timeout
                     .is_some_and(|t| now >= r.last_progress + t);
-                if stalled && r.paused_until.is_none() {
+                // (an ending transfer waits for its file job, not for a timer)
+                if stalled && r.paused_until.is_none() && r.active() {
                     self.end_transfer(Err(TransferError::TimedOut), registry, now);
                 }
             } else if !self.session.awaits_driver() && self.idle_deadline.is_some_and(|d| now >= d)
@@ -751,6 +829,10 @@ impl Connection {
         }
         if self.running.is_some() {
             self.end_transfer(Err(TransferError::Aborted), registry, now);
+            if self.running.is_some() {
+                // a file job holds the transfer's file: finish when it is back
+                return;
+            }
         }
         self.drop_passive(registry);
         self.drop_data(registry);
@@ -825,6 +907,12 @@ impl Connection {
                         _ => false,
                     };
                     if usable {
+                        let mut t = t;
+                        if self.offload.is_some() {
+                            // this thread serves other sessions: no file
+                            // I/O here unless the storage is local and fast
+                            t.use_file_jobs();
+                        }
                         self.data_idle_deadline = None;
                         self.running = Some(Running {
                             transfer: t,
@@ -832,6 +920,7 @@ impl Connection {
                             last_progress: now,
                             last_bytes: 0,
                             paused_until: None,
+                            ending: None,
                         });
                         self.hot = true;
                         None
@@ -848,7 +937,18 @@ impl Connection {
                     }
                 }
                 Action::AbortTransfer => {
-                    if let Some(r) = self.running.take() {
+                    if let Some(r) = self.running.as_mut().filter(|r| r.active()) {
+                        r.transfer.recall_file_job();
+                    }
+                    if self
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| r.transfer.file_busy())
+                    {
+                        // answered once the file job is back (see end_transfer)
+                        self.end_transfer(Err(TransferError::Aborted), registry, now);
+                        None
+                    } else if let Some(r) = self.running.take() {
                         self.drop_data(registry);
                         let seconds = now.saturating_duration_since(r.started).as_secs_f64();
                         Some(self.session.handle(
@@ -1063,7 +1163,7 @@ impl Connection {
 
     fn pump(&mut self, registry: &Registry, now: Instant) {
         self.hot = false;
-        let Some(r) = &mut self.running else {
+        let Some(r) = self.running.as_mut().filter(|r| r.active()) else {
             return;
         };
         if r.paused_until.is_some() {
@@ -1100,6 +1200,13 @@ impl Connection {
             },
             _ => return,
         };
+        if let Some(job) = r.transfer.take_file_job() {
+            match &self.offload {
+                Some(off) => off.submit_file(job),
+                // (only a driver with a pool turns file jobs on)
+                None => r.transfer.file_done(job.run()),
+            }
+        }
         match result {
             Ok(p) => {
                 let bytes = r.transfer.bytes();
@@ -1109,7 +1216,7 @@ impl Connection {
                 }
                 match p {
                     Pump::Progress => self.hot = true,
-                    Pump::Blocked => {}
+                    Pump::Blocked | Pump::Waiting => {}
                     Pump::Paused(at) => r.paused_until = Some(at),
                     Pump::Done => self.end_transfer(Ok(()), registry, now),
                 }
@@ -1118,13 +1225,27 @@ impl Connection {
         }
     }
 
+    /// Stop the running transfer with `result`. The data connection closes
+    /// now; the session hears of the end once no file job holds the
+    /// transfer's source or sink (an upload's file must come back to be
+    /// committed or aborted).
     fn end_transfer(
         &mut self,
         result: Result<(), TransferError>,
         registry: &Registry,
         now: Instant,
     ) {
-        let Some(r) = self.running.take() else { return };
+        let Some(r) = self.running.as_mut().filter(|r| r.active()) else {
+            return;
+        };
+        r.transfer.recall_file_job();
+        let busy = r.transfer.file_busy();
+        let result = if busy {
+            r.ending = Some(result);
+            None
+        } else {
+            Some(result)
+        };
         match &self.data {
             DataSock::Open(s) => {
                 let _ = s.shutdown(Shutdown::Write);
@@ -1136,6 +1257,19 @@ impl Connection {
         }
         self.drop_data(registry);
         self.hot = false;
+        if let Some(result) = result {
+            self.finish_transfer(result, registry, now);
+        }
+    }
+
+    /// Report the end of the running transfer (no file job out) to the session.
+    fn finish_transfer(
+        &mut self,
+        result: Result<(), TransferError>,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        let Some(r) = self.running.take() else { return };
         self.touch(now);
         let seconds = now.saturating_duration_since(r.started).as_secs_f64();
         self.feed(

@@ -19,15 +19,15 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Connection, Offload, Slot};
+use super::conn::{Connection, JobReport, Offload, Slot};
 use super::{FtpServer, ShutdownSignal};
 use crate::events::EventHandler;
-use crate::session::{LoginOutcome, Session, SessionContext};
+use crate::session::{Session, SessionContext};
 
 /// Token of the waker; connections use tokens from 1 up.
 const WAKER: Token = Token(0);
-/// Threads that run login checks for one poll loop.
-const LOGIN_THREADS: usize = 4;
+/// Threads that run login checks and transfers' file work for one poll loop.
+const WORKER_THREADS: usize = 4;
 /// Token of a worker process's signal pipe.
 const STOP: Token = Token(usize::MAX);
 
@@ -58,10 +58,11 @@ pub(super) struct PollLoop {
     hot: VecDeque<usize>,
     signal: Arc<ShutdownSignal>,
     waker: Arc<Waker>,
-    /// Login checks run here, off the loop's thread.
-    logins: threadpool::ThreadPool,
-    login_tx: crossbeam_channel::Sender<(usize, u64, LoginOutcome)>,
-    login_rx: Receiver<(usize, u64, LoginOutcome)>,
+    /// Login checks and file work on storage that may be slow run here,
+    /// off the loop's thread.
+    workers: threadpool::ThreadPool,
+    job_tx: crossbeam_channel::Sender<JobReport>,
+    job_rx: Receiver<JobReport>,
     stopping: bool,
     /// Kept open while registered.
     _stop_pipe: Option<OwnedFd>,
@@ -76,10 +77,10 @@ impl PollLoop {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         signal.subscribe(&waker);
-        let (login_tx, login_rx) = crossbeam_channel::unbounded();
-        let logins = threadpool::Builder::new()
-            .num_threads(LOGIN_THREADS)
-            .thread_name("ftp-login".into())
+        let (job_tx, job_rx) = crossbeam_channel::unbounded();
+        let workers = threadpool::Builder::new()
+            .num_threads(WORKER_THREADS)
+            .thread_name("ftp-worker".into())
             .build();
         Ok(PollLoop {
             poll,
@@ -92,9 +93,9 @@ impl PollLoop {
             hot: VecDeque::new(),
             signal,
             waker,
-            logins,
-            login_tx,
-            login_rx,
+            workers,
+            job_tx,
+            job_rx,
             stopping: false,
             _stop_pipe: None,
         })
@@ -164,8 +165,8 @@ impl PollLoop {
             Ok(mut conn) => {
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
-                    self.logins.clone(),
-                    self.login_tx.clone(),
+                    self.workers.clone(),
+                    self.job_tx.clone(),
                     Arc::clone(&self.waker),
                     (idx, self.generations[idx]),
                 ));
@@ -233,12 +234,14 @@ impl PollLoop {
                     if self.signal.is_set() {
                         self.shutdown_all();
                     }
-                    while let Ok((idx, gen, outcome)) = self.login_rx.try_recv() {
-                        if let Some(Some(entry)) = self.entries.get_mut(idx) {
-                            if entry.generation == gen {
-                                entry.conn.login_done(outcome, self.poll.registry());
+                    while let Ok((idx, gen, result)) = self.job_rx.try_recv() {
+                        match self.entries.get_mut(idx) {
+                            Some(Some(entry)) if entry.generation == gen => {
+                                entry.conn.job_done(result, self.poll.registry());
                                 self.after(idx);
                             }
+                            // for a connection gone (its slot maybe reused)
+                            _ => result.discard(),
                         }
                     }
                     loop {

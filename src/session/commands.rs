@@ -1294,7 +1294,8 @@ impl Session {
             cfg.use_sendfile,
             cfg.write_limit,
         )
-        .with_path(fs.display_path(&p));
+        .with_path(fs.display_path(&p))
+        .with_fast_storage(fs.is_local_fast());
         self.push_transfer(t, None, now, out);
     }
 
@@ -1353,7 +1354,8 @@ impl Session {
         };
         let cfg = &self.ctx.config;
         let t = Transfer::receive(cmd, sink, self.ascii, cfg.use_sendfile, cfg.read_limit)
-            .with_path(fs.display_path(&p));
+            .with_path(fs.display_path(&p))
+            .with_fast_storage(fs.is_local_fast());
         self.push_transfer(t, None, now, out);
     }
 
@@ -1398,7 +1400,8 @@ impl Session {
             self.ctx.config.use_sendfile,
             self.ctx.config.read_limit,
         )
-        .with_path(fs.display_path(&vpath));
+        .with_path(fs.display_path(&vpath))
+        .with_fast_storage(fs.is_local_fast());
         self.push_transfer(t, Some(format!("FILE: {name}")), now, out);
     }
 
@@ -1494,7 +1497,8 @@ impl Session {
             false,
             false,
             self.ctx.config.write_limit,
-        );
+        )
+        .with_fast_storage(fs.is_local_fast());
         self.push_transfer(t, None, now, out);
     }
 
@@ -1602,7 +1606,8 @@ impl Session {
             false,
             false,
             self.ctx.config.write_limit,
-        );
+        )
+        .with_fast_storage(fs.is_local_fast());
         self.push_transfer(t, None, now, out);
     }
 }
