@@ -465,8 +465,10 @@ fn abort_and_disconnect_mid_upload_keep_the_old_file() {
 }
 
 fn abort_mid_download_on_slow_storage() {
-    let srv = start_slow(50, 0, 0);
-    let a = pattern(4 * 1024 * 1024, 9);
+    // more than the socket buffers hold, and 2 s of reads: the ABOR comes
+    // while the server still reads
+    let srv = start_slow(20, 0, 0);
+    let a = pattern(24 * 1024 * 1024, 9);
     std::fs::write(srv.path("a.bin"), &a).unwrap();
     let mut r = login(&srv);
     let mut d = data_conn(&mut r);
