@@ -353,7 +353,11 @@ fn pump(t: &mut Transfer, upload: &[u8]) -> Result<Vec<u8>, TransferError> {
                 }
                 return Ok(got);
             }
-            Pump::Paused(_) | Pump::Blocked | Pump::Progress => {}
+            Pump::Paused(_) | Pump::Blocked | Pump::Progress | Pump::Waiting => {}
+        }
+        // (file jobs only run for storage that may be slow; run them inline)
+        if let Some(job) = t.take_file_job() {
+            t.file_done(job.run());
         }
     }
     panic!("{:?} never finished", t.cmd);

@@ -7,4 +7,6 @@ pub mod ascii;
 pub mod throttle;
 mod transfer;
 
-pub use transfer::{Direction, Pump, Source, Transfer, TransferCmd, TransferError};
+pub use transfer::{
+    Direction, FileDone, FileJob, Pump, Source, Transfer, TransferCmd, TransferError,
+};

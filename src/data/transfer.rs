@@ -15,6 +15,10 @@ use crate::fs::{ReadFile, WriteFile};
 const CHUNK: usize = 256 * 1024;
 /// Bytes moved by one splice(2) of an upload.
 const SPLICE_CHUNK: usize = 1024 * 1024;
+/// Listing bytes produced at once (one refill, or one file job).
+const LINES_CHUNK: usize = 64 * 1024;
+/// Listing lines produced at once: each may cost a filesystem call.
+const LINES_MAX: usize = 1024;
 
 /// The command that started a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +105,164 @@ pub enum Pump {
     Paused(Instant),
     /// All data moved (for a download: written to the socket; for an upload: the client closed).
     Done,
+    /// The file side is busy: hand [`Transfer::take_file_job`] to a worker
+    /// and call again once its result went to [`Transfer::file_done`].
+    Waiting,
+}
+
+/// One bounded piece of a transfer's file-side work (read the next chunk
+/// of the file or of the listing, or write a received chunk to the upload's
+/// file), to run off the thread that serves the sockets when the storage
+/// may be slow. It owns the source or sink while it runs; its
+/// [`FileDone`] hands them back.
+pub struct FileJob(Job);
+
+enum Job {
+    Read {
+        source: Source,
+        to_net: Option<ToNetwork>,
+        buf: Vec<u8>,
+        raw: Vec<u8>,
+    },
+    Write {
+        sink: Box<dyn WriteFile>,
+        data: Vec<u8>,
+        flush: bool,
+    },
+}
+
+/// What a [`FileJob`] did: the source or sink it took, and the bytes read.
+pub struct FileDone(Done);
+
+enum Done {
+    Read {
+        source: Source,
+        to_net: Option<ToNetwork>,
+        buf: Vec<u8>,
+        raw: Vec<u8>,
+        result: io::Result<bool>,
+    },
+    Write {
+        sink: Box<dyn WriteFile>,
+        data: Vec<u8>,
+        flush: bool,
+        result: io::Result<()>,
+    },
+}
+
+impl FileJob {
+    /// Do the work (blocking file or filesystem I/O).
+    pub fn run(self) -> FileDone {
+        FileDone(match self.0 {
+            Job::Read {
+                mut source,
+                mut to_net,
+                mut buf,
+                mut raw,
+            } => {
+                let result = next_chunk(&mut source, to_net.as_mut(), &mut buf, &mut raw);
+                Done::Read {
+                    source,
+                    to_net,
+                    buf,
+                    raw,
+                    result,
+                }
+            }
+            Job::Write {
+                mut sink,
+                mut data,
+                flush,
+            } => {
+                let mut result = sink.write_all(&data);
+                if result.is_ok() && flush {
+                    result = sink.flush();
+                }
+                data.clear();
+                Done::Write {
+                    sink,
+                    data,
+                    flush,
+                    result,
+                }
+            }
+        })
+    }
+}
+
+impl FileDone {
+    /// The transfer it belongs to is gone: abort an upload's file (see
+    /// [`WriteFile::abort`]) rather than drop it unfinished.
+    pub fn discard(self) {
+        if let Done::Write { sink, .. } = self.0 {
+            let _ = sink.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for FileDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Done::Read { buf, result, .. } => f
+                .debug_struct("FileDone::Read")
+                .field("bytes", &buf.len())
+                .field("result", result)
+                .finish(),
+            Done::Write { result, .. } => f
+                .debug_struct("FileDone::Write")
+                .field("result", result)
+                .finish(),
+        }
+    }
+}
+
+/// Produce the next chunk of `source` into `out` (cleared first), converting
+/// a file to network form when `to_net` is given (`raw` holds the bytes
+/// read). True at the end of the source.
+fn next_chunk(
+    source: &mut Source,
+    to_net: Option<&mut ToNetwork>,
+    out: &mut Vec<u8>,
+    raw: &mut Vec<u8>,
+) -> io::Result<bool> {
+    out.clear();
+    match source {
+        Source::File(file) => {
+            let target = if to_net.is_some() {
+                &mut *raw
+            } else {
+                &mut *out
+            };
+            target.resize(CHUNK, 0);
+            let n = loop {
+                match file.read(target) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        target.clear();
+                        return Err(e);
+                    }
+                }
+            };
+            target.truncate(n);
+            if let Some(t) = to_net {
+                t.convert(raw, out);
+            }
+            Ok(n == 0)
+        }
+        Source::Lines(lines) => {
+            for _ in 0..LINES_MAX {
+                if out.len() >= LINES_CHUNK {
+                    break;
+                }
+                match lines.next() {
+                    Some(line) => out.extend_from_slice(&line),
+                    None => return Ok(true),
+                }
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// One transfer on a data connection.
@@ -123,6 +285,39 @@ pub struct Transfer {
     started: Option<Instant>,
     splice: Option<crate::sys::SplicePipe>,
     protected: bool,
+    upload: bool,
+    /// The storage said it is local and fast (see [`Filesystem::is_local_fast`]).
+    ///
+    /// [`Filesystem::is_local_fast`]: crate::fs::Filesystem::is_local_fast
+    fast_storage: bool,
+    /// The file side runs as [`FileJob`]s.
+    jobs: bool,
+    /// Buffers and the job of a file side run as jobs.
+    side: Box<Side>,
+    /// A job is out: the source or sink is away.
+    job_out: bool,
+    /// Upload: the client closed the data connection.
+    net_eof: bool,
+    /// Upload: the last bytes are written and the file flushed.
+    flushed: bool,
+}
+
+/// The state of a file side run as [`FileJob`]s (boxed: most transfers
+/// never use it).
+#[derive(Default)]
+struct Side {
+    /// A job ready to be handed out.
+    job: Option<FileJob>,
+    /// Download: the next buffer, read ahead.
+    ahead: Option<Vec<u8>>,
+    /// A buffer to reuse for the next job.
+    spare: Vec<u8>,
+    /// Download: the scratch buffer of an ASCII conversion.
+    raw: Vec<u8>,
+    /// A file job failed; reported in order.
+    file_error: Option<io::Error>,
+    /// Upload: received bytes (converted) waiting to be written.
+    pending: Vec<u8>,
 }
 
 impl std::fmt::Debug for Transfer {
@@ -133,6 +328,8 @@ impl std::fmt::Debug for Transfer {
             .field("ascii", &self.ascii)
             .field("zero_copy", &self.zero_copy)
             .field("protected", &self.protected)
+            .field("fast_storage", &self.fast_storage)
+            .field("jobs", &self.jobs)
             .field("bytes", &self.bytes())
             .finish()
     }
@@ -179,6 +376,7 @@ impl Transfer {
         Transfer {
             cmd,
             file_path: None,
+            upload: sink.is_some(),
             source,
             sink,
             ascii,
@@ -193,7 +391,160 @@ impl Transfer {
             started: None,
             splice: None,
             protected: false,
+            fast_storage: false,
+            jobs: false,
+            side: Box::default(),
+            job_out: false,
+            net_eof: false,
+            flushed: false,
         }
+    }
+
+    /// Whether the storage is local and fast (see
+    /// [`Filesystem::is_local_fast`](crate::fs::Filesystem::is_local_fast)).
+    /// Without it, a driver whose thread serves other sessions too moves
+    /// the file side off that thread (see [`Transfer::use_file_jobs`]).
+    pub fn with_fast_storage(mut self, fast: bool) -> Self {
+        self.fast_storage = fast;
+        self
+    }
+
+    /// Called by a driver whose thread serves other sessions, before the
+    /// first pump: unless the storage is local and fast, every file or
+    /// filesystem call of this transfer then runs as a [`FileJob`] (the
+    /// pump answers [`Pump::Waiting`]; see [`Transfer::take_file_job`]),
+    /// and zero-copy is off (sendfile and splice block on the file too).
+    /// True when the transfer runs its file side as jobs.
+    pub fn use_file_jobs(&mut self) -> bool {
+        if !self.fast_storage {
+            self.jobs = true;
+            self.zero_copy = false;
+        }
+        self.jobs
+    }
+
+    /// The file work to run next, if any: run it ([`FileJob::run`], on any
+    /// thread) and give its result to [`Transfer::file_done`]. At most one
+    /// job is out at a time.
+    pub fn take_file_job(&mut self) -> Option<FileJob> {
+        let job = self.side.job.take();
+        if job.is_some() {
+            self.job_out = true;
+        }
+        job
+    }
+
+    /// Whether a file job is out: the transfer's source or sink is away
+    /// until [`Transfer::file_done`] brings it back, so the transfer must
+    /// not be finished before.
+    pub fn file_busy(&self) -> bool {
+        self.job_out
+    }
+
+    /// The transfer ends: take back a job not handed out yet.
+    pub fn recall_file_job(&mut self) {
+        match self.side.job.take().map(|j| j.0) {
+            None => {}
+            Some(Job::Read {
+                source,
+                to_net,
+                buf,
+                raw,
+            }) => {
+                self.source = Some(source);
+                if let Some(t) = to_net {
+                    self.to_net = t;
+                }
+                self.side.spare = buf;
+                self.side.raw = raw;
+            }
+            Some(Job::Write { sink, mut data, .. }) => {
+                self.sink = Some(sink);
+                data.append(&mut self.side.pending);
+                self.side.pending = data;
+            }
+        }
+    }
+
+    /// The result of the job last taken with [`Transfer::take_file_job`].
+    pub fn file_done(&mut self, done: FileDone) {
+        self.job_out = false;
+        match done.0 {
+            Done::Read {
+                source,
+                to_net,
+                buf,
+                raw,
+                result,
+            } => {
+                self.source = Some(source);
+                if let Some(t) = to_net {
+                    self.to_net = t;
+                }
+                self.side.raw = raw;
+                match result {
+                    Ok(eof) => {
+                        self.eof = eof;
+                        self.side.ahead = Some(buf);
+                    }
+                    Err(e) => {
+                        self.side.spare = buf;
+                        self.side.file_error = Some(e);
+                    }
+                }
+            }
+            Done::Write {
+                sink,
+                data,
+                flush,
+                result,
+            } => {
+                self.sink = Some(sink);
+                self.side.spare = data;
+                match result {
+                    Ok(()) => self.flushed = flush,
+                    Err(e) => self.side.file_error = Some(e),
+                }
+            }
+        }
+    }
+
+    /// Download with jobs: read ahead while the socket side works.
+    fn read_ahead(&mut self) {
+        if self.upload
+            || self.job_out
+            || self.side.job.is_some()
+            || self.side.ahead.is_some()
+            || self.eof
+            || self.side.file_error.is_some()
+        {
+            return;
+        }
+        let Some(source) = self.source.take() else {
+            return;
+        };
+        let to_net = (self.ascii && matches!(source, Source::File(_)))
+            .then(|| std::mem::take(&mut self.to_net));
+        self.side.job = Some(FileJob(Job::Read {
+            source,
+            to_net,
+            buf: std::mem::take(&mut self.side.spare),
+            raw: std::mem::take(&mut self.side.raw),
+        }));
+    }
+
+    /// Upload with jobs: hand what was received to a write job (the last one
+    /// flushes the file). False when the sink is away.
+    fn write_behind(&mut self, flush: bool) -> bool {
+        if self.job_out || self.side.job.is_some() {
+            return false;
+        }
+        let Some(sink) = self.sink.take() else {
+            return false;
+        };
+        let data = std::mem::replace(&mut self.side.pending, std::mem::take(&mut self.side.spare));
+        self.side.job = Some(FileJob(Job::Write { sink, data, flush }));
+        true
     }
 
     /// Set the display path of the file involved.
@@ -219,7 +570,7 @@ impl Transfer {
 
     /// The direction of the transfer.
     pub fn direction(&self) -> Direction {
-        if self.sink.is_some() {
+        if self.upload {
             Direction::Receive
         } else {
             Direction::Send
@@ -262,9 +613,140 @@ impl Transfer {
         now: Instant,
     ) -> Result<Pump, TransferError> {
         self.started.get_or_insert(now);
-        match self.direction() {
-            Direction::Send => self.pump_send(sock, budget, now),
-            Direction::Receive => self.pump_receive(sock, budget, now),
+        match (self.direction(), self.jobs) {
+            (Direction::Send, false) => self.pump_send(sock, budget, now),
+            (Direction::Receive, false) => self.pump_receive(sock, budget, now),
+            (Direction::Send, true) => {
+                let r = self.pump_send_jobs(sock, budget, now);
+                if r.is_ok() {
+                    self.read_ahead();
+                }
+                r
+            }
+            (Direction::Receive, true) => self.pump_receive_jobs(sock, budget, now),
+        }
+    }
+
+    /// A download whose file side runs as jobs: write the current buffer,
+    /// then the one read ahead.
+    fn pump_send_jobs<S: Write>(
+        &mut self,
+        sock: &mut S,
+        budget: usize,
+        now: Instant,
+    ) -> Result<Pump, TransferError> {
+        let mut moved = 0usize;
+        loop {
+            if let Some(at) = self.throttle.resume_at(now) {
+                return Ok(Pump::Paused(at));
+            }
+            if moved >= budget {
+                return Ok(Pump::Progress);
+            }
+            if self.pos >= self.buf.len() {
+                if let Some(next) = self.side.ahead.take() {
+                    self.side.spare = std::mem::replace(&mut self.buf, next);
+                    self.pos = 0;
+                    continue;
+                }
+                if let Some(e) = self.side.file_error.take() {
+                    return Err(TransferError::Local(e));
+                }
+                if self.eof {
+                    return Ok(Pump::Done);
+                }
+                self.read_ahead();
+                return Ok(Pump::Waiting);
+            }
+            let limit = self.throttle.chunk(CHUNK);
+            let end = self.buf.len().min(self.pos + limit);
+            match sock.write(&self.buf[self.pos..end]) {
+                Ok(0) => return Err(TransferError::Network(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    self.pos += n;
+                    moved += n;
+                    self.count(n, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pump::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TransferError::Network(e)),
+            }
+        }
+    }
+
+    /// An upload whose file side runs as jobs: read the socket into a
+    /// buffer of at most about two chunks while the previous one is written.
+    fn pump_receive_jobs<S: Read>(
+        &mut self,
+        sock: &mut S,
+        budget: usize,
+        now: Instant,
+    ) -> Result<Pump, TransferError> {
+        let mut moved = 0usize;
+        loop {
+            if let Some(e) = self.side.file_error.take() {
+                return Err(TransferError::Local(e));
+            }
+            if self.net_eof {
+                if self.job_out
+                    || self.side.job.is_some()
+                    || (!self.flushed && self.write_behind(true))
+                {
+                    return Ok(Pump::Waiting);
+                }
+                return Ok(Pump::Done);
+            }
+            if let Some(at) = self.throttle.resume_at(now) {
+                return Ok(Pump::Paused(at));
+            }
+            if moved >= budget {
+                return Ok(Pump::Progress);
+            }
+            if self.side.pending.len() >= CHUNK {
+                if self.write_behind(false) {
+                    continue;
+                }
+                return Ok(Pump::Waiting);
+            }
+            let limit = self.throttle.chunk(CHUNK);
+            let read = if self.ascii {
+                if self.buf.len() < limit {
+                    self.buf.resize(limit, 0);
+                }
+                sock.read(&mut self.buf[..limit])
+            } else {
+                let start = self.side.pending.len();
+                self.side.pending.resize(start + limit, 0);
+                let r = sock.read(&mut self.side.pending[start..]);
+                self.side
+                    .pending
+                    .truncate(start + *r.as_ref().unwrap_or(&0));
+                r
+            };
+            match read {
+                Ok(0) => {
+                    if self.ascii {
+                        self.from_net.finish(&mut self.side.pending);
+                    }
+                    self.net_eof = true;
+                }
+                Ok(n) => {
+                    if self.ascii {
+                        self.from_net
+                            .convert(&self.buf[..n], &mut self.side.pending);
+                    }
+                    moved += n;
+                    self.count(n, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.side.pending.is_empty() {
+                        self.write_behind(false);
+                    }
+                    return Ok(Pump::Blocked);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TransferError::Network(e)),
+            }
         }
     }
 
@@ -345,43 +827,20 @@ impl Transfer {
 
     /// Refill the send buffer from the source.
     fn fill(&mut self) -> Result<(), TransferError> {
-        self.buf.clear();
         self.pos = 0;
-        let mut raw = Vec::new();
-        match &mut self.source {
-            None => self.eof = true,
-            Some(Source::File(file)) => {
-                raw.resize(CHUNK, 0);
-                let n = loop {
-                    match file.read(&mut raw) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(TransferError::Local(e)),
-                    }
-                };
-                raw.truncate(n);
-                if n == 0 {
-                    self.eof = true;
-                }
+        let Some(source) = &mut self.source else {
+            self.buf.clear();
+            self.eof = true;
+            return Ok(());
+        };
+        let to_net = (self.ascii && matches!(source, Source::File(_))).then_some(&mut self.to_net);
+        match next_chunk(source, to_net, &mut self.buf, &mut self.side.raw) {
+            Ok(eof) => {
+                self.eof = eof;
+                Ok(())
             }
-            Some(Source::Lines(lines)) => {
-                while raw.len() < 64 * 1024 {
-                    match lines.next() {
-                        Some(line) => raw.extend_from_slice(&line),
-                        None => {
-                            self.eof = true;
-                            break;
-                        }
-                    }
-                }
-            }
+            Err(e) => Err(TransferError::Local(e)),
         }
-        if self.ascii && matches!(self.source, Some(Source::File(_))) {
-            self.to_net.convert(&raw, &mut self.buf);
-        } else {
-            self.buf = raw;
-        }
-        Ok(())
     }
 
     /// Zero-copy upload step: socket -> pipe -> file. `None` when splice is

@@ -71,6 +71,37 @@ struct Root {
     given: PathBuf,
     /// uid/gid -> name.
     names: NameCache,
+    /// The root is on a local disk filesystem (see [`Filesystem::is_local_fast`]).
+    local_fast: bool,
+}
+
+/// Whether the filesystem holding `dir` is a local disk (or memory)
+/// filesystem, by its type (statfs(2) `f_type`): an allow-list, so that
+/// network filesystems (NFS, SMB/CIFS, 9p, Ceph, AFS...), FUSE mounts and
+/// anything unknown count as possibly slow.
+fn is_local_fast_fs(dir: &Dir) -> bool {
+    const LOCAL: &[u32] = &[
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0x8584_58F6, // ramfs
+        0x794C_7630, // overlayfs
+        0xF2F5_2010, // f2fs
+        0x5265_4973, // reiserfs
+        0x3153_464A, // jfs
+        0x2FC1_2FC1, // zfs
+        0xCA45_1A4E, // bcachefs
+        0x3434,      // nilfs2
+        0x4D44,      // msdos, vfat
+        0x2011_BAB0, // exfat
+    ];
+    match nix::sys::statfs::fstatfs(dir) {
+        // f_type holds a 32-bit magic number, whatever the width of its C type
+        #[allow(clippy::unnecessary_cast)]
+        Ok(st) => LOCAL.contains(&(st.filesystem_type().0 as u32)),
+        Err(_) => false,
+    }
 }
 
 impl LocalFs {
@@ -80,12 +111,14 @@ impl LocalFs {
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
         let canon = std::fs::canonicalize(root)?;
         let given = std::path::absolute(root)?;
+        let local_fast = is_local_fast_fs(&dir);
         Ok(LocalFs {
             root: Arc::new(Root {
                 dir,
                 canon,
                 given,
                 names: NameCache::default(),
+                local_fast,
             }),
         })
     }
@@ -805,6 +838,13 @@ impl Filesystem for LocalFs {
         } else {
             self.root.canon.join(rel)
         }
+    }
+
+    /// True when the root is on a local disk or memory filesystem (ext4, xfs,
+    /// btrfs, tmpfs, overlay...), judged once by `fstatfs(2)` of the root at
+    /// open; false on NFS, SMB/CIFS, 9p, Ceph, FUSE and anything unknown.
+    fn is_local_fast(&self) -> bool {
+        self.root.local_fast
     }
 }
 

@@ -704,6 +704,11 @@ impl Filesystem for MemoryFs {
         lock(&self.shared.seen).push(path.to_vec());
         PathBuf::from(OsStr::from_bytes(path))
     }
+
+    /// Memory is fast.
+    fn is_local_fast(&self) -> bool {
+        true
+    }
 }
 
 /// Lazily listed directory entries: each step looks the directory up again

@@ -93,6 +93,20 @@ pub trait Filesystem: Send + Sync {
     /// The path to show in logs and pass to event callbacks (for a local
     /// filesystem, the real path on disk).
     fn display_path(&self, path: &[u8]) -> PathBuf;
+    /// Whether every call of this filesystem and of the files and listings it
+    /// returns completes in about the time of a local disk access: no
+    /// network round trip, no user-space daemon, no remote store (so NFS,
+    /// SMB/CIFS, 9p, Ceph, any FUSE mount or object store answer `false`).
+    ///
+    /// When `true`, a driver whose thread serves many sessions calls the
+    /// files and listings of transfers on that thread, and uses zero-copy
+    /// (`sendfile(2)`, `splice(2)`) where the files have descriptors. When
+    /// `false` (the default: storage may be slow), that file work runs on
+    /// worker threads, one bounded piece at a time, so that one slow read
+    /// stalls no other session.
+    fn is_local_fast(&self) -> bool {
+        false
+    }
 }
 
 /// Opens a [`Filesystem`] for an account at login.

@@ -19,7 +19,7 @@ use mio::{Interest, Registry, Token};
 use super::tls_stream::{Ctrl, CtrlMode, DataTls, SockIo, Step, TlsState};
 
 use super::pool::Pool;
-use crate::data::{Pump, Transfer, TransferError};
+use crate::data::{FileDone, FileJob, Pump, Transfer, TransferError};
 use crate::events::EventHandler;
 use crate::proto::line::{LineEvent, LineReader};
 use crate::session::{Action, FsDone, Input, LoginOutcome, Session};
@@ -91,6 +91,16 @@ struct Running {
     transfer: Transfer,
     started: Instant,
     paused_until: Option<Instant>,
+    /// The transfer ended while a file job was out: how, reported to the
+    /// session once the job brought the source or sink back.
+    ending: Option<Result<(), TransferError>>,
+}
+
+impl Running {
+    /// Still moving bytes (not just waiting for a file job to finish its ending).
+    fn active(&self) -> bool {
+        self.ending.is_none()
+    }
 }
 
 /// One session's sockets and buffers.
@@ -142,19 +152,25 @@ pub enum Done {
     Login(LoginOutcome),
     /// An [`Action::Fs`] task.
     Fs(FsDone),
+    /// A piece of a transfer's file side (storage that may be slow).
+    File(FileDone),
 }
 
 impl Done {
-    /// Release a result no connection will take (see [`FsDone::discard`]).
+    /// Release a result no connection will take (an upload's file is
+    /// aborted, see [`FsDone::discard`]).
     pub fn discard(self) {
-        if let Done::Fs(d) = self {
-            d.discard();
+        match self {
+            Done::Login(_) => {}
+            Done::Fs(d) => d.discard(),
+            Done::File(d) => d.discard(),
         }
     }
 }
 
-/// Runs login checks and filesystem work on a thread pool and hands the
-/// result back to the poll loop (keyed by connection), so a slow
+/// Runs work that may block (login checks, filesystem tasks, the file
+/// side of transfers on storage that may be slow) on a thread pool and
+/// hands the result back to the poll loop (keyed by connection), so a slow
 /// authorizer or a slow mount stalls no other session.
 #[derive(Clone)]
 pub struct Offload {
@@ -194,6 +210,10 @@ impl Offload {
                 Err(e) => (e.0).2.discard(),
             }
         })
+    }
+
+    fn submit_file(&self, job: FileJob) -> io::Result<()> {
+        self.submit(move || Done::File(job.run()))
     }
 }
 
@@ -274,13 +294,36 @@ impl Connection {
 
     /// The result of an offloaded job.
     pub fn job_done(&mut self, done: Done, registry: &Registry) {
-        self.jobs_out = self.jobs_out.saturating_sub(1);
         let now = Instant::now();
         match done {
-            Done::Login(outcome) => self.feed(Input::LoginDone(outcome), registry, now),
-            Done::Fs(d) => self.feed(Input::FsDone(d), registry, now),
+            Done::File(d) => return self.file_done(d, registry),
+            Done::Login(outcome) => {
+                self.jobs_out = self.jobs_out.saturating_sub(1);
+                self.feed(Input::LoginDone(outcome), registry, now);
+            }
+            Done::Fs(d) => {
+                self.jobs_out = self.jobs_out.saturating_sub(1);
+                self.feed(Input::FsDone(d), registry, now);
+            }
         }
         if self.hot {
+            self.pump(registry, now);
+        }
+        self.resume_input(registry);
+        self.finish_if_closing(registry);
+    }
+
+    /// A file job of the running transfer came back.
+    fn file_done(&mut self, done: FileDone, registry: &Registry) {
+        let now = Instant::now();
+        let Some(r) = &mut self.running else {
+            done.discard();
+            return;
+        };
+        r.transfer.file_done(done);
+        if let Some(result) = r.ending.take() {
+            self.finish_transfer(result, registry, now);
+        } else {
             self.pump(registry, now);
         }
         self.resume_input(registry);
@@ -309,7 +352,11 @@ impl Connection {
             return None;
         }
         let session = self.session.next_deadline();
-        let pause = self.running.as_ref().and_then(|r| r.paused_until);
+        let pause = self
+            .running
+            .as_ref()
+            .filter(|r| r.active())
+            .and_then(|r| r.paused_until);
         match (session, pause) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, None) => a,
@@ -330,7 +377,7 @@ impl Connection {
                 if matches!(self.data, DataSock::Connecting { .. }) {
                     self.finish_connect(registry, now);
                 }
-                if self.running.is_some() {
+                if self.running.as_ref().is_some_and(Running::active) {
                     self.hot = true;
                 } else if let DataSock::Secure(t) = &mut self.data {
                     // a handshake ahead of the transfer; a failure is
@@ -358,7 +405,7 @@ impl Connection {
             return;
         }
         let now = Instant::now();
-        if let Some(r) = &mut self.running {
+        if let Some(r) = self.running.as_mut().filter(|r| r.active()) {
             if r.paused_until.is_some_and(|p| now >= p) {
                 r.paused_until = None;
                 self.hot = true;
@@ -684,6 +731,10 @@ impl Connection {
         }
         if self.running.is_some() {
             self.end_transfer(Err(TransferError::Aborted), registry, now);
+            if self.running.is_some() {
+                // a file job holds the transfer's file: finish when it is back
+                return;
+            }
         }
         if self.jobs_out > 0 {
             // the session hears of the end (an upload's file finished, its
@@ -753,10 +804,17 @@ impl Connection {
                         _ => false,
                     };
                     if usable {
+                        let mut t = t;
+                        if self.offload.is_some() {
+                            // this thread serves other sessions: no file
+                            // I/O here unless the storage is local and fast
+                            t.use_file_jobs();
+                        }
                         self.running = Some(Running {
                             transfer: t,
                             started: now,
                             paused_until: None,
+                            ending: None,
                         });
                         self.hot = true;
                         None
@@ -773,7 +831,18 @@ impl Connection {
                     }
                 }
                 Action::AbortTransfer => {
-                    if let Some(r) = self.running.take() {
+                    if let Some(r) = self.running.as_mut().filter(|r| r.active()) {
+                        r.transfer.recall_file_job();
+                    }
+                    if self
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| r.transfer.file_busy())
+                    {
+                        // answered once the file job is back (see end_transfer)
+                        self.end_transfer(Err(TransferError::Aborted), registry, now);
+                        None
+                    } else if let Some(r) = self.running.take() {
                         self.drop_data(registry);
                         let seconds = now.saturating_duration_since(r.started).as_secs_f64();
                         Some(self.session.handle(
@@ -1009,7 +1078,7 @@ impl Connection {
 
     fn pump(&mut self, registry: &Registry, now: Instant) {
         self.hot = false;
-        let Some(r) = &mut self.running else {
+        let Some(r) = self.running.as_mut().filter(|r| r.active()) else {
             return;
         };
         if r.paused_until.is_some() {
@@ -1046,10 +1115,26 @@ impl Connection {
             },
             _ => return,
         };
+        if let Some(job) = r.transfer.take_file_job() {
+            match &self.offload {
+                Some(off) => {
+                    // (the pool keeps threads alive: it refuses a job only
+                    // when none runs and none can start)
+                    if let Err(e) = off.submit_file(job) {
+                        log::error!(
+                            "{} can't run a transfer's file work: {e}",
+                            self.session.log_prefix()
+                        );
+                    }
+                }
+                // (only a driver with a pool turns file jobs on)
+                None => r.transfer.file_done(job.run()),
+            }
+        }
         match result {
             Ok(p) => match p {
                 Pump::Progress => self.hot = true,
-                Pump::Blocked => {}
+                Pump::Blocked | Pump::Waiting => {}
                 Pump::Paused(at) => r.paused_until = Some(at),
                 Pump::Done => self.end_transfer(Ok(()), registry, now),
             },
@@ -1057,13 +1142,27 @@ impl Connection {
         }
     }
 
+    /// Stop the running transfer with `result`. The data connection closes
+    /// now; the session hears of the end once no file job holds the
+    /// transfer's source or sink (an upload's file must come back to be
+    /// committed or aborted).
     fn end_transfer(
         &mut self,
         result: Result<(), TransferError>,
         registry: &Registry,
         now: Instant,
     ) {
-        let Some(r) = self.running.take() else { return };
+        let Some(r) = self.running.as_mut().filter(|r| r.active()) else {
+            return;
+        };
+        r.transfer.recall_file_job();
+        let busy = r.transfer.file_busy();
+        let result = if busy {
+            r.ending = Some(result);
+            None
+        } else {
+            Some(result)
+        };
         match &self.data {
             DataSock::Open(s) => {
                 let _ = s.shutdown(Shutdown::Write);
@@ -1075,6 +1174,19 @@ impl Connection {
         }
         self.drop_data(registry);
         self.hot = false;
+        if let Some(result) = result {
+            self.finish_transfer(result, registry, now);
+        }
+    }
+
+    /// Report the end of the running transfer (no file job out) to the session.
+    fn finish_transfer(
+        &mut self,
+        result: Result<(), TransferError>,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        let Some(r) = self.running.take() else { return };
         let seconds = now.saturating_duration_since(r.started).as_secs_f64();
         self.feed(
             Input::TransferDone {

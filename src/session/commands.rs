@@ -1424,7 +1424,8 @@ impl Session {
                     cfg.use_sendfile,
                     cfg.write_limit,
                 )
-                .with_path(shown);
+                .with_path(shown)
+                .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, None, now, out);
             }
             FsResult::Retr(Err(e)) | FsResult::Stor { result: Err(e), .. } => match e {
@@ -1437,7 +1438,8 @@ impl Session {
             } => {
                 let cfg = &self.ctx.config;
                 let t = Transfer::receive(cmd, sink, self.ascii, cfg.use_sendfile, cfg.read_limit)
-                    .with_path(shown);
+                    .with_path(shown)
+                    .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, None, now, out);
             }
             FsResult::Stou(Ok((vpath, sink, shown))) => {
@@ -1450,7 +1452,8 @@ impl Session {
                     cfg.use_sendfile,
                     cfg.read_limit,
                 )
-                .with_path(shown);
+                .with_path(shown)
+                .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, Some(format!("FILE: {name}")), now, out);
             }
             FsResult::Stou(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -1466,7 +1469,8 @@ impl Session {
                     false,
                     false,
                     self.ctx.config.write_limit,
-                );
+                )
+                .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, None, now, out);
             }
             FsResult::List(cmd, Err(e)) => match e {
@@ -1525,6 +1529,13 @@ impl Session {
                 }
             },
         }
+    }
+
+    /// Whether the user's filesystem says it is local and fast
+    /// ([`crate::fs::Filesystem::is_local_fast`]): its transfers may then do
+    /// their file I/O (and zero-copy) on a poll loop's thread.
+    fn fast_storage(&self) -> bool {
+        self.fs.as_ref().is_some_and(|fs| fs.is_local_fast())
     }
 
     /// SIZE, MDTM and MFMT of something that is not a regular file.

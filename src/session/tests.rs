@@ -10,6 +10,8 @@ use crate::auth::MemoryAuthorizer;
 use crate::data::{Source, TransferError};
 use crate::fs::LocalFsFactory;
 
+mod deadlines;
+
 struct H {
     s: Session,
     dir: tempfile::TempDir,
@@ -146,6 +148,10 @@ impl H {
         self.input(Input::Connected);
         for l in ["AUTH TLS", "PBSZ 0", "PROT P"] {
             assert!(matches!(codes(&self.line(l))[..], [234] | [200]), "{l}");
+            if l == "AUTH TLS" {
+                // the driver's handshake is done
+                assert!(self.input(Input::TlsSwitched).is_empty());
+            }
         }
         assert!(self.one("USER user").starts_with("331"));
         assert!(self.one("PASS 12345").starts_with("230"));

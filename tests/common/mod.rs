@@ -232,7 +232,20 @@ pub fn start(f: impl FnOnce(&mut ServerConfig)) -> TestServer {
 
 /// Start a server on `ip` (port 0).
 pub fn start_on(ip: IpAddr, f: impl FnOnce(&mut ServerConfig)) -> TestServer {
-    start_full(ip, f, |_, _| {})
+    start_full(ip, f, |_, _| {}, |b| b)
+}
+
+/// Start a server on 127.0.0.1 whose users work in the filesystems of `fs`.
+pub fn start_fs(
+    fs: impl ftpdlib::fs::FilesystemFactory + 'static,
+    f: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
+    start_full(
+        "127.0.0.1".parse().unwrap(),
+        f,
+        |_, _| {},
+        |b| b.filesystem(fs),
+    )
 }
 
 /// Start a server on 127.0.0.1 after `setup` added users or permission
@@ -242,13 +255,14 @@ pub fn start_setup(
     f: impl FnOnce(&mut ServerConfig),
     setup: impl FnOnce(&MemoryAuthorizer, &Path),
 ) -> TestServer {
-    start_full("127.0.0.1".parse().unwrap(), f, setup)
+    start_full("127.0.0.1".parse().unwrap(), f, setup, |b| b)
 }
 
 fn start_full(
     ip: IpAddr,
     f: impl FnOnce(&mut ServerConfig),
     setup: impl FnOnce(&MemoryAuthorizer, &Path),
+    build: impl FnOnce(ServerBuilder) -> ServerBuilder,
 ) -> TestServer {
     init_logging();
     let dir = tempfile::tempdir().unwrap();
@@ -272,7 +286,7 @@ fn start_full(
     } else {
         model()
     };
-    let server = ServerBuilder::with_shared_authorizer(auth.clone())
+    let server = build(ServerBuilder::with_shared_authorizer(auth.clone()))
         .config(cfg)
         .shared_events(events.clone())
         .bind(SocketAddr::new(ip, 0))

@@ -871,3 +871,18 @@ fn factory_shares_one_root_handle_per_home() {
     assert!(fresh.metadata(b"/new.txt").is_ok());
     assert!(keep.metadata(b"/new.txt").is_err());
 }
+
+#[test]
+fn local_disk_and_memory_filesystems_are_local_fast_others_not() {
+    // tmpfs is on the allow-list
+    if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+        assert!(LocalFs::new(shm.path()).unwrap().is_local_fast());
+    }
+    // procfs is not a disk: anything not on the list may be slow
+    assert!(!LocalFs::new("/proc/self").unwrap().is_local_fast());
+    let disk = Fixture::new();
+    let kind = nix::sys::statfs::fstatfs(&disk.fs.root.dir).map(|s| s.filesystem_type());
+    if kind == Ok(nix::sys::statfs::EXT4_SUPER_MAGIC) {
+        assert!(disk.fs.is_local_fast());
+    }
+}
