@@ -1,21 +1,13 @@
-//! The process models. Both keep a single-threaded parent that owns the
-//! listening socket and the only table of open sessions, so `max_cons` and
-//! `max_cons_per_ip` hold exactly whatever the children do.
-//!
-//! - **Process** (pyftpdlib's `MultiprocessFTPServer`): a child is forked for
-//!   each connection, serves it and exits. Each child holds the write end of
-//!   a pipe; its end of file tells the parent to reap it at once, so no
-//!   zombie outlives its session, and a crash in a child touches nobody else.
-//! - **Prefork**: `workers` processes run the poll loop; the parent accepts,
-//!   checks the limits and passes each connection to the least loaded worker
-//!   over a Unix socket (`SCM_RIGHTS`). Workers report finished sessions on
-//!   the same socket; a worker that dies is reaped, its sessions released,
-//!   and a new one started.
+//! Pre-fork: `workers` processes run the poll loop; the parent accepts,
+//! checks the limits and passes each connection to the least loaded worker
+//! over a Unix socket (`SCM_RIGHTS`). Workers report finished sessions on
+//! the same socket; a worker that dies is reaped, its sessions released,
+//! and a new one started.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,212 +17,10 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::poll::{NewConn, PollLoop};
-use super::{ConnLimits, ConnSlot, FtpServer};
+use super::{accept_ready, in_child, parent_loop, parent_poll, LISTENER};
+use crate::server::poll::{NewConn, PollLoop};
+use crate::server::{ConnLimits, ConnSlot, FtpServer};
 use crate::sys::{self, Forked};
-
-const LISTENER: Token = Token(0);
-const SIGNAL: Token = Token(usize::MAX);
-
-/// Run `f` in a forked child and exit with its outcome; never returns in the child.
-pub(super) fn in_child(f: impl FnOnce()) -> ! {
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(()) => 0,
-        Err(_) => 101,
-    };
-    log::logger().flush();
-    std::process::exit(code)
-}
-
-/// Accept every pending connection that the limits admit.
-fn accept_ready(
-    server: &FtpServer,
-    limits: &ConnLimits,
-    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot),
-) {
-    loop {
-        if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        match server.listener.accept() {
-            Ok((stream, peer)) => {
-                if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    return;
-                }
-                if let Err(e) = stream.set_nonblocking(false) {
-                    log::warn!("{peer}: {e}");
-                    continue;
-                }
-                if let Some(slot) = FtpServer::admit(stream.try_clone().ok(), peer, limits) {
-                    f(stream, peer, slot);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                ) => {}
-            Err(e) => {
-                log::error!("accept failed: {e}");
-                return;
-            }
-        }
-    }
-}
-
-/// The parent's event loop: wake for events (and every second to check the
-/// stop flag) and hand each token to `on_event`. Children are reaped by pid
-/// as their pipes or sockets close, never with `waitpid(-1)`: an embedding
-/// program's own child processes are not ours to reap.
-fn parent_loop(
-    server: &FtpServer,
-    poll: &mut Poll,
-    mut on_event: impl FnMut(&mio::Registry, Token),
-) -> io::Result<()> {
-    // SIGINT/SIGTERM end the loop when the server was asked to handle them
-    let signals = if server.handle_signals {
-        let fd = sys::signal_pipe()?;
-        poll.registry()
-            .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
-        Some(fd)
-    } else {
-        None
-    };
-    let mut events = Events::with_capacity(256);
-    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-            continue;
-        }
-        for ev in events.iter() {
-            if ev.token() == SIGNAL {
-                log::info!("received a shutdown signal");
-                server.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            } else {
-                on_event(poll.registry(), ev.token());
-            }
-        }
-    }
-    drop(signals);
-    log::info!("FTP server stopped accepting connections");
-    Ok(())
-}
-
-/// Ask every child to shut down and wait until all have exited.
-fn stop_children(pids: impl Iterator<Item = Pid>) {
-    let pids: Vec<Pid> = pids.collect();
-    for &pid in &pids {
-        sys::terminate(pid);
-    }
-    for pid in pids {
-        let _ = waitpid(pid, None);
-    }
-    log::info!("every session ended");
-}
-
-fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
-    server.listener.set_nonblocking(true)?;
-    let poll = Poll::new()?;
-    poll.registry().register(
-        &mut SourceFd(&server.listener.as_raw_fd()),
-        LISTENER,
-        Interest::READABLE,
-    )?;
-    Ok(poll)
-}
-
-struct Child {
-    pid: Pid,
-    pipe: OwnedFd,
-    _slot: ConnSlot,
-}
-
-/// Fork per connection.
-pub(super) fn serve_process(server: FtpServer) -> io::Result<()> {
-    let limits = ConnLimits::new(
-        server.ctx.config.max_cons,
-        server.ctx.config.max_cons_per_ip,
-    );
-    let mut poll = parent_poll(&server)?;
-    super::log_start(&server)?;
-    let mut children: HashMap<usize, Child> = HashMap::new();
-    let mut next = 1usize;
-    parent_loop(&server, &mut poll, |registry, tok| {
-        if tok == LISTENER {
-            let mut spawned = Vec::new();
-            accept_ready(&server, &limits, |stream, peer, slot| {
-                match fork_session(&server, stream, peer) {
-                    Ok((pid, pipe)) => spawned.push(Child {
-                        pid,
-                        pipe,
-                        _slot: slot,
-                    }),
-                    Err(e) => log::error!("{peer}: can't fork: {e}"),
-                }
-            });
-            for child in spawned {
-                let token = next;
-                next += 1;
-                match registry.register(
-                    &mut SourceFd(&child.pipe.as_raw_fd()),
-                    Token(token),
-                    Interest::READABLE,
-                ) {
-                    Ok(()) => {
-                        children.insert(token, child);
-                    }
-                    Err(e) => log::error!("can't watch child {}: {e}", child.pid),
-                }
-            }
-        } else if let Some(child) = children.remove(&tok.0) {
-            let _ = registry.deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
-            let _ = waitpid(child.pid, None);
-        }
-    })?;
-    stop_children(children.values().map(|c| c.pid));
-    Ok(())
-}
-
-/// Fork a child that serves one session; returns its pid and the read end of its life pipe.
-fn fork_session(
-    server: &FtpServer,
-    stream: TcpStream,
-    peer: SocketAddr,
-) -> io::Result<(Pid, OwnedFd)> {
-    let (read_end, write_end) = nix::unistd::pipe().map_err(io::Error::from)?;
-    match sys::fork()? {
-        Forked::Child => in_child(|| {
-            drop(read_end);
-            let _life = write_end;
-            if let Err(e) = sys::release_listener(&server.listener) {
-                log::warn!("{peer}: can't close the inherited listening socket: {e}");
-            }
-            let stop = match sys::signal_pipe() {
-                Ok(p) => p,
-                Err(e) => {
-                    log::error!("{peer}: can't set up signal handling: {e}");
-                    return;
-                }
-            };
-            let stop_fd = stop.as_raw_fd();
-            super::run_session(
-                server.ctx.clone(),
-                Arc::clone(&server.events),
-                stream,
-                peer,
-                super::StopSource::Pipe(stop_fd),
-            );
-        }),
-        Forked::Parent(pid) => {
-            drop(write_end);
-            drop(stream);
-            Ok((pid, read_end))
-        }
-    }
-}
 
 struct Worker {
     pid: Pid,
@@ -241,13 +31,13 @@ struct Worker {
 }
 
 /// Pre-forked poll-loop workers fed by the parent's acceptor.
-pub(super) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()> {
+pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()> {
     let limits = ConnLimits::new(
         server.ctx.config.max_cons,
         server.ctx.config.max_cons_per_ip,
     );
     let mut poll = parent_poll(&server)?;
-    super::log_start(&server)?;
+    crate::server::log_start(&server)?;
     let n = workers.max(1);
     let mut pool: HashMap<usize, Worker> = HashMap::new();
     let mut sessions: HashMap<u64, (usize, ConnSlot)> = HashMap::new();

@@ -1,0 +1,146 @@
+//! The process models and the parent they share. Both keep a
+//! single-threaded parent that owns the listening socket and the only table
+//! of open sessions, so `max_cons` and `max_cons_per_ip` hold exactly
+//! whatever the children do:
+//!
+//! - [`per_connection`] (pyftpdlib's `MultiprocessFTPServer`, CLI
+//!   `multi-proc`): a child forked for each connection;
+//! - [`prefork`] (CLI `pre-fork`): poll-loop worker processes fed by the
+//!   parent.
+//!
+//! This file holds the parent's side: accepting under the limits, its event
+//! loop, stopping the children.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::{ConnLimits, ConnSlot, FtpServer};
+use crate::sys;
+
+mod per_connection;
+mod prefork;
+
+pub(super) use per_connection::serve_process;
+pub(super) use prefork::serve_prefork;
+
+/// The listening socket's token in the parent's poller.
+const LISTENER: Token = Token(0);
+/// The signal pipe's token in the parent's poller.
+const SIGNAL: Token = Token(usize::MAX);
+
+/// Run `f` in a forked child and exit with its outcome; never returns in the child.
+pub(super) fn in_child(f: impl FnOnce()) -> ! {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(()) => 0,
+        Err(_) => 101,
+    };
+    log::logger().flush();
+    std::process::exit(code)
+}
+
+/// Accept every pending connection that the limits admit.
+fn accept_ready(
+    server: &FtpServer,
+    limits: &ConnLimits,
+    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot),
+) {
+    loop {
+        if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        match server.listener.accept() {
+            Ok((stream, peer)) => {
+                if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                if let Err(e) = stream.set_nonblocking(false) {
+                    log::warn!("{peer}: {e}");
+                    continue;
+                }
+                if let Some(slot) = FtpServer::admit(stream.try_clone().ok(), peer, limits) {
+                    f(stream, peer, slot);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                ) => {}
+            Err(e) => {
+                log::error!("accept failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// The parent's event loop: wake for events (and every second to check the
+/// stop flag) and hand each token to `on_event`. Children are reaped by pid
+/// as their pipes or sockets close, never with `waitpid(-1)`: an embedding
+/// program's own child processes are not ours to reap.
+fn parent_loop(
+    server: &FtpServer,
+    poll: &mut Poll,
+    mut on_event: impl FnMut(&mio::Registry, Token),
+) -> io::Result<()> {
+    // SIGINT/SIGTERM end the loop when the server was asked to handle them
+    let signals = if server.handle_signals {
+        let fd = sys::signal_pipe()?;
+        poll.registry()
+            .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
+        Some(fd)
+    } else {
+        None
+    };
+    let mut events = Events::with_capacity(256);
+    while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            if ev.token() == SIGNAL {
+                log::info!("received a shutdown signal");
+                server.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                on_event(poll.registry(), ev.token());
+            }
+        }
+    }
+    drop(signals);
+    log::info!("FTP server stopped accepting connections");
+    Ok(())
+}
+
+/// Ask every child to shut down and wait until all have exited.
+fn stop_children(pids: impl Iterator<Item = Pid>) {
+    let pids: Vec<Pid> = pids.collect();
+    for &pid in &pids {
+        sys::terminate(pid);
+    }
+    for pid in pids {
+        let _ = waitpid(pid, None);
+    }
+    log::info!("every session ended");
+}
+
+fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
+    server.listener.set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    poll.registry().register(
+        &mut SourceFd(&server.listener.as_raw_fd()),
+        LISTENER,
+        Interest::READABLE,
+    )?;
+    Ok(poll)
+}
