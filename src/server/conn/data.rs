@@ -1,0 +1,372 @@
+//! The data channel: the passive listener and the active connect, the data
+//! connection (secured with TLS under PROT P), and the pump that moves a
+//! transfer's bytes, in bounded steps, with its file side off the loop on
+//! storage that may be slow.
+
+use std::io;
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry};
+
+use super::*;
+
+impl Connection {
+    // --- data channel
+
+    pub(super) fn listen_passive(
+        &mut self,
+        ip: IpAddr,
+        registry: &Registry,
+        now: Instant,
+    ) -> Vec<Action> {
+        self.drop_passive(registry);
+        let result = bind_passive(ip, self.config.passive_ports.clone()).and_then(|mut l| {
+            registry.register(&mut l, self.token(Slot::Passive), Interest::READABLE)?;
+            let port = l.local_addr()?.port();
+            Ok((l, port))
+        });
+        match result {
+            Ok((l, port)) => {
+                self.passive = Some(l);
+                self.session.handle(Input::PassiveListening(port), now)
+            }
+            Err(e) => self.session.handle(Input::PassiveFailed(e), now),
+        }
+    }
+
+    pub(super) fn connect_active(
+        &mut self,
+        remote: SocketAddr,
+        local: IpAddr,
+        registry: &Registry,
+        now: Instant,
+    ) -> Option<Vec<Action>> {
+        self.drop_data(registry);
+        let result = start_connect(remote, local).and_then(|mut s| {
+            registry.register(
+                &mut s,
+                self.token(Slot::Data),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(s)
+        });
+        match result {
+            Ok(stream) => {
+                self.data = DataSock::Connecting(stream);
+                None
+            }
+            Err(e) => Some(self.session.handle(Input::ActiveFailed(e), now)),
+        }
+    }
+
+    pub(super) fn finish_connect(&mut self, registry: &Registry, now: Instant) {
+        let DataSock::Connecting(stream) = &self.data else {
+            return;
+        };
+        let state = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match stream.peer_addr() {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+                Err(e) => Err(e),
+            },
+        };
+        match state {
+            Ok(false) => {}
+            Ok(true) => {
+                if let DataSock::Connecting(stream) =
+                    std::mem::replace(&mut self.data, DataSock::None)
+                {
+                    self.data = DataSock::Open(stream);
+                }
+                self.feed(Input::DataConnected, registry, now);
+            }
+            Err(e) => {
+                self.drop_data(registry);
+                self.feed(Input::ActiveFailed(e), registry, now);
+            }
+        }
+    }
+
+    pub(super) fn accept_data(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            let Some(listener) = &self.passive else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if !self.session.permit_data_peer(peer.ip()) {
+                        log::warn!(
+                            "{} rejected data connection from foreign address {peer}",
+                            self.session.log_prefix()
+                        );
+                        let _ = stream.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    if matches!(self.data, DataSock::Open(_)) {
+                        // one data connection per PASV
+                        let _ = stream.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    if let Err(e) = registry.register(
+                        &mut stream,
+                        self.token(Slot::Data),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!(
+                            "{} can't register data connection: {e}",
+                            self.session.log_prefix()
+                        );
+                        continue;
+                    }
+                    self.drop_passive(registry);
+                    self.data = DataSock::Open(stream);
+                    self.feed(Input::DataConnected, registry, now);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("{} passive accept failed: {e}", self.session.log_prefix());
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn drop_passive(&mut self, registry: &Registry) {
+        if let Some(mut l) = self.passive.take() {
+            let _ = registry.deregister(&mut l);
+        }
+    }
+
+    pub(super) fn drop_data(&mut self, registry: &Registry) {
+        self.data_tls_awaited = false;
+        match std::mem::replace(&mut self.data, DataSock::None) {
+            DataSock::Open(mut s) | DataSock::Connecting(mut s) => {
+                let _ = registry.deregister(&mut s);
+            }
+            DataSock::Secure(t) => {
+                let _ = registry.deregister(&mut SourceFd(&t.fd()));
+            }
+            DataSock::None => {}
+        }
+    }
+
+    /// Wrap the open data connection in TLS (server side) for a `PROT P` transfer.
+    pub(super) fn secure_data(&mut self) {
+        let Some(tls) = self.config.tls.clone() else {
+            return;
+        };
+        if !matches!(self.data, DataSock::Open(_)) {
+            return;
+        }
+        if let DataSock::Open(stream) = std::mem::replace(&mut self.data, DataSock::None) {
+            let sock = Arc::new(stream);
+            let (state, _) =
+                TlsState::accept(tls.acceptor(), SockIo::new(Arc::clone(&sock), Vec::new()));
+            self.data_tls_awaited = true;
+            // a failed start leaves the state Gone: the pump reports it as a failed handshake
+            self.data = DataSock::Secure(DataTls {
+                sock,
+                state,
+                closing: false,
+            });
+        }
+    }
+
+    pub(super) fn pump(&mut self, registry: &Registry, now: Instant) {
+        self.hot = false;
+        let Some(r) = self.running.as_mut().filter(|r| r.active()) else {
+            return;
+        };
+        if r.paused_until.is_some() {
+            return;
+        }
+        let result = match &mut self.data {
+            DataSock::Open(sock) => r.transfer.pump(sock, PUMP_BUDGET, now),
+            DataSock::Secure(t) => match t.state.advance() {
+                Step::Blocked => return,
+                Step::Failed(e) => Err(TransferError::Handshake(e)),
+                Step::Ready if t.closing => match t.close_notify() {
+                    Ok(false) => return,
+                    Ok(true) => Ok(Pump::Done),
+                    Err(e) => {
+                        log::debug!(
+                            "{} data channel close_notify: {e}",
+                            self.session.log_prefix()
+                        );
+                        Ok(Pump::Done)
+                    }
+                },
+                Step::Ready => match t.state.stream() {
+                    Some(s) => match r.transfer.pump(s, PUMP_BUDGET, now) {
+                        Ok(Pump::Done) => {
+                            // every TLS data stream ends with close_notify
+                            t.closing = true;
+                            self.hot = true;
+                            Ok(Pump::Progress)
+                        }
+                        other => other,
+                    },
+                    None => return,
+                },
+            },
+            _ => return,
+        };
+        if let Some(job) = r.transfer.take_file_job() {
+            match &self.offload {
+                Some(off) => {
+                    // (the pool keeps threads alive: it refuses a job only
+                    // when none runs and none can start)
+                    if let Err(e) = off.submit_file(job) {
+                        log::error!(
+                            "{} can't run a transfer's file work: {e}",
+                            self.session.log_prefix()
+                        );
+                    }
+                }
+                // (only a driver with a pool turns file jobs on)
+                None => r.transfer.file_done(job.run()),
+            }
+        }
+        match result {
+            Ok(p) => match p {
+                Pump::Progress => self.hot = true,
+                Pump::Blocked | Pump::Waiting => {}
+                Pump::Paused(at) => r.paused_until = Some(at),
+                Pump::Done => self.end_transfer(Ok(()), registry, now),
+            },
+            Err(e) => self.end_transfer(Err(e), registry, now),
+        }
+    }
+
+    /// Stop the running transfer with `result`. The data connection closes
+    /// now; the session hears of the end once no file job holds the
+    /// transfer's source or sink (an upload's file must come back to be
+    /// committed or aborted).
+    pub(super) fn end_transfer(
+        &mut self,
+        result: Result<(), TransferError>,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        let Some(r) = self.running.as_mut().filter(|r| r.active()) else {
+            return;
+        };
+        r.transfer.recall_file_job();
+        let busy = r.transfer.file_busy();
+        let result = if busy {
+            r.ending = Some(result);
+            None
+        } else {
+            Some(result)
+        };
+        match &self.data {
+            DataSock::Open(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+            }
+            DataSock::Secure(t) => {
+                let _ = t.sock.shutdown(Shutdown::Write);
+            }
+            _ => {}
+        }
+        self.drop_data(registry);
+        self.hot = false;
+        if let Some(result) = result {
+            self.finish_transfer(result, registry, now);
+        }
+    }
+
+    /// Report the end of the running transfer (no file job out) to the session.
+    pub(super) fn finish_transfer(
+        &mut self,
+        result: Result<(), TransferError>,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        let Some(r) = self.running.take() else { return };
+        let seconds = now.saturating_duration_since(r.started).as_secs_f64();
+        self.feed(
+            Input::TransferDone {
+                transfer: r.transfer,
+                result,
+                seconds,
+            },
+            registry,
+            now,
+        );
+        // commands queued during the transfer may have been read already
+        self.resume_input(registry);
+    }
+}
+
+/// Bind a passive listener on `ip`, on a free port of `range` (tried in random
+/// order) or on any port. Fails with `AddrInUse` when every port of the range is taken.
+pub(super) fn bind_passive(
+    ip: IpAddr,
+    range: Option<std::ops::RangeInclusive<u16>>,
+) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return TcpListener::bind(SocketAddr::new(ip, 0));
+    };
+    let (lo, hi) = (*range.start(), *range.end());
+    if lo > hi {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty passive port range",
+        ));
+    }
+    let span = u32::from(hi - lo) + 1;
+    let start = rand::random::<u32>() % span;
+    let mut last = io::Error::from(io::ErrorKind::AddrInUse);
+    for i in 0..span {
+        let port = lo + u16::try_from((start + i) % span).unwrap_or(0);
+        match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(l) => return Ok(l),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                last = e
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if last.kind() == io::ErrorKind::PermissionDenied {
+        return Err(last);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port in the passive port range",
+    ))
+}
+
+/// Start a non-blocking connect to `remote` from address `local`.
+pub(super) fn start_connect(remote: SocketAddr, local: IpAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if remote.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let sock = Socket::new(domain, Type::STREAM, None)?;
+    if local.is_ipv4() == remote.is_ipv4() {
+        sock.bind(&SocketAddr::new(local, 0).into())?;
+    }
+    sock.set_nonblocking(true)?;
+    match sock.connect(&remote.into()) {
+        Ok(()) => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
+}

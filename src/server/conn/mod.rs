@@ -1,0 +1,577 @@
+//! One control connection and its data channel, driven by readiness events.
+//!
+//! A [`Connection`] owns the sockets of one session and carries bytes
+//! between them and the [`Session`] state machine. It has no FTP logic of
+//! its own: every decision is the session's. It is written against a mio
+//! [`Registry`] and a token base so that one thread can drive one
+//! connection (thread and process models) or many (the poll loop).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::tls_stream::{Ctrl, CtrlMode, DataTls, SockIo, Step, TlsState};
+
+mod control;
+mod data;
+mod offload;
+
+pub use offload::{Done, Offload};
+
+use super::pool::Pool;
+use crate::data::{FileDone, FileJob, Pump, Transfer, TransferError};
+use crate::events::EventHandler;
+use crate::proto::line::{LineEvent, LineReader};
+use crate::session::{Action, FsDone, Input, LoginOutcome, Session};
+
+/// The token on which a connection driven by [`Connection::run`] is told to shut down.
+pub const WAKE: Token = Token(usize::MAX);
+
+/// Bytes moved per pump call before the connection looks at its control channel again.
+const PUMP_BUDGET: usize = 4 * 1024 * 1024;
+/// Stop reading commands while this much reply output is unsent.
+const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+/// Stop reading from the control connection while this many bytes wait to
+/// be framed (beyond the longest line the session accepts).
+const MAX_INBOX: usize = 64 * 1024;
+
+/// Which socket of a connection a token designates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The control connection.
+    Control,
+    /// The passive listener.
+    Passive,
+    /// The data connection (or the active connect in progress).
+    Data,
+}
+
+impl Slot {
+    /// Tokens per connection.
+    pub const COUNT: usize = 3;
+
+    fn offset(self) -> usize {
+        match self {
+            Slot::Control => 0,
+            Slot::Passive => 1,
+            Slot::Data => 2,
+        }
+    }
+
+    /// The slot a token offset designates.
+    pub fn from_offset(o: usize) -> Option<Slot> {
+        match o {
+            0 => Some(Slot::Control),
+            1 => Some(Slot::Passive),
+            2 => Some(Slot::Data),
+            _ => None,
+        }
+    }
+}
+
+/// Where a connection's data channel stands.
+enum DataSock {
+    None,
+    Connecting(TcpStream),
+    Open(TcpStream),
+    /// Secured with TLS for a `PROT P` transfer.
+    Secure(DataTls),
+}
+
+/// A TLS change on the control connection, made once the replies before it are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsSwitch {
+    Start,
+    Stop,
+}
+
+/// A running transfer and its timing (how long it took, and when a
+/// throttled pump goes on; the session watches its progress).
+struct Running {
+    transfer: Transfer,
+    started: Instant,
+    paused_until: Option<Instant>,
+    /// The transfer ended while a file job was out: how, reported to the
+    /// session once the job brought the source or sink back.
+    ending: Option<Result<(), TransferError>>,
+}
+
+impl Running {
+    /// Still moving bytes (not just waiting for a file job to finish its ending).
+    fn active(&self) -> bool {
+        self.ending.is_none()
+    }
+}
+
+/// One session's sockets and buffers.
+pub struct Connection {
+    session: Session,
+    events: Arc<dyn EventHandler>,
+    config: Arc<crate::ServerConfig>,
+    base: usize,
+    ctrl: Ctrl,
+    /// TLS changes waiting for the output before them to be sent.
+    tls_switch: VecDeque<TlsSwitch>,
+    /// Control bytes read (decrypted, under TLS) and not framed yet. Lines
+    /// are framed one at a time, only when the session takes the next one,
+    /// so at a change of security state everything received after the
+    /// command that made it is still here, unframed (see `drive_tls`).
+    inbox: Vec<u8>,
+    /// Reading stopped with the inbox full (not at `WouldBlock`): readiness
+    /// is edge-triggered, so reading resumes when the inbox has room.
+    read_paused: bool,
+    reader: LineReader,
+    /// A TLS change on the control connection was asked for (or implicit
+    /// TLS started) and the session has not been told it is done.
+    tls_awaited: bool,
+    /// The session was not told yet that the data connection's TLS
+    /// handshake is done.
+    data_tls_awaited: bool,
+    out: Vec<u8>,
+    passive: Option<TcpListener>,
+    data: DataSock,
+    running: Option<Running>,
+    closing: bool,
+    /// The session said to close without sending what is left.
+    abandon: bool,
+    done: bool,
+    /// Where login checks and filesystem work run when they must not block
+    /// this thread.
+    offload: Option<Offload>,
+    /// Offloaded jobs whose result has not come back yet: the connection is
+    /// not done before they are (an upload's file gets its commit or abort
+    /// and its callback).
+    jobs_out: usize,
+    /// More transfer work can be done without waiting for readiness.
+    pub hot: bool,
+}
+
+impl Connection {
+    /// Wrap an accepted control connection; registers it and greets the client.
+    pub fn new(
+        session: Session,
+        events: Arc<dyn EventHandler>,
+        config: Arc<crate::ServerConfig>,
+        ctrl: std::net::TcpStream,
+        registry: &Registry,
+        base: usize,
+    ) -> io::Result<Self> {
+        ctrl.set_nonblocking(true)?;
+        if config.tcp_no_delay {
+            let _ = ctrl.set_nodelay(true);
+        }
+        // Urgent data (Telnet Synch, or a whole "ABOR" sent with MSG_OOB as Python's
+        // ftplib does) stays in the normal stream, as pyftpdlib sets it up.
+        let _ = socket2::SockRef::from(&ctrl).set_out_of_band_inline(true);
+        let mut ctrl = Ctrl::new(TcpStream::from_std(ctrl));
+        registry.register(
+            &mut SourceFd(&ctrl.fd()),
+            Token(base),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut handshake_failed = None;
+        let implicit = config.tls.as_ref().is_some_and(|t| t.implicit);
+        if let Some(tls) = config.tls.as_ref().filter(|t| t.implicit) {
+            // TLS from the first byte: the greeting waits for the handshake
+            let io = SockIo::new(Arc::clone(&ctrl.sock), Vec::new());
+            let (state, step) = TlsState::accept(tls.acceptor(), io);
+            ctrl.mode = CtrlMode::Tls(state);
+            if let Step::Failed(e) = step {
+                ctrl.mode = CtrlMode::Broken;
+                handshake_failed = Some(e);
+            }
+        }
+        let max_line = config.max_line_len;
+        let mut c = Connection {
+            session,
+            events,
+            config,
+            base,
+            ctrl,
+            tls_switch: VecDeque::new(),
+            inbox: Vec::new(),
+            read_paused: false,
+            reader: LineReader::new(max_line),
+            tls_awaited: implicit,
+            data_tls_awaited: false,
+            out: Vec::new(),
+            passive: None,
+            data: DataSock::None,
+            running: None,
+            closing: false,
+            abandon: false,
+            offload: None,
+            jobs_out: 0,
+            done: false,
+            hot: false,
+        };
+        let now = Instant::now();
+        c.feed(Input::Connected, registry, now);
+        if let Some(e) = handshake_failed {
+            log::info!("{} SSL handshake failed: {e}", c.session.log_prefix());
+            c.out.clear();
+            c.closing = true;
+        }
+        Ok(c)
+    }
+
+    /// Whether the connection has finished (control closed, callbacks
+    /// fired, no offloaded job out).
+    pub fn is_done(&self) -> bool {
+        self.done && self.jobs_out == 0
+    }
+
+    /// The session's log prefix.
+    pub fn log_prefix(&self) -> &str {
+        self.session.log_prefix()
+    }
+
+    fn token(&self, slot: Slot) -> Token {
+        Token(self.base + slot.offset())
+    }
+
+    /// The earliest instant at which [`Connection::on_timer`] has work to
+    /// do: the session's next deadline, or a throttled transfer's next turn.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.done {
+            return None;
+        }
+        let session = self.session.next_deadline();
+        let pause = self
+            .running
+            .as_ref()
+            .filter(|r| r.active())
+            .and_then(|r| r.paused_until);
+        match (session, pause) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        }
+    }
+
+    /// Readiness of one of this connection's sockets.
+    pub fn on_event(&mut self, slot: Slot, registry: &Registry) {
+        let now = Instant::now();
+        match slot {
+            Slot::Control => {
+                self.flush();
+                self.read_control(registry, now);
+            }
+            Slot::Passive => self.accept_data(registry, now),
+            Slot::Data => {
+                if matches!(self.data, DataSock::Connecting { .. }) {
+                    self.finish_connect(registry, now);
+                }
+                if self.running.as_ref().is_some_and(Running::active) {
+                    self.hot = true;
+                } else if let DataSock::Secure(t) = &mut self.data {
+                    // a handshake ahead of the transfer; a failure is
+                    // reported (522) when the transfer starts
+                    if let Step::Failed(e) = t.state.advance() {
+                        log::debug!(
+                            "{} data channel TLS handshake: {e}",
+                            self.session.log_prefix()
+                        );
+                    }
+                }
+            }
+        }
+        if self.hot {
+            self.pump(registry, now);
+        }
+        self.resume_input(registry);
+        self.finish_if_closing(registry);
+    }
+
+    /// Time passed: the session fires whatever deadline is due, and a
+    /// throttled transfer may go on.
+    pub fn on_timer(&mut self, registry: &Registry) {
+        if self.done {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(r) = self.running.as_mut().filter(|r| r.active()) {
+            if r.paused_until.is_some_and(|p| now >= p) {
+                r.paused_until = None;
+                self.hot = true;
+            }
+        }
+        if self.session.next_deadline().is_some_and(|d| now >= d) {
+            self.feed(Input::Tick, registry, now);
+        }
+        if self.hot {
+            self.pump(registry, now);
+        }
+        self.resume_input(registry);
+        self.finish_if_closing(registry);
+    }
+
+    /// The server is shutting down: idle sessions get 421 and close; a running
+    /// transfer may go on for the configured grace period.
+    pub fn shutdown(&mut self, registry: &Registry) {
+        if self.done {
+            return;
+        }
+        let now = Instant::now();
+        self.feed(Input::Shutdown, registry, now);
+        self.finish_if_closing(registry);
+    }
+
+    /// Continue a transfer that had more to do (see [`Connection::hot`]).
+    pub fn on_hot(&mut self, registry: &Registry) {
+        let now = Instant::now();
+        self.pump(registry, now);
+        self.finish_if_closing(registry);
+    }
+
+    fn finish_if_closing(&mut self, registry: &Registry) {
+        if self.done || !self.closing {
+            return;
+        }
+        self.flush();
+        if !self.ctrl.ready() && !matches!(self.ctrl.mode, CtrlMode::Unwrapping { .. }) {
+            // a handshake that is not done can carry no reply: close now
+            self.out.clear();
+        }
+        let now = Instant::now();
+        if self.abandon {
+            self.out.clear();
+        }
+        if !self.out.is_empty() {
+            // the session's linger deadline ends the wait (Action::CloseNow)
+            return;
+        }
+        if self.running.is_some() {
+            self.end_transfer(Err(TransferError::Aborted), registry, now);
+            if self.running.is_some() {
+                // a file job holds the transfer's file: finish when it is back
+                return;
+            }
+        }
+        if self.jobs_out > 0 {
+            // the session hears of the end (an upload's file finished, its
+            // callback fired) before it hears of the disconnect
+            return;
+        }
+        self.drop_passive(registry);
+        self.drop_data(registry);
+        self.ctrl.close_notify();
+        let _ = registry.deregister(&mut SourceFd(&self.ctrl.fd()));
+        let _ = self.ctrl.sock.shutdown(Shutdown::Both);
+        self.done = true;
+        let actions = self.session.handle(Input::Disconnected, now);
+        self.run_actions(actions, registry, now);
+    }
+
+    // --- session plumbing
+
+    fn feed(&mut self, input: Input<'_>, registry: &Registry, now: Instant) {
+        let actions = self.session.handle(input, now);
+        self.run_actions(actions, registry, now);
+    }
+
+    fn run_actions(&mut self, actions: Vec<Action>, registry: &Registry, now: Instant) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let follow_up = match action {
+                Action::Send(bytes) => {
+                    if !self.done {
+                        self.out.extend_from_slice(&bytes);
+                        self.flush();
+                    }
+                    None
+                }
+                Action::ListenPassive(ip) => Some(self.listen_passive(ip, registry, now)),
+                Action::ConnectActive { remote, local } => {
+                    self.connect_active(remote, local, registry, now)
+                }
+                Action::CloseData => {
+                    self.drop_passive(registry);
+                    self.drop_data(registry);
+                    None
+                }
+                Action::StartTls => {
+                    self.tls_awaited = true;
+                    self.tls_switch.push_back(TlsSwitch::Start);
+                    self.flush();
+                    None
+                }
+                Action::StopTls => {
+                    self.tls_awaited = true;
+                    self.tls_switch.push_back(TlsSwitch::Stop);
+                    self.flush();
+                    None
+                }
+                Action::SecureData => {
+                    self.secure_data();
+                    None
+                }
+                Action::StartTransfer(t) => {
+                    // the session secured the connection when it opened
+                    // (Action::SecureData); never run a protected transfer
+                    // in the clear
+                    let usable = match self.data {
+                        DataSock::Open(_) => !t.is_protected(),
+                        DataSock::Secure(_) => true,
+                        _ => false,
+                    };
+                    if usable {
+                        let mut t = t;
+                        if self.offload.is_some() {
+                            // this thread serves other sessions: no file
+                            // I/O here unless the storage is local and fast
+                            t.use_file_jobs();
+                        }
+                        self.running = Some(Running {
+                            transfer: t,
+                            started: now,
+                            paused_until: None,
+                            ending: None,
+                        });
+                        self.hot = true;
+                        None
+                    } else {
+                        let e = io::Error::new(io::ErrorKind::NotConnected, "no data connection");
+                        Some(self.session.handle(
+                            Input::TransferDone {
+                                transfer: t,
+                                result: Err(TransferError::Network(e)),
+                                seconds: 0.0,
+                            },
+                            now,
+                        ))
+                    }
+                }
+                Action::AbortTransfer => {
+                    if let Some(r) = self.running.as_mut().filter(|r| r.active()) {
+                        r.transfer.recall_file_job();
+                    }
+                    if self
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| r.transfer.file_busy())
+                    {
+                        // answered once the file job is back (see end_transfer)
+                        self.end_transfer(Err(TransferError::Aborted), registry, now);
+                        None
+                    } else if let Some(r) = self.running.take() {
+                        self.drop_data(registry);
+                        let seconds = now.saturating_duration_since(r.started).as_secs_f64();
+                        Some(self.session.handle(
+                            Input::TransferDone {
+                                transfer: r.transfer,
+                                result: Err(TransferError::Aborted),
+                                seconds,
+                            },
+                            now,
+                        ))
+                    } else {
+                        None
+                    }
+                }
+                Action::Login(task) => match &self.offload {
+                    Some(off) => match off.submit(move || Done::Login(task.run())) {
+                        Ok(()) => {
+                            self.jobs_out += 1;
+                            None
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "{} can't run a login check: {e}",
+                                self.session.log_prefix()
+                            );
+                            self.out.clear();
+                            self.closing = true;
+                            None
+                        }
+                    },
+                    None => Some(self.session.handle(Input::LoginDone(task.run()), now)),
+                },
+                Action::Fs(task) => match &self.offload {
+                    Some(off) => match off.submit(move || Done::Fs(task.run())) {
+                        Ok(()) => {
+                            self.jobs_out += 1;
+                            None
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "{} can't run filesystem work: {e}",
+                                self.session.log_prefix()
+                            );
+                            self.out.clear();
+                            self.closing = true;
+                            None
+                        }
+                    },
+                    None => Some(self.session.handle(Input::FsDone(task.run()), now)),
+                },
+                Action::Event(ev) => {
+                    let info = self.session.info();
+                    ev.dispatch(&*self.events, &info);
+                    None
+                }
+                Action::Close => {
+                    self.closing = true;
+                    None
+                }
+                Action::CloseNow => {
+                    self.closing = true;
+                    self.abandon = true;
+                    self.out.clear();
+                    None
+                }
+            };
+            if let Some(more) = follow_up {
+                for a in more.into_iter().rev() {
+                    queue.push_front(a);
+                }
+            }
+        }
+    }
+
+    /// Drive this connection alone until it is done (thread and process
+    /// models). An event on [`WAKE`] means the server is shutting down.
+    pub fn run(mut self, poll: &mut mio::Poll) {
+        let mut events = mio::Events::with_capacity(16);
+        while !self.done {
+            let timeout = if self.hot {
+                Some(Duration::ZERO)
+            } else {
+                self.next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            if let Err(e) = poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("{} poll failed: {e}", self.session.log_prefix());
+                self.closing = true;
+                self.out.clear();
+                self.finish_if_closing(poll.registry());
+                break;
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKE {
+                    self.shutdown(poll.registry());
+                } else if let Some(slot) = ev
+                    .token()
+                    .0
+                    .checked_sub(self.base)
+                    .and_then(Slot::from_offset)
+                {
+                    self.on_event(slot, poll.registry());
+                }
+            }
+            if self.hot {
+                self.on_hot(poll.registry());
+            }
+            self.on_timer(poll.registry());
+        }
+    }
+}
