@@ -6,7 +6,9 @@
 //! `cargo bench --bench ftpbench`. Knobs (environment):
 //! `FTPBENCH_MB` (big file size, default 1024), `FTPBENCH_MODELS` (default
 //! `multi-thread,async,multi-proc,pre-fork`), `FTPBENCH_PEERS` (default
-//! `pyftpdlib,pure-ftpd`, each measured when installed; empty to skip).
+//! `pyftpdlib,pure-ftpd`, each measured when installed; empty to skip),
+//! `FTPBENCH_BASELINE` (path of another `ftpdlib` build, measured in the same
+//! models as "baseline <model>", to compare two commits in one run).
 //!
 //! Per server: RETR and STOR MiB/s of the big file (median of 7; every
 //! server is started first and they take turns, one transfer each, so a slow
@@ -499,7 +501,7 @@ fn measure(srv: &Server, mb: u64) -> Row {
     row.login1000 = (t, f);
     row.pss1000 = pss_mib(pid);
     drop(idle);
-    if srv.name.ends_with("async") && srv.name.starts_with("ftpdlib") {
+    if srv.name.ends_with("async") && !srv.name.starts_with("pyftpdlib") {
         std::thread::sleep(Duration::from_millis(500));
         let idle = many_idle(srv.addr, 10_000);
         let pss = pss_mib(pid);
@@ -635,6 +637,9 @@ fn pyftpdlib(port: u16, dir: &Path) -> Command {
 enum Kind {
     /// The `ftpdlib` binary in this `--concurrency` model.
     Ftpdlib(String),
+    /// Another build of `ftpdlib` (`FTPBENCH_BASELINE`, e.g. an older
+    /// commit) in this model, to compare builds in the same run.
+    Baseline(std::path::PathBuf, String),
     Pyftpdlib,
     PureFtpd,
 }
@@ -650,9 +655,18 @@ struct Env<'a> {
 /// temporary directory that must outlive it (pure-ftpd's user database).
 fn launch(kind: &Kind, env: &Env<'_>) -> Option<(Server, Option<tempfile::TempDir>)> {
     match kind {
-        Kind::Ftpdlib(model) => {
+        Kind::Ftpdlib(_) | Kind::Baseline(..) => {
+            let (bin, model, name) = match kind {
+                Kind::Baseline(bin, model) => (bin.clone(), model, format!("baseline {model}")),
+                Kind::Ftpdlib(model) => (
+                    env!("CARGO_BIN_EXE_ftpdlib").into(),
+                    model,
+                    format!("ftpdlib {model}"),
+                ),
+                _ => return None,
+            };
             let port = free_port();
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+            let mut cmd = Command::new(bin);
             cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
                 .args(["-w", "-u", "user", "-P", "12345"])
                 .args(["--concurrency", model, "--max-cons", "0"])
@@ -663,9 +677,9 @@ fn launch(kind: &Kind, env: &Env<'_>) -> Option<(Server, Option<tempfile::TempDi
                 .arg(env.certfile)
                 .arg("--keyfile")
                 .arg(env.keyfile);
-            let s = start(&format!("ftpdlib {model}"), cmd, port);
+            let s = start(&name, cmd, port);
             if s.is_none() {
-                eprintln!("ftpdlib {model} did not start");
+                eprintln!("{name} did not start");
             }
             Some((s?, None))
         }
@@ -750,6 +764,17 @@ fn main() {
         .filter(|m| !m.is_empty())
         .map(|m| Kind::Ftpdlib(m.to_string()))
         .collect();
+    if let Ok(base) = std::env::var("FTPBENCH_BASELINE") {
+        let base = std::path::PathBuf::from(base);
+        let base_models: Vec<Kind> = kinds
+            .iter()
+            .filter_map(|k| match k {
+                Kind::Ftpdlib(m) => Some(Kind::Baseline(base.clone(), m.clone())),
+                _ => None,
+            })
+            .collect();
+        kinds.extend(base_models);
+    }
     if have_py {
         kinds.push(Kind::Pyftpdlib);
     }
@@ -771,7 +796,7 @@ fn main() {
         };
         eprintln!("measuring {}", s.name);
         rows.push(measure(&s, mb));
-        if matches!(kind, Kind::Ftpdlib(_)) {
+        if matches!(kind, Kind::Ftpdlib(_) | Kind::Baseline(..)) {
             tls_rows.push(measure_tls(&s, dir.path(), mb, s.name.ends_with("async")));
         }
     }
