@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+pub mod delayfs;
 pub mod procs;
+pub mod slowfs;
 
 use ftpdlib::auth::MemoryAuthorizer;
 use ftpdlib::events::{EventHandler, SessionInfo};
@@ -264,6 +266,27 @@ fn start_full(
     setup: impl FnOnce(&MemoryAuthorizer, &Path),
     build: impl FnOnce(ServerBuilder) -> ServerBuilder,
 ) -> TestServer {
+    start_built(ip, f, setup, |a| {
+        build(ServerBuilder::with_shared_authorizer(a))
+    })
+}
+
+/// [`start_setup`] with the server built by `build` from the authorizer
+/// (e.g. to wrap it, or to add `.filesystem(...)`).
+pub fn start_with(
+    f: impl FnOnce(&mut ServerConfig),
+    setup: impl FnOnce(&MemoryAuthorizer, &Path),
+    build: impl FnOnce(Arc<MemoryAuthorizer>) -> ServerBuilder,
+) -> TestServer {
+    start_built("127.0.0.1".parse().unwrap(), f, setup, build)
+}
+
+fn start_built(
+    ip: IpAddr,
+    f: impl FnOnce(&mut ServerConfig),
+    setup: impl FnOnce(&MemoryAuthorizer, &Path),
+    build: impl FnOnce(Arc<MemoryAuthorizer>) -> ServerBuilder,
+) -> TestServer {
     init_logging();
     let dir = tempfile::tempdir().unwrap();
     let auth = Arc::new(MemoryAuthorizer::new());
@@ -286,7 +309,7 @@ fn start_full(
     } else {
         model()
     };
-    let server = build(ServerBuilder::with_shared_authorizer(auth.clone()))
+    let server = build(auth.clone())
         .config(cfg)
         .shared_events(events.clone())
         .bind(SocketAddr::new(ip, 0))
