@@ -205,21 +205,25 @@ impl Session {
 
     /// pyftpdlib's INFO line for file-changing commands: `CMD arg code ['text']`.
     fn log_cmd(&self, verb: &str, arg: &[u8], actions: &[Action]) {
-        let Some(bytes) = actions.iter().rev().find_map(|a| match a {
-            Action::Send(b) => Some(b),
+        let Some(reply) = actions.iter().rev().find_map(|a| match a {
+            Action::Reply(r) => Some(r),
             _ => None,
         }) else {
             return;
         };
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim_end();
-        let code = text.get(..3).unwrap_or("");
-        if code.starts_with('4') || code.starts_with('5') {
+        let code = reply.code;
+        if (400..600).contains(&code) {
+            let text = reply
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l))
+                .collect::<Vec<_>>()
+                .join("\r\n");
             log::info!(
                 "{} {verb} {} {code} {:?}",
                 self.prefix,
                 show(arg),
-                text.get(4..).unwrap_or("")
+                text.trim_end()
             );
         } else {
             log::info!("{} {verb} {} {code}", self.prefix, show(arg));

@@ -158,8 +158,9 @@ pub enum Input<'a> {
 
 /// What the driver must do, in order.
 pub enum Action {
-    /// Send these bytes on the control connection.
-    Send(Vec<u8>),
+    /// Send this reply on the control connection ([`Reply::to_bytes`] gives
+    /// its wire form).
+    Reply(Reply),
     /// Handle no input from this session for this long (failed-login delay).
     Sleep(Duration),
     /// Open a passive listener on this local address (port from the configured range)
@@ -210,7 +211,7 @@ pub enum Action {
 impl std::fmt::Debug for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Action::Send(b) => write!(f, "Send({:?})", String::from_utf8_lossy(b)),
+            Action::Reply(r) => write!(f, "Reply({:?})", r.log_text()),
             Action::Sleep(d) => write!(f, "Sleep({d:?})"),
             Action::ListenPassive(ip) => write!(f, "ListenPassive({ip})"),
             Action::ConnectActive { remote, local } => {
@@ -611,7 +612,7 @@ impl Session {
             return;
         }
         log::debug!("{} -> {}", self.prefix, r.log_text());
-        out.push(Action::Send(r.to_bytes()));
+        out.push(Action::Reply(r));
     }
 
     fn reply_info(&mut self, out: &mut Vec<Action>, r: Reply) {
@@ -623,7 +624,7 @@ impl Session {
         } else {
             log::info!("{} {}", self.prefix, r.log_text());
         }
-        out.push(Action::Send(r.to_bytes()));
+        out.push(Action::Reply(r));
     }
 
     fn warn_reply(&mut self, out: &mut Vec<Action>, r: Reply) {
@@ -631,7 +632,7 @@ impl Session {
             return;
         }
         log::warn!("{} -> {}", self.prefix, r.log_text());
-        out.push(Action::Send(r.to_bytes()));
+        out.push(Action::Reply(r));
     }
 
     fn close(&mut self, out: &mut Vec<Action>) {

@@ -60,16 +60,23 @@ fn texts(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(b) => Some(String::from_utf8_lossy(b).trim_end().to_string()),
+            Action::Reply(r) => Some(
+                String::from_utf8_lossy(&r.to_bytes())
+                    .trim_end()
+                    .to_string(),
+            ),
             _ => None,
         })
         .collect()
 }
 
 fn codes(actions: &[Action]) -> Vec<u16> {
-    texts(actions)
+    actions
         .iter()
-        .map(|t| t[..3].parse().unwrap())
+        .filter_map(|a| match a {
+            Action::Reply(r) => Some(r.code),
+            _ => None,
+        })
         .collect()
 }
 
@@ -1056,7 +1063,7 @@ fn ipv6_session() {
         matches!(
             a.as_slice(),
             [
-                Action::Send(_),
+                Action::Reply(_),
                 Action::CloseData,
                 Action::ConnectActive { .. }
             ]
