@@ -14,26 +14,26 @@ use crate::auth::AuthError;
 use crate::data::{Source, Transfer, TransferCmd, TransferError};
 use crate::events::Event;
 use crate::fs::WriteMode;
-use crate::proto::command::{self, ArgRule, ParseError, Request};
+use crate::proto::command::{self, Command, NotUnderstood, Verb};
 use crate::proto::listing::{self, FileKind, MlsxRole};
 use crate::proto::perm::PermsAt;
 use crate::proto::reply::Reply;
 use crate::proto::{addr, glob, path};
 
 /// Commands whose outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
-const LOGGED_CMDS: &[&str] = &[
-    "DELE",
-    "RNFR",
-    "RNTO",
-    "MKD",
-    "RMD",
-    "CWD",
-    "XMKD",
-    "XRMD",
-    "XCWD",
-    "REIN",
-    "SITE CHMOD",
-    "MFMT",
+const LOGGED_CMDS: &[Verb] = &[
+    Verb::Dele,
+    Verb::Rnfr,
+    Verb::Rnto,
+    Verb::Mkd,
+    Verb::Rmd,
+    Verb::Cwd,
+    Verb::Xmkd,
+    Verb::Xrmd,
+    Verb::Xcwd,
+    Verb::Rein,
+    Verb::SiteChmod,
+    Verb::Mfmt,
 ];
 
 /// Unix time of a `SystemTime`.
@@ -50,14 +50,20 @@ fn show(b: &[u8]) -> String {
 }
 
 impl Session {
-    /// Parse and run one control line.
+    /// Run one control line, parsed when it was received.
     ///
     /// What the previous command left for this one ([`Ahead`]) is handed to
     /// it and dropped unless it consumes it, whatever the line is (even one
     /// that is refused or not understood).
-    pub(super) fn dispatch(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+    pub(super) fn dispatch(
+        &mut self,
+        line: &[u8],
+        parsed: Result<Command, NotUnderstood>,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
         let mut ahead = Some(std::mem::take(&mut self.ahead));
-        self.dispatch_line(line, &mut ahead, now, out);
+        self.dispatch_line(line, parsed, &mut ahead, now, out);
         if let Some(left) = ahead {
             self.forget_ahead(left);
         }
@@ -88,117 +94,60 @@ impl Session {
     fn dispatch_line(
         &mut self,
         line: &[u8],
+        parsed: Result<Command, NotUnderstood>,
         ahead: &mut Option<Ahead>,
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
-        let req = match command::parse(line) {
-            Ok(r) => r,
-            Err(ParseError::Empty) => {
+        let cmd = match parsed {
+            Ok(c) => c,
+            Err(e) => {
                 log::debug!("{} <- {}", self.prefix, show(line));
-                self.reply(out, Reply::new(500, "Command \"\" not understood."));
-                return;
-            }
-            Err(ParseError::BadVerb(v)) => {
-                log::debug!("{} <- {}", self.prefix, show(line));
-                // Telnet IP/Synch bytes before ABOR/STAT/QUIT: run the command (pyftpdlib's rule).
-                let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-                let upper = line[..verb_end].to_ascii_uppercase();
-                if verb_end >= 4
-                    && [b"ABOR", b"STAT", b"QUIT"]
-                        .iter()
-                        .any(|c| upper.ends_with(*c))
-                {
-                    return self.dispatch_line(&line[verb_end - 4..], ahead, now, out);
-                }
-                self.reply(
-                    out,
-                    Reply::new(500, format!("Command \"{v}\" not understood.")),
-                );
+                self.reply(out, Reply::new(500, e.reply_text()));
                 return;
             }
         };
-        if req.verb == "PASS" {
+        if cmd.verb == Verb::Pass {
             log::debug!("{} <- PASS ******", self.prefix);
         } else {
             log::debug!("{} <- {}", self.prefix, show(line));
         }
-        let Request { mut verb, arg } = req;
-        let spec = match command::lookup(&verb) {
-            Some(s) => s,
-            None => {
-                // Telnet IP/Synch garbage before ABOR/STAT/QUIT (pyftpdlib's rule).
-                let tail = verb
-                    .get(verb.len().saturating_sub(4)..)
-                    .unwrap_or("")
-                    .to_string();
-                match command::lookup(&tail)
-                    .filter(|_| ["ABOR", "STAT", "QUIT"].contains(&tail.as_str()))
-                {
-                    Some(s) => {
-                        verb = tail;
-                        s
-                    }
-                    None => {
-                        self.reply(
-                            out,
-                            Reply::new(500, format!("Command \"{verb}\" not understood.")),
-                        );
-                        return;
-                    }
-                }
-            }
-        };
-        let arg = arg.filter(|a| !a.is_empty());
-        match (spec.arg, &arg) {
-            (ArgRule::Required, None) => {
-                self.reply(
-                    out,
-                    Reply::new(501, "Syntax error: command needs an argument."),
-                );
-                return;
-            }
-            (ArgRule::Forbidden, Some(_)) => {
-                self.reply(
-                    out,
-                    Reply::new(501, "Syntax error: command does not accept arguments."),
-                );
-                return;
-            }
-            _ => {}
+        if let Some(refusal) = cmd.arg_refusal() {
+            self.reply(out, Reply::new(501, refusal));
+            return;
         }
-        let logged_in = self.account.is_some();
-        if !logged_in && (spec.needs_auth || (verb == "STAT" && arg.is_some())) {
+        if self.account.is_none() && cmd.needs_login() {
             self.reply(out, Reply::new(530, "Log in with USER and PASS first."));
             return;
         }
-        if let Some(refusal) = self.tls_refusal(&verb) {
+        let Command { verb, arg } = cmd;
+        if let Some(refusal) = self.tls_refusal(verb) {
             self.reply(out, Reply::new(550, refusal));
             if !log::log_enabled!(log::Level::Debug) {
-                let shown = if verb == "PASS" {
+                let shown = if verb == Verb::Pass {
                     b"******".as_slice()
                 } else {
                     arg.as_deref().unwrap_or(b"")
                 };
-                self.log_cmd(&verb, shown, out);
+                self.log_cmd(verb.name(), shown, out);
             }
             return;
         }
         let before = out.len();
         self.run(
-            &verb,
+            verb.name(),
             arg.as_deref().unwrap_or(b""),
-            spec.perm,
+            verb.spec().perm,
             ahead,
             now,
             out,
         );
-        if LOGGED_CMDS.contains(&verb.as_str()) && !log::log_enabled!(log::Level::Debug) {
+        if LOGGED_CMDS.contains(&verb) && !log::log_enabled!(log::Level::Debug) {
             let arg = arg.unwrap_or_default();
             match &mut self.awaiting {
                 // logged with the reply, when the filesystem answered
-                Awaiting::Fs { log } => *log = Some((verb, arg)),
-                _ => self.log_cmd(&verb, &arg, &out[before..]),
+                Awaiting::Fs { log } => *log = Some((verb.name().to_string(), arg)),
+                _ => self.log_cmd(verb.name(), &arg, &out[before..]),
             }
         }
     }
@@ -442,13 +391,15 @@ impl Session {
     }
 
     /// pyftpdlib's refusals under `tls_control_required` / `tls_data_required`.
-    fn tls_refusal(&self, verb: &str) -> Option<&'static str> {
+    fn tls_refusal(&self, verb: Verb) -> Option<&'static str> {
         let tls = self.ctx.config.tls.as_ref()?;
         match verb {
-            "USER" | "PASS" if tls.control_required && !self.control_tls => {
+            Verb::User | Verb::Pass if tls.control_required && !self.control_tls => {
                 Some("SSL/TLS required on the control channel.")
             }
-            "PASV" | "EPSV" | "PORT" | "EPRT" if tls.data_required && !self.prot_p => {
+            Verb::Pasv | Verb::Epsv | Verb::Port | Verb::Eprt
+                if tls.data_required && !self.prot_p =>
+            {
                 Some("SSL/TLS required on the data channel.")
             }
             _ => None,

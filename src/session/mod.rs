@@ -37,7 +37,7 @@ use crate::config::ServerConfig;
 use crate::data::{Transfer, TransferCmd, TransferError};
 use crate::events::{Event, SessionInfo};
 use crate::fs::{Filesystem, FilesystemFactory};
-use crate::proto::command;
+use crate::proto::command::{Command, NotUnderstood, Verb};
 use crate::proto::listing::{MlstFacts, TimeMode};
 use crate::proto::reply::Reply;
 
@@ -284,25 +284,51 @@ enum Awaiting {
     Fs { log: Option<(String, Vec<u8>)> },
 }
 
-/// A control line as the framer delivered it: a command line, or one that
-/// was too long (answered `500`, in its turn like any other line).
+/// A control line as the framer delivered it, parsed once on arrival: a
+/// command line (the command, or why it is none, to answer in its turn),
+/// or one that was too long (answered `500`, in its turn like any other line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Received {
-    Line(Vec<u8>),
+    Line {
+        /// The line as received, for the log.
+        line: Vec<u8>,
+        parsed: Result<Command, NotUnderstood>,
+    },
     TooLong,
 }
 
 impl Received {
+    fn line(line: &[u8]) -> Self {
+        Received::Line {
+            line: line.to_vec(),
+            parsed: Command::parse(line),
+        }
+    }
+
+    /// The command of the line, if it is one.
+    fn command(&self) -> Option<&Command> {
+        match self {
+            Received::Line { parsed, .. } => parsed.as_ref().ok(),
+            Received::TooLong => None,
+        }
+    }
+
     /// AUTH or REIN: a command after which the client may speak TLS (or
     /// stop speaking it).
     fn changes_security(&self) -> bool {
-        match self {
-            Received::Line(l) => {
-                let verb = l.split(|&b| b == b' ').next().unwrap_or(b"");
-                verb.eq_ignore_ascii_case(b"AUTH") || verb.eq_ignore_ascii_case(b"REIN")
-            }
-            Received::TooLong => false,
-        }
+        self.command()
+            .is_some_and(|c| matches!(c.verb, Verb::Auth | Verb::Rein))
+    }
+
+    /// ABOR, STAT without an argument, NOOP and QUIT: served while a
+    /// transfer runs (RFC 959 §4.1.3: ABOR and STAT "may be sent during a
+    /// transfer"; pyftpdlib also answers NOOP and defers QUIT).
+    fn urgent(&self) -> bool {
+        self.command().is_some_and(|c| match c.verb {
+            Verb::Abor | Verb::Noop | Verb::Quit => true,
+            Verb::Stat => c.arg.is_none(),
+            _ => false,
+        })
     }
 }
 
@@ -488,7 +514,7 @@ impl Session {
             Input::Connected => self.on_connected(&mut out),
             Input::Line(line) => {
                 if !self.closing {
-                    self.on_line(Received::Line(line.to_vec()), now, &mut out);
+                    self.on_line(Received::line(line), now, &mut out);
                 }
             }
             Input::LineTooLong => {
@@ -665,20 +691,11 @@ impl Session {
         }
         if self.transfer_waiting() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
-            // rest waits its turn.
-            let parsed = match &line {
-                Received::Line(l) => command::parse(l).ok(),
-                Received::TooLong => None,
-            };
-            let verb = parsed.as_ref().map(|r| r.verb.clone()).unwrap_or_default();
-            let urgent = ["ABOR", "STAT", "QUIT", "NOOP"]
-                .iter()
-                .any(|v| verb.ends_with(v));
-            // Replies keep the order of the commands: behind a queued command
-            // only ABOR jumps the queue.
-            let urgent = urgent && (self.queued.is_empty() || verb.ends_with("ABOR"));
-            let stat_with_arg = verb == "STAT" && parsed.and_then(|r| r.arg).is_some();
-            if !urgent || stat_with_arg {
+            // rest waits its turn. Replies keep the order of the commands:
+            // behind a queued command only ABOR jumps the queue.
+            let urgent = line.urgent()
+                && (self.queued.is_empty() || line.command().is_some_and(|c| c.verb == Verb::Abor));
+            if !urgent {
                 self.queue_line(line, out);
                 return;
             }
@@ -692,7 +709,7 @@ impl Session {
 
     fn dispatch_received(&mut self, line: Received, now: SystemTime, out: &mut Vec<Action>) {
         match line {
-            Received::Line(l) => self.dispatch(&l, now, out),
+            Received::Line { line, parsed } => self.dispatch(&line, parsed, now, out),
             Received::TooLong => {
                 // like any command, it ends what the previous one left (RNFR...)
                 self.drop_ahead();
