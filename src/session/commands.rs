@@ -135,7 +135,7 @@ impl Session {
         }
         let before = out.len();
         self.run(
-            verb.name(),
+            verb,
             arg.as_deref().unwrap_or(b""),
             verb.spec().perm,
             ahead,
@@ -229,9 +229,17 @@ impl Session {
         );
     }
 
+    /// A data-channel set-up command (PORT, EPRT, PASV, EPSV) passes a REST
+    /// offset on to the command after it (see [`Ahead`]).
+    fn keep_restart(&mut self, ahead: &mut Option<Ahead>) {
+        if let Some(Ahead::Restart(n)) = ahead.take() {
+            self.ahead = Ahead::Restart(n);
+        }
+    }
+
     fn run(
         &mut self,
-        verb: &str,
+        verb: Verb,
         arg: &[u8],
         perm: Option<char>,
         ahead: &mut Option<Ahead>,
@@ -248,8 +256,8 @@ impl Session {
             }
         };
         match verb {
-            "USER" => self.cmd_user(arg, out),
-            "PASS" => {
+            Verb::User => self.cmd_user(arg, out),
+            Verb::Pass => {
                 let name = match ahead.take() {
                     Some(Ahead::User(name)) => Some(name),
                     other => {
@@ -259,18 +267,18 @@ impl Session {
                 };
                 self.cmd_pass(arg, name, out)
             }
-            "QUIT" => self.cmd_quit(out),
-            "REIN" => {
+            Verb::Quit => self.cmd_quit(out),
+            Verb::Rein => {
                 self.flush_account(out);
                 // RFC 959 §5.4: REIN answers 120 or 220 ("Service ready for
                 // new user"), never 230 as pyftpdlib does; valid before login.
                 self.reply(out, Reply::new(220, "Ready for new user."));
                 self.rein_tls(out);
             }
-            "NOOP" => self.reply(out, Reply::new(200, "I successfully did nothing.")),
-            "SYST" => self.reply(out, Reply::new(215, "UNIX Type: L8")),
-            "ALLO" => self.reply(out, Reply::new(202, "No storage allocation necessary.")),
-            "FEAT" => {
+            Verb::Noop => self.reply(out, Reply::new(200, "I successfully did nothing.")),
+            Verb::Syst => self.reply(out, Reply::new(215, "UNIX Type: L8")),
+            Verb::Allo => self.reply(out, Reply::new(202, "No storage allocation necessary.")),
+            Verb::Feat => {
                 let extra: &[&str] = if self.ctx.config.tls.is_some() {
                     &command::TLS_FEAT_LINES
                 } else {
@@ -285,80 +293,87 @@ impl Session {
                     Reply::multi(211, "Features supported:", lines, "End FEAT."),
                 );
             }
-            "OPTS" => self.cmd_opts(arg, out),
-            "HELP" => self.cmd_help(arg, false, out),
-            "SITE" => self.reply(
+            Verb::Opts => self.cmd_opts(arg, out),
+            Verb::Help => self.cmd_help(arg, false, out),
+            Verb::Site => self.reply(
                 out,
                 Reply::new(501, "Syntax error: unknown SITE command; see SITE HELP."),
             ),
-            "SITE HELP" => self.cmd_help(arg, true, out),
-            "STAT" => self.cmd_stat(arg, perm, now, out),
-            "ABOR" => self.cmd_abor(out),
-            "AUTH" | "PBSZ" | "PROT" | "CCC" if self.ctx.config.tls.is_none() => self.reply(
-                out,
-                Reply::new(
-                    502,
-                    "Command not implemented: this server has no TLS configured.",
-                ),
-            ),
-            "AUTH" => self.cmd_auth(arg, out),
-            "PBSZ" => self.cmd_pbsz(out),
-            "PROT" => self.cmd_prot(arg, out),
-            "CCC" => self.reply(
+            Verb::SiteHelp => self.cmd_help(arg, true, out),
+            Verb::Stat => self.cmd_stat(arg, perm, now, out),
+            Verb::Abor => self.cmd_abor(out),
+            Verb::Auth | Verb::Pbsz | Verb::Prot | Verb::Ccc if self.ctx.config.tls.is_none() => {
+                self.reply(
+                    out,
+                    Reply::new(
+                        502,
+                        "Command not implemented: this server has no TLS configured.",
+                    ),
+                )
+            }
+            Verb::Auth => self.cmd_auth(arg, out),
+            Verb::Pbsz => self.cmd_pbsz(out),
+            Verb::Prot => self.cmd_prot(arg, out),
+            Verb::Ccc => self.reply(
                 out,
                 Reply::new(534, "CCC refused: the control channel stays protected."),
             ),
-            "TYPE" => self.cmd_type(arg, out),
-            "STRU" => match show(arg).to_ascii_uppercase().as_str() {
+            Verb::Type => self.cmd_type(arg, out),
+            Verb::Stru => match show(arg).to_ascii_uppercase().as_str() {
                 "F" => self.reply(out, Reply::new(200, "File transfer structure set to: F.")),
                 "P" | "R" => self.reply(out, Reply::new(504, "Unimplemented STRU type.")),
                 _ => self.reply(out, Reply::new(501, "Unrecognized STRU type.")),
             },
-            "MODE" => match show(arg).to_ascii_uppercase().as_str() {
+            Verb::Mode => match show(arg).to_ascii_uppercase().as_str() {
                 "S" => self.reply(out, Reply::new(200, "Transfer mode set to: S")),
                 "B" | "C" => self.reply(out, Reply::new(504, "Unimplemented MODE type.")),
                 _ => self.reply(out, Reply::new(501, "Unrecognized MODE type.")),
             },
-            "PWD" | "XPWD" => {
+            Verb::Pwd | Verb::Xpwd => {
                 let cwd = show(&self.cwd).replace('"', "\"\"");
                 self.reply(
                     out,
                     Reply::new(257, format!("\"{cwd}\" is the current directory.")),
                 );
             }
-            "CWD" | "XCWD" => {
+            Verb::Cwd | Verb::Xcwd => {
                 let target = if arg.is_empty() { b"/".as_slice() } else { arg };
                 self.cmd_cwd(target, perm, out);
             }
-            "CDUP" | "XCUP" => self.cmd_cwd(b"..", perm, out),
-            "PORT" | "EPRT" | "PASV" | "EPSV" => {
-                if let Some(Ahead::Restart(n)) = ahead.take() {
-                    self.ahead = Ahead::Restart(n);
-                }
-                match verb {
-                    "PORT" => self.cmd_port(arg, false, out),
-                    "EPRT" => self.cmd_port(arg, true, out),
-                    "PASV" => self.cmd_pasv(out),
-                    _ => self.cmd_epsv(arg, out),
-                }
+            Verb::Cdup | Verb::Xcup => self.cmd_cwd(b"..", perm, out),
+            Verb::Port => {
+                self.keep_restart(ahead);
+                self.cmd_port(arg, false, out);
             }
-            "REST" => self.cmd_rest(arg, out),
-            "RETR" => self.cmd_retr(arg, perm, restart(), out),
-            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), out),
-            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), out),
-            "STOU" => self.cmd_stou(arg, restart(), out),
-            "LIST" => self.cmd_list(arg, perm, TransferCmd::List, now, out),
-            "NLST" => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
-            "MLSD" => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
-            "MLST" => self.cmd_mlst(arg, perm, out),
-            "SIZE" => self.cmd_size(arg, perm, out),
-            "MDTM" => self.cmd_mdtm(arg, perm, out),
-            "MFMT" => self.cmd_mfmt(arg, perm, out),
-            "MKD" | "XMKD" => self.cmd_mkd(arg, perm, out),
-            "RMD" | "XRMD" => self.cmd_rmd(arg, perm, out),
-            "DELE" => self.cmd_dele(arg, perm, out),
-            "RNFR" => self.cmd_rnfr(arg, perm, out),
-            "RNTO" => {
+            Verb::Eprt => {
+                self.keep_restart(ahead);
+                self.cmd_port(arg, true, out);
+            }
+            Verb::Pasv => {
+                self.keep_restart(ahead);
+                self.cmd_pasv(out);
+            }
+            Verb::Epsv => {
+                self.keep_restart(ahead);
+                self.cmd_epsv(arg, out);
+            }
+            Verb::Rest => self.cmd_rest(arg, out),
+            Verb::Retr => self.cmd_retr(arg, perm, restart(), out),
+            Verb::Stor => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), out),
+            Verb::Appe => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), out),
+            Verb::Stou => self.cmd_stou(arg, restart(), out),
+            Verb::List => self.cmd_list(arg, perm, TransferCmd::List, now, out),
+            Verb::Nlst => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
+            Verb::Mlsd => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
+            Verb::Mlst => self.cmd_mlst(arg, perm, out),
+            Verb::Size => self.cmd_size(arg, perm, out),
+            Verb::Mdtm => self.cmd_mdtm(arg, perm, out),
+            Verb::Mfmt => self.cmd_mfmt(arg, perm, out),
+            Verb::Mkd | Verb::Xmkd => self.cmd_mkd(arg, perm, out),
+            Verb::Rmd | Verb::Xrmd => self.cmd_rmd(arg, perm, out),
+            Verb::Dele => self.cmd_dele(arg, perm, out),
+            Verb::Rnfr => self.cmd_rnfr(arg, perm, out),
+            Verb::Rnto => {
                 let from = match ahead.take() {
                     Some(Ahead::Rename(from)) => Some(from),
                     other => {
@@ -368,14 +383,7 @@ impl Session {
                 };
                 self.cmd_rnto(arg, perm, from, out)
             }
-            "SITE CHMOD" => self.cmd_chmod(arg, perm, out),
-            other => {
-                log::error!(
-                    "{} command {other} is in the table but has no handler",
-                    self.prefix
-                );
-                self.reply(out, Reply::new(502, "Command not implemented."));
-            }
+            Verb::SiteChmod => self.cmd_chmod(arg, perm, out),
         }
     }
 
