@@ -11,9 +11,12 @@
 //!   printable ASCII (or empty for a leading space), its argument is the
 //!   rest of the line after the first space (never empty), and `SITE x` is
 //!   split into `SITE X`; a `BadVerb` rendering is printable (it goes into a reply);
-//! - [`command::lookup`] finds exactly the table rows, by exact name.
+//! - [`command::lookup`] finds exactly the table rows, by exact name;
+//! - [`Command::parse`] agrees with them: a verb of the table gives its
+//!   [`Verb`] and the same argument; otherwise only ABOR, STAT or QUIT
+//!   (after garbage) or a `NotUnderstood` whose rendering is printable.
 
-use ftpdlib::proto::command::{self, ParseError};
+use ftpdlib::proto::command::{self, Command, ParseError, Verb};
 use ftpdlib::proto::line::{LineEvent, LineReader};
 
 use super::cursor::Cursor;
@@ -101,6 +104,39 @@ fn check_request(line: &[u8]) {
     }
 }
 
+fn check_command(line: &[u8]) {
+    let lexical = command::parse(line).ok();
+    let known = lexical
+        .as_ref()
+        .filter(|req| command::lookup(&req.verb).is_some());
+    match Command::parse(line) {
+        Ok(cmd) => {
+            assert_eq!(cmd.spec().verb, cmd.verb);
+            if let Some(a) = &cmd.arg {
+                assert!(!a.is_empty(), "empty argument from {line:?}");
+                assert!(line.ends_with(a), "argument is not the line's tail");
+            }
+            match known {
+                Some(req) => {
+                    assert_eq!(req.verb, cmd.verb.name());
+                    assert_eq!(req.arg, cmd.arg);
+                }
+                None => assert!(
+                    matches!(cmd.verb, Verb::Abor | Verb::Stat | Verb::Quit),
+                    "{line:?} gave {cmd:?}"
+                ),
+            }
+        }
+        Err(e) => {
+            assert!(known.is_none(), "{line:?}: a table verb not understood");
+            assert!(
+                e.verb.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
+                "unprintable rendering {e:?}"
+            );
+        }
+    }
+}
+
 /// The target body.
 pub fn run(data: &[u8]) {
     let mut c = Cursor::new(data);
@@ -147,8 +183,10 @@ pub fn run(data: &[u8]) {
             assert!(!l.contains(&b'\n'), "LF inside a line");
             assert!(l.len() <= max_len, "line of {} bytes > {max_len}", l.len());
             check_request(l);
+            check_command(l);
         }
     }
     // Parsing arbitrary bytes directly (a line the framer would never give).
     check_request(bytes);
+    check_command(bytes);
 }

@@ -22,10 +22,10 @@
 //!
 //! # Invariants
 //!
-//! - Replies are well-formed: every `Send` is whole CRLF-terminated lines;
-//!   no LF inside a line and a CR only as CR NUL; a reply starts with
-//!   `ddd-` or `ddd ` (100..=599) and a multi-line one ends with the same
-//!   code and a space, inside the same `Send`.
+//! - Replies are well-formed: the wire form of every `Reply` action is
+//!   whole CRLF-terminated lines; no LF inside a line and a CR only as CR
+//!   NUL; it starts with `ddd-` or `ddd ` (100..=599, the reply's code) and
+//!   a multi-line one ends with the same code and a space: exactly one reply.
 //! - Every command line gets at most one final reply (2xx-5xx): the number
 //!   of final replies never exceeds the number of lines fed. Once the
 //!   session is quiescent (no login check pending, no transfer running, no
@@ -227,11 +227,11 @@ enum End {
     ShutdownCut,
 }
 
-/// Check one `Send` and return the codes of the replies it holds.
+/// Check the wire form of one `Reply` and return the codes of the replies it holds.
 fn parse_replies(bytes: &[u8]) -> Vec<u16> {
     assert!(
         bytes.ends_with(b"\r\n"),
-        "Send not ending in CRLF: {bytes:?}"
+        "reply not ending in CRLF: {bytes:?}"
     );
     let body = &bytes[..bytes.len() - 2];
     let mut codes = Vec::new();
@@ -429,8 +429,10 @@ impl Driver {
         while let Some(a) = queue.pop_front() {
             trace!("   {a:?}");
             let follow_up = match a {
-                Action::Send(bytes) => {
-                    for code in parse_replies(&bytes) {
+                Action::Reply(reply) => {
+                    let codes = parse_replies(&reply.to_bytes());
+                    assert_eq!(codes, [reply.code], "not one reply: {reply:?}");
+                    for code in codes {
                         self.on_reply(code);
                     }
                     None
@@ -1027,7 +1029,7 @@ pub fn check_rest(arg: &[u8]) {
     let sent: Vec<u8> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(b) => Some(b.clone()),
+            Action::Reply(r) => Some(r.to_bytes()),
             _ => None,
         })
         .flatten()

@@ -14,26 +14,26 @@ use crate::auth::AuthError;
 use crate::data::{Source, Transfer, TransferCmd, TransferError};
 use crate::events::Event;
 use crate::fs::WriteMode;
-use crate::proto::command::{self, ArgRule, ParseError, Request};
+use crate::proto::command::{self, Command, NotUnderstood, Verb};
 use crate::proto::listing::{self, FileKind, MlsxRole};
 use crate::proto::perm::PermsAt;
 use crate::proto::reply::Reply;
 use crate::proto::{addr, glob, path};
 
 /// Commands whose outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
-const LOGGED_CMDS: &[&str] = &[
-    "DELE",
-    "RNFR",
-    "RNTO",
-    "MKD",
-    "RMD",
-    "CWD",
-    "XMKD",
-    "XRMD",
-    "XCWD",
-    "REIN",
-    "SITE CHMOD",
-    "MFMT",
+const LOGGED_CMDS: &[Verb] = &[
+    Verb::Dele,
+    Verb::Rnfr,
+    Verb::Rnto,
+    Verb::Mkd,
+    Verb::Rmd,
+    Verb::Cwd,
+    Verb::Xmkd,
+    Verb::Xrmd,
+    Verb::Xcwd,
+    Verb::Rein,
+    Verb::SiteChmod,
+    Verb::Mfmt,
 ];
 
 /// Unix time of a `SystemTime`.
@@ -50,14 +50,20 @@ fn show(b: &[u8]) -> String {
 }
 
 impl Session {
-    /// Parse and run one control line.
+    /// Run one control line, parsed when it was received.
     ///
     /// What the previous command left for this one ([`Ahead`]) is handed to
     /// it and dropped unless it consumes it, whatever the line is (even one
     /// that is refused or not understood).
-    pub(super) fn dispatch(&mut self, line: &[u8], now: SystemTime, out: &mut Vec<Action>) {
+    pub(super) fn dispatch(
+        &mut self,
+        line: &[u8],
+        parsed: Result<Command, NotUnderstood>,
+        now: SystemTime,
+        out: &mut Vec<Action>,
+    ) {
         let mut ahead = Some(std::mem::take(&mut self.ahead));
-        self.dispatch_line(line, &mut ahead, now, out);
+        self.dispatch_line(line, parsed, &mut ahead, now, out);
         if let Some(left) = ahead {
             self.forget_ahead(left);
         }
@@ -88,138 +94,85 @@ impl Session {
     fn dispatch_line(
         &mut self,
         line: &[u8],
+        parsed: Result<Command, NotUnderstood>,
         ahead: &mut Option<Ahead>,
         now: SystemTime,
         out: &mut Vec<Action>,
     ) {
-        let req = match command::parse(line) {
-            Ok(r) => r,
-            Err(ParseError::Empty) => {
+        let cmd = match parsed {
+            Ok(c) => c,
+            Err(e) => {
                 log::debug!("{} <- {}", self.prefix, show(line));
-                self.reply(out, Reply::new(500, "Command \"\" not understood."));
-                return;
-            }
-            Err(ParseError::BadVerb(v)) => {
-                log::debug!("{} <- {}", self.prefix, show(line));
-                // Telnet IP/Synch bytes before ABOR/STAT/QUIT: run the command (pyftpdlib's rule).
-                let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-                let upper = line[..verb_end].to_ascii_uppercase();
-                if verb_end >= 4
-                    && [b"ABOR", b"STAT", b"QUIT"]
-                        .iter()
-                        .any(|c| upper.ends_with(*c))
-                {
-                    return self.dispatch_line(&line[verb_end - 4..], ahead, now, out);
-                }
-                self.reply(
-                    out,
-                    Reply::new(500, format!("Command \"{v}\" not understood.")),
-                );
+                self.reply(out, Reply::new(500, e.reply_text()));
                 return;
             }
         };
-        if req.verb == "PASS" {
+        if cmd.verb == Verb::Pass {
             log::debug!("{} <- PASS ******", self.prefix);
         } else {
             log::debug!("{} <- {}", self.prefix, show(line));
         }
-        let Request { mut verb, arg } = req;
-        let spec = match command::lookup(&verb) {
-            Some(s) => s,
-            None => {
-                // Telnet IP/Synch garbage before ABOR/STAT/QUIT (pyftpdlib's rule).
-                let tail = verb
-                    .get(verb.len().saturating_sub(4)..)
-                    .unwrap_or("")
-                    .to_string();
-                match command::lookup(&tail)
-                    .filter(|_| ["ABOR", "STAT", "QUIT"].contains(&tail.as_str()))
-                {
-                    Some(s) => {
-                        verb = tail;
-                        s
-                    }
-                    None => {
-                        self.reply(
-                            out,
-                            Reply::new(500, format!("Command \"{verb}\" not understood.")),
-                        );
-                        return;
-                    }
-                }
-            }
-        };
-        let arg = arg.filter(|a| !a.is_empty());
-        match (spec.arg, &arg) {
-            (ArgRule::Required, None) => {
-                self.reply(
-                    out,
-                    Reply::new(501, "Syntax error: command needs an argument."),
-                );
-                return;
-            }
-            (ArgRule::Forbidden, Some(_)) => {
-                self.reply(
-                    out,
-                    Reply::new(501, "Syntax error: command does not accept arguments."),
-                );
-                return;
-            }
-            _ => {}
+        if let Some(refusal) = cmd.arg_refusal() {
+            self.reply(out, Reply::new(501, refusal));
+            return;
         }
-        let logged_in = self.account.is_some();
-        if !logged_in && (spec.needs_auth || (verb == "STAT" && arg.is_some())) {
+        if self.account.is_none() && cmd.needs_login() {
             self.reply(out, Reply::new(530, "Log in with USER and PASS first."));
             return;
         }
-        if let Some(refusal) = self.tls_refusal(&verb) {
+        let Command { verb, arg } = cmd;
+        if let Some(refusal) = self.tls_refusal(verb) {
             self.reply(out, Reply::new(550, refusal));
             if !log::log_enabled!(log::Level::Debug) {
-                let shown = if verb == "PASS" {
+                let shown = if verb == Verb::Pass {
                     b"******".as_slice()
                 } else {
                     arg.as_deref().unwrap_or(b"")
                 };
-                self.log_cmd(&verb, shown, out);
+                self.log_cmd(verb.name(), shown, out);
             }
             return;
         }
         let before = out.len();
         self.run(
-            &verb,
+            verb,
             arg.as_deref().unwrap_or(b""),
-            spec.perm,
+            verb.spec().perm,
             ahead,
             now,
             out,
         );
-        if LOGGED_CMDS.contains(&verb.as_str()) && !log::log_enabled!(log::Level::Debug) {
+        if LOGGED_CMDS.contains(&verb) && !log::log_enabled!(log::Level::Debug) {
             let arg = arg.unwrap_or_default();
             match &mut self.awaiting {
                 // logged with the reply, when the filesystem answered
-                Awaiting::Fs { log } => *log = Some((verb, arg)),
-                _ => self.log_cmd(&verb, &arg, &out[before..]),
+                Awaiting::Fs { log } => *log = Some((verb.name().to_string(), arg)),
+                _ => self.log_cmd(verb.name(), &arg, &out[before..]),
             }
         }
     }
 
     /// pyftpdlib's INFO line for file-changing commands: `CMD arg code ['text']`.
     fn log_cmd(&self, verb: &str, arg: &[u8], actions: &[Action]) {
-        let Some(bytes) = actions.iter().rev().find_map(|a| match a {
-            Action::Send(b) => Some(b),
+        let Some(reply) = actions.iter().rev().find_map(|a| match a {
+            Action::Reply(r) => Some(r),
             _ => None,
         }) else {
             return;
         };
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim_end();
-        let code = text.get(..3).unwrap_or("");
-        if code.starts_with('4') || code.starts_with('5') {
+        let code = reply.code;
+        if (400..600).contains(&code) {
+            let text = reply
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l))
+                .collect::<Vec<_>>()
+                .join("\r\n");
             log::info!(
                 "{} {verb} {} {code} {:?}",
                 self.prefix,
                 show(arg),
-                text.get(4..).unwrap_or("")
+                text.trim_end()
             );
         } else {
             log::info!("{} {verb} {} {code}", self.prefix, show(arg));
@@ -276,9 +229,17 @@ impl Session {
         );
     }
 
+    /// A data-channel set-up command (PORT, EPRT, PASV, EPSV) passes a REST
+    /// offset on to the command after it (see [`Ahead`]).
+    fn keep_restart(&mut self, ahead: &mut Option<Ahead>) {
+        if let Some(Ahead::Restart(n)) = ahead.take() {
+            self.ahead = Ahead::Restart(n);
+        }
+    }
+
     fn run(
         &mut self,
-        verb: &str,
+        verb: Verb,
         arg: &[u8],
         perm: Option<char>,
         ahead: &mut Option<Ahead>,
@@ -295,8 +256,8 @@ impl Session {
             }
         };
         match verb {
-            "USER" => self.cmd_user(arg, out),
-            "PASS" => {
+            Verb::User => self.cmd_user(arg, out),
+            Verb::Pass => {
                 let name = match ahead.take() {
                     Some(Ahead::User(name)) => Some(name),
                     other => {
@@ -306,18 +267,18 @@ impl Session {
                 };
                 self.cmd_pass(arg, name, out)
             }
-            "QUIT" => self.cmd_quit(out),
-            "REIN" => {
+            Verb::Quit => self.cmd_quit(out),
+            Verb::Rein => {
                 self.flush_account(out);
                 // RFC 959 §5.4: REIN answers 120 or 220 ("Service ready for
                 // new user"), never 230 as pyftpdlib does; valid before login.
                 self.reply(out, Reply::new(220, "Ready for new user."));
                 self.rein_tls(out);
             }
-            "NOOP" => self.reply(out, Reply::new(200, "I successfully did nothing.")),
-            "SYST" => self.reply(out, Reply::new(215, "UNIX Type: L8")),
-            "ALLO" => self.reply(out, Reply::new(202, "No storage allocation necessary.")),
-            "FEAT" => {
+            Verb::Noop => self.reply(out, Reply::new(200, "I successfully did nothing.")),
+            Verb::Syst => self.reply(out, Reply::new(215, "UNIX Type: L8")),
+            Verb::Allo => self.reply(out, Reply::new(202, "No storage allocation necessary.")),
+            Verb::Feat => {
                 let extra: &[&str] = if self.ctx.config.tls.is_some() {
                     &command::TLS_FEAT_LINES
                 } else {
@@ -332,80 +293,87 @@ impl Session {
                     Reply::multi(211, "Features supported:", lines, "End FEAT."),
                 );
             }
-            "OPTS" => self.cmd_opts(arg, out),
-            "HELP" => self.cmd_help(arg, false, out),
-            "SITE" => self.reply(
+            Verb::Opts => self.cmd_opts(arg, out),
+            Verb::Help => self.cmd_help(arg, false, out),
+            Verb::Site => self.reply(
                 out,
                 Reply::new(501, "Syntax error: unknown SITE command; see SITE HELP."),
             ),
-            "SITE HELP" => self.cmd_help(arg, true, out),
-            "STAT" => self.cmd_stat(arg, perm, now, out),
-            "ABOR" => self.cmd_abor(out),
-            "AUTH" | "PBSZ" | "PROT" | "CCC" if self.ctx.config.tls.is_none() => self.reply(
-                out,
-                Reply::new(
-                    502,
-                    "Command not implemented: this server has no TLS configured.",
-                ),
-            ),
-            "AUTH" => self.cmd_auth(arg, out),
-            "PBSZ" => self.cmd_pbsz(out),
-            "PROT" => self.cmd_prot(arg, out),
-            "CCC" => self.reply(
+            Verb::SiteHelp => self.cmd_help(arg, true, out),
+            Verb::Stat => self.cmd_stat(arg, perm, now, out),
+            Verb::Abor => self.cmd_abor(out),
+            Verb::Auth | Verb::Pbsz | Verb::Prot | Verb::Ccc if self.ctx.config.tls.is_none() => {
+                self.reply(
+                    out,
+                    Reply::new(
+                        502,
+                        "Command not implemented: this server has no TLS configured.",
+                    ),
+                )
+            }
+            Verb::Auth => self.cmd_auth(arg, out),
+            Verb::Pbsz => self.cmd_pbsz(out),
+            Verb::Prot => self.cmd_prot(arg, out),
+            Verb::Ccc => self.reply(
                 out,
                 Reply::new(534, "CCC refused: the control channel stays protected."),
             ),
-            "TYPE" => self.cmd_type(arg, out),
-            "STRU" => match show(arg).to_ascii_uppercase().as_str() {
+            Verb::Type => self.cmd_type(arg, out),
+            Verb::Stru => match show(arg).to_ascii_uppercase().as_str() {
                 "F" => self.reply(out, Reply::new(200, "File transfer structure set to: F.")),
                 "P" | "R" => self.reply(out, Reply::new(504, "Unimplemented STRU type.")),
                 _ => self.reply(out, Reply::new(501, "Unrecognized STRU type.")),
             },
-            "MODE" => match show(arg).to_ascii_uppercase().as_str() {
+            Verb::Mode => match show(arg).to_ascii_uppercase().as_str() {
                 "S" => self.reply(out, Reply::new(200, "Transfer mode set to: S")),
                 "B" | "C" => self.reply(out, Reply::new(504, "Unimplemented MODE type.")),
                 _ => self.reply(out, Reply::new(501, "Unrecognized MODE type.")),
             },
-            "PWD" | "XPWD" => {
+            Verb::Pwd | Verb::Xpwd => {
                 let cwd = show(&self.cwd).replace('"', "\"\"");
                 self.reply(
                     out,
                     Reply::new(257, format!("\"{cwd}\" is the current directory.")),
                 );
             }
-            "CWD" | "XCWD" => {
+            Verb::Cwd | Verb::Xcwd => {
                 let target = if arg.is_empty() { b"/".as_slice() } else { arg };
                 self.cmd_cwd(target, perm, out);
             }
-            "CDUP" | "XCUP" => self.cmd_cwd(b"..", perm, out),
-            "PORT" | "EPRT" | "PASV" | "EPSV" => {
-                if let Some(Ahead::Restart(n)) = ahead.take() {
-                    self.ahead = Ahead::Restart(n);
-                }
-                match verb {
-                    "PORT" => self.cmd_port(arg, false, out),
-                    "EPRT" => self.cmd_port(arg, true, out),
-                    "PASV" => self.cmd_pasv(out),
-                    _ => self.cmd_epsv(arg, out),
-                }
+            Verb::Cdup | Verb::Xcup => self.cmd_cwd(b"..", perm, out),
+            Verb::Port => {
+                self.keep_restart(ahead);
+                self.cmd_port(arg, false, out);
             }
-            "REST" => self.cmd_rest(arg, out),
-            "RETR" => self.cmd_retr(arg, perm, restart(), out),
-            "STOR" => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), out),
-            "APPE" => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), out),
-            "STOU" => self.cmd_stou(arg, restart(), out),
-            "LIST" => self.cmd_list(arg, perm, TransferCmd::List, now, out),
-            "NLST" => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
-            "MLSD" => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
-            "MLST" => self.cmd_mlst(arg, perm, out),
-            "SIZE" => self.cmd_size(arg, perm, out),
-            "MDTM" => self.cmd_mdtm(arg, perm, out),
-            "MFMT" => self.cmd_mfmt(arg, perm, out),
-            "MKD" | "XMKD" => self.cmd_mkd(arg, perm, out),
-            "RMD" | "XRMD" => self.cmd_rmd(arg, perm, out),
-            "DELE" => self.cmd_dele(arg, perm, out),
-            "RNFR" => self.cmd_rnfr(arg, perm, out),
-            "RNTO" => {
+            Verb::Eprt => {
+                self.keep_restart(ahead);
+                self.cmd_port(arg, true, out);
+            }
+            Verb::Pasv => {
+                self.keep_restart(ahead);
+                self.cmd_pasv(out);
+            }
+            Verb::Epsv => {
+                self.keep_restart(ahead);
+                self.cmd_epsv(arg, out);
+            }
+            Verb::Rest => self.cmd_rest(arg, out),
+            Verb::Retr => self.cmd_retr(arg, perm, restart(), out),
+            Verb::Stor => self.cmd_stor(arg, perm, TransferCmd::Stor, restart(), out),
+            Verb::Appe => self.cmd_stor(arg, perm, TransferCmd::Appe, restart(), out),
+            Verb::Stou => self.cmd_stou(arg, restart(), out),
+            Verb::List => self.cmd_list(arg, perm, TransferCmd::List, now, out),
+            Verb::Nlst => self.cmd_list(arg, perm, TransferCmd::Nlst, now, out),
+            Verb::Mlsd => self.cmd_list(arg, perm, TransferCmd::Mlsd, now, out),
+            Verb::Mlst => self.cmd_mlst(arg, perm, out),
+            Verb::Size => self.cmd_size(arg, perm, out),
+            Verb::Mdtm => self.cmd_mdtm(arg, perm, out),
+            Verb::Mfmt => self.cmd_mfmt(arg, perm, out),
+            Verb::Mkd | Verb::Xmkd => self.cmd_mkd(arg, perm, out),
+            Verb::Rmd | Verb::Xrmd => self.cmd_rmd(arg, perm, out),
+            Verb::Dele => self.cmd_dele(arg, perm, out),
+            Verb::Rnfr => self.cmd_rnfr(arg, perm, out),
+            Verb::Rnto => {
                 let from = match ahead.take() {
                     Some(Ahead::Rename(from)) => Some(from),
                     other => {
@@ -415,14 +383,7 @@ impl Session {
                 };
                 self.cmd_rnto(arg, perm, from, out)
             }
-            "SITE CHMOD" => self.cmd_chmod(arg, perm, out),
-            other => {
-                log::error!(
-                    "{} command {other} is in the table but has no handler",
-                    self.prefix
-                );
-                self.reply(out, Reply::new(502, "Command not implemented."));
-            }
+            Verb::SiteChmod => self.cmd_chmod(arg, perm, out),
         }
     }
 
@@ -438,13 +399,15 @@ impl Session {
     }
 
     /// pyftpdlib's refusals under `tls_control_required` / `tls_data_required`.
-    fn tls_refusal(&self, verb: &str) -> Option<&'static str> {
+    fn tls_refusal(&self, verb: Verb) -> Option<&'static str> {
         let tls = self.ctx.config.tls.as_ref()?;
         match verb {
-            "USER" | "PASS" if tls.control_required && !self.control_tls => {
+            Verb::User | Verb::Pass if tls.control_required && !self.control_tls => {
                 Some("SSL/TLS required on the control channel.")
             }
-            "PASV" | "EPSV" | "PORT" | "EPRT" if tls.data_required && !self.prot_p => {
+            Verb::Pasv | Verb::Epsv | Verb::Port | Verb::Eprt
+                if tls.data_required && !self.prot_p =>
+            {
                 Some("SSL/TLS required on the data channel.")
             }
             _ => None,

@@ -39,7 +39,7 @@ use crate::config::ServerConfig;
 use crate::data::{Transfer, TransferCmd, TransferError};
 use crate::events::{Event, SessionInfo};
 use crate::fs::{Filesystem, FilesystemFactory};
-use crate::proto::command;
+use crate::proto::command::{Command, NotUnderstood, Verb};
 use crate::proto::listing::{MlstFacts, TimeMode};
 use crate::proto::reply::Reply;
 
@@ -159,8 +159,9 @@ pub enum Input<'a> {
 
 /// What the driver must do, in order.
 pub enum Action {
-    /// Send these bytes on the control connection.
-    Send(Vec<u8>),
+    /// Send this reply on the control connection ([`Reply::to_bytes`] gives
+    /// its wire form).
+    Reply(Reply),
     /// Open a passive listener on this local address (port from the configured range)
     /// and answer with [`Input::PassiveListening`] or [`Input::PassiveFailed`].
     ListenPassive(IpAddr),
@@ -215,7 +216,7 @@ pub enum Action {
 impl std::fmt::Debug for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Action::Send(b) => write!(f, "Send({:?})", String::from_utf8_lossy(b)),
+            Action::Reply(r) => write!(f, "Reply({:?})", r.log_text()),
             Action::ListenPassive(ip) => write!(f, "ListenPassive({ip})"),
             Action::ConnectActive { remote, local } => {
                 write!(f, "ConnectActive({remote} from {local})")
@@ -301,25 +302,51 @@ enum AbortReason {
     Shutdown,
 }
 
-/// A control line as the framer delivered it: a command line, or one that
-/// was too long (answered `500`, in its turn like any other line).
+/// A control line as the framer delivered it, parsed once on arrival: a
+/// command line (the command, or why it is none, to answer in its turn),
+/// or one that was too long (answered `500`, in its turn like any other line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Received {
-    Line(Vec<u8>),
+    Line {
+        /// The line as received, for the log.
+        line: Vec<u8>,
+        parsed: Result<Command, NotUnderstood>,
+    },
     TooLong,
 }
 
 impl Received {
+    fn line(line: &[u8]) -> Self {
+        Received::Line {
+            line: line.to_vec(),
+            parsed: Command::parse(line),
+        }
+    }
+
+    /// The command of the line, if it is one.
+    fn command(&self) -> Option<&Command> {
+        match self {
+            Received::Line { parsed, .. } => parsed.as_ref().ok(),
+            Received::TooLong => None,
+        }
+    }
+
     /// AUTH or REIN: a command after which the client may speak TLS (or
     /// stop speaking it).
     fn changes_security(&self) -> bool {
-        match self {
-            Received::Line(l) => {
-                let verb = l.split(|&b| b == b' ').next().unwrap_or(b"");
-                verb.eq_ignore_ascii_case(b"AUTH") || verb.eq_ignore_ascii_case(b"REIN")
-            }
-            Received::TooLong => false,
-        }
+        self.command()
+            .is_some_and(|c| matches!(c.verb, Verb::Auth | Verb::Rein))
+    }
+
+    /// ABOR, STAT without an argument, NOOP and QUIT: served while a
+    /// transfer runs (RFC 959 §4.1.3: ABOR and STAT "may be sent during a
+    /// transfer"; pyftpdlib also answers NOOP and defers QUIT).
+    fn urgent(&self) -> bool {
+        self.command().is_some_and(|c| match c.verb {
+            Verb::Abor | Verb::Noop | Verb::Quit => true,
+            Verb::Stat => c.arg.is_none(),
+            _ => false,
+        })
     }
 }
 
@@ -530,7 +557,7 @@ impl Session {
                     // only a complete command restarts the idle timer (a
                     // client trickling a line byte by byte stays idle)
                     self.timers.active_at = now;
-                    self.on_line(Received::Line(line.to_vec()), wall, &mut out);
+                    self.on_line(Received::line(line), wall, &mut out);
                 }
             }
             Input::LineTooLong => {
@@ -658,7 +685,7 @@ impl Session {
             return;
         }
         log::debug!("{} -> {}", self.prefix, r.log_text());
-        out.push(Action::Send(r.to_bytes()));
+        out.push(Action::Reply(r));
     }
 
     fn reply_info(&mut self, out: &mut Vec<Action>, r: Reply) {
@@ -670,7 +697,7 @@ impl Session {
         } else {
             log::info!("{} {}", self.prefix, r.log_text());
         }
-        out.push(Action::Send(r.to_bytes()));
+        out.push(Action::Reply(r));
     }
 
     fn warn_reply(&mut self, out: &mut Vec<Action>, r: Reply) {
@@ -678,7 +705,7 @@ impl Session {
             return;
         }
         log::warn!("{} -> {}", self.prefix, r.log_text());
-        out.push(Action::Send(r.to_bytes()));
+        out.push(Action::Reply(r));
     }
 
     fn close(&mut self, out: &mut Vec<Action>) {
@@ -711,20 +738,11 @@ impl Session {
         }
         if self.transfer_waiting() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
-            // rest waits its turn.
-            let parsed = match &line {
-                Received::Line(l) => command::parse(l).ok(),
-                Received::TooLong => None,
-            };
-            let verb = parsed.as_ref().map(|r| r.verb.clone()).unwrap_or_default();
-            let urgent = ["ABOR", "STAT", "QUIT", "NOOP"]
-                .iter()
-                .any(|v| verb.ends_with(v));
-            // Replies keep the order of the commands: behind a queued command
-            // only ABOR jumps the queue.
-            let urgent = urgent && (self.queued.is_empty() || verb.ends_with("ABOR"));
-            let stat_with_arg = verb == "STAT" && parsed.and_then(|r| r.arg).is_some();
-            if !urgent || stat_with_arg {
+            // rest waits its turn. Replies keep the order of the commands:
+            // behind a queued command only ABOR jumps the queue.
+            let urgent = line.urgent()
+                && (self.queued.is_empty() || line.command().is_some_and(|c| c.verb == Verb::Abor));
+            if !urgent {
                 self.queue_line(line, out);
                 return;
             }
@@ -738,7 +756,7 @@ impl Session {
 
     fn dispatch_received(&mut self, line: Received, now: SystemTime, out: &mut Vec<Action>) {
         match line {
-            Received::Line(l) => self.dispatch(&l, now, out),
+            Received::Line { line, parsed } => self.dispatch(&line, parsed, now, out),
             Received::TooLong => {
                 // like any command, it ends what the previous one left (RNFR...)
                 self.drop_ahead();

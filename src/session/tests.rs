@@ -63,16 +63,23 @@ fn texts(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(b) => Some(String::from_utf8_lossy(b).trim_end().to_string()),
+            Action::Reply(r) => Some(
+                String::from_utf8_lossy(&r.to_bytes())
+                    .trim_end()
+                    .to_string(),
+            ),
             _ => None,
         })
         .collect()
 }
 
 fn codes(actions: &[Action]) -> Vec<u16> {
-    texts(actions)
+    actions
         .iter()
-        .map(|t| t[..3].parse().unwrap())
+        .filter_map(|a| match a {
+            Action::Reply(r) => Some(r.code),
+            _ => None,
+        })
         .collect()
 }
 
@@ -1090,7 +1097,7 @@ fn ipv6_session() {
         matches!(
             a.as_slice(),
             [
-                Action::Send(_),
+                Action::Reply(_),
                 Action::CloseData,
                 Action::ConnectActive { .. }
             ]
@@ -1248,6 +1255,39 @@ fn commands_during_a_transfer() {
     );
     assert!(a.iter().any(|x| matches!(x, Action::Close)));
     assert!(events(&a).contains(&Event::Logout("user".into())));
+}
+
+#[test]
+fn what_is_urgent_during_a_transfer_is_read_from_the_parsed_command() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    // STAT with an argument, an unknown verb and a line too long wait their turn
+    assert!(h.line("STAT /").is_empty());
+    assert!(h.line("XNOOP").is_empty());
+    assert!(h.input(Input::LineTooLong).is_empty());
+    // ABOR after Telnet garbage still jumps the queue
+    let a = h.s.handle(Input::Line(b"\xf2ABOR"), h.now);
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
+    let a = h.done(t, Err(TransferError::Aborted));
+    let t = texts(&a);
+    assert_eq!(
+        t[..2],
+        [
+            "426 Transfer aborted via ABOR.",
+            "226 ABOR command successful."
+        ]
+    );
+    assert!(t[2].starts_with("213-Status of \"/\""), "{t:?}");
+    assert_eq!(
+        t[3..],
+        [
+            "500 Command \"XNOOP\" not understood.",
+            "500 Command too long."
+        ]
+    );
 }
 
 #[test]

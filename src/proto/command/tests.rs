@@ -328,3 +328,162 @@ fn parse_never_panics_on_any_short_input() {
         }
     }
 }
+
+fn command(verb: Verb, arg: Option<&[u8]>) -> Result<Command, NotUnderstood> {
+    Ok(Command {
+        verb,
+        arg: arg.map(<[u8]>::to_vec),
+    })
+}
+
+fn not_understood(verb: &str) -> Result<Command, NotUnderstood> {
+    Err(NotUnderstood { verb: verb.into() })
+}
+
+#[test]
+fn every_row_round_trips_to_its_verb() {
+    for (i, spec) in table().iter().enumerate() {
+        let v = spec.verb;
+        assert_eq!(v as usize, i, "{}", spec.name);
+        assert_eq!(v.spec(), spec);
+        assert_eq!(v.name(), spec.name);
+        assert_eq!(v.to_string(), spec.name);
+        assert_eq!(Verb::from_name(spec.name), Some(v));
+        assert_eq!(lookup(spec.name).map(|c| c.verb), Some(v));
+        // By its name, upper or lower case, with and without an argument.
+        let line = spec.name.as_bytes();
+        assert_eq!(Command::parse(line), command(v, None), "{}", spec.name);
+        assert_eq!(
+            Command::parse(&line.to_ascii_lowercase()),
+            command(v, None),
+            "{}",
+            spec.name
+        );
+        let mut with_arg = line.to_vec();
+        with_arg.extend_from_slice(b" a  B");
+        if v == Verb::Site {
+            // The argument of a bare SITE is its sub-command.
+            assert_eq!(Command::parse(&with_arg), not_understood("SITE A"));
+        } else {
+            assert_eq!(Command::parse(&with_arg), command(v, Some(b"a  B")));
+        }
+        let parsed = Command::parse(line).unwrap();
+        assert_eq!(parsed.spec(), spec);
+    }
+    assert_eq!(Verb::from_name("retr"), None);
+    assert_eq!(Verb::from_name("SITE BOGUS"), None);
+}
+
+#[test]
+fn aliases_are_verbs_of_their_own() {
+    let pairs = [
+        (Verb::Cwd, Verb::Xcwd, "XCWD"),
+        (Verb::Cdup, Verb::Xcup, "XCUP"),
+        (Verb::Mkd, Verb::Xmkd, "XMKD"),
+        (Verb::Pwd, Verb::Xpwd, "XPWD"),
+        (Verb::Rmd, Verb::Xrmd, "XRMD"),
+    ];
+    for (plain, alias, name) in pairs {
+        assert_ne!(plain, alias);
+        assert_eq!(Verb::from_name(name), Some(alias));
+        let (p, a) = (plain.spec(), alias.spec());
+        assert_eq!((p.perm, p.needs_auth, p.arg), (a.perm, a.needs_auth, a.arg));
+    }
+    assert_eq!(Command::parse(b"xmkd d"), command(Verb::Xmkd, Some(b"d")));
+    assert_eq!(Command::parse(b"XCWD"), command(Verb::Xcwd, None));
+}
+
+#[test]
+fn site_sub_commands() {
+    assert_eq!(
+        Command::parse(b"SITE chmod 755 f"),
+        command(Verb::SiteChmod, Some(b"755 f"))
+    );
+    assert_eq!(Command::parse(b"site help"), command(Verb::SiteHelp, None));
+    assert_eq!(
+        Command::parse(b"Site Help chmod"),
+        command(Verb::SiteHelp, Some(b"chmod"))
+    );
+    assert_eq!(Command::parse(b"SITE"), command(Verb::Site, None));
+    assert_eq!(Command::parse(b"SITE "), command(Verb::Site, None));
+    assert_eq!(
+        Command::parse(b"SITE bogus x"),
+        not_understood("SITE BOGUS")
+    );
+    assert_eq!(Command::parse(b"SITE  x"), not_understood("SITE "));
+    assert_eq!(
+        Command::parse(b"SITE \xffx y"),
+        not_understood("SITE \\xffX")
+    );
+    assert_eq!(Command::parse(b"SITES chmod"), not_understood("SITES"));
+}
+
+#[test]
+fn garbage_before_abor_stat_quit() {
+    // Bytes that are not printable ASCII (what is left of Telnet IP/Synch).
+    assert_eq!(Command::parse(b"\xf2ABOR"), command(Verb::Abor, None));
+    assert_eq!(
+        Command::parse(b"\xff\xf4\xff\xf2abor"),
+        command(Verb::Abor, None)
+    );
+    assert_eq!(Command::parse(b"\x7fABOR"), command(Verb::Abor, None));
+    assert_eq!(
+        Command::parse(b"\xf2STAT x y"),
+        command(Verb::Stat, Some(b"x y"))
+    );
+    assert_eq!(Command::parse(b"\x00QUIT"), command(Verb::Quit, None));
+    assert_eq!(
+        Command::parse(b"\xf2ABOR x"),
+        command(Verb::Abor, Some(b"x"))
+    );
+    // Printable garbage: an unknown verb ending in one of them.
+    assert_eq!(Command::parse(b"xxABOR"), command(Verb::Abor, None));
+    assert_eq!(Command::parse(b"SITE xquit"), command(Verb::Quit, None));
+    // Only ABOR, STAT and QUIT, and only at the end of the verb.
+    assert_eq!(Command::parse(b"\xf2NOOP"), not_understood("\\xf2NOOP"));
+    assert_eq!(Command::parse(b"xNOOP"), not_understood("XNOOP"));
+    assert_eq!(Command::parse(b"\xf2ABORT"), not_understood("\\xf2ABORT"));
+    assert_eq!(Command::parse(b"ABORT"), not_understood("ABORT"));
+    assert_eq!(Command::parse(b"BOR"), not_understood("BOR"));
+    assert_eq!(Command::parse(b"\xf2BOR"), not_understood("\\xf2BOR"));
+}
+
+#[test]
+fn not_understood_lines() {
+    assert_eq!(Command::parse(b""), not_understood(""));
+    assert_eq!(Command::parse(b"   "), not_understood(""));
+    assert_eq!(Command::parse(b" NOOP"), not_understood(""));
+    assert_eq!(Command::parse(b"xyzzy 1"), not_understood("XYZZY"));
+    assert_eq!(Command::parse(b"NO\x00OP"), not_understood("NO\\x00OP"));
+    assert_eq!(Command::parse(b"NOOP\r"), not_understood("NOOP\\x0d"));
+    assert_eq!(
+        Command::parse(b"xyzzy").unwrap_err().reply_text(),
+        "Command \"XYZZY\" not understood."
+    );
+    assert_eq!(
+        Command::parse(b"").unwrap_err().reply_text(),
+        "Command \"\" not understood."
+    );
+}
+
+#[test]
+fn argument_rules_and_login() {
+    let p = |l: &[u8]| Command::parse(l).unwrap();
+    assert_eq!(
+        p(b"RETR").arg_refusal(),
+        Some("Syntax error: command needs an argument.")
+    );
+    assert_eq!(
+        p(b"NOOP x").arg_refusal(),
+        Some("Syntax error: command does not accept arguments.")
+    );
+    assert_eq!(p(b"NOOP ").arg_refusal(), None);
+    assert_eq!(p(b"LIST").arg_refusal(), None);
+    assert_eq!(p(b"LIST x").arg_refusal(), None);
+    assert!(p(b"RETR f").needs_login());
+    assert!(!p(b"USER u").needs_login());
+    assert!(!p(b"STAT").needs_login());
+    assert!(p(b"STAT /").needs_login());
+    assert!(!p(b"SITE HELP").needs_login());
+    assert!(p(b"SITE CHMOD 755 f").needs_login());
+}

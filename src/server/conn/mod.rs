@@ -380,9 +380,9 @@ impl Connection {
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             let follow_up = match action {
-                Action::Send(bytes) => {
+                Action::Reply(reply) => {
                     if !self.done {
-                        self.out.extend_from_slice(&bytes);
+                        self.out.extend_from_slice(&reply.to_bytes());
                         self.flush();
                     }
                     None
