@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use super::fs_work::{FsOp, FsResult, KindCheck, ListError, ListSpec, OpenError};
 use super::{
     canonical_ip, long_reply, strerror, AbortReason, Action, Ahead, Awaiting, DataState, FsTask,
-    LoginError, LoginOutcome, LoginTask, Session, MAX_GLOB_MATCHES,
+    LoggedIn, LoginError, LoginOutcome, LoginTask, Security, Session, MAX_GLOB_MATCHES,
 };
 use crate::auth::AuthError;
 use crate::data::{Source, Transfer, TransferCmd, TransferError};
@@ -80,7 +80,7 @@ impl Session {
     /// forgotten with it (the log prefix too).
     fn forget_ahead(&mut self, left: Ahead) {
         if let Ahead::User(name) = left {
-            if self.account.is_none() && !matches!(self.ahead, Ahead::User(_)) {
+            if self.login.is_none() && !matches!(self.ahead, Ahead::User(_)) {
                 log::debug!(
                     "{} USER '{name}' forgotten: PASS did not follow",
                     self.prefix
@@ -116,7 +116,7 @@ impl Session {
             self.reply(out, Reply::new(501, refusal));
             return;
         }
-        if self.account.is_none() && cmd.needs_login() {
+        if self.login.is_none() && cmd.needs_login() {
             self.reply(out, Reply::new(530, "Log in with USER and PASS first."));
             return;
         }
@@ -193,7 +193,7 @@ impl Session {
         let Some(letter) = perm else {
             return Some((p, None));
         };
-        match self.account.as_ref().map(|a| a.perms.at(&p)) {
+        match self.login.as_ref().map(|l| l.account.perms.at(&p)) {
             Some(PermsAt::Known(perms)) if perms.contains(letter) => Some((p, None)),
             Some(at @ PermsAt::DependsOnKind { .. }) => Some((
                 p.clone(),
@@ -214,7 +214,7 @@ impl Session {
     /// on in [`Session::fs_done`] when the result comes back, and the
     /// lines received meanwhile wait their turn.
     fn fs_task(&mut self, check: Option<KindCheck>, op: FsOp, out: &mut Vec<Action>) {
-        let Some(fs) = self.fs.clone() else {
+        let Some(fs) = self.login.as_ref().map(|l| Arc::clone(&l.fs)) else {
             // commands that name a file need a login (the command table)
             return;
         };
@@ -394,7 +394,7 @@ impl Session {
     /// transfer starts, whatever set the channel up.
     pub(super) fn data_protection_refusal(&self) -> Option<&'static str> {
         let tls = self.ctx.config.tls.as_ref()?;
-        (tls.data_required && !self.prot_p)
+        (tls.data_required && !self.security.data())
             .then_some("Data connection cannot be opened with this PROT setting.")
     }
 
@@ -402,11 +402,11 @@ impl Session {
     fn tls_refusal(&self, verb: Verb) -> Option<&'static str> {
         let tls = self.ctx.config.tls.as_ref()?;
         match verb {
-            Verb::User | Verb::Pass if tls.control_required && !self.control_tls => {
+            Verb::User | Verb::Pass if tls.control_required && !self.security.control() => {
                 Some("SSL/TLS required on the control channel.")
             }
             Verb::Pasv | Verb::Epsv | Verb::Port | Verb::Eprt
-                if tls.data_required && !self.prot_p =>
+                if tls.data_required && !self.security.data() =>
             {
                 Some("SSL/TLS required on the data channel.")
             }
@@ -416,12 +416,12 @@ impl Session {
 
     fn cmd_auth(&mut self, arg: &[u8], out: &mut Vec<Action>) {
         let kind = show(arg).to_ascii_uppercase();
-        if self.control_tls {
+        if self.security.control() {
             self.reply(out, Reply::new(503, "Already using TLS."));
         } else if ["TLS", "TLS-C", "SSL", "TLS-P"].contains(&kind.as_str()) {
             // RFC 2228: an accepted AUTH clears the security state and a
             // logged-in user has to log in again, now protected.
-            if self.account.is_some() || self.username.is_some() {
+            if self.login.is_some() || self.username.is_some() {
                 self.flush_account(out);
             }
             self.close_data_channel(out);
@@ -431,11 +431,12 @@ impl Session {
             // in proftpd and FileZilla Server. `TLS` and `TLS-C` protect the
             // control connection only until PROT P (RFC 4217 §9). A client
             // may still send PROT C explicitly.
-            let protect_data = matches!(kind.as_str(), "SSL" | "TLS-P");
-            self.pbsz = protect_data;
-            self.prot_p = protect_data;
+            self.security = if matches!(kind.as_str(), "SSL" | "TLS-P") {
+                Security::Data
+            } else {
+                Security::Control { pbsz: false }
+            };
             self.reply(out, Reply::new(234, format!("AUTH {kind} successful.")));
-            self.control_tls = true;
             self.drop_queued_at_security_change();
             out.push(Action::StartTls);
         } else {
@@ -447,25 +448,28 @@ impl Session {
     }
 
     fn cmd_pbsz(&mut self, out: &mut Vec<Action>) {
-        if !self.control_tls {
-            self.reply(
+        match self.security {
+            Security::Clear => self.reply(
                 out,
                 Reply::new(503, "PBSZ not allowed on insecure control connection."),
-            );
-        } else {
-            self.pbsz = true;
-            self.reply(out, Reply::new(200, "PBSZ=0 successful."));
+            ),
+            Security::Control { .. } | Security::Data => {
+                if self.security != Security::Data {
+                    self.security = Security::Control { pbsz: true };
+                }
+                self.reply(out, Reply::new(200, "PBSZ=0 successful."));
+            }
         }
     }
 
     fn cmd_prot(&mut self, arg: &[u8], out: &mut Vec<Action>) {
         let level = show(arg).to_ascii_uppercase();
-        if !self.control_tls {
+        if self.security == Security::Clear {
             self.reply(
                 out,
                 Reply::new(503, "PROT not allowed on insecure control connection."),
             );
-        } else if !self.pbsz {
+        } else if self.security == (Security::Control { pbsz: false }) {
             self.reply(
                 out,
                 Reply::new(503, "You must issue the PBSZ command prior to PROT."),
@@ -475,12 +479,12 @@ impl Session {
             // transfer never runs at another level than the one in force.
             match level.as_str() {
                 "C" => {
-                    self.prot_p = false;
+                    self.security = Security::Control { pbsz: true };
                     self.close_data_channel(out);
                     self.reply(out, Reply::new(200, "Protection set to Clear"));
                 }
                 "P" => {
-                    self.prot_p = true;
+                    self.security = Security::Data;
                     self.close_data_channel(out);
                     self.reply(out, Reply::new(200, "Protection set to Private"));
                 }
@@ -506,18 +510,17 @@ impl Session {
     /// forgotten and the control connection returns to where it was when the
     /// client connected (clear for explicit FTPS, a fresh handshake for implicit).
     fn rein_tls(&mut self, out: &mut Vec<Action>) {
-        self.pbsz = false;
-        self.prot_p = false;
         let Some(implicit) = self.ctx.config.tls.as_ref().map(|t| t.implicit) else {
             return;
         };
-        if self.control_tls {
+        if self.security.control() {
             self.drop_queued_at_security_change();
             out.push(Action::StopTls);
             if implicit {
                 out.push(Action::StartTls);
+                self.security = Security::Control { pbsz: false };
             } else {
-                self.control_tls = false;
+                self.security = Security::Clear;
             }
         }
     }
@@ -526,7 +529,7 @@ impl Session {
 
     fn cmd_user(&mut self, arg: &[u8], out: &mut Vec<Action>) {
         // The 331 is logged under the previous name, as pyftpdlib does.
-        if self.account.is_some() {
+        if self.login.is_some() {
             self.flush_account(out);
             self.reply_info(
                 out,
@@ -545,7 +548,7 @@ impl Session {
 
     /// PASS, with the name of the USER command right before it (if it was one).
     fn cmd_pass(&mut self, arg: &[u8], user: Option<String>, out: &mut Vec<Action>) {
-        if self.account.is_some() {
+        if self.login.is_some() {
             self.reply(out, Reply::new(503, "User already authenticated."));
             return;
         }
@@ -581,10 +584,9 @@ impl Session {
             Ok((account, fs)) => {
                 self.reply(out, long_reply(230, &account.msg_login));
                 log::info!("{} USER '{}' logged in.", self.prefix, username);
-                self.fs = Some(fs);
                 self.cwd = b"/".to_vec();
                 self.attempted_logins = 0;
-                self.account = Some(account);
+                self.login = Some(LoggedIn { account, fs });
                 out.push(Action::Event(Event::Login(username)));
             }
             Err(why) => {
@@ -628,10 +630,9 @@ impl Session {
             }
             self.data = DataState::None;
         }
-        if let Some(a) = self.account.take() {
+        if let Some(a) = self.login.take().map(|l| l.account) {
             out.push(Action::Event(Event::Logout(a.username)));
         }
-        self.fs = None;
         self.username = None;
         self.update_prefix();
         self.cwd = b"/".to_vec();
@@ -1189,7 +1190,7 @@ impl Session {
                 arg = arg.get(end + 1..).unwrap_or(b"");
             }
         }
-        let Some(account) = self.account.as_ref() else {
+        let Some(account) = self.login.as_ref().map(|l| &l.account) else {
             return;
         };
         let perms = Arc::new(account.perms.clone());
@@ -1346,7 +1347,7 @@ impl Session {
                 self.reply(out, Reply::new(213, format!("Modify={t}; {}.", show(&p))));
             }
             FsResult::Mlst(p, Ok(e)) => {
-                let perms = match &self.account {
+                let perms = match self.login.as_ref().map(|l| &l.account) {
                     Some(a) => a.perms.at(&p).resolve(|| e.kind == FileKind::Dir).letters(),
                     None => String::new(),
                 };
@@ -1498,7 +1499,7 @@ impl Session {
     /// ([`crate::fs::Filesystem::is_local_fast`]): its transfers may then do
     /// their file I/O (and zero-copy) on a poll loop's thread.
     fn fast_storage(&self) -> bool {
-        self.fs.as_ref().is_some_and(|fs| fs.is_local_fast())
+        self.login.as_ref().is_some_and(|l| l.fs.is_local_fast())
     }
 
     /// SIZE, MDTM and MFMT of something that is not a regular file.

@@ -289,6 +289,39 @@ enum Awaiting {
     Fs { log: Option<(String, Vec<u8>)> },
 }
 
+/// A logged-in user: the account the authorizer described and the
+/// filesystem opened for it.
+struct LoggedIn {
+    account: Account,
+    fs: Arc<dyn Filesystem>,
+}
+
+/// What TLS protects on this session (RFC 4217). Illegal states (PROT P on
+/// a clear control connection) cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Security {
+    /// No TLS on the control connection.
+    Clear,
+    /// TLS on the control connection (AUTH TLS, or implicit TLS); data
+    /// connections clear. `pbsz`: PBSZ was given (PROT may follow).
+    Control { pbsz: bool },
+    /// TLS on the control connection and on every data connection (PBSZ and
+    /// PROT P, or AUTH SSL / TLS-P).
+    Data,
+}
+
+impl Security {
+    /// Whether the control connection is (being) secured with TLS.
+    fn control(self) -> bool {
+        self != Security::Clear
+    }
+
+    /// Whether data connections are secured with TLS (PROT P).
+    fn data(self) -> bool {
+        self == Security::Data
+    }
+}
+
 /// Why the session stopped a running transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AbortReason {
@@ -366,8 +399,9 @@ pub struct Session {
     remote: SocketAddr,
     local: SocketAddr,
     username: Option<String>,
-    account: Option<Account>,
-    fs: Option<Arc<dyn Filesystem>>,
+    /// The logged-in user and the filesystem it works in (never one without
+    /// the other).
+    login: Option<LoggedIn>,
     cwd: Vec<u8>,
     ascii: bool,
     /// What the previous command left for this one.
@@ -396,12 +430,8 @@ pub struct Session {
     /// A moment on both clocks, to tell wall-clock time (listings, STAT)
     /// from the monotonic time the driver feeds.
     epoch: (Instant, SystemTime),
-    /// The control connection is (being) secured with TLS.
-    control_tls: bool,
-    /// PBSZ was given on the secured control connection.
-    pbsz: bool,
-    /// PROT P: data connections are secured with TLS.
-    prot_p: bool,
+    /// What TLS protects (RFC 4217).
+    security: Security,
 }
 
 /// Replies the drivers send before a session exists.
@@ -431,8 +461,7 @@ impl Session {
             remote,
             local,
             username: None,
-            account: None,
-            fs: None,
+            login: None,
             cwd: b"/".to_vec(),
             ascii: true,
             ahead: Ahead::Nothing,
@@ -453,11 +482,11 @@ impl Session {
             timers: timers::Timers::new(now),
             now,
             epoch: (now, SystemTime::now()),
-            control_tls: false,
-            pbsz: false,
-            prot_p: false,
+            security: Security::Clear,
         };
-        s.control_tls = s.ctx.config.tls.as_ref().is_some_and(|t| t.implicit);
+        if s.ctx.config.tls.as_ref().is_some_and(|t| t.implicit) {
+            s.security = Security::Control { pbsz: false };
+        }
         s.update_prefix();
         s
     }
@@ -477,7 +506,7 @@ impl Session {
 
     /// The logged-in account, if any.
     pub fn account(&self) -> Option<&Account> {
-        self.account.as_ref()
+        self.login.as_ref().map(|l| &l.account)
     }
 
     /// Whether a transfer is running (the control idle timeout must not fire).
@@ -495,7 +524,7 @@ impl Session {
 
     /// Whether the control connection is (to be) secured with TLS.
     pub fn control_secured(&self) -> bool {
-        self.control_tls
+        self.security.control()
     }
 
     /// Whether a command waits for the driver's answer (a login check, a
@@ -546,7 +575,7 @@ impl Session {
         match input {
             Input::Connected => {
                 self.on_connected(&mut out);
-                if self.control_tls {
+                if self.security.control() {
                     // implicit TLS: the greeting waits for the handshake
                     let hs = self.ctx.config.tls.as_ref().map(|t| t.handshake_timeout);
                     self.timers.ctrl_tls = hs.map(|d| now + d);
@@ -865,7 +894,7 @@ impl Session {
         self.data = DataState::Connected;
         // A PROT change closes the data channel (see `cmd_prot`), so the
         // level in force is the one this channel was set up under.
-        if self.prot_p {
+        if self.security.data() {
             out.push(Action::SecureData);
         }
         if was == DataState::ActiveConnecting {
@@ -899,7 +928,7 @@ impl Session {
             self.reply(out, Reply::new(521, refusal));
             return;
         }
-        let t = t.with_tls(self.prot_p);
+        let t = t.with_tls(self.security.data());
         match self.data {
             DataState::Connected => {
                 let text = preliminary
@@ -1083,12 +1112,12 @@ impl Session {
 
     fn send_goodbye(&mut self, out: &mut Vec<Action>) {
         let msg = self
-            .account
+            .login
             .as_ref()
-            .map(|a| a.msg_quit.clone())
+            .map(|l| l.account.msg_quit.clone())
             .unwrap_or_else(|| "Goodbye.".into());
         self.reply(out, long_reply(221, &msg));
-        if let Some(user) = self.account.as_ref().map(|a| a.username.clone()) {
+        if let Some(user) = self.login.as_ref().map(|l| l.account.username.clone()) {
             out.push(Action::Event(Event::Logout(user)));
         }
         self.close(out);
@@ -1104,7 +1133,7 @@ impl Session {
 
     fn stat_lines(&self, now: SystemTime) -> Vec<Vec<u8>> {
         let mut s = vec![format!("Connected to: {}", self.local)];
-        if let Some(a) = &self.account {
+        if let Some(a) = self.login.as_ref().map(|l| &l.account) {
             s.push(format!("Logged in as: {}", a.username));
         } else if self.username.is_none() {
             s.push("Waiting for username.".into());

@@ -182,7 +182,11 @@ impl H {
         let a = self.input(Input::DataConnected);
         let secured = matches!(a.as_slice(), [Action::SecureData]);
         assert!(a.is_empty() || secured, "{a:?}");
-        assert_eq!(secured, self.s.prot_p, "the channel is secured iff PROT P");
+        assert_eq!(
+            secured,
+            self.s.security.data(),
+            "the channel is secured iff PROT P"
+        );
     }
 
     /// Run a command that starts a transfer at once (data connection open); returns the transfer.
