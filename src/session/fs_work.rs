@@ -148,10 +148,19 @@ pub(crate) enum ListError {
     TooMany { asked: Vec<u8>, dir: Vec<u8> },
 }
 
-/// The result of an [`FsTask`], named like the [`FsOp`] that asked for it.
+/// The result of an [`FsTask`]: a refusal, or the result of a command of
+/// one family, named like the [`FsOp`] that asked for it.
 pub(crate) enum FsResult {
     /// A permission that depended on the kind of the path is not granted.
     Denied,
+    /// Directories and file information (`commands/files.rs`).
+    Files(FileResult),
+    /// Transfers (`commands/transfers.rs`).
+    Transfers(TransferResult),
+}
+
+/// Results of the directory and file-information commands.
+pub(crate) enum FileResult {
     Cwd(Vec<u8>, io::Result<EntryInfo>),
     Mkd(Vec<u8>, io::Result<()>),
     Rmd(Vec<u8>, io::Result<()>),
@@ -168,6 +177,10 @@ pub(crate) enum FsResult {
     Mfmt(Vec<u8>, Option<io::Result<EntryInfo>>),
     Mlst(Vec<u8>, io::Result<EntryInfo>),
     Stat(Vec<u8>, io::Result<Vec<Vec<u8>>>),
+}
+
+/// Results of the transfer commands and of an upload's end.
+pub(crate) enum TransferResult {
     Retr(Result<(Box<dyn ReadFile>, PathBuf), OpenError>),
     Stor {
         cmd: TransferCmd,
@@ -185,22 +198,26 @@ impl std::fmt::Debug for FsResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = match self {
             FsResult::Denied => "Denied",
-            FsResult::Cwd(..) => "Cwd",
-            FsResult::Mkd(..) => "Mkd",
-            FsResult::Rmd(..) => "Rmd",
-            FsResult::Dele(..) => "Dele",
-            FsResult::Rnfr(..) => "Rnfr",
-            FsResult::Rnto(..) => "Rnto",
-            FsResult::Chmod(..) => "Chmod",
-            FsResult::FileInfo { .. } => "FileInfo",
-            FsResult::Mfmt(..) => "Mfmt",
-            FsResult::Mlst(..) => "Mlst",
-            FsResult::Stat(..) => "Stat",
-            FsResult::Retr(..) => "Retr",
-            FsResult::Stor { .. } => "Stor",
-            FsResult::Stou(..) => "Stou",
-            FsResult::List(..) => "List",
-            FsResult::Finished { .. } => "Finished",
+            FsResult::Files(f) => match f {
+                FileResult::Cwd(..) => "Cwd",
+                FileResult::Mkd(..) => "Mkd",
+                FileResult::Rmd(..) => "Rmd",
+                FileResult::Dele(..) => "Dele",
+                FileResult::Rnfr(..) => "Rnfr",
+                FileResult::Rnto(..) => "Rnto",
+                FileResult::Chmod(..) => "Chmod",
+                FileResult::FileInfo { .. } => "FileInfo",
+                FileResult::Mfmt(..) => "Mfmt",
+                FileResult::Mlst(..) => "Mlst",
+                FileResult::Stat(..) => "Stat",
+            },
+            FsResult::Transfers(t) => match t {
+                TransferResult::Retr(..) => "Retr",
+                TransferResult::Stor { .. } => "Stor",
+                TransferResult::Stou(..) => "Stou",
+                TransferResult::List(..) => "List",
+                TransferResult::Finished { .. } => "Finished",
+            },
         };
         f.write_str(name)
     }
@@ -253,10 +270,10 @@ impl FsDone {
     /// [`FsTask::run`].
     pub fn discard(self) {
         let sink = match self.0 {
-            FsResult::Stor {
+            FsResult::Transfers(TransferResult::Stor {
                 result: Ok((s, _)), ..
-            } => s,
-            FsResult::Stou(Ok((_, s, _))) => s,
+            }) => s,
+            FsResult::Transfers(TransferResult::Stou(Ok((_, s, _)))) => s,
             _ => return,
         };
         if let Err(e) = sink.abort() {
@@ -293,7 +310,10 @@ impl FsTask {
                 ended,
             } => {
                 let result = if commit { sink.commit() } else { sink.abort() };
-                return FsDone(FsResult::Finished { result, ended });
+                return FsDone(FsResult::Transfers(TransferResult::Finished {
+                    result,
+                    ended,
+                }));
             }
             Job::Op { fs, check, op } => (fs, check, op),
         };
@@ -307,54 +327,56 @@ impl FsTask {
         FsDone(match op {
             FsOp::Cwd(p) => {
                 let r = fs.metadata(&p);
-                FsResult::Cwd(p, r)
+                FsResult::Files(FileResult::Cwd(p, r))
             }
             FsOp::Mkd(p) => {
                 let r = fs.mkdir(&p);
-                FsResult::Mkd(p, r)
+                FsResult::Files(FileResult::Mkd(p, r))
             }
             FsOp::Rmd(p) => {
                 let r = fs.rmdir(&p);
-                FsResult::Rmd(p, r)
+                FsResult::Files(FileResult::Rmd(p, r))
             }
-            FsOp::Dele(p) => FsResult::Dele(fs.remove_file(&p)),
+            FsOp::Dele(p) => FsResult::Files(FileResult::Dele(fs.remove_file(&p))),
             FsOp::Rnfr(p) => {
                 let r = fs.symlink_metadata(&p);
-                FsResult::Rnfr(p, r)
+                FsResult::Files(FileResult::Rnfr(p, r))
             }
-            FsOp::Rnto { from, to } => FsResult::Rnto(fs.rename(&from, &to)),
-            FsOp::Chmod { path, mode } => FsResult::Chmod(fs.chmod(&path, mode)),
+            FsOp::Rnto { from, to } => FsResult::Files(FileResult::Rnto(fs.rename(&from, &to))),
+            FsOp::Chmod { path, mode } => FsResult::Files(FileResult::Chmod(fs.chmod(&path, mode))),
             FsOp::FileInfo { path, size } => {
                 let result = fs.metadata(&path);
-                FsResult::FileInfo { path, size, result }
+                FsResult::Files(FileResult::FileInfo { path, size, result })
             }
             FsOp::Mfmt { path, secs } => {
                 let r = is_regular_file(fs, &path)
                     .then(|| fs.set_mtime(&path, secs).and_then(|()| fs.metadata(&path)));
-                FsResult::Mfmt(path, r)
+                FsResult::Files(FileResult::Mfmt(path, r))
             }
             FsOp::Mlst(p) => {
                 let r = fs.metadata(&p);
-                FsResult::Mlst(p, r)
+                FsResult::Files(FileResult::Mlst(p, r))
             }
             FsOp::Stat { path, now, tm } => {
                 let r = stat_lines(fs, &path, now, tm);
-                FsResult::Stat(path, r)
+                FsResult::Files(FileResult::Stat(path, r))
             }
-            FsOp::Retr { path, rest } => FsResult::Retr(open_read(fs, &path, rest)),
-            FsOp::Stor { path, cmd, mode } => FsResult::Stor {
+            FsOp::Retr { path, rest } => {
+                FsResult::Transfers(TransferResult::Retr(open_read(fs, &path, rest)))
+            }
+            FsOp::Stor { path, cmd, mode } => FsResult::Transfers(TransferResult::Stor {
                 cmd,
                 result: open_write(fs, &path, mode),
-            },
-            FsOp::Stou { dir, prefix } => {
-                FsResult::Stou(fs.create_unique(&dir, &prefix).map(|(vpath, sink)| {
+            }),
+            FsOp::Stou { dir, prefix } => FsResult::Transfers(TransferResult::Stou(
+                fs.create_unique(&dir, &prefix).map(|(vpath, sink)| {
                     let shown = fs.display_path(&vpath);
                     (vpath, sink, shown)
-                }))
-            }
+                }),
+            )),
             FsOp::List(spec) => {
                 let cmd = spec.cmd;
-                FsResult::List(cmd, list(fs, spec))
+                FsResult::Transfers(TransferResult::List(cmd, list(fs, spec)))
             }
             FsOp::Glob {
                 cmd,
@@ -376,7 +398,7 @@ impl FsTask {
                 } else {
                     glob_list(fs, cmd, &shown_dir, &dir, &pattern, now, tm)
                 };
-                FsResult::List(cmd, r)
+                FsResult::Transfers(TransferResult::List(cmd, r))
             }
         })
     }

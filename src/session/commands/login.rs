@@ -1,0 +1,133 @@
+//! Who is logged in: USER, PASS and the login check's answer, REIN's and
+//! USER's flush of the account, QUIT (RFC 959 §4.1.1).
+
+use super::*;
+
+impl Session {
+    // --- login
+
+    pub(super) fn cmd_user(&mut self, arg: &[u8], out: &mut Vec<Action>) {
+        // The 331 is logged under the previous name, as pyftpdlib does.
+        if self.login.is_some() {
+            self.flush_account(out);
+            self.reply_info(
+                out,
+                Reply::new(
+                    331,
+                    "Previous account information was flushed, send password.",
+                ),
+            );
+        } else {
+            self.reply(out, Reply::new(331, "Username ok, send password."));
+        }
+        self.username = Some(show(arg));
+        self.ahead = Ahead::User(show(arg));
+        self.update_prefix();
+    }
+
+    /// PASS, with the name of the USER command right before it (if it was one).
+    pub(super) fn cmd_pass(&mut self, arg: &[u8], user: Option<String>, out: &mut Vec<Action>) {
+        if self.login.is_some() {
+            self.reply(out, Reply::new(503, "User already authenticated."));
+            return;
+        }
+        let Some(username) = user else {
+            self.reply(out, Reply::new(503, "Login with USER first."));
+            return;
+        };
+        let password = show(arg);
+        // The check may block (password hashing, a database): the driver runs
+        // it where it likes and answers with Input::LoginDone.
+        self.awaiting = Awaiting::Login {
+            username: username.clone(),
+            password: password.clone(),
+        };
+        out.push(Action::Login(LoginTask {
+            authorizer: Arc::clone(&self.ctx.authorizer),
+            fs_factory: Arc::clone(&self.ctx.fs_factory),
+            username,
+            password,
+        }));
+    }
+
+    /// The answer to [`Action::Login`].
+    pub(in crate::session) fn login_done(&mut self, outcome: LoginOutcome, out: &mut Vec<Action>) {
+        let (username, password) = match std::mem::replace(&mut self.awaiting, Awaiting::Nothing) {
+            Awaiting::Login { username, password } => (username, password),
+            other => {
+                self.awaiting = other;
+                return;
+            }
+        };
+        match outcome.0 {
+            Ok((account, fs)) => {
+                self.reply(out, long_reply(230, &account.msg_login));
+                log::info!("{} USER '{}' logged in.", self.prefix, username);
+                self.cwd = b"/".to_vec();
+                self.attempted_logins = 0;
+                self.login = Some(LoggedIn { account, fs });
+                out.push(Action::Event(Event::Login(username)));
+            }
+            Err(why) => {
+                if !matches!(why, LoginError::Auth(AuthError::Failed)) {
+                    log::error!("{} login of '{}' failed: {why}", self.prefix, username);
+                }
+                self.attempted_logins += 1;
+                // pyftpdlib's auth_failed_timeout: the 530 (and what comes
+                // after it) goes out after the delay, and no command runs
+                // meanwhile (see `timers`)
+                let mut held = Vec::new();
+                if self.attempted_logins >= self.ctx.config.max_login_attempts.max(1) {
+                    self.reply(
+                        &mut held,
+                        Reply::new(530, "Authentication failed. Disconnecting."),
+                    );
+                    self.close(&mut held);
+                } else {
+                    self.reply(&mut held, Reply::new(530, "Authentication failed."));
+                }
+                log::info!("{} USER '{}' failed login.", self.prefix, username);
+                held.push(Action::Event(Event::LoginFailed(username, password)));
+                self.username = None;
+                self.update_prefix();
+                let delay = self.ctx.config.auth_failed_delay;
+                if delay.is_zero() {
+                    out.extend(held);
+                } else {
+                    self.timers.hold = Some((self.now + delay, held));
+                }
+            }
+        }
+    }
+
+    /// Forget the logged-in user (REIN, or USER while logged in).
+    pub(super) fn flush_account(&mut self, out: &mut Vec<Action>) {
+        if self.running.is_none() {
+            self.fail_pending(out);
+            if self.data != DataState::None {
+                out.push(Action::CloseData);
+            }
+            self.data = DataState::None;
+        }
+        if let Some(a) = self.login.take().map(|l| l.account) {
+            out.push(Action::Event(Event::Logout(a.username)));
+        }
+        self.username = None;
+        self.update_prefix();
+        self.cwd = b"/".to_vec();
+        self.attempted_logins = 0;
+        self.ascii = true;
+        self.ahead = Ahead::Nothing;
+        self.epsv_all = false;
+    }
+
+    pub(super) fn cmd_quit(&mut self, out: &mut Vec<Action>) {
+        if self.running.is_some() {
+            // RFC 959: the connection stays open for the transfer's result, then closes.
+            self.quit_pending = true;
+            return;
+        }
+        self.fail_pending(out);
+        self.send_goodbye(out);
+    }
+}
