@@ -391,6 +391,58 @@ struct Running {
     cmd: TransferCmd,
     bytes: Arc<AtomicU64>,
     started: SystemTime,
+    /// Why the session stopped it, if it did (its end then comes back as
+    /// [`TransferError::Aborted`]).
+    abort: Option<AbortReason>,
+}
+
+/// Where the session's transfer stands (one at a time, RFC 959 §3.2).
+enum TransferState {
+    /// No transfer.
+    Idle,
+    /// A transfer command was accepted (150 sent) and waits for its data
+    /// connection.
+    Waiting(Transfer),
+    /// A transfer runs on the data connection.
+    Running(Running),
+}
+
+impl TransferState {
+    /// A transfer runs or waits for its data connection.
+    fn is_active(&self) -> bool {
+        !matches!(self, TransferState::Idle)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self, TransferState::Running(_))
+    }
+
+    fn is_waiting(&self) -> bool {
+        matches!(self, TransferState::Waiting(_))
+    }
+
+    fn running(&self) -> Option<&Running> {
+        match self {
+            TransferState::Running(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Why the session stopped the running transfer, if it did.
+    fn abort(&self) -> Option<AbortReason> {
+        self.running().and_then(|r| r.abort)
+    }
+
+    /// The transfer waiting for its data connection, if any (then none is left).
+    fn take_waiting(&mut self) -> Option<Transfer> {
+        match std::mem::replace(self, TransferState::Idle) {
+            TransferState::Waiting(t) => Some(t),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
 }
 
 /// One FTP session's protocol state.
@@ -410,11 +462,8 @@ pub struct Session {
     epsv_all: bool,
     facts: MlstFacts,
     data: DataState,
-    /// A transfer waiting for its data connection (150 already sent).
-    pending: Option<Transfer>,
-    running: Option<Running>,
-    /// Why the session stopped the running transfer, if it did.
-    abort: Option<AbortReason>,
+    /// The transfer: none, waiting for its data connection, or running.
+    transfer: TransferState,
     quit_pending: bool,
     shutting_down: bool,
     /// What the last command waits for from the driver.
@@ -469,9 +518,7 @@ impl Session {
             epsv_all: false,
             facts: MlstFacts::default(),
             data: DataState::None,
-            pending: None,
-            running: None,
-            abort: None,
+            transfer: TransferState::Idle,
             quit_pending: false,
             shutting_down: false,
             awaiting: Awaiting::Nothing,
@@ -511,7 +558,7 @@ impl Session {
 
     /// Whether a transfer is running (the control idle timeout must not fire).
     pub fn transfer_running(&self) -> bool {
-        self.running.is_some()
+        self.transfer.is_running()
     }
 
     /// Whether the session waits for a data connection (passive or active).
@@ -638,7 +685,7 @@ impl Session {
                 if !self.closing && !self.shutting_down {
                     self.shutting_down = true;
                     self.queued.clear();
-                    if self.running.is_none() {
+                    if !self.transfer.is_running() {
                         self.fail_pending(&mut out);
                         self.say_shutdown(&mut out);
                     } else {
@@ -656,7 +703,7 @@ impl Session {
                 if let Some((_, held)) = self.timers.hold.take() {
                     out.extend(held.into_iter().filter(|a| matches!(a, Action::Event(_))));
                 }
-                if let Some(t) = self.pending.take() {
+                if let Some(t) = self.transfer.take_waiting() {
                     self.drop_transfer(t, &mut out);
                 }
                 log::info!("{} FTP session closed (disconnect).", self.prefix);
@@ -740,7 +787,7 @@ impl Session {
     fn close(&mut self, out: &mut Vec<Action>) {
         if !self.closing {
             self.closing = true;
-            if self.running.is_some() {
+            if self.transfer.is_running() {
                 out.push(Action::AbortTransfer);
             }
             out.push(Action::Close);
@@ -796,7 +843,7 @@ impl Session {
 
     /// A transfer runs or waits for its data connection.
     fn transfer_waiting(&self) -> bool {
-        self.running.is_some() || self.pending.is_some()
+        self.transfer.is_active()
     }
 
     /// Keep a line until the login check or the transfer is done. A driver
@@ -835,8 +882,7 @@ impl Session {
     fn busy(&self) -> bool {
         self.awaiting != Awaiting::Nothing
             || self.timers.hold.is_some()
-            || self.running.is_some()
-            || self.pending.is_some()
+            || self.transfer.is_active()
             || matches!(
                 self.data,
                 DataState::PassiveOpening { .. } | DataState::ActiveConnecting
@@ -900,16 +946,17 @@ impl Session {
         if was == DataState::ActiveConnecting {
             self.reply(out, Reply::new(200, "Active data connection established."));
         }
-        if let Some(t) = self.pending.take() {
+        if let Some(t) = self.transfer.take_waiting() {
             self.start(t, now, out);
         }
     }
 
     fn start(&mut self, t: Transfer, now: SystemTime, out: &mut Vec<Action>) {
-        self.running = Some(Running {
+        self.transfer = TransferState::Running(Running {
             cmd: t.cmd,
             bytes: t.byte_counter(),
             started: now,
+            abort: None,
         });
         out.push(Action::StartTransfer(t));
     }
@@ -942,7 +989,7 @@ impl Session {
                 let text = preliminary
                     .unwrap_or_else(|| "File status okay. About to open data connection.".into());
                 self.reply(out, Reply::new(150, text));
-                self.pending = Some(t);
+                self.transfer = TransferState::Waiting(t);
             }
             DataState::None => {
                 self.drop_transfer(t, out);
@@ -961,7 +1008,7 @@ impl Session {
 
     /// A pending transfer will never get its data connection.
     fn fail_pending(&mut self, out: &mut Vec<Action>) {
-        if let Some(mut t) = self.pending.take() {
+        if let Some(mut t) = self.transfer.take_waiting() {
             if let Some(sink) = t.take_sink() {
                 out.push(Action::Fs(FsTask::finish(sink, false, None)));
             }
@@ -982,9 +1029,11 @@ impl Session {
         seconds: f64,
         out: &mut Vec<Action>,
     ) {
-        self.running = None;
+        let reason = match std::mem::replace(&mut self.transfer, TransferState::Idle) {
+            TransferState::Running(r) => r.abort,
+            _ => None,
+        };
         self.data = DataState::None;
-        let reason = self.abort.take();
         // what the session stopped the transfer for
         let result = match (result, reason) {
             (Err(TransferError::Aborted), Some(AbortReason::Stalled)) => {
@@ -1144,7 +1193,7 @@ impl Session {
             "TYPE: {}; STRUcture: File; MODE: Stream",
             if self.ascii { "ASCII" } else { "Binary" }
         ));
-        match (&self.running, self.data) {
+        match (self.transfer.running(), self.data) {
             (Some(r), _) => {
                 let bytes = r.bytes.load(Ordering::Relaxed);
                 let (sent, recv) = if r.cmd.is_upload() {

@@ -23,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AbortReason, Action, DataState, Session};
+use super::{AbortReason, Action, DataState, Session, TransferState};
 use crate::proto::reply::Reply;
 
 /// How long a closing connection waits for the client to read its last
@@ -155,7 +155,7 @@ impl Session {
                 "{} TLS handshake on the data connection timed out",
                 self.prefix
             );
-            if self.running.is_some() {
+            if self.transfer.is_running() {
                 self.abort_transfer(AbortReason::Handshake, out);
             } else {
                 self.data_connection_timed_out(out);
@@ -177,17 +177,18 @@ impl Session {
                     self.fail_pending(out);
                     self.reply(out, Reply::new(425, "Can't connect to specified address."));
                 }
-                DataState::Connected if self.running.is_none() => {
+                DataState::Connected if !self.transfer.is_running() => {
                     self.data_connection_timed_out(out)
                 }
                 _ => {}
             }
         }
-        if let (Some(r), Some(limit)) = (&self.running, self.ctx.config.data_timeout) {
+        let abort = self.transfer.abort();
+        if let (Some(r), Some(limit)) = (self.transfer.running(), self.ctx.config.data_timeout) {
             let bytes = r.bytes.load(std::sync::atomic::Ordering::Relaxed);
             match self.timers.progress {
                 Some((seen, _)) if seen != bytes => self.timers.progress = Some((bytes, now)),
-                Some((_, at)) if now >= at + limit && self.abort.is_none() => {
+                Some((_, at)) if now >= at + limit && abort.is_none() => {
                     log::info!("{} data connection stalled", self.prefix);
                     self.abort_transfer(AbortReason::Stalled, out);
                 }
@@ -196,7 +197,7 @@ impl Session {
         }
         if self.timers.grace.is_some_and(|g| now >= g) {
             self.timers.grace = None;
-            if self.running.is_some() && self.abort.is_none() {
+            if self.transfer.abort().is_none() && self.transfer.is_running() {
                 log::info!("{} shutdown: cutting the running transfer", self.prefix);
                 self.abort_transfer(AbortReason::Shutdown, out);
             }
@@ -228,9 +229,11 @@ impl Session {
     /// Stop the running transfer for `reason`; its end comes back as
     /// [`Input::TransferDone`](super::Input::TransferDone).
     pub(super) fn abort_transfer(&mut self, reason: AbortReason, out: &mut Vec<Action>) {
-        if self.running.is_some() && self.abort.is_none() {
-            self.abort = Some(reason);
-            out.push(Action::AbortTransfer);
+        if let TransferState::Running(r) = &mut self.transfer {
+            if r.abort.is_none() {
+                r.abort = Some(reason);
+                out.push(Action::AbortTransfer);
+            }
         }
     }
 
@@ -252,14 +255,14 @@ impl Session {
                 _ => {}
             }
         }
-        if self.running.is_none() {
+        if !self.transfer.is_running() {
             self.timers.progress = None;
         }
         if self.data == DataState::None {
             self.timers.data_tls = None;
         }
         // the data channel's own deadline, when its state changed
-        let state = (self.data, self.running.is_some() || self.pending.is_some());
+        let state = (self.data, self.transfer.is_active());
         if state != self.timers.data_for {
             self.timers.data_for = state;
             self.timers.data = match state {

@@ -5,14 +5,14 @@ use super::*;
 
 impl Session {
     pub(super) fn cmd_abor(&mut self, out: &mut Vec<Action>) {
-        if self.running.is_some() {
+        if let TransferState::Running(r) = &mut self.transfer {
             // answered when the transfer's end comes back (426, 226)
-            if self.abort.replace(AbortReason::Client).is_none() {
+            if r.abort.replace(AbortReason::Client).is_none() {
                 out.push(Action::AbortTransfer);
             }
             return;
         }
-        if self.pending.is_some() {
+        if self.transfer.is_waiting() {
             self.fail_pending(out);
             out.push(Action::CloseData);
             self.data = DataState::None;

@@ -102,7 +102,7 @@ impl Session {
 
     /// Forget the logged-in user (REIN, or USER while logged in).
     pub(super) fn flush_account(&mut self, out: &mut Vec<Action>) {
-        if self.running.is_none() {
+        if !self.transfer.is_running() {
             self.fail_pending(out);
             if self.data != DataState::None {
                 out.push(Action::CloseData);
@@ -122,7 +122,7 @@ impl Session {
     }
 
     pub(super) fn cmd_quit(&mut self, out: &mut Vec<Action>) {
-        if self.running.is_some() {
+        if self.transfer.is_running() {
             // RFC 959: the connection stays open for the transfer's result, then closes.
             self.quit_pending = true;
             return;

@@ -117,7 +117,7 @@ impl Session {
     /// Close a prepared data channel (passive listener or data connection)
     /// when no transfer uses it.
     pub(super) fn close_data_channel(&mut self, out: &mut Vec<Action>) {
-        if self.running.is_none() && self.pending.is_none() && self.data != DataState::None {
+        if !self.transfer.is_active() && self.data != DataState::None {
             out.push(Action::CloseData);
             self.data = DataState::None;
         }
