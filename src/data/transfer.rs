@@ -414,9 +414,13 @@ impl Transfer {
     /// filesystem call of this transfer then runs as a [`FileJob`] (the
     /// pump answers [`Pump::Waiting`]; see [`Transfer::take_file_job`]),
     /// and zero-copy is off (sendfile and splice block on the file too).
+    /// A listing always runs as jobs: it makes a filesystem call per entry
+    /// (a `stat`), so even on a local disk a big directory would hold the
+    /// thread for long; as jobs it goes in bounded pieces.
     /// True when the transfer runs its file side as jobs.
     pub fn use_file_jobs(&mut self) -> bool {
-        if !self.fast_storage {
+        let listing = matches!(self.source, Some(Source::Lines(_)));
+        if !self.fast_storage || listing {
             self.jobs = true;
             self.zero_copy = false;
         }
