@@ -33,7 +33,7 @@
 //! - [`server`]: the acceptor, connection limits and the concurrency drivers.
 //! - [`logging`]: pyftpdlib-style log lines.
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod auth;
 pub mod config;

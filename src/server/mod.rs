@@ -5,7 +5,7 @@
 //! [`ConcurrencyModel`]. Drivers only carry bytes: all FTP behaviour lives
 //! in [`crate::session`].
 
-pub mod conn;
+mod conn;
 mod limits;
 mod poll;
 mod pool;
@@ -15,9 +15,10 @@ mod supervisor;
 mod threads;
 mod tls_stream;
 
-pub use limits::{ConnLimits, ConnSlot};
-pub use shutdown::ShutdownSignal;
 pub use supervisor::ServerProcess;
+
+use limits::{ConnLimits, ConnSlot};
+use shutdown::ShutdownSignal;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
