@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// How sessions are run. One protocol implementation serves all four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConcurrencyModel {
     /// One thread serves every session from a poll loop (pyftpdlib's `FTPServer`, CLI `async`).
     Poll,

@@ -21,6 +21,7 @@ use std::path::Path;
 
 /// Why a certificate or key could not be used.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
     Io(String, std::io::Error),

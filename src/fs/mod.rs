@@ -43,6 +43,7 @@ pub trait WriteFile: Write + Send {
 
 /// How [`Filesystem::open_write`] opens a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteMode {
     /// STOR without REST: create, or replace an existing file only at commit.
     Replace,

@@ -56,6 +56,7 @@ pub struct SessionContext {
 
 /// Why a login check refused a login.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LoginError {
     /// The authorizer refused (or failed).
     Auth(AuthError),
@@ -112,6 +113,7 @@ impl LoginTask {
 
 /// Something that happened, fed to [`Session::handle`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Input<'a> {
     /// The control connection was accepted.
     Connected,
@@ -158,6 +160,7 @@ pub enum Input<'a> {
 }
 
 /// What the driver must do, in order.
+#[non_exhaustive]
 pub enum Action {
     /// Send this reply on the control connection ([`Reply::to_bytes`] gives
     /// its wire form).
