@@ -386,7 +386,7 @@ pub fn lookup(verb: &str) -> Option<&'static CommandSpec> {
 ///
 /// Sorted by name. Besides pyftpdlib's plain-FTP table it holds its TLS
 /// commands `AUTH`, `PBSZ`, `PROT` and also `CCC` (RFC 4217); their FEAT
-/// lines are not in the `feat` field but in [`TLS_FEAT_LINES`], to be added
+/// lines are not in the `feat` field but in `TLS_FEAT_LINES`, to be added
 /// only when TLS is available.
 pub fn table() -> &'static [CommandSpec] {
     TABLE

@@ -112,6 +112,9 @@ impl LoginTask {
 }
 
 /// Something that happened, fed to [`Session::handle`].
+///
+/// Non-exhaustive: later versions may add inputs, which a driver feeds only
+/// once it produces them.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Input<'a> {
@@ -160,6 +163,10 @@ pub enum Input<'a> {
 }
 
 /// What the driver must do, in order.
+///
+/// Non-exhaustive: later versions may add actions (for new features). A
+/// driver cannot carry out one it does not know, so its `_` arm should end
+/// the session as for [`Action::CloseNow`].
 #[non_exhaustive]
 pub enum Action {
     /// Send this reply on the control connection ([`Reply::to_bytes`] gives
