@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// How sessions are run. One protocol implementation serves all four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConcurrencyModel {
     /// One thread serves every session from a poll loop (pyftpdlib's `FTPServer`, CLI `async`).
     Poll,
@@ -37,54 +38,102 @@ impl ConcurrencyModel {
     }
 }
 
-/// Every tunable of the server. `ServerConfig::default()` gives pyftpdlib's defaults.
+/// Every tunable of the server. `ServerConfig::default()` gives pyftpdlib's
+/// defaults (noted per field); build one with struct-update syntax:
+///
+/// ```
+/// use std::time::Duration;
+/// use ftpdlib::ServerConfig;
+///
+/// let config = ServerConfig {
+///     max_cons: 256,
+///     timeout: Some(Duration::from_secs(60)),
+///     ..ServerConfig::default()
+/// };
+/// assert_eq!(config.max_login_attempts, 3);
+/// ```
+///
+/// Durations are wall-clock time; sizes are in bytes; limits of `0` mean
+/// "no limit" where a field says so.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The text of the 220 greeting.
+    /// The text of the `220` greeting (RFC 959 section 4.2; pyftpdlib's
+    /// `FTPHandler.banner`). Default: `"ftpdlib <version> ready."`.
     pub banner: String,
-    /// Control-connection idle timeout (never fires while a transfer runs). `None` disables it.
+    /// Control-connection idle timeout: with no complete command line for
+    /// this long (never while a transfer runs) the session replies `421
+    /// Control connection timed out.` and closes (pyftpdlib's
+    /// `FTPHandler.timeout`). Default 300 s; `None` disables it.
     pub timeout: Option<Duration>,
-    /// Data-channel timeout: how long a data connection may stay without traffic, and
-    /// how long a passive listener waits for the client. `None` disables it.
+    /// Data-channel timeout: how long a data connection may stay without
+    /// traffic, and how long a passive listener waits for the client
+    /// (`421`, pyftpdlib's `DTPHandler.timeout` and `PassiveDTP.timeout`);
+    /// also bounds an active connect (`425`). Default 300 s; `None`
+    /// disables it (an active connect then gets 30 s).
     pub data_timeout: Option<Duration>,
-    /// Failed logins before the connection is closed.
+    /// Failed logins after which the connection is closed (pyftpdlib's
+    /// `FTPHandler.max_login_attempts`). Default 3; `0` counts as 1.
     pub max_login_attempts: u32,
-    /// Delay before replying to a failed login.
+    /// Delay before the `530` of a failed login goes out (pyftpdlib's
+    /// `FTPHandler.auth_failed_timeout`). Default 3 s.
     pub auth_failed_delay: Duration,
-    /// Accept data connections from an address other than the client's.
+    /// Accept data connections from, and PORT/EPRT to, an address other than
+    /// the client's (FXP; pyftpdlib's `permit_foreign_addresses`; RFC 2577
+    /// section 3 advises against it). Default `false`.
     pub permit_foreign_addresses: bool,
-    /// Accept PORT/EPRT to ports below 1024.
+    /// Accept PORT/EPRT to ports below 1024 (pyftpdlib's
+    /// `permit_privileged_ports`; RFC 2577 section 3). Default `false`.
     pub permit_privileged_ports: bool,
-    /// The address announced in PASV replies (NAT).
+    /// The IPv4 address announced in PASV replies instead of the control
+    /// connection's local address, for a server behind NAT (pyftpdlib's
+    /// `masquerade_address`). Default `None`.
     pub masquerade_address: Option<IpAddr>,
-    /// Per-address masquerade map (see [`crate::proto::addr::masquerade`]).
+    /// Masquerade map, keyed by the server address the client reached or by
+    /// the client's address, checked before
+    /// [`masquerade_address`](Self::masquerade_address) (pyftpdlib's
+    /// `masquerade_address_map`; see [`crate::proto::addr::masquerade`]).
+    /// Default empty.
     pub masquerade_address_map: HashMap<IpAddr, IpAddr>,
-    /// Ports passive listeners may use; `None` for any ephemeral port.
+    /// TCP ports passive listeners may use (pyftpdlib's `passive_ports`);
+    /// `None` (the default) for any ephemeral port.
     pub passive_ports: Option<RangeInclusive<u16>>,
-    /// Show times in listings in UTC (true) or local time (false).
+    /// Show times in LIST and MDTM/MLSx in UTC (`true`, the default) or local
+    /// time (`false`) (pyftpdlib's `use_gmt_times`).
     pub use_gmt_times: bool,
-    /// Set TCP_NODELAY on control connections.
+    /// Set `TCP_NODELAY` on control connections (pyftpdlib's
+    /// `tcp_no_delay`). Default `true`.
     pub tcp_no_delay: bool,
     /// Zero-copy transfers: sendfile(2) for binary, unthrottled RETR, and
-    /// splice(2) for binary, unthrottled uploads to plain files.
+    /// splice(2) for binary, unthrottled uploads to plain files (pyftpdlib's
+    /// `use_sendfile`). Default `true`.
     pub use_sendfile: bool,
-    /// Upload speed limit in bytes per second (0 = none).
+    /// Upload speed limit, in bytes per second per transfer (pyftpdlib's
+    /// `ThrottledDTPHandler.read_limit`). Default 0: no limit.
     pub read_limit: u64,
-    /// Download speed limit in bytes per second (0 = none).
+    /// Download speed limit, in bytes per second per transfer (pyftpdlib's
+    /// `ThrottledDTPHandler.write_limit`). Default 0: no limit.
     pub write_limit: u64,
-    /// Log line prefix, with `%(username)s`, `%(remote_ip)s`, `%(remote_port)s`.
+    /// Log line prefix, with `%(username)s`, `%(remote_ip)s`,
+    /// `%(remote_port)s` substituted (pyftpdlib's `log_prefix`). Default
+    /// `"%(remote_ip)s:%(remote_port)s-[%(username)s]"`.
     pub log_prefix: String,
-    /// Most simultaneous connections (0 = no limit).
+    /// Most simultaneous connections; more are refused with `421` (pyftpdlib's
+    /// `FTPServer.max_cons`). Default 512; `0`: no limit.
     pub max_cons: usize,
-    /// Most simultaneous connections from one IP (0 = no limit).
+    /// Most simultaneous connections from one IP address; more are refused
+    /// with `421` (pyftpdlib's `FTPServer.max_cons_per_ip`). Default 0: no limit.
     pub max_cons_per_ip: usize,
-    /// Listen backlog.
+    /// Listen backlog, in connections, passed to listen(2) (at least 1).
+    /// Default 1024.
     pub backlog: i32,
-    /// On shutdown, how long running transfers may go on before they are cut.
+    /// On shutdown ([`FtpServer::serve_until_signalled`](crate::FtpServer::serve_until_signalled)),
+    /// how long running transfers may go on before they are cut with `426`.
+    /// Default 5 s.
     pub shutdown_grace: Duration,
-    /// Longest accepted control line, in bytes.
+    /// Longest accepted control line, in bytes without its terminator; a
+    /// longer line is answered `500 Command too long.` Default 8192.
     pub max_line_len: usize,
-    /// How sessions are run.
+    /// How sessions are run. Default [`ConcurrencyModel::ThreadPool`].
     pub concurrency: ConcurrencyModel,
     /// Thread-pool model only: how long a session thread may wait for a new
     /// session before it exits. The pool starts a thread for each session that
@@ -93,7 +142,8 @@ pub struct ServerConfig {
     /// Default 60 s; `Duration::ZERO` gives extra threads back as soon as their
     /// session ends.
     pub thread_idle_timeout: Duration,
-    /// FTPS (AUTH TLS, PROT P, implicit TLS); `None` serves plain FTP only.
+    /// FTPS: explicit TLS (AUTH TLS, PBSZ, PROT; RFC 4217) and implicit TLS;
+    /// `None` (the default) serves plain FTP only.
     pub tls: Option<crate::tls::TlsConfig>,
 }
 

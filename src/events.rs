@@ -5,6 +5,7 @@ use std::path::Path;
 
 /// Who a callback is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// The client's address.
     pub remote: SocketAddr,
@@ -64,6 +65,7 @@ impl EventHandler for NoEvents {}
 
 /// One event, as the session state machine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// See [`EventHandler::on_connect`].
     Connect,

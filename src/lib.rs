@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use ftpdlib::auth::MemoryAuthorizer;
-//! use ftpdlib::server::ServerBuilder;
+//! use ftpdlib::ServerBuilder;
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let users = MemoryAuthorizer::new();
@@ -23,17 +23,47 @@
 //! }
 //! ```
 //!
+//! [`ServerBuilder`] takes the [`auth::Authorizer`], and optionally a
+//! [`ServerConfig`], a [`fs::FilesystemFactory`] and an
+//! [`events::EventHandler`]; [`FtpServer`] serves in the chosen
+//! [`ConcurrencyModel`] until stopped ([`server::ShutdownHandle`],
+//! [`FtpServer::serve_until_signalled`], or [`server::ServerProcess`] for a
+//! server in a child process).
+//!
+//! ## Design
+//!
+//! The [`session`] is the protocol: it parses the control lines, keeps the
+//! state (login, security, data channel, transfer), writes every reply,
+//! owns every deadline, and decides which work may be slow and hands it out
+//! as [`session::Action::Login`] and [`session::Action::Fs`] tasks. It does
+//! no IO, so it is tested and fuzzed by scripting [`session::Input`]s. The
+//! drivers in [`server`] only move bytes (control lines in, replies out, the
+//! [`data`] pump between sockets and files) and run what the session asks
+//! for: inline on a thread of its own (thread and process models), or on a
+//! worker pool when sessions share a poll loop (poll and pre-fork models),
+//! so that a slow authorizer or filesystem stalls no other session.
+//!
 //! ## Layout
 //!
-//! - [`proto`]: the pure protocol layer (parsing, replies, listings, addresses, permissions).
-//! - [`session`]: the sans-IO session state machine; all FTP behaviour lives there.
-//! - [`fs`], [`auth`], [`events`]: the traits a user can implement (filesystem,
-//!   authorizer, callbacks) and the built-in implementations.
-//! - [`data`]: the transfer pump (ASCII conversion, sendfile, throttling).
-//! - [`server`]: the acceptor, connection limits and the concurrency drivers.
+//! - [`proto`]: the pure protocol layer: command parsing and table, replies,
+//!   control-line framing, virtual paths, listings, PORT/PASV codecs,
+//!   permission letters.
+//! - [`session`]: the sans-IO state machine; `session/commands/*` (login,
+//!   security, info, files, data channel, transfers), `session/fs_work`
+//!   (the filesystem tasks), `session/timers` (every deadline).
+//! - [`fs`], [`auth`], [`events`]: the traits an embedder can implement
+//!   (filesystem, authorizer, callbacks) and the built-in implementations.
+//! - [`data`]: the transfer pump (ASCII conversion, zero-copy, throttling).
+//! - [`server`]: the builder, the acceptor and connection limits, and the
+//!   drivers (internal): `server/conn/*` (one connection's sockets, TLS and
+//!   offloaded work), `server/poll` (the poll loop), `server/pool` (the
+//!   worker and session thread pools), `server/process/*` (per-connection
+//!   and pre-fork processes).
+//! - [`tls`]: FTPS certificates and policy (RFC 4217).
+//! - [`config`]: [`ServerConfig`] and [`ConcurrencyModel`].
 //! - [`logging`]: pyftpdlib-style log lines.
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod auth;
 pub mod config;

@@ -33,7 +33,10 @@ impl FtpLogger {
         }
     }
 
-    /// A logger appending to `path`.
+    /// A logger appending to `path` (created if missing).
+    ///
+    /// # Errors
+    /// The OS error of opening `path` for appending.
     pub fn file(level: LevelFilter, path: &Path) -> io::Result<Self> {
         let f = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(FtpLogger {
@@ -103,7 +106,12 @@ impl Log for FtpLogger {
     }
 }
 
-/// Install the logger (to `file` if given, else stderr) at `level`.
+/// Install the logger (to `file` if given, else stderr) at `level`, as
+/// the process's [`log`] logger.
+///
+/// # Errors
+/// As [`FtpLogger::file`]; an [`io::ErrorKind::Other`] error when a logger
+/// is already installed.
 pub fn init(level: LevelFilter, file: Option<&Path>) -> io::Result<()> {
     let logger = match file {
         Some(p) => FtpLogger::file(level, p)?,

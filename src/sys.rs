@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, RawFd};
 
 /// `sendfile(2)` from the file descriptor `in_fd` (at its current offset,
 /// which advances) to `out`, at most `count` bytes.
-pub fn sendfile(out: &impl AsFd, in_fd: RawFd, count: usize) -> io::Result<usize> {
+pub(crate) fn sendfile(out: &impl AsFd, in_fd: RawFd, count: usize) -> io::Result<usize> {
     // SAFETY: callers pass the descriptor of a file they own and keep open
     // for the duration of this call (a `ReadFile` borrowed by the transfer),
     // so the borrowed descriptor is valid while it is used here.
@@ -23,7 +23,7 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 
 /// Which side of a fork this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forked {
+pub(crate) enum Forked {
     /// The new process.
     Child,
     /// The original process; the child's pid.
@@ -35,7 +35,7 @@ pub enum Forked {
 /// acceptor thread, or once from the caller of `spawn_process`), and the
 /// child must end with [`std::process::exit`] rather than return into the
 /// parent's code.
-pub fn fork() -> io::Result<Forked> {
+pub(crate) fn fork() -> io::Result<Forked> {
     // SAFETY: the process models call this from the acceptor loop, which
     // holds no locks at that point (`spawn_process` from its caller, which
     // holds none of ours); the child only runs the server code
@@ -54,7 +54,7 @@ pub fn fork() -> io::Result<Forked> {
 /// sessions still run, and no connection can queue on a socket that nobody
 /// accepts from. The descriptor number stays open (and owned by the same
 /// `TcpListener`); only the file behind it changes.
-pub fn release_listener(listener: &std::net::TcpListener) -> io::Result<()> {
+pub(crate) fn release_listener(listener: &std::net::TcpListener) -> io::Result<()> {
     let null = std::fs::File::open("/dev/null")?;
     // SAFETY: both descriptors are open for the duration of the call (`null`
     // is owned here, the listener's is borrowed from `listener`); dup2
@@ -68,7 +68,7 @@ pub fn release_listener(listener: &std::net::TcpListener) -> io::Result<()> {
 }
 
 /// Send one file descriptor and a tag over a Unix socket (`SCM_RIGHTS`).
-pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()> {
+pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()> {
     let bytes = tag.to_le_bytes();
     let iov = [IoSlice::new(&bytes)];
     let fds = [fd.as_raw_fd()];
@@ -82,7 +82,7 @@ pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()
 }
 
 /// Receive one file descriptor and its tag sent by [`send_fd`]; `None` at end of stream.
-pub fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
+pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
     let mut bytes = [0u8; 8];
     let (n, received) = {
         let mut iov = [IoSliceMut::new(&mut bytes)];
@@ -129,7 +129,7 @@ pub fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
 
 /// Raise the soft limit of open files to the hard limit (each session needs
 /// two or three descriptors); returns the limit now in force.
-pub fn raise_nofile_limit() -> io::Result<u64> {
+pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
     if soft < hard {
@@ -162,7 +162,7 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 /// returned (readable once a signal arrived); a second signal exits the
 /// process at once (status 130). Called by single-threaded process-model
 /// parents and again in each child, so that every process has its own pipe.
-pub fn signal_pipe() -> io::Result<OwnedFd> {
+pub(crate) fn signal_pipe() -> io::Result<OwnedFd> {
     use nix::fcntl::OFlag;
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let (read_end, write_end) =
@@ -190,33 +190,33 @@ pub fn signal_pipe() -> io::Result<OwnedFd> {
 }
 
 /// Ask a child process to shut down (SIGTERM).
-pub fn terminate(pid: nix::unistd::Pid) {
+pub(crate) fn terminate(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
 }
 
 /// End a child process that ignored [`terminate`] (SIGKILL).
-pub fn kill(pid: nix::unistd::Pid) {
+pub(crate) fn kill(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
 }
 
 /// A kernel pipe used to move upload bytes from a socket to a file with
 /// `splice(2)`, without copying them through user space.
-pub struct SplicePipe {
+pub(crate) struct SplicePipe {
     read: OwnedFd,
     write: OwnedFd,
 }
 
 /// A failed move out of a [`SplicePipe`]: the error and the bytes still in the pipe.
-pub struct DrainError {
+pub(crate) struct DrainError {
     /// What failed.
-    pub error: io::Error,
+    pub(crate) error: io::Error,
     /// Bytes left in the pipe (read them with [`SplicePipe::read_rest`]).
-    pub remaining: usize,
+    pub(crate) remaining: usize,
 }
 
 impl SplicePipe {
     /// A pipe of about 1 MiB.
-    pub fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         use nix::fcntl::{fcntl, FcntlArg, OFlag};
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(1 << 20));
@@ -225,7 +225,7 @@ impl SplicePipe {
 
     /// Move up to `len` bytes from `sock` into the pipe; `Ok(0)` at end of
     /// stream, `WouldBlock` when the socket has nothing now.
-    pub fn fill_from(&self, sock: &impl AsFd, len: usize) -> io::Result<usize> {
+    pub(crate) fn fill_from(&self, sock: &impl AsFd, len: usize) -> io::Result<usize> {
         use nix::fcntl::{splice, SpliceFFlags};
         splice(
             sock.as_fd(),
@@ -240,7 +240,7 @@ impl SplicePipe {
 
     /// Move exactly `n` bytes from the pipe to the file descriptor `file`
     /// (at its current offset).
-    pub fn drain_to(&self, file: RawFd, mut n: usize) -> Result<(), DrainError> {
+    pub(crate) fn drain_to(&self, file: RawFd, mut n: usize) -> Result<(), DrainError> {
         use nix::fcntl::{splice, SpliceFFlags};
         // SAFETY: callers pass the descriptor of a file they own and keep
         // open for the duration of this call (the upload's `WriteFile`).
@@ -267,7 +267,7 @@ impl SplicePipe {
     }
 
     /// Read `n` bytes still in the pipe into `buf` (after a failed [`SplicePipe::drain_to`]).
-    pub fn read_rest(&self, n: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn read_rest(&self, n: usize, buf: &mut Vec<u8>) -> io::Result<()> {
         use std::io::Read;
         let mut f = std::fs::File::from(self.read.try_clone()?);
         let start = buf.len();
@@ -280,7 +280,7 @@ impl SplicePipe {
 /// reference the pattern matcher of NLST/LIST is tested against. `false`
 /// for a pattern or name with a NUL byte (no C string can hold it).
 #[cfg(test)]
-pub fn fnmatch_period(pattern: &[u8], name: &[u8]) -> bool {
+pub(crate) fn fnmatch_period(pattern: &[u8], name: &[u8]) -> bool {
     let (Ok(p), Ok(n)) = (
         std::ffi::CString::new(pattern),
         std::ffi::CString::new(name),

@@ -21,6 +21,7 @@ use std::path::Path;
 
 /// Why a certificate or key could not be used.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
     Io(String, std::io::Error),
@@ -93,6 +94,9 @@ impl TlsConfig {
     /// Load a PEM certificate (chain) and its private key. With `keyfile`
     /// `None` the key is looked for in `certfile`. PKCS#8, PKCS#1 (`RSA
     /// PRIVATE KEY`) and SEC1 (`EC PRIVATE KEY`) keys are accepted.
+    ///
+    /// # Errors
+    /// [`TlsError::Io`] when a file cannot be read, else as [`TlsConfig::from_pem`].
     pub fn from_pem_files(certfile: &Path, keyfile: Option<&Path>) -> Result<TlsConfig, TlsError> {
         let read =
             |p: &Path| std::fs::read(p).map_err(|e| TlsError::Io(p.display().to_string(), e));
@@ -106,6 +110,12 @@ impl TlsConfig {
 
     /// Like [`TlsConfig::from_pem_files`], from PEM text in memory (`key`
     /// may be the same text as `cert` when it holds both).
+    ///
+    /// # Errors
+    /// [`TlsError::NoCertificate`] or [`TlsError::NoKey`] when a PEM block
+    /// is missing, [`TlsError::EncryptedKey`] for a passphrase-protected key,
+    /// [`TlsError::Invalid`] when OpenSSL refuses the certificate or key
+    /// (e.g. they do not match).
     pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<TlsConfig, TlsError> {
         Self::build(cert, "the certificate", key, "the key")
     }
@@ -175,6 +185,10 @@ impl TlsConfig {
 /// CN), with the extensions strict verifiers expect of a server certificate.
 /// A client can trust it by using it as its CA file. Meant for tests,
 /// benchmarks and trying FTPS out.
+///
+/// # Errors
+/// [`TlsError::Invalid`] when OpenSSL fails to build the certificate
+/// (e.g. `names` is empty or holds an invalid name).
 pub fn self_signed(names: &[&str], days: u32) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     use openssl::x509::extension::{
         BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,

@@ -552,6 +552,7 @@ impl Driver {
                     self.closing = true;
                     None
                 }
+                other => panic!("an action the harness does not know: {other:?}"),
             };
             if let Some(more) = follow_up {
                 for a in more.into_iter().rev() {

@@ -72,7 +72,10 @@ impl MemoryAuthorizer {
     }
 
     /// Add a user with pyftpdlib's default messages (`Login successful.`, `Goodbye.`).
-    /// Fails if the user exists, `home` is not a directory, or `perm` has an unknown letter.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] if the user exists, `home` is not a directory,
+    /// or `perm` has a letter outside `elradfmwMT`.
     pub fn add_user(
         &self,
         username: &str,
@@ -90,7 +93,10 @@ impl MemoryAuthorizer {
         )
     }
 
-    /// Add a user with custom login and quit messages.
+    /// Add a user with custom login (`230`) and quit (`221`) messages.
+    ///
+    /// # Errors
+    /// As [`MemoryAuthorizer::add_user`].
     pub fn add_user_with_messages(
         &self,
         username: &str,
@@ -127,11 +133,17 @@ impl MemoryAuthorizer {
     }
 
     /// Add the `anonymous` user (any password) with read-only permissions `elr`.
+    ///
+    /// # Errors
+    /// As [`MemoryAuthorizer::add_user`].
     pub fn add_anonymous(&self, home: impl AsRef<Path>) -> Result<(), AuthError> {
         self.add_anonymous_with_perm(home, "elr")
     }
 
     /// Add the `anonymous` user with explicit permissions (a warning is logged when they allow writing).
+    ///
+    /// # Errors
+    /// As [`MemoryAuthorizer::add_user`].
     pub fn add_anonymous_with_perm(
         &self,
         home: impl AsRef<Path>,
@@ -159,6 +171,11 @@ impl MemoryAuthorizer {
     /// Give `username` permissions `perm` in `directory` (a real directory inside the user's
     /// home, or a path relative to the home), and in its sub-directories too when `recursive`.
     /// The most specific override wins.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] for an unknown user, an unknown permission
+    /// letter, or a directory that does not exist or is not strictly below
+    /// the user's home.
     pub fn override_perm(
         &self,
         username: &str,

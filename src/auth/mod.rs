@@ -56,6 +56,7 @@ impl Account {
 
 /// Why a login was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthError {
     /// Unknown user or wrong password: the client is told the same thing either way.
     Failed,

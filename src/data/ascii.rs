@@ -4,13 +4,13 @@
 /// Converts file bytes to network form: a bare LF becomes CRLF, an existing
 /// CRLF is kept as it is. Carries state across chunk boundaries.
 #[derive(Debug, Default, Clone)]
-pub struct ToNetwork {
+pub(crate) struct ToNetwork {
     last_was_cr: bool,
 }
 
 impl ToNetwork {
     /// Append the converted form of `input` to `out`.
-    pub fn convert(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn convert(&mut self, input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len() + input.len() / 16);
         for &b in input {
             if b == b'\n' && !self.last_was_cr {
@@ -25,13 +25,13 @@ impl ToNetwork {
 /// Converts network bytes to file form: CRLF becomes LF; a CR not followed
 /// by LF is kept. Carries a pending CR across chunk boundaries.
 #[derive(Debug, Default, Clone)]
-pub struct FromNetwork {
+pub(crate) struct FromNetwork {
     pending_cr: bool,
 }
 
 impl FromNetwork {
     /// Append the converted form of `input` to `out`.
-    pub fn convert(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn convert(&mut self, input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len() + 1);
         for &b in input {
             if self.pending_cr {
@@ -49,7 +49,7 @@ impl FromNetwork {
     }
 
     /// The end of the stream: emit a CR still held back.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         if std::mem::take(&mut self.pending_cr) {
             out.push(b'\r');
         }

@@ -3,8 +3,8 @@
 //! thread or a poll loop alike, with ASCII conversion, zero-copy
 //! `sendfile(2)` and throttling.
 
-pub mod ascii;
-pub mod throttle;
+mod ascii;
+mod throttle;
 mod transfer;
 
 pub use transfer::{

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// A rate limiter for one transfer.
 #[derive(Debug, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     limit: u64,
     start: Option<Instant>,
     bytes: u64,
@@ -14,7 +14,7 @@ pub struct Throttle {
 
 impl Throttle {
     /// A limiter of `limit` bytes per second; 0 means no limit.
-    pub fn new(limit: u64) -> Self {
+    pub(crate) fn new(limit: u64) -> Self {
         Throttle {
             limit,
             start: None,
@@ -23,12 +23,12 @@ impl Throttle {
     }
 
     /// Whether a limit is set.
-    pub fn is_limited(&self) -> bool {
+    pub(crate) fn is_limited(&self) -> bool {
         self.limit > 0
     }
 
     /// The largest chunk to move at once (a tenth of a second's worth, at least 1 KiB).
-    pub fn chunk(&self, default: usize) -> usize {
+    pub(crate) fn chunk(&self, default: usize) -> usize {
         if self.limit == 0 {
             default
         } else {
@@ -39,13 +39,13 @@ impl Throttle {
     }
 
     /// Record `n` bytes moved at `now`.
-    pub fn record(&mut self, n: u64, now: Instant) {
+    pub(crate) fn record(&mut self, n: u64, now: Instant) {
         self.start.get_or_insert(now);
         self.bytes += n;
     }
 
     /// If the transfer is ahead of its allowance at `now`, the instant at which it may go on.
-    pub fn resume_at(&self, now: Instant) -> Option<Instant> {
+    pub(crate) fn resume_at(&self, now: Instant) -> Option<Instant> {
         let start = self.start?;
         if self.limit == 0 {
             return None;

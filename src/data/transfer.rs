@@ -81,6 +81,7 @@ pub enum Source {
 
 /// Why a transfer stopped early.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TransferError {
     /// The data connection failed.
     Network(io::Error),

@@ -106,6 +106,9 @@ fn is_local_fast_fs(dir: &Dir) -> bool {
 
 impl LocalFs {
     /// A filesystem rooted at `root` (which must be an existing directory).
+    ///
+    /// # Errors
+    /// The OS error of opening `root` as a directory (e.g. `ENOENT`, `ENOTDIR`, `EACCES`).
     pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
         let root = root.as_ref();
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;

@@ -330,7 +330,8 @@ impl MemoryFsFactory {
 
     /// Create directory `path` and its missing parents (like `mkdir -p`).
     ///
-    /// Errors: the path is not a normalised virtual path (`InvalidInput`), or
+    /// # Errors
+    /// The path is not a normalised virtual path (`InvalidInput`), or
     /// one of its components is a file (`ENOTDIR`, `EEXIST` for the last one).
     pub fn create_dir_all(&self, path: &[u8]) -> io::Result<()> {
         let comps = components(path)?;
@@ -356,7 +357,8 @@ impl MemoryFsFactory {
 
     /// Create or replace file `path` with `data` (its parent must exist).
     ///
-    /// Errors: as [`Filesystem::open_write`] with [`WriteMode::Replace`].
+    /// # Errors
+    /// As [`Filesystem::open_write`] with [`WriteMode::Replace`].
     pub fn put_file(&self, path: &[u8], data: &[u8]) -> io::Result<()> {
         let comps = components(path)?;
         let mut tree = lock(&self.shared.tree);
@@ -389,7 +391,8 @@ impl MemoryFsFactory {
 
     /// The content of file `path`.
     ///
-    /// Errors: `ENOENT`, `ENOTDIR` on the way, `EISDIR` for a directory.
+    /// # Errors
+    /// `ENOENT`, `ENOTDIR` on the way, `EISDIR` for a directory.
     pub fn read_file(&self, path: &[u8]) -> io::Result<Vec<u8>> {
         let comps = components(path)?;
         let tree = lock(&self.shared.tree);

@@ -42,7 +42,11 @@ pub trait WriteFile: Write + Send {
 }
 
 /// How [`Filesystem::open_write`] opens a file.
+///
+/// More modes may come: an implementation refuses one it does not know
+/// with [`io::ErrorKind::Unsupported`] (a `_` match arm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteMode {
     /// STOR without REST: create, or replace an existing file only at commit.
     Replace,
@@ -56,12 +60,25 @@ pub enum WriteMode {
 /// Directory entries, produced lazily (a 100k-entry directory is never held whole in memory).
 pub type DirEntries = Box<dyn Iterator<Item = EntryInfo> + Send>;
 
-/// A user's view of a filesystem. All paths are virtual (absolute, normalised).
+/// A user's view of a filesystem (pyftpdlib's `AbstractedFS`). All paths
+/// are virtual: absolute, normalised (no `.`, `..` or empty components),
+/// raw bytes (RFC 2640: UTF-8 in practice, but not checked), `/` being the
+/// user's root.
 ///
 /// Calls may block as long as the storage takes: the server never makes
 /// them on the thread of a poll loop, but on a worker thread (the session
 /// asks for them as [`crate::session::Action::Fs`]), one call at a time per
 /// session. `Sync` because that thread is not always the same one.
+///
+/// # Errors
+///
+/// Every fallible method returns an [`io::Error`]; the session answers it
+/// like pyftpdlib does, mostly `550` with the error's text (the OS message
+/// for an OS error, e.g. `550 No such file or directory.`; `450` for STOU,
+/// `554` for a REST offset the file cannot take), so an implementation
+/// should return errors whose text a client may see. The permission checks
+/// (see [`crate::proto::perm`]) are made by the session before a call, not
+/// by the filesystem.
 pub trait Filesystem: Send + Sync {
     /// Metadata of `path`, following symlinks that stay inside the root.
     /// The returned entry's `name` is the last path component.
@@ -71,12 +88,15 @@ pub trait Filesystem: Send + Sync {
     /// The entries of directory `path` (without `.` and `..`), not followed,
     /// in directory order; entries that vanish while listing are skipped.
     fn read_dir(&self, path: &[u8]) -> io::Result<DirEntries>;
-    /// Open a file for reading.
+    /// Open a file for reading (RETR; REST offsets are applied with [`Seek`]).
     fn open_read(&self, path: &[u8]) -> io::Result<Box<dyn ReadFile>>;
-    /// Open a file for writing.
+    /// Open a file for writing (STOR, APPE, STOR after REST); see [`WriteMode`].
+    /// A [`WriteMode::Resume`] offset beyond the end of the file is an error.
     fn open_write(&self, path: &[u8], mode: WriteMode) -> io::Result<Box<dyn WriteFile>>;
     /// Create a new file with a unique name in directory `dir` (STOU), named
     /// `prefix` plus a random suffix. Returns its virtual path and the file.
+    /// An [`io::ErrorKind::AlreadyExists`] error means no free name was found
+    /// (`450 No usable unique file name found.`).
     fn create_unique(&self, dir: &[u8], prefix: &str) -> io::Result<(Vec<u8>, Box<dyn WriteFile>)>;
     /// Create a directory.
     fn mkdir(&self, path: &[u8]) -> io::Result<()>;
@@ -86,9 +106,10 @@ pub trait Filesystem: Send + Sync {
     fn remove_file(&self, path: &[u8]) -> io::Result<()>;
     /// Rename `from` to `to`, both inside the root.
     fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()>;
-    /// Change permission bits (SITE CHMOD).
+    /// Change permission bits (SITE CHMOD; `mode` is the 3- or 4-digit octal
+    /// argument, at most `0o7777`).
     fn chmod(&self, path: &[u8], mode: u32) -> io::Result<()>;
-    /// Set the modification time (MFMT), seconds since the epoch.
+    /// Set the modification time (MFMT), in seconds since the Unix epoch, UTC.
     fn set_mtime(&self, path: &[u8], secs: i64) -> io::Result<()>;
     /// The path to show in logs and pass to event callbacks (for a local
     /// filesystem, the real path on disk).
@@ -111,6 +132,12 @@ pub trait Filesystem: Send + Sync {
 
 /// Opens a [`Filesystem`] for an account at login.
 pub trait FilesystemFactory: Send + Sync {
-    /// The filesystem the logged-in `account` works in.
+    /// The filesystem the logged-in `account` works in. Called once per
+    /// successful login, off the poll loop's thread (it may block).
+    ///
+    /// # Errors
+    /// Any [`io::Error`] refuses the login like a wrong password would (`530`,
+    /// counted as a failed attempt); the error is logged (e.g. the home
+    /// directory does not exist).
     fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>>;
 }

@@ -386,7 +386,7 @@ pub fn lookup(verb: &str) -> Option<&'static CommandSpec> {
 ///
 /// Sorted by name. Besides pyftpdlib's plain-FTP table it holds its TLS
 /// commands `AUTH`, `PBSZ`, `PROT` and also `CCC` (RFC 4217); their FEAT
-/// lines are not in the `feat` field but in [`TLS_FEAT_LINES`], to be added
+/// lines are not in the `feat` field but in `TLS_FEAT_LINES`, to be added
 /// only when TLS is available.
 pub fn table() -> &'static [CommandSpec] {
     TABLE
@@ -394,7 +394,7 @@ pub fn table() -> &'static [CommandSpec] {
 
 /// FEAT entries pyftpdlib's TLS handler adds (pass them to
 /// [`feat_lines_with`] when TLS is configured).
-pub const TLS_FEAT_LINES: [&str; 4] = ["AUTH TLS", "AUTH SSL", "PBSZ", "PROT"];
+pub(crate) const TLS_FEAT_LINES: [&str; 4] = ["AUTH TLS", "AUTH SSL", "PBSZ", "PROT"];
 
 /// FEAT entries that belong to the server rather than to one command.
 const ALWAYS_FEAT: [&str; 1] = ["TVFS"];
@@ -406,13 +406,14 @@ const ALWAYS_FEAT: [&str; 1] = ["TVFS"];
 /// ` EPRT`, ` EPSV`, ` MDTM`, ` MFMT`,
 /// ` MLST type*;perm*;size*;modify*;unique;unix.mode;unix.uid;unix.gid;`,
 /// ` REST STREAM`, ` SIZE`, ` TVFS`, ` UTF8`. An empty `mlst_line` is left out.
-pub fn feat_lines(mlst_line: &str) -> Vec<String> {
+#[cfg(test)]
+pub(crate) fn feat_lines(mlst_line: &str) -> Vec<String> {
     feat_lines_with(mlst_line, &[])
 }
 
 /// [`feat_lines`] plus extra entries (e.g. [`TLS_FEAT_LINES`]); duplicates
 /// are removed, the result is sorted byte-wise like pyftpdlib's `sorted()`.
-pub fn feat_lines_with(mlst_line: &str, extra: &[&str]) -> Vec<String> {
+pub(crate) fn feat_lines_with(mlst_line: &str, extra: &[&str]) -> Vec<String> {
     let mut feats: Vec<&str> = TABLE
         .iter()
         .filter_map(|c| c.feat)
@@ -435,7 +436,7 @@ const HELP_PER_LINE: usize = 8;
 /// pyftpdlib's layout: the sorted names (bare `SITE` included, `SITE xxx`
 /// not), eight per line, each as `" %-6s"` (so lines start with a space and
 /// keep trailing padding), e.g. `" ABOR   ALLO   APPE   AUTH   CCC    CDUP   CWD    DELE  "`.
-pub fn help_lines() -> Vec<String> {
+pub(crate) fn help_lines() -> Vec<String> {
     let names: Vec<&str> = TABLE
         .iter()
         .map(|c| c.name)
@@ -450,7 +451,7 @@ pub fn help_lines() -> Vec<String> {
 /// The middle lines of `SITE HELP` with no argument: the SITE sub-commands.
 ///
 /// One per line, with a leading space: `" CHMOD"`, `" HELP"`.
-pub fn site_help_lines() -> Vec<String> {
+pub(crate) fn site_help_lines() -> Vec<String> {
     TABLE
         .iter()
         .filter_map(|c| c.name.strip_prefix("SITE "))

@@ -72,13 +72,13 @@ impl Token {
 /// for the syntax). Compiling never fails: what is not valid wildcard syntax
 /// (an unterminated `[`, a trailing `\`) matches literally.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     tokens: Vec<Token>,
 }
 
 impl Pattern {
     /// Compile `pattern`.
-    pub fn new(pattern: &[u8]) -> Pattern {
+    pub(crate) fn new(pattern: &[u8]) -> Pattern {
         let mut tokens = Vec::with_capacity(pattern.len());
         let mut i = 0;
         while let Some(&c) = pattern.get(i) {
@@ -115,7 +115,7 @@ impl Pattern {
 
     /// Whether `name` (one path component, as a directory listing gives it)
     /// matches the pattern as a whole.
-    pub fn matches(&self, name: &[u8]) -> bool {
+    pub(crate) fn matches(&self, name: &[u8]) -> bool {
         self.run(name).0
     }
 
@@ -217,7 +217,7 @@ fn parse_set(rest: &[u8]) -> Option<(ByteSet, usize)> {
 /// (`\?.txt`) is still a pattern: it matches the literal name `?.txt`, as
 /// in a shell, while the argument as written (backslash included) names no
 /// file.
-pub fn has_wildcards(component: &[u8]) -> bool {
+pub(crate) fn has_wildcards(component: &[u8]) -> bool {
     component
         .iter()
         .any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
@@ -231,7 +231,7 @@ pub fn has_wildcards(component: &[u8]) -> bool {
 ///
 /// `sub/*.txt` gives `("sub/", "*.txt")`, `/pub/*.txt` gives `("/pub/", "*.txt")`,
 /// `*.txt` gives `("", "*.txt")`.
-pub fn split_pattern(arg: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split_pattern(arg: &[u8]) -> Option<(&[u8], &[u8])> {
     let cut = arg.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
     let (dir, last) = arg.split_at(cut);
     (!last.is_empty() && has_wildcards(last)).then_some((dir, last))

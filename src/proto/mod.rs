@@ -8,7 +8,7 @@
 
 pub mod addr;
 pub mod command;
-pub mod glob;
+pub(crate) mod glob;
 pub mod line;
 pub mod listing;
 pub mod path;

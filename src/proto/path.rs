@@ -83,7 +83,7 @@ pub fn is_within(base: &[u8], p: &[u8]) -> bool {
 }
 
 /// The components of a normalised path (none for `/`).
-pub fn components(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn components(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     p.split(|&b| b == b'/').filter(|c| !c.is_empty())
 }
 

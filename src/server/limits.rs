@@ -14,7 +14,7 @@ struct Counts {
 
 /// Counts open sessions, in total and per client IP.
 #[derive(Debug, Clone)]
-pub struct ConnLimits {
+pub(crate) struct ConnLimits {
     max: usize,
     max_per_ip: usize,
     counts: Arc<Mutex<Counts>>,
@@ -22,14 +22,14 @@ pub struct ConnLimits {
 
 /// One admitted session; releases its place when dropped.
 #[derive(Debug)]
-pub struct ConnSlot {
+pub(crate) struct ConnSlot {
     ip: IpAddr,
     counts: Arc<Mutex<Counts>>,
 }
 
 impl ConnLimits {
     /// Limits of `max` sessions and `max_per_ip` per address (0 = no limit).
-    pub fn new(max: usize, max_per_ip: usize) -> Self {
+    pub(crate) fn new(max: usize, max_per_ip: usize) -> Self {
         ConnLimits {
             max,
             max_per_ip,
@@ -38,7 +38,7 @@ impl ConnLimits {
     }
 
     /// Admit a session from `ip`, or say which limit refuses it (`true`: the per-IP one).
-    pub fn acquire(&self, ip: IpAddr) -> Result<ConnSlot, bool> {
+    pub(crate) fn acquire(&self, ip: IpAddr) -> Result<ConnSlot, bool> {
         let ip = canonical_ip(ip);
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if self.max > 0 && c.total >= self.max {
@@ -57,7 +57,8 @@ impl ConnLimits {
     }
 
     /// Sessions open now.
-    pub fn total(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> usize {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }

@@ -5,7 +5,7 @@
 //! [`ConcurrencyModel`]. Drivers only carry bytes: all FTP behaviour lives
 //! in [`crate::session`].
 
-pub mod conn;
+mod conn;
 mod limits;
 mod poll;
 mod pool;
@@ -15,9 +15,10 @@ mod supervisor;
 mod threads;
 mod tls_stream;
 
-pub use limits::{ConnLimits, ConnSlot};
-pub use shutdown::ShutdownSignal;
 pub use supervisor::ServerProcess;
+
+use limits::{ConnLimits, ConnSlot};
+use shutdown::ShutdownSignal;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -46,7 +47,13 @@ fn log_start(server: &FtpServer) -> io::Result<()> {
     Ok(())
 }
 
-/// Builds an [`FtpServer`].
+/// Builds an [`FtpServer`]: the authorizer, then optionally the
+/// configuration, the filesystem and the event callbacks, then
+/// [`bind`](ServerBuilder::bind).
+///
+/// The defaults are pyftpdlib's: [`ServerConfig::default`], a
+/// [`LocalFsFactory`] (each user confined to their home directory) and no
+/// callbacks.
 pub struct ServerBuilder {
     config: ServerConfig,
     authorizer: Arc<dyn Authorizer>,
@@ -100,8 +107,18 @@ impl ServerBuilder {
         self
     }
 
-    /// Bind the listening socket. `addr` with an unspecified IPv6 address (`[::]:21`)
-    /// listens on IPv4 too where the system allows it.
+    /// Bind the listening socket (with `SO_REUSEADDR`, and
+    /// [`ServerConfig::backlog`] as the listen backlog). `addr` with an
+    /// unspecified IPv6 address (`[::]:21`) listens on IPv4 too where the
+    /// system allows it. Nothing is served until [`FtpServer::serve_forever`]
+    /// (or a sibling) is called.
+    ///
+    /// # Errors
+    /// The error of the last address `addr` resolves to when none could be
+    /// bound (e.g. [`io::ErrorKind::AddrInUse`], or
+    /// [`io::ErrorKind::PermissionDenied`] for a port below 1024), or the
+    /// resolution error; [`io::ErrorKind::InvalidInput`] when `addr` resolves
+    /// to no address.
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<FtpServer> {
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
         for a in addr.to_socket_addrs()? {
@@ -139,7 +156,12 @@ fn listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     Ok(sock.into())
 }
 
-/// A bound FTP server, ready to serve.
+/// A bound FTP server, ready to serve in its [`ConcurrencyModel`].
+///
+/// Every model runs the same [`crate::session::Session`]; the acceptor
+/// refuses connections beyond [`ServerConfig::max_cons`] or
+/// [`ServerConfig::max_cons_per_ip`] with `421` (as pyftpdlib's
+/// `FTPServer` does).
 ///
 /// ```no_run
 /// use ftpdlib::auth::MemoryAuthorizer;
@@ -179,7 +201,9 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
-    /// Stop accepting connections; `serve_forever` returns once the acceptor wakes.
+    /// Stop accepting connections; `serve_forever` returns once the acceptor
+    /// wakes (this connects to the listening address to wake it, waiting at
+    /// most 1 second). Sessions already running are not cut.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // wake the blocking accept()
@@ -197,6 +221,9 @@ impl ShutdownHandle {
 
 impl FtpServer {
     /// The address the server listens on (useful after binding port 0).
+    ///
+    /// # Errors
+    /// The OS error of `getsockname(2)` (not expected on a bound socket).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
@@ -206,7 +233,10 @@ impl FtpServer {
         &self.ctx.config
     }
 
-    /// A handle that stops the server.
+    /// A handle that stops the server from another thread.
+    ///
+    /// # Errors
+    /// As [`FtpServer::local_addr`].
     pub fn shutdown_handle(&self) -> io::Result<ShutdownHandle> {
         Ok(ShutdownHandle {
             stop: Arc::clone(&self.stop),
@@ -214,7 +244,14 @@ impl FtpServer {
         })
     }
 
-    /// Serve until [`ShutdownHandle::shutdown`] is called.
+    /// Serve on the calling thread until [`ShutdownHandle::shutdown`] is
+    /// called, in the configured [`ConcurrencyModel`]. First raises the
+    /// open-files limit (`RLIMIT_NOFILE`) to its hard limit.
+    ///
+    /// # Errors
+    /// When the model cannot start (e.g. a poller, a thread or a process
+    /// cannot be created); errors of single connections are logged, never
+    /// returned.
     pub fn serve_forever(self) -> io::Result<()> {
         match crate::sys::raise_nofile_limit() {
             Ok(n) => log::debug!("open files limit: {n}"),
@@ -233,6 +270,11 @@ impl FtpServer {
     /// [`ServerConfig::shutdown_grace`] and then cut them, end every session
     /// (and reap every child process), then return. A second signal exits
     /// the process at once (status 130).
+    ///
+    /// # Errors
+    /// When the signal handler cannot be installed (the thread and poll
+    /// models install a process-wide handler once: a second call fails), or
+    /// as [`FtpServer::serve_forever`].
     pub fn serve_until_signalled(mut self) -> io::Result<()> {
         match self.ctx.config.concurrency {
             ConcurrencyModel::Process | ConcurrencyModel::Prefork { .. } => {
@@ -255,7 +297,11 @@ impl FtpServer {
         self.serve_forever()
     }
 
-    /// Serve on a background thread; returns the handle that stops it.
+    /// Serve on a background thread; returns the handle that stops it and
+    /// the thread, whose result is [`FtpServer::serve_forever`]'s.
+    ///
+    /// # Errors
+    /// As [`FtpServer::local_addr`], or when the thread cannot be spawned.
     pub fn spawn(self) -> io::Result<(ShutdownHandle, std::thread::JoinHandle<io::Result<()>>)> {
         let handle = self.shutdown_handle()?;
         let join = std::thread::Builder::new()

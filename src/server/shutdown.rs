@@ -7,19 +7,19 @@ use mio::Waker;
 
 /// A shutdown flag plus the wakers of the pollers that must notice it.
 #[derive(Default)]
-pub struct ShutdownSignal {
+pub(crate) struct ShutdownSignal {
     flag: AtomicBool,
     wakers: Mutex<Vec<Weak<Waker>>>,
 }
 
 impl ShutdownSignal {
     /// Whether shutdown was triggered.
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 
     /// Wake `waker` on shutdown (at once if it was already triggered).
-    pub fn subscribe(&self, waker: &Arc<Waker>) {
+    pub(crate) fn subscribe(&self, waker: &Arc<Waker>) {
         let mut w = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
         w.retain(|x| x.strong_count() > 0);
         w.push(Arc::downgrade(waker));
@@ -30,7 +30,7 @@ impl ShutdownSignal {
     }
 
     /// Set the flag and wake every subscribed poller.
-    pub fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
         let wakers = self
             .wakers

@@ -53,6 +53,10 @@ impl ServerProcess {
     /// [`ServerConfig::shutdown_grace`](crate::ServerConfig::shutdown_grace)
     /// plus ten seconds later is killed, and that is an error, as is an
     /// unsuccessful exit status.
+    ///
+    /// # Errors
+    /// Signalling or waiting for the process failed, the process had to be
+    /// killed, or it exited unsuccessfully.
     pub fn shutdown(mut self) -> io::Result<()> {
         self.stop()
     }
@@ -114,6 +118,10 @@ impl FtpServer {
     /// authorizer run in the server's processes, so they see the program as
     /// it was at this call; share their results through files, pipes or a
     /// database, not memory.
+    ///
+    /// # Errors
+    /// As [`FtpServer::local_addr`], or when fork(2) fails. Errors of the
+    /// supervisor itself are logged by it.
     ///
     /// ```no_run
     /// use ftpdlib::auth::MemoryAuthorizer;

@@ -17,14 +17,14 @@ use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsAcceptor, TlsStream};
 
 /// A shared socket as a byte stream, with bytes already read from it
 /// (pipelined after `AUTH TLS`) served first.
-pub struct SockIo {
+pub(crate) struct SockIo {
     sock: Arc<TcpStream>,
     pre: Vec<u8>,
 }
 
 impl SockIo {
     /// A stream over `sock` that first yields `pre`.
-    pub fn new(sock: Arc<TcpStream>, pre: Vec<u8>) -> Self {
+    pub(crate) fn new(sock: Arc<TcpStream>, pre: Vec<u8>) -> Self {
         SockIo { sock, pre }
     }
 }
@@ -58,7 +58,7 @@ impl AsFd for SockIo {
 
 /// A TLS stream the transfer pump can drive (it needs the descriptor only
 /// for zero-copy, which is off on TLS data channels).
-pub struct Tls(pub TlsStream<SockIo>);
+pub(crate) struct Tls(pub(crate) TlsStream<SockIo>);
 
 impl Read for Tls {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -82,7 +82,7 @@ impl AsFd for Tls {
 }
 
 /// Where a TLS session on one socket stands.
-pub enum TlsState {
+pub(crate) enum TlsState {
     /// The handshake waits for the peer.
     Handshaking(MidHandshakeTlsStream<SockIo>),
     /// Established.
@@ -92,7 +92,7 @@ pub enum TlsState {
 }
 
 /// The outcome of a handshake step.
-pub enum Step {
+pub(crate) enum Step {
     /// Established.
     Ready,
     /// Waiting for the peer.
@@ -103,7 +103,7 @@ pub enum Step {
 
 impl TlsState {
     /// Start a server-side handshake on `io`.
-    pub fn accept(acceptor: &TlsAcceptor, io: SockIo) -> (TlsState, Step) {
+    pub(crate) fn accept(acceptor: &TlsAcceptor, io: SockIo) -> (TlsState, Step) {
         Self::from_result(acceptor.accept(io))
     }
 
@@ -119,7 +119,7 @@ impl TlsState {
     }
 
     /// Continue the handshake, if one is under way.
-    pub fn advance(&mut self) -> Step {
+    pub(crate) fn advance(&mut self) -> Step {
         match std::mem::replace(self, TlsState::Gone) {
             TlsState::Handshaking(mid) => {
                 let (state, step) = Self::from_result(mid.handshake());
@@ -138,12 +138,12 @@ impl TlsState {
     }
 
     /// Whether the handshake is done.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         matches!(self, TlsState::Ready(_))
     }
 
     /// The established stream.
-    pub fn stream(&mut self) -> Option<&mut Tls> {
+    pub(crate) fn stream(&mut self) -> Option<&mut Tls> {
         match self {
             TlsState::Ready(s) => Some(s),
             _ => None,
@@ -152,24 +152,24 @@ impl TlsState {
 }
 
 /// A data connection secured with TLS (`PROT P`).
-pub struct DataTls {
+pub(crate) struct DataTls {
     /// The socket, shared with the TLS layer.
-    pub sock: Arc<TcpStream>,
+    pub(crate) sock: Arc<TcpStream>,
     /// The TLS session.
-    pub state: TlsState,
+    pub(crate) state: TlsState,
     /// The transfer is over and close_notify is being sent.
-    pub closing: bool,
+    pub(crate) closing: bool,
 }
 
 impl DataTls {
     /// The descriptor the poller knows the socket by.
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
 
     /// Send close_notify; `Ok(true)` once it is on its way, `Ok(false)` if
     /// the socket would block.
-    pub fn close_notify(&mut self) -> io::Result<bool> {
+    pub(crate) fn close_notify(&mut self) -> io::Result<bool> {
         let Some(s) = self.state.stream() else {
             return Ok(true);
         };
@@ -182,15 +182,15 @@ impl DataTls {
 }
 
 /// The control connection: the socket and whether TLS runs on it.
-pub struct Ctrl {
+pub(crate) struct Ctrl {
     /// The socket, shared with the TLS layer.
-    pub sock: Arc<TcpStream>,
+    pub(crate) sock: Arc<TcpStream>,
     /// Clear, TLS, or ending TLS.
-    pub mode: CtrlMode,
+    pub(crate) mode: CtrlMode,
 }
 
 /// The security of the control connection.
-pub enum CtrlMode {
+pub(crate) enum CtrlMode {
     /// In the clear.
     Plain,
     /// TLS (handshaking or established).
@@ -208,7 +208,7 @@ pub enum CtrlMode {
 
 impl Ctrl {
     /// A clear control connection on `sock`.
-    pub fn new(sock: TcpStream) -> Self {
+    pub(crate) fn new(sock: TcpStream) -> Self {
         Ctrl {
             sock: Arc::new(sock),
             mode: CtrlMode::Plain,
@@ -216,7 +216,7 @@ impl Ctrl {
     }
 
     /// Whether commands can be read and replies written now.
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         matches!(
             self.mode,
             CtrlMode::Plain | CtrlMode::Tls(TlsState::Ready(_))
@@ -224,7 +224,7 @@ impl Ctrl {
     }
 
     /// Read command bytes (`WouldBlock` while a handshake runs).
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.mode {
             CtrlMode::Plain => (&*self.sock).read(buf),
             CtrlMode::Tls(TlsState::Ready(s)) => s.read(buf),
@@ -233,7 +233,7 @@ impl Ctrl {
     }
 
     /// Write reply bytes (`WouldBlock` while a handshake runs).
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.mode {
             CtrlMode::Plain => (&*self.sock).write(buf),
             CtrlMode::Tls(TlsState::Ready(s)) => s.write(buf),
@@ -242,12 +242,12 @@ impl Ctrl {
     }
 
     /// The descriptor the poller knows the socket by.
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
 
     /// Closing: send close_notify if TLS is up (best effort, never waits).
-    pub fn close_notify(&mut self) {
+    pub(crate) fn close_notify(&mut self) {
         if let CtrlMode::Tls(TlsState::Ready(s)) = &mut self.mode {
             let _ = s.0.shutdown();
         }

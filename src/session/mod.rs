@@ -56,6 +56,7 @@ pub struct SessionContext {
 
 /// Why a login check refused a login.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LoginError {
     /// The authorizer refused (or failed).
     Auth(AuthError),
@@ -111,7 +112,11 @@ impl LoginTask {
 }
 
 /// Something that happened, fed to [`Session::handle`].
+///
+/// Non-exhaustive: later versions may add inputs, which a driver feeds only
+/// once it produces them.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Input<'a> {
     /// The control connection was accepted.
     Connected,
@@ -158,6 +163,11 @@ pub enum Input<'a> {
 }
 
 /// What the driver must do, in order.
+///
+/// Non-exhaustive: later versions may add actions (for new features). A
+/// driver cannot carry out one it does not know, so its `_` arm should end
+/// the session as for [`Action::CloseNow`].
+#[non_exhaustive]
 pub enum Action {
     /// Send this reply on the control connection ([`Reply::to_bytes`] gives
     /// its wire form).

@@ -139,6 +139,7 @@ impl Recorder {
                     origins.len()
                 );
             }
+            other => panic!("no check for the concurrency model {other:?}"),
         }
     }
 

@@ -22,7 +22,7 @@ mod control;
 mod data;
 mod offload;
 
-pub use offload::{Done, Offload};
+pub(crate) use offload::{Done, Offload};
 
 use super::pool::Pool;
 use crate::data::{FileDone, FileJob, Pump, Transfer, TransferError};
@@ -31,7 +31,7 @@ use crate::proto::line::{LineEvent, LineReader};
 use crate::session::{Action, FsDone, Input, LoginOutcome, Session};
 
 /// The token on which a connection driven by [`Connection::run`] is told to shut down.
-pub const WAKE: Token = Token(usize::MAX);
+pub(crate) const WAKE: Token = Token(usize::MAX);
 
 /// Bytes moved per pump call before the connection looks at its control channel again.
 const PUMP_BUDGET: usize = 4 * 1024 * 1024;
@@ -43,7 +43,7 @@ const MAX_INBOX: usize = 64 * 1024;
 
 /// Which socket of a connection a token designates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
+pub(crate) enum Slot {
     /// The control connection.
     Control,
     /// The passive listener.
@@ -54,7 +54,7 @@ pub enum Slot {
 
 impl Slot {
     /// Tokens per connection.
-    pub const COUNT: usize = 3;
+    pub(crate) const COUNT: usize = 3;
 
     fn offset(self) -> usize {
         match self {
@@ -65,7 +65,7 @@ impl Slot {
     }
 
     /// The slot a token offset designates.
-    pub fn from_offset(o: usize) -> Option<Slot> {
+    pub(crate) fn from_offset(o: usize) -> Option<Slot> {
         match o {
             0 => Some(Slot::Control),
             1 => Some(Slot::Passive),
@@ -110,7 +110,7 @@ impl Running {
 }
 
 /// One session's sockets and buffers.
-pub struct Connection {
+pub(crate) struct Connection {
     session: Session,
     events: Arc<dyn EventHandler>,
     config: Arc<crate::ServerConfig>,
@@ -149,12 +149,12 @@ pub struct Connection {
     /// and its callback).
     jobs_out: usize,
     /// More transfer work can be done without waiting for readiness.
-    pub hot: bool,
+    pub(crate) hot: bool,
 }
 
 impl Connection {
     /// Wrap an accepted control connection; registers it and greets the client.
-    pub fn new(
+    pub(crate) fn new(
         session: Session,
         events: Arc<dyn EventHandler>,
         config: Arc<crate::ServerConfig>,
@@ -223,13 +223,8 @@ impl Connection {
 
     /// Whether the connection has finished (control closed, callbacks
     /// fired, no offloaded job out).
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.done && self.jobs_out == 0
-    }
-
-    /// The session's log prefix.
-    pub fn log_prefix(&self) -> &str {
-        self.session.log_prefix()
     }
 
     fn token(&self, slot: Slot) -> Token {
@@ -238,7 +233,7 @@ impl Connection {
 
     /// The earliest instant at which [`Connection::on_timer`] has work to
     /// do: the session's next deadline, or a throttled transfer's next turn.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         if self.done {
             return None;
         }
@@ -256,7 +251,7 @@ impl Connection {
     }
 
     /// Readiness of one of this connection's sockets.
-    pub fn on_event(&mut self, slot: Slot, registry: &Registry) {
+    pub(crate) fn on_event(&mut self, slot: Slot, registry: &Registry) {
         let now = Instant::now();
         match slot {
             Slot::Control => {
@@ -291,7 +286,7 @@ impl Connection {
 
     /// Time passed: the session fires whatever deadline is due, and a
     /// throttled transfer may go on.
-    pub fn on_timer(&mut self, registry: &Registry) {
+    pub(crate) fn on_timer(&mut self, registry: &Registry) {
         if self.done {
             return;
         }
@@ -314,7 +309,7 @@ impl Connection {
 
     /// The server is shutting down: idle sessions get 421 and close; a running
     /// transfer may go on for the configured grace period.
-    pub fn shutdown(&mut self, registry: &Registry) {
+    pub(crate) fn shutdown(&mut self, registry: &Registry) {
         if self.done {
             return;
         }
@@ -324,7 +319,7 @@ impl Connection {
     }
 
     /// Continue a transfer that had more to do (see [`Connection::hot`]).
-    pub fn on_hot(&mut self, registry: &Registry) {
+    pub(crate) fn on_hot(&mut self, registry: &Registry) {
         let now = Instant::now();
         self.pump(registry, now);
         self.finish_if_closing(registry);
@@ -537,7 +532,7 @@ impl Connection {
 
     /// Drive this connection alone until it is done (thread and process
     /// models). An event on [`WAKE`] means the server is shutting down.
-    pub fn run(mut self, poll: &mut mio::Poll) {
+    pub(crate) fn run(mut self, poll: &mut mio::Poll) {
         let mut events = mio::Events::with_capacity(16);
         while !self.done {
             let timeout = if self.hot {

@@ -13,7 +13,7 @@ use mio::Registry;
 use super::*;
 
 /// The result of a job run off the poll loop, for the connection that asked.
-pub enum Done {
+pub(crate) enum Done {
     /// An [`Action::Login`] check.
     Login(LoginOutcome),
     /// An [`Action::Fs`] task.
@@ -25,7 +25,7 @@ pub enum Done {
 impl Done {
     /// Release a result no connection will take (an upload's file is
     /// aborted, see [`FsDone::discard`]).
-    pub fn discard(self) {
+    pub(crate) fn discard(self) {
         match self {
             Done::Login(_) => {}
             Done::Fs(d) => d.discard(),
@@ -39,7 +39,7 @@ impl Done {
 /// hands the result back to the poll loop (keyed by connection), so a slow
 /// authorizer or a slow mount stalls no other session.
 #[derive(Clone)]
-pub struct Offload {
+pub(crate) struct Offload {
     pool: Arc<Pool>,
     results: crossbeam_channel::Sender<(usize, u64, Done)>,
     waker: Arc<mio::Waker>,
@@ -86,12 +86,12 @@ impl Offload {
 impl Connection {
     /// Run login checks and filesystem work through `offload` instead of
     /// on the calling thread.
-    pub fn set_offload(&mut self, offload: Offload) {
+    pub(crate) fn set_offload(&mut self, offload: Offload) {
         self.offload = Some(offload);
     }
 
     /// The result of an offloaded job.
-    pub fn job_done(&mut self, done: Done, registry: &Registry) {
+    pub(crate) fn job_done(&mut self, done: Done, registry: &Registry) {
         let now = Instant::now();
         match done {
             Done::File(d) => return self.file_done(d, registry),
