@@ -282,3 +282,68 @@ fn no_timeout_configured_means_no_deadline() {
     assert_eq!(h.s.next_deadline(), None);
     assert!(h.after(S(100_000)).is_empty());
 }
+
+#[test]
+fn idle_timeout() {
+    let mut h = harness();
+    h.login();
+    assert_eq!(h.s.next_deadline(), Some(h.now + Duration::from_secs(300)));
+    let a = h.expire();
+    assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+}
+
+#[test]
+fn idle_timeout_ignored_during_transfer_and_data_timeout_closes() {
+    let mut h = harness();
+    h.login();
+    std::fs::write(h.path("f"), b"x").unwrap();
+    h.open_data();
+    let t = h.start("RETR f");
+    let moved = t.byte_counter();
+    // a transfer that moves bytes runs for as long as it takes, past the
+    // idle timeout and the data timeout
+    for _ in 0..5 {
+        moved.fetch_add(1, Ordering::Relaxed);
+        assert!(h.after(Duration::from_secs(200)).is_empty());
+    }
+    // one that moves none for the data timeout is cut
+    assert!(h.after(Duration::from_secs(299)).is_empty());
+    let a = h.after(Duration::from_secs(1));
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
+    let a = h.done(t, Err(TransferError::Aborted));
+    assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+}
+
+#[test]
+fn an_idle_data_connection_times_out_with_421() {
+    let mut h = harness();
+    h.login();
+    h.open_data();
+    let a = h.expire();
+    assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)), "{a:?}");
+}
+
+#[test]
+fn nothing_is_said_after_the_reply_that_closes_the_session() {
+    let cfg = ServerConfig {
+        timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    h.login();
+    h.line("PASV");
+    h.input(Input::PassiveListening(50000));
+    let a = h.expire();
+    assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
+    // the listener's deadline comes after that: no second reply
+    assert!(texts(&h.after(Duration::from_secs(600))).is_empty());
+    let mut h = harness();
+    h.login();
+    h.line("PORT 127,0,0,1,195,80");
+    h.input(Input::Shutdown);
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert!(texts(&h.input(Input::ActiveFailed(e))).is_empty());
+}
