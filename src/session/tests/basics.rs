@@ -5,8 +5,7 @@ use super::*;
 
 #[test]
 fn bad_lines_get_replies() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     assert_eq!(h.one("XYZZY"), "500 Command \"XYZZY\" not understood.");
     assert_eq!(h.one(""), "500 Command \"\" not understood.");
     let t = texts(&h.s.handle(Input::Line(b"NO\x00OP"), h.now));
@@ -34,8 +33,7 @@ fn bad_lines_get_replies() {
 
 #[test]
 fn type_stru_mode() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert_eq!(h.one("TYPE A"), "200 Type set to: ASCII.");
     assert_eq!(h.one("TYPE L8"), "200 Type set to: Binary.");
     assert_eq!(h.one("TYPE a n"), "200 Type set to: ASCII.");
@@ -52,8 +50,7 @@ fn type_stru_mode() {
 
 #[test]
 fn help_feat_opts_stat() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     let feat = h.one("FEAT");
     assert!(feat.starts_with("211-Features supported:\r\n"), "{feat}");
     for f in [

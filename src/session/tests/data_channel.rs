@@ -4,9 +4,11 @@ use super::*;
 
 #[test]
 fn rest_and_retr_offsets() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"0123456789").unwrap();
+    let mut h = Scenario::new()
+        .file("f", b"0123456789")
+        .logged_in()
+        .binary()
+        .build();
     assert_eq!(h.one("REST 4"), "350 Restarting at position 4.");
     assert_eq!(h.fetch("RETR f"), b"456789");
     assert_eq!(h.one("REST x"), "501 Invalid parameter.");
@@ -22,8 +24,7 @@ fn rest_and_retr_offsets() {
 
 #[test]
 fn port_and_eprt_validation() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert_eq!(h.one("PORT 1,2,3"), "501 Invalid PORT format.");
     assert_eq!(h.one("PORT 127,0,0,1,300,1"), "501 Invalid PORT format.");
     assert_eq!(
@@ -69,8 +70,7 @@ fn port_and_eprt_validation() {
 
 #[test]
 fn epsv_and_epsv_all() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert!(matches!(
         h.line("EPSV").as_slice(),
         [Action::ListenPassive(_)]
@@ -101,8 +101,11 @@ fn epsv_and_epsv_all() {
 
 #[test]
 fn ipv6_session() {
-    let mut h = harness_with(ServerConfig::default(), "[::1]:40000", "[::1]:2121");
-    h.login();
+    let mut h = Scenario::new()
+        .addresses("[::1]:40000", "[::1]:2121")
+        .logged_in()
+        .binary()
+        .build();
     assert_eq!(
         h.one("PASV"),
         "425 Can't use PASV on an IPv6 connection; use EPSV."
@@ -142,28 +145,26 @@ fn ipv6_session() {
 
 #[test]
 fn masquerade_address_in_pasv() {
-    let cfg = ServerConfig {
-        masquerade_address: Some("203.0.113.9".parse().unwrap()),
-        ..ServerConfig::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
-    h.login();
+    let mut h = Scenario::new()
+        .config(|c| c.masquerade_address = Some("203.0.113.9".parse().unwrap()))
+        .logged_in()
+        .binary()
+        .build();
     h.line("PASV");
     assert_eq!(
         texts(&h.input(Input::PassiveListening(256))),
         vec!["227 Entering passive mode (203,0,113,9,1,0)."]
     );
-    let mut map = std::collections::HashMap::new();
-    map.insert(
-        "127.0.0.1".parse().unwrap(),
-        "198.51.100.7".parse().unwrap(),
-    );
-    let cfg = ServerConfig {
-        masquerade_address_map: map,
-        ..ServerConfig::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
-    h.login();
+    let mut h = Scenario::new()
+        .config(|c| {
+            c.masquerade_address_map.insert(
+                "127.0.0.1".parse().unwrap(),
+                "198.51.100.7".parse().unwrap(),
+            );
+        })
+        .logged_in()
+        .binary()
+        .build();
     h.line("PASV");
     assert_eq!(
         texts(&h.input(Input::PassiveListening(256))),
@@ -173,8 +174,7 @@ fn masquerade_address_in_pasv() {
 
 #[test]
 fn passive_failure_and_timeout() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     h.line("PASV");
     let a = h.input(Input::PassiveFailed(std::io::ErrorKind::AddrInUse.into()));
     assert_eq!(
@@ -196,22 +196,20 @@ fn passive_failure_and_timeout() {
 
 #[test]
 fn foreign_data_peers() {
-    let h = harness();
+    let h = Scenario::new().before_greeting().build();
     assert!(h.s.permit_data_peer("127.0.0.1".parse().unwrap()));
     assert!(h.s.permit_data_peer("::ffff:127.0.0.1".parse().unwrap()));
     assert!(!h.s.permit_data_peer("127.0.0.2".parse().unwrap()));
-    let cfg = ServerConfig {
-        permit_foreign_addresses: true,
-        ..ServerConfig::default()
-    };
-    let h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    let h = Scenario::new()
+        .config(|c| c.permit_foreign_addresses = true)
+        .before_greeting()
+        .build();
     assert!(h.s.permit_data_peer("127.0.0.2".parse().unwrap()));
 }
 
 #[test]
 fn abor_in_every_state() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert_eq!(h.one("ABOR"), "225 No transfer to abort.");
     h.line("PASV");
     h.input(Input::PassiveListening(1025));
@@ -255,9 +253,11 @@ fn abor_in_every_state() {
 
 #[test]
 fn rest_is_for_the_next_transfer_command_only() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"0123456789").unwrap();
+    let mut h = Scenario::new()
+        .file("f", b"0123456789")
+        .logged_in()
+        .binary()
+        .build();
     // consumed by the transfer, across the data-channel set-up commands
     assert!(h.one("REST 4").starts_with("350"));
     assert_eq!(h.fetch("RETR f"), b"456789");
@@ -295,9 +295,7 @@ fn rest_is_for_the_next_transfer_command_only() {
 
 #[test]
 fn rest_zero_is_exact_in_ascii_mode() {
-    let mut h = harness();
-    h.login();
-    assert!(h.one("TYPE A").starts_with("200"));
+    let mut h = Scenario::new().logged_in().ascii().build();
     assert_eq!(h.one("REST 0"), "350 Restarting at position 0.");
     h.open_data();
     let a = h.line("STOR x");
@@ -314,8 +312,7 @@ fn rest_zero_is_exact_in_ascii_mode() {
 
 #[test]
 fn epsv_all_is_a_200_and_refuses_the_others() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert_eq!(
         h.one("EPSV ALL"),
         "200 Other commands other than EPSV are now disabled."

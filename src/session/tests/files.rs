@@ -5,8 +5,7 @@ use super::*;
 
 #[test]
 fn directories() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert_eq!(h.one("PWD"), "257 \"/\" is the current directory.");
     assert_eq!(h.one("MKD sub"), "257 \"/sub\" directory created.");
     assert!(h.path("sub").is_dir());
@@ -29,9 +28,11 @@ fn directories() {
 
 #[test]
 fn files_dele_rename_size_mdtm_mfmt_chmod() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("a.txt"), b"hello").unwrap();
+    let mut h = Scenario::new()
+        .file("a.txt", b"hello")
+        .logged_in()
+        .binary()
+        .build();
     assert_eq!(h.one("SIZE a.txt"), "213 5");
     assert_eq!(h.one("SIZE nope"), "550 /nope is not retrievable.");
     h.one("TYPE A");
@@ -88,9 +89,7 @@ fn files_dele_rename_size_mdtm_mfmt_chmod() {
 
 #[test]
 fn permissions_are_checked_per_command() {
-    let mut h = harness();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.login_as("reader", "pw");
+    let mut h = Scenario::new().file("f", b"x").user("reader").build();
     for c in [
         "DELE f",
         "MKD d",
@@ -109,9 +108,11 @@ fn permissions_are_checked_per_command() {
 
 #[test]
 fn mlst() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("m"), b"12345").unwrap();
+    let mut h = Scenario::new()
+        .file("m", b"12345")
+        .logged_in()
+        .binary()
+        .build();
     let r = h.one("MLST m");
     assert!(r.starts_with("250-Listing \"/m\":\r\n "), "{r}");
     assert!(
@@ -123,9 +124,11 @@ fn mlst() {
 
 #[test]
 fn rnto_must_immediately_follow_a_successful_rnfr() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("keep.txt"), b"k").unwrap();
+    let mut h = Scenario::new()
+        .file("keep.txt", b"k")
+        .logged_in()
+        .binary()
+        .build();
     // a failed RNFR leaves nothing behind, not even an older RNFR
     assert!(h.one("RNFR keep.txt").starts_with("350"));
     assert!(h.one("RNFR missing.txt").starts_with("550"));
@@ -149,13 +152,12 @@ fn rnto_must_immediately_follow_a_successful_rnfr() {
 
 #[test]
 fn machine_readable_times_are_utc_even_with_local_listings() {
-    let cfg = ServerConfig {
-        use_gmt_times: false,
-        ..ServerConfig::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
+    let mut h = Scenario::new()
+        .file("f", b"x")
+        .config(|c| c.use_gmt_times = false)
+        .logged_in()
+        .binary()
+        .build();
     assert_eq!(
         h.one("MFMT 20200102030405 f"),
         "213 Modify=20200102030405; /f."

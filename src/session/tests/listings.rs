@@ -4,10 +4,12 @@ use super::*;
 
 #[test]
 fn list_nlst_mlsd() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("one"), b"1").unwrap();
-    std::fs::create_dir(h.path("dir")).unwrap();
+    let mut h = Scenario::new()
+        .file("one", b"1")
+        .dir("dir")
+        .logged_in()
+        .binary()
+        .build();
     let out = String::from_utf8(h.fetch("LIST")).unwrap();
     assert!(
         out.lines()
@@ -67,8 +69,7 @@ fn glob_tree(h: &H) {
 
 #[test]
 fn nlst_pattern_lists_sorted_matches_named_as_retr_arguments() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     glob_tree(&h);
     assert_eq!(lines_of(h.fetch("NLST *.txt")), ["a.txt", "b.txt"]);
     assert_eq!(
@@ -120,8 +121,7 @@ fn nlst_pattern_lists_sorted_matches_named_as_retr_arguments() {
 
 #[test]
 fn list_pattern_gives_ls_lines_of_the_matches() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     glob_tree(&h);
     let lines = lines_of(h.fetch("LIST sub/*.txt"));
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -150,8 +150,7 @@ fn list_pattern_gives_ls_lines_of_the_matches() {
 
 #[test]
 fn pattern_without_match_or_directory_is_550() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     glob_tree(&h);
     h.open_data();
     for c in [
@@ -176,8 +175,7 @@ fn pattern_without_match_or_directory_is_550() {
 
 #[test]
 fn mlsd_does_not_expand_patterns() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     glob_tree(&h);
     h.open_data();
     assert_eq!(h.one("MLSD *.txt"), "501 No such directory.");
@@ -185,8 +183,7 @@ fn mlsd_does_not_expand_patterns() {
 
 #[test]
 fn a_name_that_exists_literally_is_not_a_pattern() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     for name in ["a*b", "ab", "axb", "sub/[x]", "sub/x"] {
         if let Some(dir) = h.path(name).parent() {
             std::fs::create_dir_all(dir).unwrap();
@@ -208,8 +205,7 @@ fn a_name_that_exists_literally_is_not_a_pattern() {
 
 #[test]
 fn patterns_stay_inside_the_root() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     glob_tree(&h);
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), "s").unwrap();
@@ -229,19 +225,14 @@ fn patterns_stay_inside_the_root() {
 
 #[test]
 fn pattern_needs_list_permission_on_its_directory() {
-    let mut h = harness_setup(
-        ServerConfig::default(),
-        "127.0.0.1:40000",
-        "127.0.0.1:2121",
-        |auth, home| {
-            std::fs::create_dir(home.join("closed")).unwrap();
-            std::fs::write(home.join("closed/a.txt"), "a").unwrap();
-            auth.override_perm("user", "closed", "er", false).unwrap();
-        },
-    );
-    h.login();
+    let mut h = Scenario::new()
+        .file("closed/a.txt", "a")
+        .authorizer(|auth, _| auth.override_perm("user", "closed", "er", false).unwrap())
+        .logged_in()
+        .binary()
+        .connected()
+        .build();
     glob_tree(&h);
-    h.open_data();
     assert_eq!(h.one("NLST closed/*.txt"), "550 Not enough privileges.");
     assert_eq!(h.one("LIST closed/*"), "550 Not enough privileges.");
     assert!(h.one("CWD closed").starts_with("250"));
@@ -254,8 +245,7 @@ fn pattern_needs_list_permission_on_its_directory() {
 #[test]
 fn pattern_matches_non_utf8_names() {
     use std::os::unix::ffi::OsStrExt;
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     let name: &[u8] = b"caf\xe9.txt";
     std::fs::write(
         h.dir.path().join(std::ffi::OsStr::from_bytes(name)),
@@ -274,9 +264,7 @@ fn pattern_matches_non_utf8_names() {
 
 #[test]
 fn too_many_matches_are_refused_without_a_transfer() {
-    let mut h = harness();
-    h.login();
-    std::fs::create_dir(h.path("many")).unwrap();
+    let mut h = Scenario::new().dir("many").logged_in().binary().build();
     for i in 0..=super::MAX_GLOB_MATCHES {
         std::fs::File::create(h.path(&format!("many/f{i:05}"))).unwrap();
     }
@@ -316,8 +304,7 @@ fn ascii_list_source_is_not_converted_twice() {
 
 #[test]
 fn a_pattern_with_only_escaped_wildcards_lists_the_literal_name() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     for f in ["?.txt", "a.txt", "a*b.txt", "[x].txt", "x.txt"] {
         std::fs::write(h.path(f), b"x").unwrap();
     }

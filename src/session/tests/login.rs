@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn greeting_fires_connect_then_banner() {
-    let mut h = harness();
+    let mut h = Scenario::new().before_greeting().build();
     let a = h.input(Input::Connected);
     assert_eq!(events(&a), vec![Event::Connect]);
     assert_eq!(
@@ -16,19 +16,17 @@ fn greeting_fires_connect_then_banner() {
 
 #[test]
 fn long_banner_is_multiline() {
-    let cfg = ServerConfig {
-        banner: "x".repeat(100),
-        ..ServerConfig::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    let mut h = Scenario::new()
+        .config(|c| c.banner = "x".repeat(100))
+        .before_greeting()
+        .build();
     let a = h.input(Input::Connected);
     assert_eq!(texts(&a), vec![format!("220-{}\r\n220", "x".repeat(100))]);
 }
 
 #[test]
 fn login_success_and_events() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     assert_eq!(h.one("USER user"), "331 Username ok, send password.");
     let a = h.line("PASS 12345");
     assert_eq!(texts(&a), vec!["230 Login successful."]);
@@ -39,15 +37,13 @@ fn login_success_and_events() {
 
 #[test]
 fn pass_before_user() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     assert_eq!(h.one("PASS x"), "503 Login with USER first.");
 }
 
 #[test]
 fn failed_login_delays_and_disconnects_after_max_attempts() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     for i in 1..=3 {
         h.one("USER user");
         assert!(h.line("PASS wrong").is_empty(), "the 530 waits");
@@ -81,8 +77,7 @@ fn failed_login_delays_and_disconnects_after_max_attempts() {
 
 #[test]
 fn unknown_user_and_bad_password_get_the_same_reply() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     h.one("USER nobody");
     assert!(h.line("PASS x").is_empty());
     let a = texts(&h.expire());
@@ -95,8 +90,7 @@ fn unknown_user_and_bad_password_get_the_same_reply() {
 
 #[test]
 fn anonymous_login_with_any_password_is_read_only() {
-    let mut h = harness();
-    h.login_as("anonymous", "me@example.com");
+    let mut h = Scenario::new().user("anonymous").build();
     assert_eq!(h.one("MKD x"), "550 Not enough privileges.");
     assert_eq!(h.one("STOR x"), "550 Not enough privileges.");
     assert!(h.one("PWD").starts_with("257"));
@@ -104,8 +98,7 @@ fn anonymous_login_with_any_password_is_read_only() {
 
 #[test]
 fn commands_need_login() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     for c in [
         "PWD",
         "CWD /",
@@ -131,8 +124,7 @@ fn commands_need_login() {
 
 #[test]
 fn quit_rein_user_flush() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     let a = h.line("REIN");
     assert_eq!(texts(&a), vec!["220 Ready for new user."]);
     assert_eq!(events(&a), vec![Event::Logout("user".into())]);
@@ -161,21 +153,12 @@ fn quit_rein_user_flush() {
 
 #[test]
 fn custom_login_and_quit_messages() {
-    let mut h = harness();
-    let dir = h.dir.path().to_path_buf();
-    let auth = MemoryAuthorizer::new();
-    auth.add_user_with_messages("u", "p", &dir, "elr", "Welcome aboard.", "See you.")
-        .unwrap();
-    h.s = Session::new(
-        SessionContext {
-            config: Arc::new(ServerConfig::default()),
-            authorizer: Arc::new(auth),
-            fs_factory: Arc::new(LocalFsFactory::default()),
-        },
-        addr("127.0.0.1:1"),
-        addr("127.0.0.1:2"),
-    );
-    h.input(Input::Connected);
+    let mut h = Scenario::new()
+        .authorizer(|auth, home| {
+            auth.add_user_with_messages("u", "p", home, "elr", "Welcome aboard.", "See you.")
+                .unwrap();
+        })
+        .build();
     h.one("USER u");
     assert_eq!(h.one("PASS p"), "230 Welcome aboard.");
     assert_eq!(h.one("QUIT"), "221 See you.");
@@ -183,11 +166,10 @@ fn custom_login_and_quit_messages() {
 
 #[test]
 fn log_prefix_substitution() {
-    let cfg = ServerConfig {
-        log_prefix: "XXX [%(username)s]@%(remote_ip)s:%(remote_port)s".into(),
-        ..ServerConfig::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
+    let mut h = Scenario::new()
+        .config(|c| c.log_prefix = "XXX [%(username)s]@%(remote_ip)s:%(remote_port)s".into())
+        .before_greeting()
+        .build();
     assert_eq!(h.s.log_prefix(), "XXX []@127.0.0.1:40000");
     h.input(Input::Connected);
     h.one("USER user");
@@ -196,8 +178,7 @@ fn log_prefix_substitution() {
 
 #[test]
 fn pass_must_immediately_follow_user() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     assert!(h.one("USER user").starts_with("331"));
     assert!(h.one("NOOP").starts_with("200"));
     assert_eq!(h.one("PASS 12345"), "503 Login with USER first.");
@@ -210,8 +191,7 @@ fn pass_must_immediately_follow_user() {
 
 #[test]
 fn commands_valid_before_login() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     assert_eq!(h.one("OPTS UTF8 ON"), "200 Always in UTF8 mode.");
     assert_eq!(h.one("OPTS MLST type;"), "200 MLST OPTS type;");
     assert!(h.one("REIN").starts_with("220"));

@@ -5,11 +5,11 @@ use super::*;
 
 #[test]
 fn commands_during_a_transfer() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.open_data();
-    let t = h.start("RETR f");
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
     // NOOP and STAT answered at once, PWD queued
     assert_eq!(h.one("NOOP"), "200 I successfully did nothing.");
     let stat = h.one("STAT");
@@ -34,11 +34,11 @@ fn commands_during_a_transfer() {
 
 #[test]
 fn what_is_urgent_during_a_transfer_is_read_from_the_parsed_command() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.open_data();
-    let t = h.start("RETR f");
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
     // STAT with an argument, an unknown verb and a line too long wait their turn
     assert!(h.line("STAT /").is_empty());
     assert!(h.line("XNOOP").is_empty());
@@ -67,11 +67,11 @@ fn what_is_urgent_during_a_transfer_is_read_from_the_parsed_command() {
 
 #[test]
 fn queued_commands_run_after_the_transfer() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.open_data();
-    let t = h.start("RETR f");
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
     assert!(h.line("PWD").is_empty());
     assert!(h.line("MKD q").is_empty());
     let a = h.done(t, Ok(()));
@@ -87,8 +87,7 @@ fn queued_commands_run_after_the_transfer() {
 
 #[test]
 fn login_is_an_action_and_commands_wait_for_it() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     h.one("USER user");
     let a = h.s.handle(Input::Line(b"PASS 12345"), h.now);
     let task = match a.into_iter().next() {
@@ -109,9 +108,7 @@ fn login_is_an_action_and_commands_wait_for_it() {
 
 #[test]
 fn a_full_queue_pushes_back_and_never_drops_a_line_silently() {
-    let mut h = harness();
-    h.input(Input::Connected);
-    let task = pending_login(&mut h, "user", "12345");
+    let (mut h, task) = Scenario::new().pending_login();
     for _ in 0..MAX_QUEUED {
         assert!(h.s.accepts_lines());
         assert!(h.s.handle(Input::Line(b"NOOP"), h.now).is_empty());
@@ -129,9 +126,7 @@ fn a_full_queue_pushes_back_and_never_drops_a_line_silently() {
 
 #[test]
 fn a_line_too_long_ends_one_command_state_and_waits_its_turn() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("a"), b"A").unwrap();
+    let mut h = Scenario::new().file("a", b"A").logged_in().binary().build();
     assert!(h.one("RNFR a").starts_with("350"));
     assert_eq!(
         texts(&h.input(Input::LineTooLong)),
@@ -148,9 +143,7 @@ fn a_line_too_long_ends_one_command_state_and_waits_its_turn() {
     assert!(h.s.handle(Input::Line(b"NOOP"), h.now).is_empty());
     assert_eq!(codes(&h.done(t, Ok(()))), vec![226, 257, 500, 200]);
     // behind a login check
-    let mut h = harness();
-    h.input(Input::Connected);
-    let task = pending_login(&mut h, "user", "12345");
+    let (mut h, task) = Scenario::new().pending_login();
     assert!(h.s.handle(Input::LineTooLong, h.now).is_empty());
     assert!(h.s.handle(Input::Line(b"PWD"), h.now).is_empty());
     let a = h.s.handle(Input::LoginDone(task.run()), h.now);
@@ -159,8 +152,7 @@ fn a_line_too_long_ends_one_command_state_and_waits_its_turn() {
 
 #[test]
 fn a_command_after_port_waits_for_the_connect() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     let a = h.line("PORT 127,0,0,1,195,80");
     assert!(
         matches!(a.as_slice(), [Action::ConnectActive { .. }]),
@@ -179,10 +171,12 @@ fn a_command_after_port_waits_for_the_connect() {
 
 #[test]
 fn a_failed_connect_answers_port_and_the_transfer_gets_its_own_reply() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.line("PORT 127,0,0,1,195,80");
+    let mut h = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .active("PORT 127,0,0,1,195,80")
+        .build();
     assert!(h.line("RETR f").is_empty(), "RETR waits for the connect");
     let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     assert_eq!(
@@ -196,9 +190,7 @@ fn a_failed_connect_answers_port_and_the_transfer_gets_its_own_reply() {
 
 #[test]
 fn lines_behind_a_cancelled_transfer_run_at_once() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
+    let mut h = Scenario::new().file("f", b"x").logged_in().binary().build();
     // ABOR of a transfer waiting for its data connection
     h.line("PASV");
     h.input(Input::PassiveListening(50000));
@@ -216,10 +208,7 @@ fn lines_behind_a_cancelled_transfer_run_at_once() {
 
 #[test]
 fn queued_data_channel_commands_run_one_answer_at_a_time() {
-    let mut h = harness();
-    h.input(Input::Connected);
-    std::fs::write(h.path("f"), b"x").unwrap();
-    let task = pending_login(&mut h, "user", "12345");
+    let (mut h, task) = Scenario::new().file("f", b"x").pending_login();
     for l in ["PASV", "EPSV", "RETR f"] {
         assert!(h.s.handle(Input::Line(l.as_bytes()), h.now).is_empty());
     }

@@ -5,8 +5,7 @@ use super::*;
 
 #[test]
 fn auth_tls_switches_the_control_connection() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
+    let mut h = Scenario::new().tls_config(|_| {}).build();
     let a = h.line("AUTH TLS");
     assert_eq!(texts(&a), vec!["234 AUTH TLS successful."]);
     assert!(matches!(a.last(), Some(Action::StartTls)), "{a:?}");
@@ -17,16 +16,14 @@ fn auth_tls_switches_the_control_connection() {
 #[test]
 fn auth_variants_and_bad_mechanism() {
     for kind in ["SSL", "tls-c", "TLS-P"] {
-        let mut h = tls_harness(|_| {});
-        h.input(Input::Connected);
+        let mut h = Scenario::new().tls_config(|_| {}).build();
         let t = h.one(&format!("AUTH {kind}"));
         assert_eq!(
             t,
             format!("234 AUTH {} successful.", kind.to_ascii_uppercase())
         );
     }
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
+    let mut h = Scenario::new().tls_config(|_| {}).build();
     let a = h.line("AUTH KERBEROS");
     assert_eq!(
         texts(&a),
@@ -38,8 +35,7 @@ fn auth_variants_and_bad_mechanism() {
 
 #[test]
 fn pbsz_and_prot_need_a_secured_control_connection() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
+    let mut h = Scenario::new().tls_config(|_| {}).build();
     assert_eq!(
         h.one("PBSZ 0"),
         "503 PBSZ not allowed on insecure control connection."
@@ -65,8 +61,7 @@ fn pbsz_and_prot_need_a_secured_control_connection() {
 
 #[test]
 fn prot_p_transfers_are_protected_and_never_zero_copy() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
+    let mut h = Scenario::new().tls_config(|_| {}).build();
     h.line("AUTH TLS");
     h.line("PBSZ 0");
     h.line("PROT P");
@@ -94,11 +89,11 @@ fn prot_p_transfers_are_protected_and_never_zero_copy() {
 
 #[test]
 fn failed_data_handshake_gets_522() {
-    let mut h = tls_harness(|_| {});
-    h.secure_login();
-    std::fs::write(h.path("f"), b"data").unwrap();
-    h.open_data();
-    let t = h.start("RETR f");
+    let (mut h, t) = Scenario::new()
+        .file("f", b"data")
+        .tls()
+        .logged_in()
+        .transfer_running("RETR f");
     let a = h.input(Input::TransferDone {
         transfer: t,
         result: Err(TransferError::Handshake(std::io::Error::other(
@@ -112,8 +107,9 @@ fn failed_data_handshake_gets_522() {
 
 #[test]
 fn control_required_refuses_user_and_pass_in_the_clear() {
-    let mut h = tls_harness(|t| t.control_required = true);
-    h.input(Input::Connected);
+    let mut h = Scenario::new()
+        .tls_config(|t| t.control_required = true)
+        .build();
     assert_eq!(
         h.one("USER user"),
         "550 SSL/TLS required on the control channel."
@@ -129,8 +125,9 @@ fn control_required_refuses_user_and_pass_in_the_clear() {
 
 #[test]
 fn data_required_refuses_data_commands_until_prot_p() {
-    let mut h = tls_harness(|t| t.data_required = true);
-    h.input(Input::Connected);
+    let mut h = Scenario::new()
+        .tls_config(|t| t.data_required = true)
+        .build();
     h.line("AUTH TLS");
     h.line("USER user");
     h.line("PASS 12345");
@@ -154,8 +151,11 @@ fn data_required_refuses_data_commands_until_prot_p() {
 
 #[test]
 fn auth_after_login_requires_a_new_login() {
-    let mut h = tls_harness(|_| {});
-    h.login();
+    let mut h = Scenario::new()
+        .tls_config(|_| {})
+        .logged_in()
+        .binary()
+        .build();
     let a = h.line("AUTH TLS");
     assert_eq!(texts(&a), vec!["234 AUTH TLS successful."]);
     assert!(events(&a).contains(&Event::Logout("user".into())), "{a:?}");
@@ -166,8 +166,7 @@ fn auth_after_login_requires_a_new_login() {
 
 #[test]
 fn rein_ends_tls_and_forgets_protection() {
-    let mut h = tls_harness(|_| {});
-    h.secure_login();
+    let mut h = Scenario::new().tls().logged_in().build();
     let a = h.line("REIN");
     assert_eq!(texts(&a), vec!["220 Ready for new user."]);
     assert!(matches!(a.last(), Some(Action::StopTls)), "{a:?}");
@@ -181,7 +180,7 @@ fn rein_ends_tls_and_forgets_protection() {
 
 #[test]
 fn implicit_sessions_start_secured_and_rein_renegotiates() {
-    let mut h = tls_harness(|t| t.implicit = true);
+    let mut h = Scenario::new().implicit_tls().before_greeting().build();
     assert!(h.s.control_secured());
     h.input(Input::Connected);
     assert_eq!(h.one("AUTH TLS"), "503 Already using TLS.");
@@ -202,24 +201,25 @@ fn implicit_sessions_start_secured_and_rein_renegotiates() {
 
 #[test]
 fn feat_lists_tls_only_when_configured() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
+    let mut h = Scenario::new().tls_config(|_| {}).build();
     let feat = texts(&h.line("FEAT")).join("\n");
     for l in [" AUTH TLS", " AUTH SSL", " PBSZ", " PROT"] {
         assert!(feat.contains(l), "{l}: {feat}");
     }
-    let mut plain = harness();
-    plain.input(Input::Connected);
+    let mut plain = Scenario::new().build();
     assert!(plain.one("AUTH TLS").starts_with("502"));
     assert!(plain.one("PBSZ 0").starts_with("502"));
 }
 
 #[test]
 fn data_required_is_checked_when_each_transfer_starts() {
-    let mut h = tls_harness(|t| t.data_required = true);
-    h.secure_login();
-    std::fs::write(h.path("file"), b"secret").unwrap();
-    h.open_data();
+    let mut h = Scenario::new()
+        .file("file", b"secret")
+        .tls_config(|t| t.data_required = true)
+        .tls()
+        .logged_in()
+        .connected()
+        .build();
     // PROT C closes the channel set up under PROT P ...
     let a = h.line("PROT C");
     assert!(matches!(a.first(), Some(Action::CloseData)), "{a:?}");
@@ -247,9 +247,11 @@ fn data_required_is_checked_when_each_transfer_starts() {
 
 #[test]
 fn a_prot_change_closes_the_data_channel_set_up_before_it() {
-    let mut h = tls_harness(|_| {});
-    h.secure_login();
-    std::fs::write(h.path("file"), b"secret").unwrap();
+    let mut h = Scenario::new()
+        .file("file", b"secret")
+        .tls()
+        .logged_in()
+        .build();
     h.open_data(); // secured at once (asserted in open_data)
     let a = h.line("PROT C");
     assert!(matches!(a.first(), Some(Action::CloseData)), "{a:?}");
@@ -272,8 +274,7 @@ fn auth_ssl_and_tls_p_protect_the_data_channel() {
         ("SSL", true),
         ("TLS-P", true),
     ] {
-        let mut h = tls_harness(|_| {});
-        h.input(Input::Connected);
+        let mut h = Scenario::new().tls_config(|_| {}).build();
         h.line(&format!("AUTH {kind}"));
         h.line("USER user");
         h.line("PASS 12345");
@@ -293,9 +294,10 @@ fn auth_ssl_and_tls_p_protect_the_data_channel() {
 
 #[test]
 fn lines_queued_before_auth_are_never_run_inside_tls() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
-    let task = pending_login(&mut h, "user", "wrong");
+    let (mut h, task) = Scenario::new()
+        .tls_config(|_| {})
+        .login_with("user", "wrong")
+        .pending_login();
     for l in ["AUTH TLS", "USER user", "PASS 12345", "PWD"] {
         assert!(h.s.handle(Input::Line(l.as_bytes()), h.now).is_empty());
     }
@@ -313,8 +315,7 @@ fn lines_queued_before_auth_are_never_run_inside_tls() {
 
 #[test]
 fn lines_queued_before_rein_are_never_run_in_the_clear() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
+    let mut h = Scenario::new().tls_config(|_| {}).build();
     h.line("AUTH TLS");
     h.line("USER user");
     h.line("PASS 12345");
@@ -336,9 +337,7 @@ fn lines_queued_before_rein_are_never_run_in_the_clear() {
 
 #[test]
 fn nothing_is_framed_behind_a_queued_auth_or_rein() {
-    let mut h = tls_harness(|_| {});
-    h.input(Input::Connected);
-    let task = pending_login(&mut h, "user", "12345");
+    let (mut h, task) = Scenario::new().tls_config(|_| {}).pending_login();
     assert!(h.s.accepts_lines());
     assert!(h.s.handle(Input::Line(b"auth tls"), h.now).is_empty());
     assert!(

@@ -4,9 +4,11 @@ use super::*;
 
 #[test]
 fn passive_and_retr_flow() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f.bin"), b"0123456789").unwrap();
+    let mut h = Scenario::new()
+        .file("f.bin", b"0123456789")
+        .logged_in()
+        .binary()
+        .build();
     // no data channel yet
     assert_eq!(h.one("RETR f.bin"), "425 Use PORT or PASV first.");
     // PASV, then RETR before the client connected: 150 and wait
@@ -40,10 +42,10 @@ fn passive_and_retr_flow() {
 
 #[test]
 fn stor_appe_stou_and_upload_events() {
-    let mut h = harness();
-    h.login();
-    h.open_data();
-    let t = h.start("STOR up.txt");
+    let (mut h, t) = Scenario::new()
+        .logged_in()
+        .binary()
+        .transfer_running("STOR up.txt");
     let a = h.done(t, Ok(()));
     assert_eq!(texts(&a), vec!["226 Transfer complete."]);
     assert!(matches!(events(&a).as_slice(), [Event::FileReceived(_)]));
@@ -82,10 +84,10 @@ fn stor_appe_stou_and_upload_events() {
 
 #[test]
 fn disk_full_gets_452() {
-    let mut h = harness();
-    h.login();
-    h.open_data();
-    let t = h.start("STOR big");
+    let (mut h, t) = Scenario::new()
+        .logged_in()
+        .binary()
+        .transfer_running("STOR big");
     let a = h.done(
         t,
         Err(TransferError::Local(std::io::Error::from_raw_os_error(
@@ -100,10 +102,10 @@ fn disk_full_gets_452() {
 
 #[test]
 fn disconnect_mid_transfer_fires_incomplete_and_no_reply() {
-    let mut h = harness();
-    h.login();
-    h.open_data();
-    let t = h.start("STOR part");
+    let (mut h, t) = Scenario::new()
+        .logged_in()
+        .binary()
+        .transfer_running("STOR part");
     let _ = h.input(Input::Disconnected);
     let e = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
     let a = h.done(t, Err(TransferError::Network(e)));
