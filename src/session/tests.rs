@@ -15,6 +15,7 @@ mod basics;
 mod data_channel;
 mod deadlines;
 mod files;
+mod fs_tasks;
 mod listings;
 mod login;
 mod queue;
@@ -26,6 +27,8 @@ struct H {
     s: Session,
     /// The home of every account (on disk; the in-memory tree ignores it).
     dir: tempfile::TempDir,
+    /// The in-memory tree, when the session works on one ([`Scenario::memory_fs`]).
+    mem: Option<MemoryFsFactory>,
     /// The fake clock: every input is handled at this instant.
     now: Instant,
 }
@@ -79,6 +82,7 @@ struct Scenario {
     auth_tls: Option<(String, bool)>,
     login: Option<(String, String)>,
     type_line: Option<&'static str>,
+    cwd: Option<String>,
     data: DataSetup,
     data_connected: bool,
 }
@@ -97,6 +101,7 @@ impl Scenario {
             auth_tls: None,
             login: None,
             type_line: None,
+            cwd: None,
             data: DataSetup::None,
             data_connected: false,
         }
@@ -152,6 +157,12 @@ impl Scenario {
         self
     }
 
+    /// The accounts work on an in-memory tree ([`H::mem`]) instead of the disk.
+    fn memory_fs(mut self) -> Self {
+        self.memory = true;
+        self
+    }
+
     /// File `name` (relative to the home) with `bytes`; its parents are made.
     fn file(mut self, name: &str, bytes: impl AsRef<[u8]>) -> Self {
         self.entries
@@ -193,6 +204,12 @@ impl Scenario {
     /// TYPE A.
     fn ascii(mut self) -> Self {
         self.type_line = Some("TYPE A");
+        self
+    }
+
+    /// CWD to `dir` after the login.
+    fn cwd(mut self, dir: &str) -> Self {
+        self.cwd = Some(dir.into());
         self
     }
 
@@ -296,6 +313,7 @@ impl Scenario {
         let mut h = H {
             s,
             dir,
+            mem,
             now: Instant::now(),
         };
         if self.greet {
@@ -319,6 +337,7 @@ impl Scenario {
         let steps = Steps {
             login: self.login,
             type_line: self.type_line,
+            cwd: self.cwd,
             data: self.data,
             data_connected: self.data_connected,
         };
@@ -330,6 +349,7 @@ impl Scenario {
 struct Steps {
     login: Option<(String, String)>,
     type_line: Option<&'static str>,
+    cwd: Option<String>,
     data: DataSetup,
     data_connected: bool,
 }
@@ -341,6 +361,9 @@ impl Steps {
         }
         if let Some(l) = self.type_line {
             assert!(h.one(l).starts_with("200"), "{l}");
+        }
+        if let Some(d) = &self.cwd {
+            assert!(h.one(&format!("CWD {d}")).starts_with("250"), "CWD {d}");
         }
         match self.data {
             DataSetup::None => {}
@@ -430,6 +453,31 @@ impl H {
         out
     }
 
+    /// Feed an input as a driver that runs no task: login checks and
+    /// filesystem work come back as actions.
+    fn raw(&mut self, i: Input<'_>) -> Vec<Action> {
+        self.s.handle(i, self.now)
+    }
+
+    /// [`H::raw`] of a line.
+    fn raw_line(&mut self, l: &str) -> Vec<Action> {
+        self.raw(Input::Line(l.as_bytes()))
+    }
+
+    /// The in-memory tree ([`Scenario::memory_fs`]).
+    fn mem(&self) -> &MemoryFsFactory {
+        self.mem.as_ref().expect("a scenario with memory_fs()")
+    }
+
+    /// The paths the in-memory tree was asked about since the last call.
+    fn seen(&self) -> Vec<String> {
+        self.mem()
+            .take_paths_seen()
+            .into_iter()
+            .map(|p| String::from_utf8(p).unwrap())
+            .collect()
+    }
+
     /// Step the fake clock by `d` and feed the tick.
     fn after(&mut self, d: Duration) -> Vec<Action> {
         self.now += d;
@@ -509,6 +557,25 @@ impl H {
             seconds: 0.5,
         })
     }
+}
+
+/// Feed `bytes` to a receive transfer through a socket pair (the data module's pump).
+fn fill(t: &mut Transfer, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let bytes = bytes.to_vec();
+    let writer = std::thread::spawn(move || b.write_all(&bytes).unwrap());
+    loop {
+        match t
+            .pump(&mut a, usize::MAX, std::time::Instant::now())
+            .unwrap()
+        {
+            crate::data::Pump::Done => break,
+            _ => std::thread::yield_now(),
+        }
+    }
+    writer.join().unwrap();
 }
 
 /// Drain a send transfer into bytes through a socket pair (the data module's pump).
