@@ -11,8 +11,7 @@ fn is_close(a: &[Action]) -> bool {
 
 #[test]
 fn the_idle_timer_counts_from_the_last_complete_line() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     assert!(h.after(S(299)).is_empty());
     assert_eq!(codes(&h.line("NOOP")), vec![200]);
     assert!(h.after(S(299)).is_empty(), "the NOOP restarted it");
@@ -30,9 +29,7 @@ fn the_idle_timer_counts_from_the_last_complete_line() {
 
 #[test]
 fn the_idle_timer_waits_while_a_command_waits_for_the_driver() {
-    let mut h = harness();
-    h.input(Input::Connected);
-    let task = pending_login(&mut h, "user", "12345");
+    let (mut h, task) = Scenario::new().pending_login();
     // a login check that takes long is not idleness
     assert_eq!(h.s.next_deadline(), None);
     assert!(h.after(S(3600)).is_empty());
@@ -52,8 +49,7 @@ fn the_idle_timer_waits_while_a_command_waits_for_the_driver() {
 
 #[test]
 fn a_failed_login_holds_its_reply_and_the_lines_behind_it() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     h.one("USER user");
     assert!(h.line("PASS wrong").is_empty());
     assert!(h.line("PWD").is_empty());
@@ -70,8 +66,7 @@ fn a_failed_login_holds_its_reply_and_the_lines_behind_it() {
 
 #[test]
 fn a_client_gone_during_the_login_delay_still_fires_login_failed() {
-    let mut h = harness();
-    h.input(Input::Connected);
+    let mut h = Scenario::new().build();
     h.one("USER user");
     assert!(h.line("PASS wrong").is_empty());
     let a = h.input(Input::Disconnected);
@@ -88,8 +83,9 @@ fn a_client_gone_during_the_login_delay_still_fires_login_failed() {
 
 #[test]
 fn a_tls_change_on_the_control_connection_has_a_deadline() {
-    let mut h = tls_harness(|t| t.handshake_timeout = S(30));
-    h.input(Input::Connected);
+    let mut h = Scenario::new()
+        .tls_config(|t| t.handshake_timeout = S(30))
+        .build();
     assert!(matches!(h.line("AUTH TLS").last(), Some(Action::StartTls)));
     assert_eq!(h.s.next_deadline(), Some(h.now + S(30)));
     // nothing can be said before the handshake is done: close at once
@@ -98,8 +94,9 @@ fn a_tls_change_on_the_control_connection_has_a_deadline() {
     assert!(matches!(a.as_slice(), [Action::CloseNow]), "{a:?}");
 
     // done in time: the deadline ends
-    let mut h = tls_harness(|t| t.handshake_timeout = S(30));
-    h.input(Input::Connected);
+    let mut h = Scenario::new()
+        .tls_config(|t| t.handshake_timeout = S(30))
+        .build();
     h.line("AUTH TLS");
     h.after(S(29));
     assert!(h.input(Input::TlsSwitched).is_empty());
@@ -109,10 +106,11 @@ fn a_tls_change_on_the_control_connection_has_a_deadline() {
 
 #[test]
 fn implicit_tls_starts_with_its_handshake_deadline() {
-    let mut h = tls_harness(|t| {
-        t.implicit = true;
-        t.handshake_timeout = S(5);
-    });
+    let mut h = Scenario::new()
+        .tls_config(|t| t.handshake_timeout = S(5))
+        .implicit_tls()
+        .before_greeting()
+        .build();
     h.input(Input::Connected);
     assert_eq!(h.s.next_deadline(), Some(h.now + S(5)));
     assert!(matches!(h.after(S(5)).as_slice(), [Action::CloseNow]));
@@ -120,8 +118,9 @@ fn implicit_tls_starts_with_its_handshake_deadline() {
 
 #[test]
 fn rein_under_tls_waits_for_the_close_notify_with_a_deadline() {
-    let mut h = tls_harness(|t| t.handshake_timeout = S(30));
-    h.input(Input::Connected);
+    let mut h = Scenario::new()
+        .tls_config(|t| t.handshake_timeout = S(30))
+        .build();
     h.line("AUTH TLS");
     h.input(Input::TlsSwitched);
     let a = h.line("REIN");
@@ -133,9 +132,12 @@ fn rein_under_tls_waits_for_the_close_notify_with_a_deadline() {
 #[test]
 fn the_data_handshake_has_a_deadline_before_and_during_a_transfer() {
     // before a transfer: the data connection times out (421, close)
-    let mut h = tls_harness(|t| t.handshake_timeout = S(30));
-    h.secure_login();
-    h.open_data();
+    let mut h = Scenario::new()
+        .tls_config(|t| t.handshake_timeout = S(30))
+        .tls()
+        .logged_in()
+        .connected()
+        .build();
     assert_eq!(h.s.next_deadline(), Some(h.now + S(30)));
     let a = h.after(S(30));
     assert!(a.iter().any(|x| matches!(x, Action::CloseData)), "{a:?}");
@@ -143,9 +145,12 @@ fn the_data_handshake_has_a_deadline_before_and_during_a_transfer() {
     assert!(is_close(&a));
 
     // during a transfer: the transfer fails with 522, the session goes on
-    let mut h = tls_harness(|t| t.handshake_timeout = S(30));
-    h.secure_login();
-    std::fs::write(h.path("f"), b"x").unwrap();
+    let mut h = Scenario::new()
+        .file("f", b"x")
+        .tls_config(|t| t.handshake_timeout = S(30))
+        .tls()
+        .logged_in()
+        .build();
     h.one("TYPE I");
     h.open_data();
     let t = h.start("RETR f");
@@ -156,23 +161,24 @@ fn the_data_handshake_has_a_deadline_before_and_during_a_transfer() {
     assert_eq!(h.one("NOOP"), "200 I successfully did nothing.");
 
     // done in time: no deadline but the transfer's own
-    let mut h = tls_harness(|t| t.handshake_timeout = S(30));
-    h.secure_login();
-    h.open_data();
+    let mut h = Scenario::new()
+        .tls_config(|t| t.handshake_timeout = S(30))
+        .tls()
+        .logged_in()
+        .connected()
+        .build();
     assert!(h.input(Input::DataSecured).is_empty());
     assert_eq!(h.s.next_deadline(), Some(h.now + S(300)));
 }
 
 #[test]
 fn nobody_connecting_to_the_passive_listener_gets_421_and_the_session_goes_on() {
-    let cfg = ServerConfig {
-        data_timeout: Some(S(60)),
-        ..Default::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
-    h.login();
-    h.line("PASV");
-    h.input(Input::PassiveListening(50000));
+    let mut h = Scenario::new()
+        .config(|c| c.data_timeout = Some(S(60)))
+        .logged_in()
+        .binary()
+        .passive()
+        .build();
     assert_eq!(h.s.next_deadline(), Some(h.now + S(60)));
     let a = h.after(S(60));
     assert!(matches!(a.first(), Some(Action::CloseData)), "{a:?}");
@@ -183,12 +189,11 @@ fn nobody_connecting_to_the_passive_listener_gets_421_and_the_session_goes_on() 
 
 #[test]
 fn an_active_connect_that_hangs_gets_425_and_a_late_answer_is_ignored() {
-    let cfg = ServerConfig {
-        data_timeout: Some(S(60)),
-        ..Default::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
-    h.login();
+    let mut h = Scenario::new()
+        .config(|c| c.data_timeout = Some(S(60)))
+        .logged_in()
+        .binary()
+        .build();
     let a = h.line("PORT 127,0,0,1,195,80");
     assert!(matches!(a.as_slice(), [Action::ConnectActive { .. }]));
     // lines wait behind the connect, and the idle timer with them
@@ -209,11 +214,11 @@ fn an_active_connect_that_hangs_gets_425_and_a_late_answer_is_ignored() {
 
 #[test]
 fn a_transfer_may_finish_for_the_shutdown_grace_then_is_cut() {
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.open_data();
-    let t = h.start("RETR f");
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
     assert!(h.input(Input::Shutdown).is_empty());
     assert_eq!(h.s.next_deadline(), Some(h.now + S(5)));
     assert!(h.after(S(4)).is_empty());
@@ -230,11 +235,11 @@ fn a_transfer_may_finish_for_the_shutdown_grace_then_is_cut() {
     assert!(is_close(&a));
 
     // one that ends in time gets its 226 first
-    let mut h = harness();
-    h.login();
-    std::fs::write(h.path("f"), b"x").unwrap();
-    h.open_data();
-    let t = h.start("RETR f");
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
     h.input(Input::Shutdown);
     let a = h.done(t, Ok(()));
     assert_eq!(codes(&a), vec![226, 421]);
@@ -246,8 +251,7 @@ fn a_transfer_may_finish_for_the_shutdown_grace_then_is_cut() {
 
 #[test]
 fn a_closing_session_lingers_for_the_client_to_read_then_drops_it() {
-    let mut h = harness();
-    h.login();
+    let mut h = Scenario::new().logged_in().binary().build();
     let a = h.line("QUIT");
     assert!(is_close(&a));
     assert_eq!(h.s.next_deadline(), Some(h.now + CLOSE_LINGER));
@@ -261,13 +265,14 @@ fn a_closing_session_lingers_for_the_client_to_read_then_drops_it() {
 
 #[test]
 fn no_timeout_configured_means_no_deadline() {
-    let cfg = ServerConfig {
-        timeout: None,
-        data_timeout: None,
-        ..Default::default()
-    };
-    let mut h = harness_with(cfg, "127.0.0.1:40000", "127.0.0.1:2121");
-    h.login();
+    let mut h = Scenario::new()
+        .config(|c| {
+            c.timeout = None;
+            c.data_timeout = None;
+        })
+        .logged_in()
+        .binary()
+        .build();
     assert_eq!(h.s.next_deadline(), None);
     h.line("PASV");
     h.input(Input::PassiveListening(50000));
@@ -281,4 +286,66 @@ fn no_timeout_configured_means_no_deadline() {
     let _t = h.start("RETR f");
     assert_eq!(h.s.next_deadline(), None);
     assert!(h.after(S(100_000)).is_empty());
+}
+
+#[test]
+fn idle_timeout() {
+    let mut h = Scenario::new().logged_in().binary().build();
+    assert_eq!(h.s.next_deadline(), Some(h.now + Duration::from_secs(300)));
+    let a = h.expire();
+    assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+}
+
+#[test]
+fn idle_timeout_ignored_during_transfer_and_data_timeout_closes() {
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
+    let moved = t.byte_counter();
+    // a transfer that moves bytes runs for as long as it takes, past the
+    // idle timeout and the data timeout
+    for _ in 0..5 {
+        moved.fetch_add(1, Ordering::Relaxed);
+        assert!(h.after(Duration::from_secs(200)).is_empty());
+    }
+    // one that moves none for the data timeout is cut
+    assert!(h.after(Duration::from_secs(299)).is_empty());
+    let a = h.after(Duration::from_secs(1));
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
+    let a = h.done(t, Err(TransferError::Aborted));
+    assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)));
+}
+
+#[test]
+fn an_idle_data_connection_times_out_with_421() {
+    let mut h = Scenario::new().logged_in().binary().connected().build();
+    let a = h.expire();
+    assert_eq!(texts(&a), vec!["421 Data connection timed out."]);
+    assert!(matches!(a.last(), Some(Action::Close)), "{a:?}");
+}
+
+#[test]
+fn nothing_is_said_after_the_reply_that_closes_the_session() {
+    let mut h = Scenario::new()
+        .config(|c| c.timeout = Some(Duration::from_secs(60)))
+        .logged_in()
+        .binary()
+        .passive()
+        .build();
+    let a = h.expire();
+    assert_eq!(texts(&a), vec!["421 Control connection timed out."]);
+    // the listener's deadline comes after that: no second reply
+    assert!(texts(&h.after(Duration::from_secs(600))).is_empty());
+    let mut h = Scenario::new()
+        .logged_in()
+        .binary()
+        .active("PORT 127,0,0,1,195,80")
+        .build();
+    h.input(Input::Shutdown);
+    let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert!(texts(&h.input(Input::ActiveFailed(e))).is_empty());
 }
