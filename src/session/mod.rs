@@ -1,11 +1,24 @@
 //! The session: a sans-IO FTP state machine.
 //!
 //! A [`Session`] is fed [`Input`]s (a control line, a data connection that
-//! opened, a transfer that ended, a timeout) and answers with [`Action`]s
-//! (send these bytes, listen for a passive connection, start this transfer,
-//! fire that callback, close). It never touches a socket, so every command
-//! and every error path is tested by scripting inputs; the drivers in
-//! [`crate::server`] only carry bytes.
+//! opened, a transfer that ended, the result of a filesystem task, a tick of
+//! the clock) and answers with [`Action`]s (send this reply, run this
+//! filesystem task or login check, listen for a passive connection, start
+//! this transfer, fire that callback, close). It never touches a socket, a
+//! filesystem or an authorizer, and it keeps every deadline itself, so
+//! every command, error path and timeout is tested by scripting inputs on a
+//! fake clock; the drivers in [`crate::server`] only carry bytes and run
+//! the tasks it hands them.
+//!
+//! Where each rule lives:
+//!
+//! - `commands/`: the command families (login, security, info, files,
+//!   data_channel, transfers), dispatched from one exhaustive `match`;
+//! - `fs_work.rs`: the filesystem work a command asks for, and its result;
+//! - `queue.rs`: the lines held while a command waits for the driver;
+//! - `transfer.rs`: the data channel and the transfer on it;
+//! - `timers.rs`: every deadline;
+//! - this file: the inputs, the actions, the state, the replies.
 //!
 //! ```text
 //!  Connected ──► greeting ──► USER ──► PASS ──► logged in ◄──────────────┐
@@ -21,9 +34,14 @@
 
 mod commands;
 mod fs_work;
+mod queue;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod transfer;
+
+use queue::Received;
+use transfer::TransferState;
 
 pub use fs_work::{FsDone, FsTask, MAX_GLOB_MATCHES};
 pub use timers::CLOSE_LINGER;
@@ -345,115 +363,8 @@ enum AbortReason {
     Shutdown,
 }
 
-/// A control line as the framer delivered it, parsed once on arrival: a
-/// command line (the command, or why it is none, to answer in its turn),
-/// or one that was too long (answered `500`, in its turn like any other line).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Received {
-    Line {
-        /// The line as received, for the log.
-        line: Vec<u8>,
-        parsed: Result<Command, NotUnderstood>,
-    },
-    TooLong,
-}
-
-impl Received {
-    fn line(line: &[u8]) -> Self {
-        Received::Line {
-            line: line.to_vec(),
-            parsed: Command::parse(line),
-        }
-    }
-
-    /// The command of the line, if it is one.
-    fn command(&self) -> Option<&Command> {
-        match self {
-            Received::Line { parsed, .. } => parsed.as_ref().ok(),
-            Received::TooLong => None,
-        }
-    }
-
-    /// AUTH or REIN: a command after which the client may speak TLS (or
-    /// stop speaking it).
-    fn changes_security(&self) -> bool {
-        self.command()
-            .is_some_and(|c| matches!(c.verb, Verb::Auth | Verb::Rein))
-    }
-
-    /// ABOR, STAT without an argument, NOOP and QUIT: served while a
-    /// transfer runs (RFC 959 §4.1.3: ABOR and STAT "may be sent during a
-    /// transfer"; pyftpdlib also answers NOOP and defers QUIT).
-    fn urgent(&self) -> bool {
-        self.command().is_some_and(|c| match c.verb {
-            Verb::Abor | Verb::Noop | Verb::Quit => true,
-            Verb::Stat => c.arg.is_none(),
-            _ => false,
-        })
-    }
-}
-
 /// Most control lines a session holds while a login check or a transfer runs.
 pub const MAX_QUEUED: usize = 64;
-
-/// A transfer that is running on the data connection.
-struct Running {
-    cmd: TransferCmd,
-    bytes: Arc<AtomicU64>,
-    started: SystemTime,
-    /// Why the session stopped it, if it did (its end then comes back as
-    /// [`TransferError::Aborted`]).
-    abort: Option<AbortReason>,
-}
-
-/// Where the session's transfer stands (one at a time, RFC 959 §3.2).
-enum TransferState {
-    /// No transfer.
-    Idle,
-    /// A transfer command was accepted (150 sent) and waits for its data
-    /// connection.
-    Waiting(Transfer),
-    /// A transfer runs on the data connection.
-    Running(Running),
-}
-
-impl TransferState {
-    /// A transfer runs or waits for its data connection.
-    fn is_active(&self) -> bool {
-        !matches!(self, TransferState::Idle)
-    }
-
-    fn is_running(&self) -> bool {
-        matches!(self, TransferState::Running(_))
-    }
-
-    fn is_waiting(&self) -> bool {
-        matches!(self, TransferState::Waiting(_))
-    }
-
-    fn running(&self) -> Option<&Running> {
-        match self {
-            TransferState::Running(r) => Some(r),
-            _ => None,
-        }
-    }
-
-    /// Why the session stopped the running transfer, if it did.
-    fn abort(&self) -> Option<AbortReason> {
-        self.running().and_then(|r| r.abort)
-    }
-
-    /// The transfer waiting for its data connection, if any (then none is left).
-    fn take_waiting(&mut self) -> Option<Transfer> {
-        match std::mem::replace(self, TransferState::Idle) {
-            TransferState::Waiting(t) => Some(t),
-            other => {
-                *self = other;
-                None
-            }
-        }
-    }
-}
 
 /// One FTP session's protocol state.
 pub struct Session {
@@ -801,366 +712,6 @@ impl Session {
                 out.push(Action::AbortTransfer);
             }
             out.push(Action::Close);
-        }
-    }
-
-    // --- lines
-
-    /// A line (or an over-long one) in its turn: run now, or queued behind a
-    /// login check or a transfer. Replies keep the order of the lines.
-    fn on_line(&mut self, line: Received, now: SystemTime, out: &mut Vec<Action>) {
-        if self.quit_pending || self.shutting_down {
-            // pyftpdlib stops reading commands once QUIT was received during a transfer.
-            log::debug!("{} ignored after QUIT: {line:?}", self.prefix);
-            return;
-        }
-        if self.awaiting != Awaiting::Nothing
-            || (!self.queued.is_empty() && !self.transfer_waiting())
-        {
-            // answered in order once the login check is done (or behind the
-            // lines already waiting: the queue drains after this input)
-            self.queue_line(line, out);
-            return;
-        }
-        if self.transfer_waiting() {
-            // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
-            // rest waits its turn. Replies keep the order of the commands:
-            // behind a queued command only ABOR jumps the queue.
-            let urgent = line.urgent()
-                && (self.queued.is_empty() || line.command().is_some_and(|c| c.verb == Verb::Abor));
-            if !urgent {
-                self.queue_line(line, out);
-                return;
-            }
-        } else if self.busy() {
-            // PASV/EPSV or PORT/EPRT waits for the driver's answer
-            self.queue_line(line, out);
-            return;
-        }
-        self.dispatch_received(line, now, out);
-    }
-
-    fn dispatch_received(&mut self, line: Received, now: SystemTime, out: &mut Vec<Action>) {
-        match line {
-            Received::Line { line, parsed } => self.dispatch(&line, parsed, now, out),
-            Received::TooLong => {
-                // like any command, it ends what the previous one left (RNFR...)
-                self.drop_ahead();
-                self.warn_reply(out, Reply::new(500, "Command too long."));
-            }
-        }
-    }
-
-    /// A transfer runs or waits for its data connection.
-    fn transfer_waiting(&self) -> bool {
-        self.transfer.is_active()
-    }
-
-    /// Keep a line until the login check or the transfer is done. A driver
-    /// that honours [`Session::accepts_lines`] never overfills the queue; if
-    /// one does, the line is refused (450), never silently dropped.
-    fn queue_line(&mut self, line: Received, out: &mut Vec<Action>) {
-        if self.queued.len() < MAX_QUEUED {
-            self.queued.push_back(line);
-        } else {
-            self.warn_reply(
-                out,
-                Reply::new(450, "Too many commands queued; command refused."),
-            );
-        }
-    }
-
-    /// Drop the lines queued behind a command that changes the security of
-    /// the control connection (AUTH, REIN): they were received before the
-    /// change and are never run after it.
-    pub(super) fn drop_queued_at_security_change(&mut self) {
-        if !self.queued.is_empty() {
-            log::warn!(
-                "{} discarded {} queued commands received before a change of security state",
-                self.prefix,
-                self.queued.len()
-            );
-            self.queued.clear();
-        }
-    }
-
-    /// Whether a command waits for the driver: a login check, a transfer
-    /// (running, or waiting for its data connection), a passive listener
-    /// being opened or an active connect in progress. Lines received
-    /// meanwhile wait their turn, so that each one runs in the state the
-    /// ones before it left and gets its own reply, in order.
-    fn busy(&self) -> bool {
-        self.awaiting != Awaiting::Nothing
-            || self.timers.hold.is_some()
-            || self.transfer.is_active()
-            || matches!(
-                self.data,
-                DataState::PassiveOpening { .. } | DataState::ActiveConnecting
-            )
-    }
-
-    /// Run queued commands until one waits for the driver again (see
-    /// [`Session::busy`]). Called after every input.
-    fn drain_queue(&mut self, now: SystemTime, out: &mut Vec<Action>) {
-        while !self.busy() && !self.closing && !self.disconnected {
-            let Some(line) = self.queued.pop_front() else {
-                break;
-            };
-            self.dispatch_received(line, now, out);
-        }
-    }
-
-    // --- data channel events
-
-    fn on_passive_listening(&mut self, port: u16, out: &mut Vec<Action>) {
-        let DataState::PassiveOpening { extended } = self.data else {
-            return;
-        };
-        self.data = DataState::PassiveListening;
-        if extended {
-            self.reply(out, Reply::new(229, crate::proto::addr::epsv_text(port)));
-        } else {
-            let cfg = &self.ctx.config;
-            let ip = crate::proto::addr::masquerade(
-                cfg.masquerade_address,
-                &cfg.masquerade_address_map,
-                canonical_ip(self.local.ip()),
-                canonical_ip(self.remote.ip()),
-            )
-            .unwrap_or(self.local.ip());
-            match canonical_ip(ip) {
-                IpAddr::V4(v4) => self.reply(
-                    out,
-                    Reply::new(227, crate::proto::addr::pasv_text(v4, port)),
-                ),
-                IpAddr::V6(_) => {
-                    self.data = DataState::None;
-                    out.push(Action::CloseData);
-                    self.reply(
-                        out,
-                        Reply::new(425, "Can't announce an IPv6 address with PASV; use EPSV."),
-                    );
-                }
-            }
-        }
-    }
-
-    fn on_data_connected(&mut self, now: SystemTime, out: &mut Vec<Action>) {
-        let was = self.data;
-        self.data = DataState::Connected;
-        // A PROT change closes the data channel (see `cmd_prot`), so the
-        // level in force is the one this channel was set up under.
-        if self.security.data() {
-            out.push(Action::SecureData);
-        }
-        if was == DataState::ActiveConnecting {
-            self.reply(out, Reply::new(200, "Active data connection established."));
-        }
-        if let Some(t) = self.transfer.take_waiting() {
-            self.start(t, now, out);
-        }
-    }
-
-    fn start(&mut self, t: Transfer, now: SystemTime, out: &mut Vec<Action>) {
-        self.transfer = TransferState::Running(Running {
-            cmd: t.cmd,
-            bytes: t.byte_counter(),
-            started: now,
-            abort: None,
-        });
-        out.push(Action::StartTransfer(t));
-    }
-
-    /// Queue `t` behind the data connection: start it now if the connection is
-    /// open (125), else wait for it (150). `preliminary` overrides the reply text.
-    fn push_transfer(
-        &mut self,
-        t: Transfer,
-        preliminary: Option<String>,
-        now: SystemTime,
-        out: &mut Vec<Action>,
-    ) {
-        if let Some(refusal) = self.data_protection_refusal() {
-            self.drop_transfer(t, out);
-            self.reply(out, Reply::new(521, refusal));
-            return;
-        }
-        let t = t.with_tls(self.security.data());
-        match self.data {
-            DataState::Connected => {
-                let text = preliminary
-                    .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
-                self.reply(out, Reply::new(125, text));
-                self.start(t, now, out);
-            }
-            DataState::PassiveListening
-            | DataState::ActiveConnecting
-            | DataState::PassiveOpening { .. } => {
-                let text = preliminary
-                    .unwrap_or_else(|| "File status okay. About to open data connection.".into());
-                self.reply(out, Reply::new(150, text));
-                self.transfer = TransferState::Waiting(t);
-            }
-            DataState::None => {
-                self.drop_transfer(t, out);
-                self.reply(out, Reply::new(425, "Use PORT or PASV first."));
-            }
-        }
-    }
-
-    /// A transfer that will not run: an upload's file is aborted (a
-    /// replacing upload leaves the old file whole), with no reply waiting.
-    fn drop_transfer(&mut self, mut t: Transfer, out: &mut Vec<Action>) {
-        if let Some(sink) = t.take_sink() {
-            out.push(Action::Fs(FsTask::finish(sink, false, None)));
-        }
-    }
-
-    /// A pending transfer will never get its data connection.
-    fn fail_pending(&mut self, out: &mut Vec<Action>) {
-        if let Some(mut t) = self.transfer.take_waiting() {
-            if let Some(sink) = t.take_sink() {
-                out.push(Action::Fs(FsTask::finish(sink, false, None)));
-            }
-            if let Some(p) = t.file_path.clone() {
-                out.push(Action::Event(if t.cmd.is_upload() {
-                    Event::IncompleteFileReceived(p)
-                } else {
-                    Event::IncompleteFileSent(p)
-                }));
-            }
-        }
-    }
-
-    fn on_transfer_done(
-        &mut self,
-        mut t: Transfer,
-        result: Result<(), TransferError>,
-        seconds: f64,
-        out: &mut Vec<Action>,
-    ) {
-        let reason = match std::mem::replace(&mut self.transfer, TransferState::Idle) {
-            TransferState::Running(r) => r.abort,
-            _ => None,
-        };
-        self.data = DataState::None;
-        // what the session stopped the transfer for
-        let result = match (result, reason) {
-            (Err(TransferError::Aborted), Some(AbortReason::Stalled)) => {
-                Err(TransferError::TimedOut)
-            }
-            (Err(TransferError::Aborted), Some(AbortReason::Handshake)) => {
-                Err(TransferError::Handshake(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "TLS handshake timed out",
-                )))
-            }
-            (result, _) => result,
-        };
-        let ended = Box::new(fs_work::Ended {
-            cmd: t.cmd,
-            file_path: t.file_path.clone(),
-            bytes: t.bytes(),
-            seconds,
-            aborted_by_client: reason == Some(AbortReason::Client),
-            result,
-        });
-        // Finish the file first: an upload is only reported complete once
-        // it is in place, and the next command sees it there.
-        match t.take_sink() {
-            Some(sink) => {
-                let commit = ended.result.is_ok();
-                self.awaiting = Awaiting::Fs { log: None };
-                out.push(Action::Fs(FsTask::finish(sink, commit, Some(ended))));
-            }
-            None => self.transfer_ended(*ended, out),
-        }
-    }
-
-    /// The rest of a transfer's end, once an upload's file is committed or
-    /// aborted: the log line, the event, the reply.
-    fn transfer_ended(&mut self, ended: fs_work::Ended, out: &mut Vec<Action>) {
-        let fs_work::Ended {
-            cmd,
-            file_path,
-            bytes,
-            seconds,
-            result,
-            aborted_by_client,
-        } = ended;
-        let upload = cmd.is_upload();
-        let completed = result.is_ok();
-        if let Some(path) = &file_path {
-            log::info!(
-                "{} {} {} completed={} bytes={} seconds={:.3}",
-                self.prefix,
-                cmd.name(),
-                path.display(),
-                u8::from(completed),
-                bytes,
-                seconds
-            );
-            let ev = match (upload, completed) {
-                (true, true) => Event::FileReceived(path.clone()),
-                (true, false) => Event::IncompleteFileReceived(path.clone()),
-                (false, true) => Event::FileSent(path.clone()),
-                (false, false) => Event::IncompleteFileSent(path.clone()),
-            };
-            out.push(Action::Event(ev));
-        }
-        if self.disconnected {
-            return;
-        }
-        match result {
-            Ok(()) => self.reply(out, Reply::new(226, "Transfer complete.")),
-            Err(TransferError::Aborted) if self.shutting_down && !aborted_by_client => {
-                self.reply_info(
-                    out,
-                    Reply::new(426, "Transfer aborted: the server is shutting down."),
-                );
-            }
-            Err(TransferError::Aborted) => {
-                if aborted_by_client {
-                    self.reply_info(out, Reply::new(426, "Transfer aborted via ABOR."));
-                    self.reply(out, Reply::new(226, "ABOR command successful."));
-                }
-            }
-            Err(TransferError::TimedOut) => {
-                self.reply_info(out, Reply::new(421, "Data connection timed out."));
-                self.close(out);
-                return;
-            }
-            Err(TransferError::Handshake(e)) => {
-                log::info!("{} data channel TLS handshake failed: {e}", self.prefix);
-                self.reply(out, Reply::new(522, "SSL handshake failed."));
-            }
-            Err(TransferError::Network(e)) => {
-                log::info!("{} data connection error: {e}", self.prefix);
-                let text = if upload {
-                    "Connection closed; transfer aborted.".to_string()
-                } else {
-                    format!("Transfer aborted; {bytes} bytes transmitted.")
-                };
-                self.reply(out, Reply::new(426, text));
-            }
-            Err(TransferError::Local(e)) => {
-                log::warn!("{} file error during {}: {e}", self.prefix, cmd.name());
-                let full = matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
-                );
-                let code = if full { 452 } else { 451 };
-                self.warn_reply(
-                    out,
-                    Reply::new(code, format!("{}; transfer aborted.", strerror(&e))),
-                );
-            }
-        }
-        if self.shutting_down {
-            self.say_shutdown(out);
-        } else if self.quit_pending {
-            self.quit_pending = false;
-            self.send_goodbye(out);
         }
     }
 
