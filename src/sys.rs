@@ -158,6 +158,13 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     }
 }
 
+/// Whether SIGINT or SIGTERM arrived since [`signal_pipe`] was set up in
+/// this process (for a check between blocking calls, where the pipe is not
+/// polled).
+pub(crate) fn signal_received() -> bool {
+    SIGNALS.load(Ordering::SeqCst) > 0
+}
+
 /// Route SIGINT and SIGTERM to a fresh non-blocking pipe, whose read end is
 /// returned (readable once a signal arrived); a second signal exits the
 /// process at once (status 130). Called by single-threaded process-model

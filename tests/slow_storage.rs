@@ -14,6 +14,7 @@ each_model!(
     twenty_sessions_on_a_slow_filesystem_run_side_by_side,
     noop_stays_fast_while_slow_logins_run,
     noop_stays_fast_while_another_session_lists_a_big_local_directory,
+    a_login_does_not_wait_behind_other_sessions_filesystem_work,
 );
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -497,4 +498,43 @@ fn noop_stays_fast_while_another_session_lists_a_big_local_directory() {
         started.elapsed().as_millis()
     );
     assert!(lat.max() < NOOP_BOUND, "{lat}");
+}
+
+/// More sessions than a poll loop has filesystem workers (128) each wait on
+/// a filesystem call that takes 2 s; a new client's login (which the slow
+/// filesystem does not delay) is answered at once all the same: login
+/// checks have workers of their own.
+fn a_login_does_not_wait_behind_other_sessions_filesystem_work() {
+    let marks = tempfile::tempdir().unwrap();
+    let fs = DelayFsFactory::marking(Duration::from_secs(2), marks.path().to_path_buf());
+    let srv = common::start_fs(fs, one_poll_loop);
+    std::fs::write(srv.path("f"), b"x").unwrap();
+    let mut busy: Vec<Raw> = (0..140)
+        .map(|_| {
+            let mut r = Raw::connect(srv.addr);
+            r.login(USER, PASS);
+            r
+        })
+        .collect();
+    for r in &mut busy {
+        r.send(b"MDTM f\r\n");
+    }
+    // every worker of the loop is busy (a poll loop has 128; the other
+    // models start one call per session)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(marks.path()).unwrap().count() < 128 {
+        assert!(Instant::now() < deadline, "the calls did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let mut late = Raw::connect(srv.addr);
+    late.login(USER, PASS);
+    let took = started.elapsed();
+    eprintln!(
+        "{:?}: a login behind 140 slow filesystem calls took {} ms",
+        common::model(),
+        took.as_millis()
+    );
+    assert!(took < Duration::from_millis(1000), "login took {took:?}");
+    drop(busy);
 }

@@ -366,7 +366,7 @@ impl FtpServer {
 /// How a session run by [`run_session`] learns that the server stops.
 enum StopSource<'a> {
     /// In-process: the server's signal wakes this session's poller.
-    Signal(&'a ShutdownSignal),
+    Signal(&'a Arc<ShutdownSignal>),
     /// A forked child: a signal pipe of its own becomes readable.
     Pipe(std::os::fd::RawFd),
 }
@@ -396,7 +396,7 @@ fn run_session(
         }
     };
     // keep the waker alive as long as the session runs
-    let _waker = match stop {
+    let _waker = match &stop {
         StopSource::Signal(signal) => match mio::Waker::new(poll.registry(), conn::WAKE) {
             Ok(w) => {
                 let w = Arc::new(w);
@@ -409,7 +409,7 @@ fn run_session(
             }
         },
         StopSource::Pipe(fd) => {
-            let source = &mut mio::unix::SourceFd(&fd);
+            let source = &mut mio::unix::SourceFd(fd);
             if let Err(e) = poll
                 .registry()
                 .register(source, conn::WAKE, mio::Interest::READABLE)
@@ -419,8 +419,18 @@ fn run_session(
             None
         }
     };
+    let stop_requested: Box<dyn Fn() -> bool + Send> = match stop {
+        StopSource::Signal(signal) => {
+            let signal = Arc::clone(signal);
+            Box::new(move || signal.is_set())
+        }
+        StopSource::Pipe(_) => Box::new(crate::sys::signal_received),
+    };
     match conn::Connection::new(session, events, config, stream, poll.registry(), 0) {
-        Ok(c) => c.run(&mut poll),
+        Ok(mut c) => {
+            c.set_stop_check(stop_requested);
+            c.run(&mut poll)
+        }
         Err(e) => log::warn!("{peer}: can't set up the session: {e}"),
     }
 }

@@ -27,12 +27,16 @@ use crate::session::{Session, SessionContext};
 
 /// Token of the waker; connections use tokens from 1 up.
 const WAKER: Token = Token(0);
-/// Most threads that run login checks and filesystem work for one poll
-/// loop. Each runs one blocking call at a time, so this many sessions can
-/// wait on slow storage (or a slow authorizer) at once; further jobs queue.
-const WORKER_THREADS: usize = 64;
+/// Most threads that run filesystem work for one poll loop. Each runs one
+/// blocking call at a time (a session has at most one task out), so this
+/// many sessions can wait on slow storage at once; further jobs queue.
+/// Threads beyond the floor exit when idle (`thread_idle_timeout`).
+const WORKER_THREADS: usize = 128;
 /// Worker threads kept however long they idle.
 const WORKER_FLOOR: usize = 2;
+/// Most threads that run login checks for one poll loop (a pool of their
+/// own, so that logins never wait behind filesystem work).
+const LOGIN_THREADS: usize = 16;
 /// Token of a worker process's signal pipe.
 const STOP: Token = Token(usize::MAX);
 
@@ -65,6 +69,8 @@ pub(super) struct PollLoop {
     waker: Arc<Waker>,
     /// Login checks and filesystem work run here, off the loop's thread.
     workers: Arc<Pool>,
+    /// Login checks run here, apart from the filesystem work.
+    logins: Arc<Pool>,
     done_tx: crossbeam_channel::Sender<(usize, u64, Done)>,
     done_rx: Receiver<(usize, u64, Done)>,
     stopping: bool,
@@ -89,6 +95,13 @@ impl PollLoop {
             cap: WORKER_THREADS,
             idle_timeout: ctx.config.thread_idle_timeout,
         })?);
+        let logins = Arc::new(Pool::new(PoolConfig {
+            name: "ftp-login".into(),
+            stack_size: 1024 * 1024,
+            floor: 1,
+            cap: LOGIN_THREADS,
+            idle_timeout: ctx.config.thread_idle_timeout,
+        })?);
         Ok(PollLoop {
             poll,
             ctx,
@@ -101,6 +114,7 @@ impl PollLoop {
             signal,
             waker,
             workers,
+            logins,
             done_tx,
             done_rx,
             stopping: false,
@@ -173,6 +187,7 @@ impl PollLoop {
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
                     Arc::clone(&self.workers),
+                    Arc::clone(&self.logins),
                     self.done_tx.clone(),
                     Arc::clone(&self.waker),
                     (idx, self.generations[idx]),

@@ -301,6 +301,12 @@ impl FsTask {
         })
     }
 
+    /// Whether this task must run even when the session is ending: the end
+    /// of an upload (its file gets its commit or abort whatever happens).
+    pub fn must_run(&self) -> bool {
+        matches!(self.0, Job::Finish { .. })
+    }
+
     /// Make the filesystem calls. Blocks as long as the storage does.
     pub fn run(self) -> FsDone {
         let (fs, check, op) = match self.0 {

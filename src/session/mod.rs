@@ -176,6 +176,13 @@ pub enum Input<'a> {
     /// running transfer may finish (the driver cuts it after the grace period),
     /// then the session gets 421 and closes.
     Shutdown,
+    /// The control connection was lost (the client closed or reset it, or
+    /// it failed) while the session was not closing: nothing more is read
+    /// or said. Lines received before are dropped and start no work; a
+    /// running download is stopped; a running upload may finish (its data
+    /// may all have arrived) within [`CLOSE_LINGER`]. The driver goes on
+    /// feeding the results of work already out, then [`Input::Disconnected`].
+    ControlLost,
     /// The control connection is gone (closed by either side).
     Disconnected,
 }
@@ -361,6 +368,8 @@ enum AbortReason {
     Handshake,
     /// The server is shutting down and the grace period is over.
     Shutdown,
+    /// The control connection was lost.
+    ControlLost,
 }
 
 /// Most control lines a session holds while a login check or a transfer runs.
@@ -386,6 +395,9 @@ pub struct Session {
     /// The transfer: none, waiting for its data connection, or running.
     transfer: TransferState,
     quit_pending: bool,
+    /// An ABOR stopped the transfer ahead of the commands queued before it:
+    /// its own `226` is due when it comes up in the queue.
+    abor_reply_due: bool,
     shutting_down: bool,
     /// What the last command waits for from the driver.
     awaiting: Awaiting,
@@ -441,6 +453,7 @@ impl Session {
             data: DataState::None,
             transfer: TransferState::Idle,
             quit_pending: false,
+            abor_reply_due: false,
             shutting_down: false,
             awaiting: Awaiting::Nothing,
             queued: VecDeque::new(),
@@ -605,7 +618,7 @@ impl Session {
             Input::Shutdown => {
                 if !self.closing && !self.shutting_down {
                     self.shutting_down = true;
-                    self.queued.clear();
+                    self.clear_queue();
                     if !self.transfer.is_running() {
                         self.fail_pending(&mut out);
                         self.say_shutdown(&mut out);
@@ -616,9 +629,10 @@ impl Session {
                 }
             }
             Input::Tick => self.on_tick(now, &mut out),
+            Input::ControlLost => self.on_control_lost(now, &mut out),
             Input::Disconnected => {
                 self.disconnected = true;
-                self.queued.clear();
+                self.clear_queue();
                 self.closing = true;
                 // a failed login's callback still fires; its reply is moot
                 if let Some((_, held)) = self.timers.hold.take() {
@@ -630,6 +644,16 @@ impl Session {
                 log::info!("{} FTP session closed (disconnect).", self.prefix);
                 out.push(Action::Event(Event::Disconnect));
             }
+        }
+        // a QUIT that waited for a transfer which ended without a transfer
+        // result (its data connection never came): goodbye now
+        if self.quit_pending
+            && !self.transfer.is_active()
+            && self.awaiting == Awaiting::Nothing
+            && !self.closing
+        {
+            self.quit_pending = false;
+            self.send_goodbye(&mut out);
         }
         // whatever the input, lines that waited for it may run now
         self.drain_queue(wall, &mut out);
@@ -713,6 +737,25 @@ impl Session {
             }
             out.push(Action::Close);
         }
+    }
+
+    /// See [`Input::ControlLost`].
+    fn on_control_lost(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.closing {
+            return;
+        }
+        log::info!("{} control connection lost", self.prefix);
+        self.closing = true;
+        self.clear_queue();
+        self.fail_pending(out);
+        match self.transfer.running().map(|r| r.cmd.is_upload()) {
+            // what the client sent may all be there: let it finish (or end
+            // with its data connection), for CLOSE_LINGER at most
+            Some(true) => {}
+            Some(false) => self.abort_transfer(AbortReason::ControlLost, out),
+            None => {}
+        }
+        self.timers.linger = Some(now + CLOSE_LINGER);
     }
 
     fn say_shutdown(&mut self, out: &mut Vec<Action>) {

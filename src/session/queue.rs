@@ -77,10 +77,17 @@ impl Session {
         if self.transfer_waiting() {
             // ABOR, STAT, NOOP and QUIT are served while a transfer runs; the
             // rest waits its turn. Replies keep the order of the commands:
-            // behind a queued command only ABOR jumps the queue.
-            let urgent = line.urgent()
-                && (self.queued.is_empty() || line.command().is_some_and(|c| c.verb == Verb::Abor));
-            if !urgent {
+            // behind queued commands, an ABOR stops the transfer at once (its
+            // 426 is the transfer command's, which came first) but its own
+            // 226 comes in its turn, after the replies to the commands sent
+            // before it.
+            let abor = line.command().is_some_and(|c| c.verb == Verb::Abor);
+            if abor && !self.queued.is_empty() {
+                self.abort_ahead(out);
+                self.queue_line(line, out);
+                return;
+            }
+            if !(line.urgent() && self.queued.is_empty()) {
                 self.queue_line(line, out);
                 return;
             }
@@ -90,6 +97,12 @@ impl Session {
             return;
         }
         self.dispatch_received(line, now, out);
+    }
+
+    /// Drop every line held (and the reply of an ABOR among them).
+    pub(super) fn clear_queue(&mut self) {
+        self.queued.clear();
+        self.abor_reply_due = false;
     }
 
     pub(super) fn dispatch_received(
@@ -137,7 +150,7 @@ impl Session {
                 self.prefix,
                 self.queued.len()
             );
-            self.queued.clear();
+            self.clear_queue();
         }
     }
 

@@ -205,6 +205,12 @@ impl Session {
             (Err(TransferError::Aborted), Some(AbortReason::Stalled)) => {
                 Err(TransferError::TimedOut)
             }
+            (Err(TransferError::Aborted), Some(AbortReason::ControlLost)) => {
+                Err(TransferError::Network(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "control connection closed",
+                )))
+            }
             (Err(TransferError::Aborted), Some(AbortReason::Handshake)) => {
                 Err(TransferError::Handshake(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
@@ -278,7 +284,10 @@ impl Session {
             Err(TransferError::Aborted) => {
                 if aborted_by_client {
                     self.reply_info(out, Reply::new(426, "Transfer aborted via ABOR."));
-                    self.reply(out, Reply::new(226, "ABOR command successful."));
+                    // an ABOR queued behind other commands answers in its turn
+                    if !self.abor_reply_due {
+                        self.reply(out, Reply::new(226, "ABOR command successful."));
+                    }
                 }
             }
             Err(TransferError::TimedOut) => {

@@ -22,14 +22,28 @@ use ftpdlib::proto::listing::EntryInfo;
 pub struct DelayFs {
     inner: Box<dyn Filesystem>,
     delay: Duration,
+    marks: Option<PathBuf>,
 }
+
+/// Names the marks of one process apart.
+static MARKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl DelayFs {
     pub fn new(inner: Box<dyn Filesystem>, delay: Duration) -> DelayFs {
-        DelayFs { inner, delay }
+        DelayFs {
+            inner,
+            delay,
+            marks: None,
+        }
     }
 
     fn wait(&self) {
+        if let Some(dir) = &self.marks {
+            // a file per call that started, seen from any process (the
+            // forking models run the filesystem in their children)
+            let n = MARKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = std::fs::File::create(dir.join(format!("{}-{n}", std::process::id())));
+        }
         std::thread::sleep(self.delay);
     }
 }
@@ -95,6 +109,7 @@ impl Filesystem for DelayFs {
 pub struct DelayFsFactory {
     inner: LocalFsFactory,
     delay: Duration,
+    marks: Option<PathBuf>,
 }
 
 impl DelayFsFactory {
@@ -102,16 +117,27 @@ impl DelayFsFactory {
         DelayFsFactory {
             inner: LocalFsFactory::default(),
             delay,
+            marks: None,
+        }
+    }
+
+    /// The same, leaving a file in `dir` (outside the served tree) as each
+    /// delayed call starts, so that a test can tell how many are under way.
+    pub fn marking(delay: Duration, dir: PathBuf) -> DelayFsFactory {
+        DelayFsFactory {
+            marks: Some(dir),
+            ..DelayFsFactory::new(delay)
         }
     }
 }
 
 impl FilesystemFactory for DelayFsFactory {
     fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>> {
-        Ok(Box::new(DelayFs::new(
-            self.inner.open(account)?,
-            self.delay,
-        )))
+        Ok(Box::new(DelayFs {
+            inner: self.inner.open(account)?,
+            delay: self.delay,
+            marks: self.marks.clone(),
+        }))
     }
 }
 

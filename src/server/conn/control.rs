@@ -249,14 +249,10 @@ impl Connection {
         }
     }
 
-    pub(super) fn peer_closed(&mut self, registry: &Registry, now: Instant) {
-        if self.running.is_some() {
-            let e = io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "control connection closed",
-            );
-            self.end_transfer(Err(TransferError::Network(e)), registry, now);
-        }
+    /// The client closed or reset the control connection: nothing more is
+    /// read or written on it; the session decides what becomes of a
+    /// running transfer (see `finish_if_closing`).
+    pub(super) fn peer_closed(&mut self, _registry: &Registry, _now: Instant) {
         self.closing = true;
         self.out.clear();
     }

@@ -144,6 +144,9 @@ pub(crate) struct Connection {
     /// Where login checks and filesystem work run when they must not block
     /// this thread.
     offload: Option<Offload>,
+    /// Whether the server was asked to stop, for a driver that runs
+    /// blocking work inline (its poller only hears of it between calls).
+    stop_check: Option<Box<dyn Fn() -> bool + Send>>,
     /// Offloaded jobs whose result has not come back yet: the connection is
     /// not done before they are (an upload's file gets its commit or abort
     /// and its callback).
@@ -208,6 +211,7 @@ impl Connection {
             abandon: false,
             offload: None,
             jobs_out: 0,
+            stop_check: None,
             done: false,
             hot: false,
         };
@@ -229,6 +233,25 @@ impl Connection {
 
     fn token(&self, slot: Slot) -> Token {
         Token(self.base + slot.offset())
+    }
+
+    /// Check `stop` before running blocking work inline (thread and process
+    /// models): the poller hears of a shutdown only between blocking calls,
+    /// and a command queued behind a slow one must not start after it.
+    pub(crate) fn set_stop_check(&mut self, stop: Box<dyn Fn() -> bool + Send>) {
+        self.stop_check = Some(stop);
+    }
+
+    /// Whether the server is stopping; the first time, the session is told
+    /// (it says 421, drops its queued lines and closes).
+    fn stop_now(&mut self, registry: &Registry, now: Instant) -> bool {
+        if !self.stop_check.as_ref().is_some_and(|f| f()) {
+            return false;
+        }
+        if !self.session.is_closing() {
+            self.feed(Input::Shutdown, registry, now);
+        }
+        true
     }
 
     /// The earliest instant at which [`Connection::on_timer`] has work to
@@ -329,6 +352,13 @@ impl Connection {
         if self.done || !self.closing {
             return;
         }
+        if !self.session.is_closing() {
+            // the control connection was lost (or broke) without the
+            // session closing it: it stops its work and decides what
+            // becomes of a running transfer
+            let now = Instant::now();
+            self.feed(Input::ControlLost, registry, now);
+        }
         self.flush();
         if !self.ctrl.ready() && !matches!(self.ctrl.mode, CtrlMode::Unwrapping { .. }) {
             // a handshake that is not done can carry no reply: close now
@@ -343,6 +373,11 @@ impl Connection {
             return;
         }
         if self.running.is_some() {
+            if !self.abandon {
+                // the session stops the transfer (AbortTransfer), or lets an
+                // upload end by itself, within its linger deadline
+                return;
+            }
             self.end_transfer(Err(TransferError::Aborted), registry, now);
             if self.running.is_some() {
                 // a file job holds the transfer's file: finish when it is back
@@ -471,7 +506,7 @@ impl Connection {
                     }
                 }
                 Action::Login(task) => match &self.offload {
-                    Some(off) => match off.submit(move || Done::Login(task.run())) {
+                    Some(off) => match off.submit_login(move || Done::Login(task.run())) {
                         Ok(()) => {
                             self.jobs_out += 1;
                             None
@@ -488,6 +523,12 @@ impl Connection {
                     },
                     None => Some(self.session.handle(Input::LoginDone(task.run()), now)),
                 },
+                Action::Fs(task) if self.offload.is_none() && self.stop_now(registry, now) => {
+                    // the server is stopping: no command starts its work
+                    // now; an upload's end is still finished
+                    task.must_run()
+                        .then(|| self.session.handle(Input::FsDone(task.run()), now))
+                }
                 Action::Fs(task) => match &self.offload {
                     Some(off) => match off.submit(move || Done::Fs(task.run())) {
                         Ok(()) => {

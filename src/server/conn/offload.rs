@@ -38,24 +38,31 @@ impl Done {
 /// side of transfers on storage that may be slow) on a thread pool and
 /// hands the result back to the poll loop (keyed by connection), so a slow
 /// authorizer or a slow mount stalls no other session.
+///
+/// Login checks have a pool of their own: a new client's login never waits
+/// behind other sessions' work on a slow mount.
 #[derive(Clone)]
 pub(crate) struct Offload {
     pool: Arc<Pool>,
+    logins: Arc<Pool>,
     results: crossbeam_channel::Sender<(usize, u64, Done)>,
     waker: Arc<mio::Waker>,
     key: (usize, u64),
 }
 
 impl Offload {
-    /// A handle for connection `key` that runs jobs on `pool` and reports on `results`, waking `waker`.
+    /// A handle for connection `key` that runs filesystem jobs on `pool`
+    /// and login checks on `logins`, and reports on `results`, waking `waker`.
     pub(crate) fn new(
         pool: Arc<Pool>,
+        logins: Arc<Pool>,
         results: crossbeam_channel::Sender<(usize, u64, Done)>,
         waker: Arc<mio::Waker>,
         key: (usize, u64),
     ) -> Self {
         Offload {
             pool,
+            logins,
             results,
             waker,
             key,
@@ -65,8 +72,24 @@ impl Offload {
     /// Run `job` on the pool. Err: no thread could be started (the job was
     /// dropped, see [`Pool::execute`]).
     pub(super) fn submit(&self, job: impl FnOnce() -> Done + Send + 'static) -> io::Result<()> {
+        self.submit_to(&self.pool, job)
+    }
+
+    /// Run a login check on the login pool (see [`Offload::submit`]).
+    pub(super) fn submit_login(
+        &self,
+        job: impl FnOnce() -> Done + Send + 'static,
+    ) -> io::Result<()> {
+        self.submit_to(&self.logins, job)
+    }
+
+    fn submit_to(
+        &self,
+        pool: &Pool,
+        job: impl FnOnce() -> Done + Send + 'static,
+    ) -> io::Result<()> {
         let (tx, waker, (idx, gen)) = (self.results.clone(), Arc::clone(&self.waker), self.key);
-        self.pool.execute(move || {
+        pool.execute(move || {
             let done = job();
             match tx.send((idx, gen, done)) {
                 Ok(()) => {

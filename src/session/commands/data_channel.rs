@@ -5,6 +5,11 @@ use super::*;
 
 impl Session {
     pub(super) fn cmd_abor(&mut self, out: &mut Vec<Action>) {
+        if std::mem::take(&mut self.abor_reply_due) {
+            // the transfer was stopped when this ABOR arrived (see `on_line`)
+            self.reply(out, Reply::new(226, "ABOR command successful."));
+            return;
+        }
         if let TransferState::Running(r) = &mut self.transfer {
             // answered when the transfer's end comes back (426, 226)
             if r.abort.replace(AbortReason::Client).is_none() {
@@ -30,6 +35,22 @@ impl Session {
                 Reply::new(225, "ABOR command successful; data channel closed."),
             );
         }
+    }
+
+    /// An ABOR behind queued commands: stop the transfer now; the ABOR's
+    /// own `226` is given when it comes up in the queue.
+    pub(in crate::session) fn abort_ahead(&mut self, out: &mut Vec<Action>) {
+        if let TransferState::Running(r) = &mut self.transfer {
+            if r.abort.replace(AbortReason::Client).is_none() {
+                out.push(Action::AbortTransfer);
+            }
+        } else if self.transfer.is_waiting() {
+            self.fail_pending(out);
+            out.push(Action::CloseData);
+            self.data = DataState::None;
+            self.reply_info(out, Reply::new(426, "Transfer aborted via ABOR."));
+        }
+        self.abor_reply_due = true;
     }
 
     // --- data connection set-up

@@ -122,12 +122,14 @@ impl Session {
     }
 
     pub(super) fn cmd_quit(&mut self, out: &mut Vec<Action>) {
-        if self.transfer.is_running() {
-            // RFC 959: the connection stays open for the transfer's result, then closes.
+        if self.transfer.is_active() {
+            // RFC 959: the connection stays open for the transfer's result,
+            // then closes; a transfer still waiting for its data connection
+            // gets it (or its deadline) first, so that it has a final reply
+            // and an upload the client already sent is kept.
             self.quit_pending = true;
             return;
         }
-        self.fail_pending(out);
         self.send_goodbye(out);
     }
 }

@@ -185,7 +185,7 @@ fn a_result_that_comes_back_after_the_shutdown_reply_says_nothing() {
 }
 
 #[test]
-fn quit_with_an_upload_waiting_for_its_data_connection_aborts_it() {
+fn quit_waits_for_an_upload_waiting_for_its_data_connection() {
     let mut h = Scenario::new()
         .memory_fs()
         .file("old", b"keep")
@@ -194,8 +194,13 @@ fn quit_with_an_upload_waiting_for_its_data_connection_aborts_it() {
         .passive()
         .build();
     assert_eq!(codes(&h.line("STOR old")), vec![150]);
-    let a = h.raw_line("QUIT");
-    assert_eq!(codes(&a), vec![221], "{a:?}");
+    // the STOR gets its final reply before the 221 (RFC 959: QUIT waits
+    // for the transfer); here its data connection never comes
+    assert!(h.raw_line("QUIT").is_empty());
+    let d = h.s.next_deadline().expect("the passive deadline");
+    h.now = d;
+    let a = h.raw(Input::Tick);
+    assert_eq!(codes(&a), vec![421, 221], "{a:?}");
     assert!(a.iter().any(|a| matches!(a, Action::Close)), "{a:?}");
     let abort = tasks(a).pop().expect("the upload's abort");
     assert!(is_upload_abort(&abort), "{abort:?}");
@@ -341,10 +346,11 @@ fn an_upload_abort_is_the_one_task_that_may_run_beside_another() {
         .passive()
         .build();
     assert_eq!(codes(&h.line("STOR old")), vec![150]);
-    // MKD waits behind the upload; ABOR cancels the upload and MKD runs
+    // MKD waits behind the upload; ABOR cancels the upload (426) and MKD
+    // runs; the ABOR's 226 comes after MKD's reply
     assert!(h.raw_line("MKD d").is_empty());
     let a = h.raw_line("ABOR");
-    assert_eq!(codes(&a), vec![426, 226], "{a:?}");
+    assert_eq!(codes(&a), vec![426], "{a:?}");
     let out = tasks(a);
     assert_eq!(out.len(), 2, "{out:?}");
     assert!(is_upload_abort(&out[0]), "{out:?}");
@@ -352,8 +358,87 @@ fn an_upload_abort_is_the_one_task_that_may_run_beside_another() {
     let mut out = out.into_iter();
     let (abort, mkd) = (out.next().unwrap(), out.next().unwrap());
     // the results may come back in any order: the abort's is not awaited
-    assert_eq!(codes(&h.raw(Input::FsDone(mkd.run()))), vec![257]);
+    assert_eq!(codes(&h.raw(Input::FsDone(mkd.run()))), vec![257, 226]);
     assert!(h.raw(Input::FsDone(abort.run())).is_empty());
     assert_eq!(h.mem().read_file(b"/old").unwrap(), b"keep");
     assert!(h.one("PWD").starts_with("257"), "nothing hangs");
+}
+
+#[test]
+fn a_lost_control_connection_starts_no_more_work_and_drops_the_lines_held() {
+    let mut h = Scenario::new().memory_fs().logged_in().build();
+    // MKD a is out; MKD b and MKD c wait behind it
+    let first = tasks(h.raw_line("MKD a")).pop().expect("a task");
+    assert!(h.raw_line("MKD b").is_empty());
+    assert!(h.raw_line("MKD c").is_empty());
+    // the client resets the connection
+    let a = h.raw(Input::ControlLost);
+    assert!(codes(&a).is_empty(), "{a:?}");
+    // the task already out comes back: nothing is said, nothing new starts
+    let a = h.raw(Input::FsDone(first.run()));
+    assert!(a.is_empty(), "{a:?}");
+    assert!(h.mem().create_dir_all(b"/b").is_ok(), "MKD b never ran");
+    assert_eq!(h.s.next_deadline(), Some(h.now + CLOSE_LINGER));
+    let a = h.raw(Input::Disconnected);
+    assert_eq!(events(&a), vec![Event::Disconnect]);
+}
+
+#[test]
+fn a_lost_control_connection_lets_an_upload_finish_and_stops_a_download() {
+    // an upload: its data may all be there; it is committed
+    let (mut h, mut t) = Scenario::new()
+        .memory_fs()
+        .file("old", b"keep")
+        .logged_in()
+        .binary()
+        .transfer_running("STOR old");
+    let a = h.raw(Input::ControlLost);
+    assert!(a.is_empty(), "{a:?}");
+    fill(&mut t, b"new");
+    let a = h.raw(Input::TransferDone {
+        transfer: t,
+        result: Ok(()),
+        seconds: 0.1,
+    });
+    assert!(codes(&a).is_empty(), "{a:?}");
+    let commit = tasks(a).pop().expect("the commit");
+    let a = h.raw(Input::FsDone(commit.run()));
+    assert!(codes(&a).is_empty(), "nothing is said: {a:?}");
+    assert!(matches!(events(&a)[..], [Event::FileReceived(_)]), "{a:?}");
+    assert_eq!(h.mem().read_file(b"/old").unwrap(), b"new");
+
+    // a download is stopped at once
+    let (mut h, t) = Scenario::new()
+        .file("f", b"x")
+        .logged_in()
+        .binary()
+        .transfer_running("RETR f");
+    let a = h.raw(Input::ControlLost);
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
+    let a = h.done(t, Err(TransferError::Aborted));
+    assert!(codes(&a).is_empty(), "{a:?}");
+    assert!(
+        matches!(events(&a)[..], [Event::IncompleteFileSent(_)]),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn quit_while_a_transfer_waits_for_its_data_connection_lets_it_run_first() {
+    let mut h = Scenario::new()
+        .file("f", b"abc")
+        .logged_in()
+        .binary()
+        .passive()
+        .build();
+    assert_eq!(codes(&h.line("RETR f")), vec![150]);
+    assert!(h.line("QUIT").is_empty());
+    // the client connects after all: the transfer runs, then goodbye
+    let a = h.input(Input::DataConnected);
+    let Some(Action::StartTransfer(t)) = a.into_iter().last() else {
+        panic!("no transfer");
+    };
+    let a = h.done(t, Ok(()));
+    assert_eq!(codes(&a), vec![226, 221]);
+    assert!(matches!(a.last(), Some(Action::Close)), "{a:?}");
 }
