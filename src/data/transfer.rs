@@ -568,7 +568,13 @@ impl Transfer {
         self
     }
 
-    /// Whether the data connection must be secured with TLS before the transfer moves bytes.
+    /// An upload whose client closed the data connection: every byte it
+    /// sent is read (what is left is writing it to the file).
+    pub fn client_done(&self) -> bool {
+        self.net_eof
+    }
+
+    /// Whether the transfer is protected with TLS (PROT P).
     pub fn is_protected(&self) -> bool {
         self.protected
     }

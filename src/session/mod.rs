@@ -179,10 +179,15 @@ pub enum Input<'a> {
     /// The control connection was lost (the client closed or reset it, or
     /// it failed) while the session was not closing: nothing more is read
     /// or said. Lines received before are dropped and start no work; a
-    /// running download is stopped; a running upload may finish (its data
-    /// may all have arrived) within [`CLOSE_LINGER`]. The driver goes on
-    /// feeding the results of work already out, then [`Input::Disconnected`].
-    ControlLost,
+    /// running transfer is stopped, except an upload whose data the client
+    /// had all sent (it is finished within [`CLOSE_LINGER`]). The driver
+    /// goes on feeding the results of work already out, then
+    /// [`Input::Disconnected`].
+    ControlLost {
+        /// A running upload's client had closed its data connection: it
+        /// sent the whole file before it went away.
+        upload_sent: bool,
+    },
     /// The control connection is gone (closed by either side).
     Disconnected,
 }
@@ -629,7 +634,7 @@ impl Session {
                 }
             }
             Input::Tick => self.on_tick(now, &mut out),
-            Input::ControlLost => self.on_control_lost(now, &mut out),
+            Input::ControlLost { upload_sent } => self.on_control_lost(upload_sent, now, &mut out),
             Input::Disconnected => {
                 self.disconnected = true;
                 self.clear_queue();
@@ -740,7 +745,7 @@ impl Session {
     }
 
     /// See [`Input::ControlLost`].
-    fn on_control_lost(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn on_control_lost(&mut self, upload_sent: bool, now: Instant, out: &mut Vec<Action>) {
         if self.closing {
             return;
         }
@@ -748,12 +753,14 @@ impl Session {
         self.closing = true;
         self.clear_queue();
         self.fail_pending(out);
-        match self.transfer.running().map(|r| r.cmd.is_upload()) {
-            // what the client sent may all be there: let it finish (or end
-            // with its data connection), for CLOSE_LINGER at most
-            Some(true) => {}
-            Some(false) => self.abort_transfer(AbortReason::ControlLost, out),
-            None => {}
+        // An upload whose client closed the data connection before it went
+        // away sent the whole file (stream mode: the end of the data
+        // connection is the end of the file): it is finished and kept,
+        // within CLOSE_LINGER. Any other transfer stops: a client that
+        // vanished mid-upload must not replace a file with part of one.
+        let upload = self.transfer.running().is_some_and(|r| r.cmd.is_upload());
+        if !(upload && upload_sent) {
+            self.abort_transfer(AbortReason::ControlLost, out);
         }
         self.timers.linger = Some(now + CLOSE_LINGER);
     }

@@ -357,7 +357,26 @@ impl Connection {
             // session closing it: it stops its work and decides what
             // becomes of a running transfer
             let now = Instant::now();
-            self.feed(Input::ControlLost, registry, now);
+            // read what the data connection already holds: an upload whose
+            // client sent everything and closed it ends (or knows it has)
+            if self
+                .running
+                .as_ref()
+                .is_some_and(|r| r.transfer.cmd.is_upload())
+            {
+                // (a bounded number of pump steps: what is buffered)
+                for _ in 0..64 {
+                    self.pump(registry, now);
+                    if !self.hot {
+                        break;
+                    }
+                }
+            }
+            let upload_sent = self
+                .running
+                .as_ref()
+                .is_some_and(|r| r.transfer.client_done());
+            self.feed(Input::ControlLost { upload_sent }, registry, now);
         }
         self.flush();
         if !self.ctrl.ready() && !matches!(self.ctrl.mode, CtrlMode::Unwrapping { .. }) {

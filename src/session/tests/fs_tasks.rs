@@ -372,7 +372,7 @@ fn a_lost_control_connection_starts_no_more_work_and_drops_the_lines_held() {
     assert!(h.raw_line("MKD b").is_empty());
     assert!(h.raw_line("MKD c").is_empty());
     // the client resets the connection
-    let a = h.raw(Input::ControlLost);
+    let a = h.raw(Input::ControlLost { upload_sent: false });
     assert!(codes(&a).is_empty(), "{a:?}");
     // the task already out comes back: nothing is said, nothing new starts
     let a = h.raw(Input::FsDone(first.run()));
@@ -384,15 +384,15 @@ fn a_lost_control_connection_starts_no_more_work_and_drops_the_lines_held() {
 }
 
 #[test]
-fn a_lost_control_connection_lets_an_upload_finish_and_stops_a_download() {
-    // an upload: its data may all be there; it is committed
+fn a_lost_control_connection_keeps_an_upload_sent_whole_and_stops_the_rest() {
+    // an upload whose client sent everything: it is committed
     let (mut h, mut t) = Scenario::new()
         .memory_fs()
         .file("old", b"keep")
         .logged_in()
         .binary()
         .transfer_running("STOR old");
-    let a = h.raw(Input::ControlLost);
+    let a = h.raw(Input::ControlLost { upload_sent: true });
     assert!(a.is_empty(), "{a:?}");
     fill(&mut t, b"new");
     let a = h.raw(Input::TransferDone {
@@ -407,13 +407,35 @@ fn a_lost_control_connection_lets_an_upload_finish_and_stops_a_download() {
     assert!(matches!(events(&a)[..], [Event::FileReceived(_)]), "{a:?}");
     assert_eq!(h.mem().read_file(b"/old").unwrap(), b"new");
 
+    // an upload cut short: stopped, the old file stays whole
+    let (mut h, t) = Scenario::new()
+        .memory_fs()
+        .file("old", b"keep")
+        .logged_in()
+        .binary()
+        .transfer_running("STOR old");
+    let a = h.raw(Input::ControlLost { upload_sent: false });
+    assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
+    let a = h.raw(Input::TransferDone {
+        transfer: t,
+        result: Err(TransferError::Aborted),
+        seconds: 0.1,
+    });
+    let abort = tasks(a).pop().expect("the abort");
+    let a = h.raw(Input::FsDone(abort.run()));
+    assert!(
+        matches!(events(&a)[..], [Event::IncompleteFileReceived(_)]),
+        "{a:?}"
+    );
+    assert_eq!(h.mem().read_file(b"/old").unwrap(), b"keep");
+
     // a download is stopped at once
     let (mut h, t) = Scenario::new()
         .file("f", b"x")
         .logged_in()
         .binary()
         .transfer_running("RETR f");
-    let a = h.raw(Input::ControlLost);
+    let a = h.raw(Input::ControlLost { upload_sent: false });
     assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
     let a = h.done(t, Err(TransferError::Aborted));
     assert!(codes(&a).is_empty(), "{a:?}");
