@@ -733,6 +733,28 @@ impl Driver {
         if self.disconnected {
             return;
         }
+        if !self.closing && c.u8() % 2 == 0 {
+            // the client went away while the session was not closing: the
+            // driver says so first (the session stops its work and decides
+            // what becomes of a running transfer), then finishes
+            let upload_sent = c.u8() % 2 == 0;
+            let answered = self.answered;
+            self.handle(Input::ControlLost { upload_sent }, c);
+            assert_eq!(
+                self.answered, answered,
+                "a reply after the control connection was lost"
+            );
+            self.closing = true;
+            // work already out comes back
+            while let Some(task) = self.fs_tasks.pop_front() {
+                let answered = self.answered;
+                self.handle(Input::FsDone(task.run()), c);
+                assert_eq!(
+                    self.answered, answered,
+                    "a reply after the control connection was lost"
+                );
+            }
+        }
         if self.running.is_some() {
             self.end_transfer(End::Network, c);
         }
