@@ -81,10 +81,17 @@ fn an_upload_sent_whole_before_quit_and_close_is_kept() {
     let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 249) as u8).collect();
     d.write_all(&data).unwrap();
     drop(d);
+    let port = r.stream.local_addr().unwrap().port();
     r.send(b"QUIT\r\n");
     drop(r);
     srv.events.wait_for("disconnect", has_disconnect);
-    assert!(std::fs::read(srv.path("f.bin")).unwrap() == data);
+    let got = std::fs::read(srv.path("f.bin")).unwrap();
+    assert!(
+        got == data,
+        "{} bytes kept; log: {:#?}",
+        got.len(),
+        common::log_lines(&format!(":{port}-"))
+    );
 }
 
 /// During a RETR, SIZE and PWD then ABOR in one segment: the RETR's 426,

@@ -44,7 +44,7 @@ use queue::Received;
 use transfer::TransferState;
 
 pub use fs_work::{FsDone, FsTask, MAX_GLOB_MATCHES};
-pub use timers::CLOSE_LINGER;
+pub use timers::{CLOSE_LINGER, UPLOAD_GRACE};
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -179,8 +179,9 @@ pub enum Input<'a> {
     /// The control connection was lost (the client closed or reset it, or
     /// it failed) while the session was not closing: nothing more is read
     /// or said. Lines received before are dropped and start no work; a
-    /// running transfer is stopped, except an upload whose data the client
-    /// had all sent (it is finished within [`CLOSE_LINGER`]). The driver
+    /// running transfer is stopped, except an upload whose data connection
+    /// ends (the client sent the whole file) within [`UPLOAD_GRACE`]:
+    /// it is finished within [`CLOSE_LINGER`]. The driver
     /// goes on feeding the results of work already out, then
     /// [`Input::Disconnected`].
     ControlLost {
@@ -753,13 +754,17 @@ impl Session {
         self.closing = true;
         self.clear_queue();
         self.fail_pending(out);
-        // An upload whose client closed the data connection before it went
-        // away sent the whole file (stream mode: the end of the data
-        // connection is the end of the file): it is finished and kept,
-        // within CLOSE_LINGER. Any other transfer stops: a client that
-        // vanished mid-upload must not replace a file with part of one.
+        // An upload whose client closed the data connection before (or
+        // about when) it went away sent the whole file (stream mode: the end
+        // of the data connection is the end of the file): it is finished
+        // and kept, within CLOSE_LINGER. One whose data connection stays
+        // open past UPLOAD_GRACE is stopped: a client that vanished
+        // mid-upload must not replace a file with part of one. Any other
+        // transfer stops at once.
         let upload = self.transfer.running().is_some_and(|r| r.cmd.is_upload());
-        if !(upload && upload_sent) {
+        if upload && !upload_sent {
+            self.timers.upload_grace = Some(now + timers::UPLOAD_GRACE);
+        } else if !upload {
             self.abort_transfer(AbortReason::ControlLost, out);
         }
         self.timers.linger = Some(now + CLOSE_LINGER);

@@ -30,6 +30,12 @@ use crate::proto::reply::Reply;
 /// replies before the driver drops them ([`Action::CloseNow`]).
 pub const CLOSE_LINGER: Duration = Duration::from_secs(10);
 
+/// After the control connection is lost during an upload, how long its
+/// data connection may take to end (the client closed both at about the
+/// same time, and the last bytes are still on their way): ended, the upload
+/// is complete and kept; still open, it is stopped.
+pub const UPLOAD_GRACE: Duration = Duration::from_secs(2);
+
 /// How long an active connect may take when no data timeout is configured.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,6 +67,10 @@ pub(super) struct Timers {
     /// After [`Action::Close`]: when the driver stops waiting for the
     /// client to read.
     pub(super) linger: Option<Instant>,
+    /// The control connection was lost during an upload whose data
+    /// connection had not ended yet: the upload is stopped then unless its
+    /// data connection ends first (see [`UPLOAD_GRACE`]).
+    pub(super) upload_grace: Option<Instant>,
 }
 
 impl Timers {
@@ -75,6 +85,7 @@ impl Timers {
             progress: None,
             grace: None,
             linger: None,
+            upload_grace: None,
         }
     }
 }
@@ -98,7 +109,7 @@ impl Session {
         let t = &self.timers;
         let mut d = t.hold.as_ref().map(|h| h.0);
         if self.closing {
-            return earliest(d, t.linger);
+            return earliest(earliest(d, t.linger), t.upload_grace);
         }
         for x in [t.ctrl_tls, t.data, t.data_tls, t.grace] {
             d = earliest(d, x);
@@ -128,6 +139,14 @@ impl Session {
             }
         }
         if self.closing {
+            if self.timers.upload_grace.is_some_and(|g| now >= g) {
+                self.timers.upload_grace = None;
+                log::info!(
+                    "{} the upload's data connection did not end after the control connection was lost",
+                    self.prefix
+                );
+                self.abort_transfer(AbortReason::ControlLost, out);
+            }
             if self.timers.linger.is_some_and(|l| now >= l) {
                 self.timers.linger = None;
                 log::info!(

@@ -357,8 +357,13 @@ impl Connection {
             // session closing it: it stops its work and decides what
             // becomes of a running transfer
             let now = Instant::now();
-            // read what the data connection already holds: an upload whose
-            // client sent everything and closed it ends (or knows it has)
+            // a data connection the client made before it went away is
+            // taken (a transfer waiting for it starts), and what it already
+            // holds is read: an upload whose client sent everything and
+            // closed it ends (or is known to have been sent whole)
+            if self.passive.is_some() {
+                self.accept_data(registry, now);
+            }
             if self
                 .running
                 .as_ref()

@@ -407,7 +407,8 @@ fn a_lost_control_connection_keeps_an_upload_sent_whole_and_stops_the_rest() {
     assert!(matches!(events(&a)[..], [Event::FileReceived(_)]), "{a:?}");
     assert_eq!(h.mem().read_file(b"/old").unwrap(), b"new");
 
-    // an upload cut short: stopped, the old file stays whole
+    // an upload whose data connection stays open: stopped after
+    // UPLOAD_GRACE, the old file stays whole
     let (mut h, t) = Scenario::new()
         .memory_fs()
         .file("old", b"keep")
@@ -415,6 +416,10 @@ fn a_lost_control_connection_keeps_an_upload_sent_whole_and_stops_the_rest() {
         .binary()
         .transfer_running("STOR old");
     let a = h.raw(Input::ControlLost { upload_sent: false });
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(h.s.next_deadline(), Some(h.now + UPLOAD_GRACE));
+    h.now += UPLOAD_GRACE;
+    let a = h.raw(Input::Tick);
     assert!(matches!(a.as_slice(), [Action::AbortTransfer]), "{a:?}");
     let a = h.raw(Input::TransferDone {
         transfer: t,
