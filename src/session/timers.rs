@@ -15,6 +15,7 @@
 //! | a transfer that moves no byte | `data_timeout` | `421`, close |
 //! | server shutdown while a transfer runs | `shutdown_grace` (5 s) | `426`, then `421`, close |
 //! | a closing connection whose client does not read | [`CLOSE_LINGER`] | the driver drops the unsent output |
+//! | an upload whose control connection was lost, data connection still open | [`UPLOAD_GRACE`] | the upload is stopped (the old file stays whole) |
 //!
 //! The timeouts are pyftpdlib's (`FTPHandler.timeout`, `DTPHandler.timeout`,
 //! `PassiveDTP.timeout`, `auth_failed_timeout`); the handshake, linger and
