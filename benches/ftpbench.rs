@@ -27,48 +27,22 @@
 
 #[path = "../tests/common/procs.rs"]
 mod procs;
+#[path = "support/server.rs"]
+mod server;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use server::{free_port, Server};
 
 const RUNS: usize = 7;
 const TLS_RUNS: usize = 3;
 /// How long a client waits for each reply of its login before it counts as
 /// failed (a connection the server's backlog dropped would wait for minutes).
 const LOGIN_WAIT: Duration = Duration::from_secs(20);
-
-struct Server {
-    name: String,
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
 
 fn start(name: &str, mut cmd: Command, port: u16) -> Option<Server> {
     let child = cmd

@@ -23,16 +23,20 @@
 //! `multi-thread,async,multi-proc,pre-fork`; pre-fork runs `--workers 1`),
 //! `SLOWBENCH_PEERS` (default `pyftpdlib`; empty to skip it).
 
+#[path = "support/server.rs"]
+mod server;
 #[path = "../tests/common/slowfs.rs"]
 mod slowfs;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+use server::{free_port, Server};
 
 const FAST_DELAY: Duration = Duration::from_millis(200);
 const SLOW_DELAY: Duration = Duration::from_secs(1);
@@ -40,36 +44,6 @@ const NOOP_EVERY: Duration = Duration::from_millis(50);
 /// The longest a client of the 20-sessions run waits for a reply.
 const CLIENT_WAIT: Duration = Duration::from_secs(120);
 const SMALL: &[u8] = b"a small file\n";
-
-struct Server {
-    name: String,
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
 
 /// Start `cmd` (listening on 127.0.0.1:`port`) and wait for its greeting.
 fn start(name: &str, mut cmd: Command, port: u16) -> Option<Server> {
