@@ -53,6 +53,13 @@ struct Entry {
     _slot: Box<dyn Send>,
     /// Bumped on every reuse of the index, so stale timers are ignored.
     generation: u64,
+    /// The deadline this connection has in the heap, if any. A connection
+    /// has at most one live heap entry: a later deadline is pushed when the
+    /// armed one fires, an earlier one replaces it (the old entry goes stale).
+    /// Pushing on every event instead grew the heap by one entry per
+    /// socket event of a transfer (tens of thousands per GiB uploaded), and
+    /// its compaction then ran on every loop turn.
+    armed: Option<Instant>,
 }
 
 /// Every session of one poll thread.
@@ -196,6 +203,7 @@ impl PollLoop {
                     conn,
                     _slot: nc.slot,
                     generation: self.generations[idx],
+                    armed: None,
                 });
                 self.after(idx);
             }
@@ -217,7 +225,10 @@ impl PollLoop {
             return;
         }
         if let Some(d) = entry.conn.next_deadline() {
-            self.timers.push(Reverse((d, idx, entry.generation)));
+            if entry.armed.map_or(true, |armed| d < armed) {
+                entry.armed = Some(d);
+                self.timers.push(Reverse((d, idx, entry.generation)));
+            }
         }
         if entry.conn.hot && !self.hot.contains(&idx) {
             self.hot.push_back(idx);
@@ -310,26 +321,30 @@ impl PollLoop {
                 let Some(Some(entry)) = self.entries.get_mut(idx) else {
                     continue;
                 };
-                if entry.generation != gen {
+                if entry.generation != gen || entry.armed != Some(d) {
                     continue;
                 }
-                // only the earliest pending deadline of a connection needs the call
-                if entry.conn.next_deadline().is_some_and(|nd| nd > now) {
+                entry.armed = None;
+                // the connection's deadline moved later meanwhile: wait for that one
+                if let Some(nd) = entry.conn.next_deadline().filter(|nd| *nd > now) {
+                    entry.armed = Some(nd);
+                    self.timers.push(Reverse((nd, idx, gen)));
                     continue;
                 }
                 entry.conn.on_timer(self.poll.registry());
                 self.after(idx);
             }
-            // keep the heap from growing without bound with stale entries
-            if self.timers.len() > 4 * self.entries.len() + 1024 {
+            // drop stale entries (superseded by an earlier deadline) once
+            // they outnumber the live ones (at most one per connection)
+            if self.timers.len() > 2 * self.entries.len() + 1024 {
                 let live: Vec<_> = self
                     .timers
                     .drain()
-                    .filter(|Reverse((_, i, g))| {
+                    .filter(|Reverse((d, i, g))| {
                         self.entries
                             .get(*i)
                             .and_then(Option::as_ref)
-                            .is_some_and(|e| e.generation == *g)
+                            .is_some_and(|e| e.generation == *g && e.armed == Some(*d))
                     })
                     .collect();
                 self.timers.extend(live);
