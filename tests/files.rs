@@ -6,6 +6,7 @@ mod common;
 each_model!(
     stor_over_existing_file_is_atomic,
     stor_replaces_a_hard_link_instead_of_writing_through_it,
+    stor_over_existing_file_releases_the_old_cached_pages,
     new_file_upload_is_in_place_and_resumable,
     disk_full_gives_452_and_keeps_old_file,
     big_directory_is_listed_completely,
@@ -130,6 +131,58 @@ fn stor_over_existing_file_is_atomic() {
     assert_eq!(temp_files(srv.dir.path()), Vec::<String>::new());
     let x = get(&mut r, "RETR f.bin");
     assert_eq!(x.data, new);
+}
+
+/// Bytes of `path` in the page cache (`fincore`), or `None` without the tool.
+fn resident_bytes(path: &Path) -> Option<u64> {
+    let out = std::process::Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// A replacing upload keeps the old file whole but hands its page cache back
+/// when it starts (the new content would otherwise need memory of its own
+/// while the old copy sits in the cache), on filesystems whose cache is not
+/// the file itself.
+fn stor_over_existing_file_releases_the_old_cached_pages() {
+    let srv = common::start(|_| {});
+    let on_tmpfs = nix::sys::statfs::statfs(srv.dir.path())
+        .map(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+        .unwrap_or(true);
+    let old = pattern(4 << 20, 7);
+    let keep = srv.path(".old-inode");
+    {
+        let mut f = std::fs::File::create(srv.path("f.bin")).unwrap();
+        f.write_all(&old).unwrap();
+        f.sync_all().unwrap(); // clean pages: dropping them needs no writeback
+    }
+    std::fs::hard_link(srv.path("f.bin"), &keep).unwrap();
+    assert_eq!(std::fs::read(&keep).unwrap(), old);
+    let Some(before) = resident_bytes(&keep) else {
+        eprintln!("skipped: fincore (util-linux) is not installed");
+        return;
+    };
+    if on_tmpfs || before == 0 {
+        eprintln!(
+            "skipped: the test directory's page cache is the file itself (tmpfs) or not kept"
+        );
+        return;
+    }
+    let mut r = login(&srv);
+    code(&r.cmd("TYPE I"), "200");
+    let x = put(&mut r, "STOR f.bin", b"new");
+    code(&x.last, "226");
+    assert_eq!(std::fs::read(srv.path("f.bin")).unwrap(), b"new");
+    let after = resident_bytes(&keep).unwrap_or(u64::MAX);
+    assert!(
+        after < old.len() as u64 / 4,
+        "the replaced file still has {after} of {before} bytes cached"
+    );
+    // the old content itself is untouched
+    assert_eq!(std::fs::read(&keep).unwrap(), old);
 }
 
 fn stor_replaces_a_hard_link_instead_of_writing_through_it() {

@@ -365,6 +365,7 @@ impl Root {
                 "not a regular file",
             ));
         }
+        release_cached_pages(&pdir, &name);
         let (tmp, file) = create_temp(&pdir, &name)?;
         // Keep the old file's owner (when we may) and permission bits, but never
         // set-id bits on content someone just uploaded.
@@ -574,6 +575,34 @@ impl Seek for LocalRead {
 impl ReadFile for LocalRead {
     fn raw_fd(&self) -> Option<RawFd> {
         Some(self.file.as_raw_fd())
+    }
+}
+
+/// Ask the kernel to drop the page cache of the file a replacing upload is
+/// about to supersede (`posix_fadvise(POSIX_FADV_DONTNEED)`; dirty pages are
+/// written back first, the file itself is untouched).
+///
+/// A replacing upload keeps the old file whole until the new one is complete,
+/// so for a while both are in memory, where a server that truncates in place
+/// (pyftpdlib, vsftpd) frees the old pages at once and writes the new content
+/// into them. The new pages then come from free memory, which is slower to
+/// fill: 4-7x on a VM whose balloon takes freed pages back (1 GiB over a
+/// 1 GiB file written just before: 480 MiB/s, or 3600 MiB/s after this call,
+/// which took 418 ms to write the old pages back), and on a host whose memory
+/// is full of cache each page must first be reclaimed. The old file's cache
+/// is of no use once the new content replaces it; a reader of the old file
+/// meanwhile reads it from the disk. On tmpfs the pages are the file, and
+/// the call does nothing. Errors (an unreadable file) are ignored: the upload
+/// proceeds as before.
+fn release_cached_pages(dir: &Dir, name: &OsString) {
+    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+    let mut opts = OpenOptions::new();
+    opts.read(true)
+        .custom_flags(SAFE_OPEN_FLAGS | libc::O_NOFOLLOW);
+    if let Ok(f) = dir.open_with(name, &opts) {
+        if let Err(e) = posix_fadvise(&f, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED) {
+            log::debug!("posix_fadvise on a replaced file: {e}");
+        }
     }
 }
 
