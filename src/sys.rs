@@ -298,3 +298,11 @@ pub(crate) fn fnmatch_period(pattern: &[u8], name: &[u8]) -> bool {
     // fnmatch only reads them.
     unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PERIOD) == 0 }
 }
+
+/// `_exit(2)`: end this process now, without running `atexit` handlers or
+/// library destructors (for a forked child whose own buffers are flushed).
+pub(crate) fn exit_immediately(code: i32) -> ! {
+    // SAFETY: `_exit` takes no pointers and never returns; skipping the exit
+    // handlers is the point, and the caller flushed what it owns first.
+    unsafe { libc::_exit(code) }
+}
