@@ -7,6 +7,7 @@ each_model!(
     stor_over_existing_file_is_atomic,
     stor_replaces_a_hard_link_instead_of_writing_through_it,
     stor_over_existing_file_releases_the_old_cached_pages,
+    replaced_files_are_closed_after_the_commit,
     new_file_upload_is_in_place_and_resumable,
     disk_full_gives_452_and_keeps_old_file,
     big_directory_is_listed_completely,
@@ -183,6 +184,42 @@ fn stor_over_existing_file_releases_the_old_cached_pages() {
     );
     // the old content itself is untouched
     assert_eq!(std::fs::read(&keep).unwrap(), old);
+}
+
+/// Descriptors of this process open on files with no name left.
+fn open_deleted_files(dir: &Path) -> usize {
+    let prefix = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc/self/fd")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|t| t.to_string_lossy().into_owned())
+                .filter(|t| t.starts_with(&prefix) && t.ends_with(" (deleted)"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The file a commit replaces is held open across the rename (so that
+/// freeing it happens off the reply's path) and closed right after: after
+/// many replacing uploads, no descriptor on a replaced file remains (in the
+/// models that serve in this process; the others exit per session or
+/// worker).
+fn replaced_files_are_closed_after_the_commit() {
+    let srv = common::start(|_| {});
+    std::fs::write(srv.path("f.bin"), pattern(64 * 1024, 1)).unwrap();
+    let mut r = login(&srv);
+    code(&r.cmd("TYPE I"), "200");
+    for i in 0..30u8 {
+        let data = pattern(64 * 1024 + i as usize, i);
+        let x = put(&mut r, "STOR f.bin", &data);
+        code(&x.last, "226");
+        assert_eq!(std::fs::read(srv.path("f.bin")).unwrap(), data);
+    }
+    wait_until("every replaced file closed", 20, || {
+        open_deleted_files(srv.dir.path()) == 0
+    });
+    assert_eq!(temp_files(srv.dir.path()), Vec::<String>::new());
 }
 
 fn stor_replaces_a_hard_link_instead_of_writing_through_it() {

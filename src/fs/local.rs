@@ -596,13 +596,51 @@ impl ReadFile for LocalRead {
 /// proceeds as before.
 fn release_cached_pages(dir: &Dir, name: &OsString) {
     use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
-    let mut opts = OpenOptions::new();
-    opts.read(true)
-        .custom_flags(SAFE_OPEN_FLAGS | libc::O_NOFOLLOW);
-    if let Ok(f) = dir.open_with(name, &opts) {
+    if let Some(f) = open_regular(dir, name) {
         if let Err(e) = posix_fadvise(&f, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED) {
             log::debug!("posix_fadvise on a replaced file: {e}");
         }
+    }
+}
+
+/// `name` in `dir` opened read-only if it is a regular file (never following
+/// a symlink, never blocking on a FIFO); `None` otherwise or if it can't be.
+fn open_regular(dir: &Dir, name: &OsString) -> Option<std::fs::File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true)
+        .custom_flags(SAFE_OPEN_FLAGS | libc::O_NOFOLLOW);
+    let f = dir.open_with(name, &opts).ok()?.into_std();
+    f.metadata().ok().filter(|m| m.is_file()).map(|_| f)
+}
+
+/// Close `file` on a background thread of this process (a file whose last
+/// name was just replaced: closing it frees its pages and blocks, which
+/// takes milliseconds per 10 MiB). Closed here when no thread can be had.
+fn close_later(file: std::fs::File) {
+    use std::sync::Mutex;
+    // (pid, sender): a forked child must not use its parent's thread, which
+    // does not exist in the child.
+    static CLOSER: Mutex<Option<(u32, crossbeam_channel::Sender<std::fs::File>)>> =
+        Mutex::new(None);
+    let pid = std::process::id();
+    let Ok(mut closer) = CLOSER.lock() else {
+        return;
+    };
+    if closer.as_ref().map_or(true, |(p, _)| *p != pid) {
+        let (tx, rx) = crossbeam_channel::unbounded::<std::fs::File>();
+        let spawned = std::thread::Builder::new()
+            .name("ftp-close".into())
+            .stack_size(64 * 1024)
+            .spawn(move || rx.iter().for_each(drop));
+        *closer = spawned.ok().map(|_| (pid, tx));
+    }
+    match closer.as_ref() {
+        Some((_, tx)) => {
+            if let Err(e) = tx.send(file) {
+                drop(e.into_inner());
+            }
+        }
+        None => drop(file),
     }
 }
 
@@ -654,7 +692,18 @@ impl WriteFile for LocalWrite {
         let Some(p) = self.pending.take() else {
             return flushed;
         };
-        let result = flushed.and_then(|()| p.dir.rename(&p.tmp, &p.dir, &p.target));
+        let result = flushed.and_then(|()| {
+            // Hold the file being replaced open across the rename, so that
+            // freeing it (its pages, its blocks) happens when this handle is
+            // closed on another thread, not inside the rename that the 226
+            // waits for: that was 70% of the commit's time for a 10 MiB file.
+            let replaced = open_regular(&p.dir, &p.target);
+            let r = p.dir.rename(&p.tmp, &p.dir, &p.target);
+            if let Some(f) = replaced {
+                close_later(f);
+            }
+            r
+        });
         if result.is_err() {
             let _ = p.dir.remove_file(&p.tmp);
         }
