@@ -35,7 +35,7 @@
 //!
 //! Each server alone (files in /dev/shm when it is measured): 300 and 1000
 //! clients connecting and logging in at once (wall time, failures: a client
-//! without its 230 within 20 s failed), 1000 logins with 32 in flight, RETR
+//! without its 230 within 10 s failed), 1000 logins with 32 in flight, RETR
 //! MiB/s with 300 idle clients, memory (PSS summed over the process tree) at
 //! start and with 300 and 1000 idle clients, and for the poll model 10,000
 //! idle sessions.
@@ -86,8 +86,8 @@ const USER: &str = "ftpbench";
 const PASS: &str = "12345";
 /// How long a client waits for each reply of its login before it counts as
 /// failed (a connection the server's backlog dropped would wait for minutes):
-/// 20 s, or `Plan::login_wait`.
-static LOGIN_WAIT_SECS: AtomicU64 = AtomicU64::new(20);
+/// `Plan::login_wait`.
+static LOGIN_WAIT_SECS: AtomicU64 = AtomicU64::new(10);
 
 fn login_wait() -> Duration {
     Duration::from_secs(LOGIN_WAIT_SECS.load(Ordering::Relaxed))
@@ -149,16 +149,16 @@ impl Plan {
                 script_runs: 1,
                 tls_runs: 1,
                 tls_idle_secs: 1,
-                par_clients: 20,
-                one_name_clients: 40,
+                par_clients: 10,
+                one_name_clients: 20,
                 logins_small: 50,
-                logins_big: 200,
-                inflight_total: 200,
+                logins_big: 100,
+                inflight_total: 100,
                 idle_huge: 1000,
-                blocking_count: 3,
+                blocking_count: 2,
                 script_clients: 20,
                 script_size: "1M",
-                stor_secs: 0.25,
+                stor_secs: 0.2,
                 login_wait: 5,
                 script_limit: 60,
             }
@@ -181,7 +181,7 @@ impl Plan {
                 script_clients: 200,
                 script_size: "10M",
                 stor_secs: 1.0,
-                login_wait: 20,
+                login_wait: 10,
                 script_limit: 300,
             }
         };
@@ -526,29 +526,40 @@ fn logins_in_flight(addr: SocketAddr, total: usize, inflight: usize) -> (f64, us
     )
 }
 
-/// `n` clients each move 10 MiB at once; wall seconds (NaN if any failed).
-fn parallel(addr: SocketAddr, cmd: &'static str, n: usize) -> f64 {
+/// `n` clients each move 10 MiB at once: wall seconds (NaN if any failed)
+/// and, when some failed, how many and the first one's reason.
+fn parallel(addr: SocketAddr, cmd: &'static str, n: usize) -> (f64, Option<String>) {
     let start = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|i| {
             std::thread::spawn(move || {
-                let mut c = Ctl::login(addr)?;
+                let t = Instant::now();
+                let mut c = Ctl::login(addr).ok_or_else(|| {
+                    format!("login failed after {:.1} s", t.elapsed().as_secs_f64())
+                })?;
                 let cmd = if cmd == "STOR" {
                     format!("STOR par{i}.bin")
                 } else {
                     "RETR ten.bin".to_string()
                 };
-                c.transfer(&cmd, TEN_MIB)
+                match c.transfer(&cmd, TEN_MIB) {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(format!("{cmd}: no 1xx or 226, or a short file")),
+                    None => Err(format!("{cmd}: connection error or timeout")),
+                }
             })
         })
         .collect();
-    let ok = handles
+    let errs: Vec<String> = handles
         .into_iter()
-        .all(|h| h.join().ok().flatten() == Some(true));
-    if ok {
-        start.elapsed().as_secs_f64()
-    } else {
-        f64::NAN
+        .filter_map(|h| h.join().unwrap_or(Err("client panicked".into())).err())
+        .collect();
+    match errs.first() {
+        None => (start.elapsed().as_secs_f64(), None),
+        Some(e) => (
+            f64::NAN,
+            Some(format!("{} of {n} failed, e.g. {e}", errs.len())),
+        ),
     }
 }
 
@@ -633,7 +644,8 @@ struct Cell {
 #[derive(Default)]
 struct Results {
     cells: HashMap<(String, String), Cell>,
-    notes: Vec<String>,
+    /// What went wrong: (what, the first message, how many times).
+    notes: Vec<(String, String, usize)>,
 }
 
 impl Results {
@@ -648,9 +660,14 @@ impl Results {
         self.cells.get(&(server.into(), key.into())).copied()
     }
     fn note(&mut self, s: String) {
+        self.note_as(s.clone(), s);
+    }
+    /// A note that is listed once per `what`, with how often it came.
+    fn note_as(&mut self, what: String, s: String) {
         eprintln!("{s}");
-        if !self.notes.contains(&s) {
-            self.notes.push(s);
+        match self.notes.iter_mut().find(|n| n.0 == what) {
+            Some(n) => n.2 += 1,
+            None => self.notes.push((what, s, 1)),
         }
     }
 }
@@ -1575,7 +1592,12 @@ fn file_len(p: &Path) -> u64 {
 }
 
 /// One run of `many_clients.py`; wall seconds, NaN on failure.
-fn many_clients(run: &Running, op: &str, clients: usize, name: &str, res: &mut Results) -> f64 {
+fn many_clients(
+    run: &Running,
+    st: &str,
+    (op, clients, name): (&str, usize, &str),
+    res: &mut Results,
+) -> f64 {
     let mut cmd = Command::new("python3");
     cmd.arg(support("many_clients.py"))
         .args(["--port", &run.addr().port().to_string()])
@@ -1587,11 +1609,14 @@ fn many_clients(run: &Running, op: &str, clients: usize, name: &str, res: &mut R
     let mut t = last_line(&out).parse::<f64>().unwrap_or(f64::NAN);
     if !ok {
         t = f64::NAN;
-        res.note(format!(
-            "{}: asyncio {op} x{clients} failed: {}",
-            run.name(),
-            last_line(&err)
-        ));
+        res.note_as(
+            format!("{} {st} asyncio {op}", run.name()),
+            format!(
+                "{} [{st}]: asyncio {op} ×{clients} failed: {}",
+                run.name(),
+                last_line(&err)
+            ),
+        );
     }
     // the uploads must all be there, whole
     let bad = match op {
@@ -1603,17 +1628,20 @@ fn many_clients(run: &Running, op: &str, clients: usize, name: &str, res: &mut R
     };
     if ok && bad > 0 {
         t = f64::NAN;
-        res.note(format!(
-            "{}: asyncio {op} x{clients}: {bad} file(s) not 10 MiB on disk",
-            run.name()
-        ));
+        res.note_as(
+            format!("{} {st} asyncio {op}", run.name()),
+            format!(
+                "{} [{st}]: asyncio {op} ×{clients}: {bad} file(s) not 10 MiB on disk",
+                run.name()
+            ),
+        );
     }
     t
 }
 
 /// One run of `blocking_client.py`: RETR ms with 64K and 256K reads, STOR
 /// MiB/s to a new and over an existing name.
-fn blocking(run: &Running, p: &Plan, res: &mut Results) -> Option<[f64; 4]> {
+fn blocking(run: &Running, st: &str, p: &Plan, res: &mut Results) -> Option<[f64; 4]> {
     use std::os::unix::fs::PermissionsExt;
     let existing = run.dir.join("blk-existing.bin");
     std::fs::write(&existing, vec![1u8; TEN_MIB]).ok()?;
@@ -1629,11 +1657,14 @@ fn blocking(run: &Running, p: &Plan, res: &mut Results) -> Option<[f64; 4]> {
     let (ok, out, err) = run_bounded(cmd, Duration::from_secs(300));
     remove_prefixed(&run.dir, "blk-");
     if !ok {
-        res.note(format!(
-            "{}: blocking client failed: {}",
-            run.name(),
-            last_line(&err)
-        ));
+        res.note_as(
+            format!("{} {st} blocking", run.name()),
+            format!(
+                "{} [{st}]: blocking client failed: {}",
+                run.name(),
+                last_line(&err)
+            ),
+        );
         return None;
     }
     let v: Vec<f64> = last_line(&out)
@@ -1699,6 +1730,7 @@ fn ftpbench_script() -> Result<PathBuf, String> {
 /// be killed (it would only hang again).
 fn ftpbench_run(
     run: &Running,
+    st: &str,
     script: &Path,
     p: &Plan,
     res: &mut Results,
@@ -1729,12 +1761,15 @@ fn ftpbench_run(
         } else {
             ""
         };
-        res.note(format!(
-            "{}: ftpbench stopped after {} of its {} figures: {why}{hint}",
-            run.name(),
-            got.len(),
-            FTPBENCH_LINES.len()
-        ));
+        res.note_as(
+            format!("{} {st} ftpbench", run.name()),
+            format!(
+                "{} [{st}]: ftpbench stopped after {} of its {} figures: {why}{hint}",
+                run.name(),
+                got.len(),
+                FTPBENCH_LINES.len()
+            ),
+        );
     }
     (got, !killed)
 }
@@ -1791,15 +1826,30 @@ fn transfers(runs: &[Running], st: &str, p: &Plan, script: Option<&Path>, res: &
     }
 
     progress(&format!("[{st}] Rust clients, {} × 10 MiB", p.par_clients));
+    let n_par = p.par_clients;
     let mut pr = vec![Vec::new(); n];
     let mut ps = vec![Vec::new(); n];
     for _ in 0..p.runs {
         for (i, r) in runs.iter().enumerate() {
-            pr[i].push(parallel(r.addr(), "RETR", p.par_clients));
+            let (t, err) = parallel(r.addr(), "RETR", p.par_clients);
+            if let Some(e) = err {
+                res.note_as(
+                    format!("{} {st} rust retr", r.name()),
+                    format!("{} [{st}]: Rust {n_par}×10 MiB RETR: {e}", r.name()),
+                );
+            }
+            pr[i].push(t);
             wait_quiet(r.addr());
         }
         for (i, r) in runs.iter().enumerate() {
-            ps[i].push(parallel(r.addr(), "STOR", p.par_clients));
+            let (t, err) = parallel(r.addr(), "STOR", p.par_clients);
+            if let Some(e) = err {
+                res.note_as(
+                    format!("{} {st} rust stor", r.name()),
+                    format!("{} [{st}]: Rust {n_par}×10 MiB STOR: {e}", r.name()),
+                );
+            }
+            ps[i].push(t);
             wait_quiet(r.addr());
             remove_prefixed(&r.dir, "par");
         }
@@ -1820,13 +1870,13 @@ fn transfers(runs: &[Running], st: &str, p: &Plan, script: Option<&Path>, res: &
     for _ in 0..p.runs {
         for (j, &(_, op, clients, name)) in ops.iter().enumerate() {
             for (i, r) in runs.iter().enumerate() {
-                aio[i][j].push(many_clients(r, op, clients, name, res));
+                aio[i][j].push(many_clients(r, st, (op, clients, name), res));
                 remove_prefixed(&r.dir, "aio");
                 wait_quiet(r.addr());
             }
         }
         for (i, r) in runs.iter().enumerate() {
-            if let Some(v) = blocking(r, p, res) {
+            if let Some(v) = blocking(r, st, p, res) {
                 blk[i].push(v);
             }
             wait_quiet(r.addr());
@@ -1856,7 +1906,7 @@ fn transfers(runs: &[Running], st: &str, p: &Plan, script: Option<&Path>, res: &
             if hangs[i] {
                 continue;
             }
-            let (got, ended) = ftpbench_run(r, script, p, res);
+            let (got, ended) = ftpbench_run(r, st, script, p, res);
             hangs[i] = !ended;
             for (key, v) in got {
                 fb[i].entry(key).or_default().push(v);
@@ -2290,8 +2340,12 @@ fn main() {
     print_ratios(&sections, &servers, &res);
     if !res.notes.is_empty() {
         println!("\nnotes:");
-        for n in &res.notes {
-            println!("- {n}");
+        for (_, msg, times) in &res.notes {
+            if *times > 1 {
+                println!("- {msg} ({times} times)");
+            } else {
+                println!("- {msg}");
+            }
         }
     }
     storages.clear();

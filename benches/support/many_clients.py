@@ -131,7 +131,12 @@ async def run(args):
 
     async def one_login():
         async with gate:
-            return await login(args.host, args.port, args.user, args.password)
+            try:
+                return await asyncio.wait_for(
+                    login(args.host, args.port, args.user, args.password), 30
+                )
+            except asyncio.TimeoutError:
+                raise Failed("a login took longer than 30 s") from None
 
     clients = await asyncio.gather(*[one_login() for _ in range(args.clients)])
     all_ready = asyncio.get_running_loop().create_future()
