@@ -1,4 +1,4 @@
-//! Process tables from `/proc`, shared by the tests and `benches/ftpbench.rs`.
+//! Process tables from `/proc`, shared by the tests.
 
 /// The processes whose parent is `pid`, with their state letter from
 /// `/proc/PID/stat` (`Z` for a zombie).

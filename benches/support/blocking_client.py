@@ -1,0 +1,96 @@
+"""A plain blocking client (Python stdlib: ftplib for the control
+connection, `socket` for the data), used by `benches/ftpbench.rs`.
+
+    python3 blocking_client.py --port P --user U --password W \
+        --retr NAME --size BYTES --count N --new NAME --existing NAME \
+        [--seconds S]
+
+Over one logged-in session:
+
+- RETR of NAME (SIZE bytes) COUNT times reading with `recv(65536)`, then
+  COUNT times with `recv(262144)`: the median milliseconds from PASV to the
+  226 of each;
+- STOR with 8 KiB `send()`s, as ftplib's default block size, for SECONDS
+  (default 1) to the NEW name (which must not exist) and then over the
+  EXISTING name: MiB/s over that time (the time until the 226 is printed
+  apart).
+
+Prints one line: `retr64k_ms retr256k_ms stor_new_mibs stor_existing_mibs
+stor_new_226_ms stor_existing_226_ms`; exits non-zero (reason on stderr) on
+a failed transfer or a wrong byte count.
+"""
+
+import argparse
+import ftplib
+import statistics
+import sys
+import time
+
+
+def retr_ms(ftp, name, size, bufsize, count):
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        conn = ftp.transfercmd("RETR " + name)  # PASV, RETR, the 150
+        got = 0
+        while True:
+            d = conn.recv(bufsize)
+            if not d:
+                break
+            got += len(d)
+        conn.close()
+        ftp.voidresp()  # the 226
+        times.append((time.perf_counter() - t0) * 1000.0)
+        if got != size:
+            raise ftplib.Error("RETR %s: %d bytes, wanted %d" % (name, got, size))
+    return statistics.median(times)
+
+
+def stor_rate(ftp, name, seconds):
+    conn = ftp.transfercmd("STOR " + name)
+    chunk = b"x" * 8192
+    sent = 0
+    t0 = time.perf_counter()
+    stop = t0 + seconds
+    while time.perf_counter() < stop:
+        sent += conn.send(chunk)
+    conn.close()
+    t1 = time.perf_counter()
+    ftp.voidresp()
+    t2 = time.perf_counter()
+    return sent / 1048576.0 / (t1 - t0), (t2 - t1) * 1000.0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--retr", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--new", required=True)
+    p.add_argument("--existing", required=True)
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--timeout", type=float, default=60.0)
+    args = p.parse_args()
+    try:
+        ftp = ftplib.FTP(timeout=args.timeout)
+        ftp.connect(args.host, args.port)
+        ftp.login(args.user, args.password)
+        ftp.voidcmd("TYPE I")
+        r64 = retr_ms(ftp, args.retr, args.size, 65536, args.count)
+        r256 = retr_ms(ftp, args.retr, args.size, 262144, args.count)
+        new, new_226 = stor_rate(ftp, args.new, args.seconds)
+        old, old_226 = stor_rate(ftp, args.existing, args.seconds)
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError) as e:
+        sys.exit("%s: %s" % (type(e).__name__, e))
+    print(
+        "%.3f %.3f %.1f %.1f %.1f %.1f" % (r64, r256, new, old, new_226, old_226)
+    )
+
+
+if __name__ == "__main__":
+    main()
