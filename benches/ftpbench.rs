@@ -42,7 +42,10 @@
 //!
 //! All servers at once, taking turns (every server is started first, then
 //! one round each in turn, so that a slow spell of the machine is shared
-//! rather than landing on one), per storage; medians over the rounds:
+//! rather than landing on one), per storage; medians over the rounds (a
+//! figure that fails in one round, a client failing or the server not
+//! answering, is reported as failed, with the reason under "notes", and is
+//! not run again):
 //! - curl: RETR and STOR MiB/s of the big file; server CPU seconds (user +
 //!   system of its process tree, reaped children included) per GiB for each
 //!   direction;
@@ -65,6 +68,21 @@
 //!
 //! The output ends with the tables and, per figure, each ftpdlib model's
 //! ratio against pyftpdlib and against the best peer measured.
+//!
+//! Peers: pyftpdlib as `python3 -m pyftpdlib`; pure-ftpd with a virtual
+//! user (puredb); vsftpd standalone for the local user `ftpbench`, with
+//! `lock_upload_files=NO` (with its default lock, ftpbench's concurrent STOR
+//! to one name never ends); proftpd standalone (`-n`) with a virtual user
+//! from an `AuthUserFile`, chrooted to its directory. Their other settings
+//! are the defaults (vsftpd's listen backlog of 32 and network namespace per
+//! session, proftpd's backlog of 128), so their login figures are those of a
+//! stock install. pure-ftpd answers a RETR that the client aborts with a
+//! `150` line, which ftplib rejects: ftpbench stops after its first figure
+//! there.
+//!
+//! The default run takes about 24 minutes on the 2-core development machine
+//! with every peer (the big file is 512 MiB for that; it was 1 GiB), the
+//! quick one under 3.
 
 #[path = "support/server.rs"]
 mod server;
@@ -384,10 +402,19 @@ fn curl(args: &[&str]) -> Option<Duration> {
     ok.then(|| t.elapsed())
 }
 
+/// The median; NaN (failed) when there is none or any round failed.
 fn median(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| !x.is_nan());
+    if v.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Whether a figure already failed in an earlier round (it is not run
+/// again: its result stays "failed", and a failure often costs a timeout).
+fn failed_before(v: &[f64]) -> bool {
+    v.iter().any(|x| x.is_nan())
 }
 
 // ------------------------------------------------------------------ clients
@@ -1831,6 +1858,9 @@ fn transfers(runs: &[Running], st: &str, p: &Plan, script: Option<&Path>, res: &
     let mut ps = vec![Vec::new(); n];
     for _ in 0..p.runs {
         for (i, r) in runs.iter().enumerate() {
+            if failed_before(&pr[i]) {
+                continue;
+            }
             let (t, err) = parallel(r.addr(), "RETR", p.par_clients);
             if let Some(e) = err {
                 res.note_as(
@@ -1842,6 +1872,9 @@ fn transfers(runs: &[Running], st: &str, p: &Plan, script: Option<&Path>, res: &
             wait_quiet(r.addr());
         }
         for (i, r) in runs.iter().enumerate() {
+            if failed_before(&ps[i]) {
+                continue;
+            }
             let (t, err) = parallel(r.addr(), "STOR", p.par_clients);
             if let Some(e) = err {
                 res.note_as(
@@ -1870,15 +1903,19 @@ fn transfers(runs: &[Running], st: &str, p: &Plan, script: Option<&Path>, res: &
     for _ in 0..p.runs {
         for (j, &(_, op, clients, name)) in ops.iter().enumerate() {
             for (i, r) in runs.iter().enumerate() {
+                if failed_before(&aio[i][j]) {
+                    continue;
+                }
                 aio[i][j].push(many_clients(r, st, (op, clients, name), res));
                 remove_prefixed(&r.dir, "aio");
                 wait_quiet(r.addr());
             }
         }
         for (i, r) in runs.iter().enumerate() {
-            if let Some(v) = blocking(r, st, p, res) {
-                blk[i].push(v);
+            if blk[i].iter().any(|b: &[f64; 4]| failed_before(b)) {
+                continue;
             }
+            blk[i].push(blocking(r, st, p, res).unwrap_or([f64::NAN; 4]));
             wait_quiet(r.addr());
         }
     }
