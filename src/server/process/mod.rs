@@ -42,15 +42,22 @@ pub(super) fn in_child(f: impl FnOnce()) -> ! {
         Err(_) => 101,
     };
     log::logger().flush();
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // `_exit`, not `exit`: the session is over and every buffer we own is
-    // flushed; what `exit` would add is the libraries' exit handlers
-    // (OpenSSL's cleanup, the loader's destructors), which in a forked child
-    // only free memory the kernel is about to reclaim, and write (so copy)
-    // pages the child still shares with the parent. That was about a third
-    // of a fork-per-connection session's CPU for a login and QUIT.
+    // No flush of stdout or stderr here: their locks may have been held by
+    // another thread of the parent when it forked (a program that embeds the
+    // server, the test harness), and such a lock stays held in the child
+    // forever, so `lock()` (which `flush` takes) never returns and the child
+    // never exits (std's own exit path only try-locks stdout for this
+    // reason). Nothing is lost: the library writes nothing to stdout, whose
+    // `println!` output reaches the descriptor at each newline, and stderr
+    // is unbuffered. (A flush would also write out again whatever partial
+    // line the parent had buffered when it forked.)
+    //
+    // `_exit`, not `exit`: the session is over and the log is flushed; what
+    // `exit` would add is the libraries' exit handlers (OpenSSL's cleanup,
+    // the loader's destructors), which in a forked child only free memory
+    // the kernel is about to reclaim, and write (so copy) pages the child
+    // still shares with the parent. That was about a third of a
+    // fork-per-connection session's CPU for a login and QUIT.
     crate::sys::exit_immediately(code)
 }
 
