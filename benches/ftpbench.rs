@@ -92,8 +92,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use server::{free_port, Server};
@@ -113,11 +113,64 @@ fn login_wait() -> Duration {
 
 static BEGAN: OnceLock<Instant> = OnceLock::new();
 
+/// Set once a signal stops the bench: no process is started after it.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Directories to remove should the bench be stopped by a signal.
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Once a signal stops the bench, the measuring thread starts nothing more
+/// and waits here for the cleanup to end the process.
+fn halt_if_stopping() {
+    if STOPPING.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+fn track_dir(d: &Path) {
+    if let Ok(mut dirs) = DIRS.lock() {
+        dirs.push(d.to_path_buf());
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: stop every process the bench started (all
+/// are its descendants: no server here daemonizes), remove its directories,
+/// and exit.
+fn stop_on_signal() {
+    let _ = ctrlc::set_handler(|| {
+        use nix::sys::signal::{kill, Signal};
+        STOPPING.store(true, Ordering::SeqCst);
+        let me = std::process::id();
+        let kids: Vec<u32> = tree(me).into_iter().skip(1).collect();
+        for &p in &kids {
+            let _ = kill(nix::unistd::Pid::from_raw(p as i32), Signal::SIGTERM);
+        }
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end && tree(me).len() > 1 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for p in tree(me).into_iter().skip(1) {
+            let _ = kill(nix::unistd::Pid::from_raw(p as i32), Signal::SIGKILL);
+        }
+        if let Ok(dirs) = DIRS.lock() {
+            for d in dirs.iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+        eprintln!("ftpbench stopped by a signal; its servers and files are gone");
+        std::process::exit(143);
+    });
+}
+
 /// A progress line on stderr, with the time since the start.
 fn progress(msg: &str) {
+    halt_if_stopping();
     let t = BEGAN.get_or_init(Instant::now).elapsed().as_secs();
     eprintln!("[{:2}:{:02}] {msg}", t / 60, t % 60);
 }
+
 const TEN_MIB: usize = 10 << 20;
 
 /// How much of everything: the defaults, or `FTPBENCH_QUICK`'s small sizes.
@@ -343,6 +396,7 @@ fn wait_quiet(addr: SocketAddr) {
 /// Run `cmd` to its end, or kill it after `limit`; its stdout and stderr
 /// and whether it exited 0.
 fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+    halt_if_stopping();
     let Ok(mut child) = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -392,6 +446,7 @@ fn last_line(s: &str) -> &str {
 }
 
 fn curl(args: &[&str]) -> Option<Duration> {
+    halt_if_stopping();
     let t = Instant::now();
     let ok = Command::new("curl")
         .args(["-s", "-S", "--max-time", "600"])
@@ -1034,6 +1089,7 @@ fn pure_ftpd(peers: &Peers, dir: &Path, port: u16) -> Result<(Command, tempfile:
         return Err("not installed (sh benches/peers.sh)".into());
     };
     let db = tempfile::tempdir().map_err(|e| e.to_string())?;
+    track_dir(db.path());
     let hash = sha512_crypt(PASS).ok_or("openssl passwd -6 failed")?;
     let (uid, gid) = (
         id_of("-u", "nobody").ok_or("no user nobody")?,
@@ -1090,6 +1146,7 @@ fn vsftpd(peers: &Peers, dir: &Path, port: u16) -> Result<(Command, tempfile::Te
         ));
     }
     let cfg = tempfile::tempdir().map_err(|e| e.to_string())?;
+    track_dir(cfg.path());
     let empty = cfg.path().join("empty");
     std::fs::create_dir(&empty).map_err(|e| e.to_string())?;
     let conf = cfg.path().join("vsftpd.conf");
@@ -1121,6 +1178,7 @@ fn proftpd(peers: &Peers, dir: &Path, port: u16) -> Result<(Command, tempfile::T
         .bin("usr/sbin/proftpd")
         .ok_or("not installed (sh benches/peers.sh)")?;
     let cfg = tempfile::tempdir().map_err(|e| e.to_string())?;
+    track_dir(cfg.path());
     let hash = sha512_crypt(PASS).ok_or("openssl passwd -6 failed")?;
     let (uid, gid) = (
         id_of("-u", "nobody").ok_or("no user nobody")?,
@@ -1182,6 +1240,7 @@ fn pyftpdlib(port: u16, dir: &Path) -> Command {
 
 /// Start `cmd` and wait (bounded) until it greets with 220.
 fn start(name: &str, mut cmd: Command, port: u16) -> Result<Server, String> {
+    halt_if_stopping();
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -2011,6 +2070,7 @@ fn make_storage(tag: &str, mb: u64) -> Option<Storage> {
         .tempdir_in(&parent)
         .map_err(|e| eprintln!("{tag}: no temporary directory in {}: {e}", parent.display()))
         .ok()?;
+    track_dir(dir.path());
     // every server's sessions, whatever user they run as, must reach it
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
     let tmpfs = nix::sys::statfs::statfs(dir.path())
@@ -2091,7 +2151,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` probes
     }
-    let began = Instant::now();
+    let began = *BEGAN.get_or_init(Instant::now);
+    stop_on_signal();
     let p = Plan::from_env();
     let models = std::env::var("FTPBENCH_MODELS")
         .unwrap_or_else(|_| "multi-thread,async,multi-proc,pre-fork".into());
@@ -2109,6 +2170,7 @@ fn main() {
 
     // a throwaway certificate, outside the served directories
     let certs = tempfile::tempdir().expect("temp dir");
+    track_dir(certs.path());
     let (cert, key) =
         ftpdlib::tls::self_signed(&["localhost", "127.0.0.1"], 2).expect("certificate");
     let ctx = Ctx {
