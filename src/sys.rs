@@ -306,3 +306,56 @@ pub(crate) fn exit_immediately(code: i32) -> ! {
     // handlers is the point, and the caller flushed what it owns first.
     unsafe { libc::_exit(code) }
 }
+
+/// Size of the work area given to libxcrypt's `crypt_rn`: at least
+/// `sizeof(struct crypt_data)` (32,768 bytes in libxcrypt 4.x).
+const CRYPT_DATA_SIZE: usize = 64 * 1024;
+
+#[link(name = "crypt")]
+extern "C" {
+    /// libxcrypt's reentrant `crypt`: hashes `phrase` with the method,
+    /// cost and salt of `setting`; returns a pointer into `data`, or NULL
+    /// on failure (it never returns the `*0` failure token).
+    fn crypt_rn(
+        phrase: *const libc::c_char,
+        setting: *const libc::c_char,
+        data: *mut libc::c_void,
+        size: libc::c_int,
+    ) -> *mut libc::c_char;
+}
+
+/// Hash `password` with the method, parameters and salt of the crypt(3)
+/// string `setting` (a whole stored hash such as `$y$j9T$...`), through the
+/// system's libxcrypt: every method Debian's `/etc/shadow` uses (yescrypt,
+/// gost-yescrypt, scrypt, bcrypt, sha512-crypt, sha256-crypt, md5-crypt).
+///
+/// # Errors
+/// [`io::ErrorKind::InvalidInput`] for a password or setting holding a NUL
+/// byte; the OS error libxcrypt sets (`EINVAL` for an unknown method or a
+/// malformed setting, `ERANGE` for a password over its limit).
+pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
+    let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a password or hash");
+    let phrase = std::ffi::CString::new(password).map_err(nul)?;
+    let setting = std::ffi::CString::new(setting).map_err(nul)?;
+    let mut data = vec![0u8; CRYPT_DATA_SIZE];
+    let size = libc::c_int::try_from(data.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: both strings are NUL-terminated and live across the call;
+    // `data` is a zeroed, writable buffer of `size` bytes (crypt_rn checks
+    // that it is at least `sizeof(struct crypt_data)`) that outlives the
+    // returned pointer's use below.
+    let out = unsafe {
+        crypt_rn(
+            phrase.as_ptr(),
+            setting.as_ptr(),
+            data.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    if out.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success crypt_rn returns a NUL-terminated string inside
+    // `data`, which is still alive and not written to meanwhile.
+    let hashed = unsafe { std::ffi::CStr::from_ptr(out) };
+    Ok(hashed.to_string_lossy().into_owned())
+}

@@ -1,5 +1,6 @@
 //! Authorizers: who may log in, where their home is, and what they may do.
 
+pub mod hash;
 mod memory;
 
 pub use memory::MemoryAuthorizer;
@@ -13,37 +14,130 @@ const DEFAULT_MSG_LOGIN: &str = "Login successful.";
 /// pyftpdlib's default quit message.
 const DEFAULT_MSG_QUIT: &str = "Goodbye.";
 
+/// A system identity file operations run as: the kernel then decides
+/// what the user may do (pyftpdlib's `UnixAuthorizer` switches its
+/// effective ids the same way around each operation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Identity {
+    /// The user id.
+    pub uid: u32,
+    /// The primary group id.
+    pub gid: u32,
+    /// Supplementary group ids (`getgrouplist(3)` of the user).
+    pub groups: Vec<u32>,
+}
+
+impl Identity {
+    /// An identity with these ids.
+    pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Self {
+        Identity { uid, gid, groups }
+    }
+}
+
+/// Limits an account sets on its own sessions, beyond the server's.
+/// The default sets none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccountLimits {
+    /// Most sessions logged in as this user at once, across every process
+    /// of the server; one more is refused with `421`. `0`: no limit.
+    pub max_sessions: u32,
+    /// Upload bandwidth in bytes per second, shared by every session of
+    /// this user (pyftpdlib #597). `0`: no limit.
+    pub read_limit: u64,
+    /// Download bandwidth in bytes per second, shared by every session of
+    /// this user. `0`: no limit.
+    pub write_limit: u64,
+    /// Client networks the user may log in from; empty: any.
+    pub allow_from: Vec<ipnet::IpNet>,
+    /// The user may log in only over a TLS-protected control connection.
+    pub tls_required: bool,
+}
+
 /// A logged-in user, as an [`Authorizer`] describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Account {
     /// The login name.
     pub username: String,
-    /// The home directory (the virtual root for [`crate::fs::LocalFs`]).
+    /// The directory the client sees as `/` (the root of
+    /// [`crate::fs::LocalFs`]): the home directory for a confined user,
+    /// `/` for a system user who sees the real paths.
+    pub root: PathBuf,
+    /// The home directory, where the session starts (inside `root`).
     pub home: PathBuf,
     /// Text of the 230 reply.
     pub msg_login: String,
     /// Text of the 221 reply on QUIT.
     pub msg_quit: String,
-    /// System uid/gid to run file operations as, for system users.
-    pub uid_gid: Option<(u32, u32)>,
+    /// The system identity every file operation of the session runs as;
+    /// `None` runs them as the server.
+    pub identity: Option<Identity>,
     /// What the user may do where (letters and per-directory overrides);
     /// the session applies it, see [`PermTable`].
     pub perms: PermTable,
+    /// The account's own limits.
+    pub limits: AccountLimits,
 }
 
 impl Account {
-    /// An account with pyftpdlib's default messages (`Login successful.`,
-    /// `Goodbye.`) and no system identity.
+    /// An account confined to `home` (its root and start directory), with
+    /// pyftpdlib's default messages (`Login successful.`, `Goodbye.`), no
+    /// system identity and no limits of its own.
     pub fn new(username: impl Into<String>, home: impl Into<PathBuf>, perms: PermTable) -> Self {
+        let home = home.into();
         Account {
             username: username.into(),
-            home: home.into(),
+            root: home.clone(),
+            home,
             msg_login: DEFAULT_MSG_LOGIN.into(),
             msg_quit: DEFAULT_MSG_QUIT.into(),
-            uid_gid: None,
+            identity: None,
             perms,
+            limits: AccountLimits::default(),
         }
+    }
+
+    /// The same account seeing `root` as `/` and starting in its home
+    /// directory (pyftpdlib's `UnixFilesystem`: `root` = `/`).
+    pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// The same account running its file operations as `identity`.
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The same account with these limits.
+    pub fn with_limits(mut self, limits: AccountLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The virtual path the session starts in: the home directory seen
+    /// from the root (`/` when the home is the root, or is outside it).
+    pub fn start_dir(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(rel) = self.home.strip_prefix(&self.root) else {
+            return b"/".to_vec();
+        };
+        let mut out = Vec::new();
+        for c in rel.components() {
+            if let std::path::Component::Normal(name) = c {
+                out.push(b'/');
+                out.extend_from_slice(name.as_bytes());
+            } else {
+                return b"/".to_vec();
+            }
+        }
+        if out.is_empty() {
+            out.push(b'/');
+        }
+        out
     }
 
     /// The same account with these texts for the 230 (login) and 221 (QUIT) replies.

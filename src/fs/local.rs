@@ -929,7 +929,8 @@ impl Filesystem for LocalFs {
     }
 }
 
-/// The default factory: a [`LocalFs`] rooted at the account's home directory.
+/// The default factory: a [`LocalFs`] rooted at the account's root
+/// ([`Account::root`], its home directory unless the authorizer says otherwise).
 ///
 /// Sessions of the same home share one open directory handle (10,000
 /// anonymous sessions hold one descriptor for their root, not 10,000); a
@@ -943,9 +944,9 @@ pub struct LocalFsFactory {
 impl FilesystemFactory for LocalFsFactory {
     fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>> {
         use std::os::unix::fs::MetadataExt as _;
-        let on_disk = std::fs::metadata(&account.home)?;
+        let on_disk = std::fs::metadata(&account.root)?;
         let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(root) = roots.get(&account.home).and_then(std::sync::Weak::upgrade) {
+        if let Some(root) = roots.get(&account.root).and_then(std::sync::Weak::upgrade) {
             let same = root
                 .dir
                 .dir_metadata()
@@ -955,9 +956,9 @@ impl FilesystemFactory for LocalFsFactory {
                 return Ok(Box::new(LocalFs { root }));
             }
         }
-        let fs = LocalFs::new(&account.home)?;
+        let fs = LocalFs::new(&account.root)?;
         roots.retain(|_, w| w.strong_count() > 0);
-        roots.insert(account.home.clone(), Arc::downgrade(&fs.root));
+        roots.insert(account.root.clone(), Arc::downgrade(&fs.root));
         Ok(Box::new(fs))
     }
 }

@@ -123,7 +123,7 @@ impl LoginTask {
             .map_err(LoginError::Auth)
             .and_then(|account| match self.fs_factory.open(&account) {
                 Ok(fs) => Ok((account, Arc::from(fs))),
-                Err(e) => Err(LoginError::Home(account.home.clone(), e)),
+                Err(e) => Err(LoginError::Home(account.root.clone(), e)),
             });
         LoginOutcome(outcome)
     }

@@ -23,7 +23,9 @@ fn add_user_and_authenticate() {
     assert!(acc.home.is_absolute());
     assert_eq!(acc.msg_login, "Login successful.");
     assert_eq!(acc.msg_quit, "Goodbye.");
-    assert_eq!(acc.uid_gid, None);
+    assert_eq!(acc.identity, None);
+    assert_eq!(acc.root, acc.home);
+    assert_eq!(acc.start_dir(), b"/");
 }
 
 #[test]

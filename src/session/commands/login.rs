@@ -63,7 +63,7 @@ impl Session {
             Ok((account, fs)) => {
                 self.reply(out, long_reply(230, &account.msg_login));
                 log::info!("{} USER '{}' logged in.", self.prefix, username);
-                self.cwd = b"/".to_vec();
+                self.cwd = account.start_dir();
                 self.attempted_logins = 0;
                 self.login = Some(LoggedIn { account, fs });
                 out.push(Action::Event(Event::Login(username)));
