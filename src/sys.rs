@@ -334,7 +334,12 @@ extern "C" {
 /// byte; the OS error libxcrypt sets (`EINVAL` for an unknown method or a
 /// malformed setting, `ERANGE` for a password over its limit).
 pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
-    let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a password or hash");
+    let nul = |_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "NUL byte in a password or hash",
+        )
+    };
     let phrase = std::ffi::CString::new(password).map_err(nul)?;
     let setting = std::ffi::CString::new(setting).map_err(nul)?;
     let mut data = vec![0u8; CRYPT_DATA_SIZE];
@@ -358,4 +363,224 @@ pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
     // `data`, which is still alive and not written to meanwhile.
     let hashed = unsafe { std::ffi::CStr::from_ptr(out) };
     Ok(hashed.to_string_lossy().into_owned())
+}
+
+/// The filesystem identity (fsuid, fsgid, supplementary groups) of the
+/// calling thread, while a [`ThreadFsIdentity`] guard lives; dropping the
+/// guard puts back what the thread had.
+///
+/// Linux keeps credentials per thread; the glibc wrappers of `setgroups`
+/// and `setfs*id` change every thread of the process (glibc broadcasts
+/// them), so the raw system calls are made here: only the calling thread
+/// changes. Changing the fsuid from 0 to another id also clears the
+/// filesystem capabilities (`CAP_DAC_OVERRIDE`, `CAP_FOWNER`, ...) from the
+/// thread's effective set, and changing it back restores them
+/// (capabilities(7)), so the kernel checks every file operation exactly as
+/// for the user.
+#[derive(Debug)]
+pub(crate) struct ThreadFsIdentity {
+    /// What to restore; `None` when nothing was switched.
+    saved: Option<(u32, u32, Vec<libc::gid_t>)>,
+}
+
+/// `setfsuid(2)` as a raw system call on the calling thread; returns the
+/// previous fsuid (`u32::MAX` asks without changing it).
+fn raw_setfsuid(uid: u32) -> u32 {
+    // SAFETY: setfsuid takes one integer and touches no memory of ours.
+    let r = unsafe { libc::syscall(libc::SYS_setfsuid, libc::c_long::from(uid)) };
+    // the previous fsuid, whatever happened (the call cannot fail otherwise)
+    u32::try_from(r).unwrap_or(u32::MAX)
+}
+
+/// `setfsgid(2)`, like [`raw_setfsuid`].
+fn raw_setfsgid(gid: u32) -> u32 {
+    // SAFETY: as `raw_setfsuid`.
+    let r = unsafe { libc::syscall(libc::SYS_setfsgid, libc::c_long::from(gid)) };
+    u32::try_from(r).unwrap_or(u32::MAX)
+}
+
+/// `setgroups(2)` on the calling thread only.
+fn raw_setgroups(groups: &[libc::gid_t]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live slice of gid_t, which
+    // the kernel only reads.
+    let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's supplementary groups.
+fn thread_groups() -> io::Result<Vec<libc::gid_t>> {
+    // SAFETY: with a size of 0, getgroups only returns the count.
+    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let mut groups = vec![0; n];
+    let len = libc::c_int::try_from(n).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `groups` has room for `len` gid_t values.
+    let got = unsafe { libc::getgroups(len, groups.as_mut_ptr()) };
+    let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
+    groups.truncate(got);
+    Ok(groups)
+}
+
+impl ThreadFsIdentity {
+    /// Switch the calling thread's filesystem identity to `uid`, `gid` and
+    /// `groups` until the guard is dropped.
+    ///
+    /// A process that is not root cannot switch: it may only act as the
+    /// identity it already has (a multi-proc session after
+    /// [`drop_privileges`]), which gives a guard that changes nothing.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::PermissionDenied`] when the process is not root and
+    /// is not already `uid`/`gid`, or when the kernel did not take the new
+    /// ids (the thread is left as it was); the OS error of `setgroups`.
+    pub(crate) fn switch(uid: u32, gid: u32, groups: &[u32]) -> io::Result<Self> {
+        let cur_uid = raw_setfsuid(u32::MAX);
+        let cur_gid = raw_setfsgid(u32::MAX);
+        if !nix::unistd::geteuid().is_root() {
+            if cur_uid == uid && cur_gid == gid {
+                return Ok(ThreadFsIdentity { saved: None });
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "the server runs as uid {cur_uid} and cannot act as uid {uid}: start it as root"
+                ),
+            ));
+        }
+        let saved_groups = thread_groups()?;
+        raw_setgroups(groups)?;
+        let guard = ThreadFsIdentity {
+            saved: Some((cur_uid, cur_gid, saved_groups)),
+        };
+        // the group first: once the fsuid is not 0 the thread may lack the
+        // capability to set it
+        raw_setfsgid(gid);
+        raw_setfsuid(uid);
+        if raw_setfsuid(u32::MAX) != uid || raw_setfsgid(u32::MAX) != gid {
+            drop(guard);
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("the kernel refused to act as uid {uid} gid {gid}"),
+            ));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for ThreadFsIdentity {
+    fn drop(&mut self) {
+        let Some((uid, gid, groups)) = self.saved.take() else {
+            return;
+        };
+        // the uid first: back to 0, the thread has its capabilities again
+        raw_setfsuid(uid);
+        raw_setfsgid(gid);
+        if let Err(e) = raw_setgroups(&groups) {
+            // a root thread always may; should it ever fail, this thread
+            // must not go on serving with a user's groups
+            log::error!("can't restore the server's groups ({e}); exiting");
+            std::process::abort();
+        }
+        if raw_setfsuid(u32::MAX) != uid || raw_setfsgid(u32::MAX) != gid {
+            log::error!("can't restore the server's filesystem identity; exiting");
+            std::process::abort();
+        }
+    }
+}
+
+/// Become `uid`, `gid` and `groups` for good, in every thread of the
+/// process (real, effective and saved ids, and the supplementary groups:
+/// no way back to root). For a process that serves one session.
+///
+/// A process that already is that user (not root) succeeds without change.
+///
+/// # Errors
+/// The OS error of `setgroups`, `setresgid` or `setresuid`
+/// ([`io::ErrorKind::PermissionDenied`] when not root), or
+/// [`io::ErrorKind::PermissionDenied`] if the ids did not all change.
+pub(crate) fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    use nix::unistd::{getresgid, getresuid, Gid, Uid};
+    let ids_are = |u: u32, g: u32| -> io::Result<bool> {
+        let r = getresuid().map_err(io::Error::from)?;
+        let g_ = getresgid().map_err(io::Error::from)?;
+        Ok([r.real, r.effective, r.saved]
+            .iter()
+            .all(|x| x.as_raw() == u)
+            && [g_.real, g_.effective, g_.saved]
+                .iter()
+                .all(|x| x.as_raw() == g))
+    };
+    if !nix::unistd::geteuid().is_root() {
+        if ids_are(uid, gid)? {
+            return Ok(());
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the server is not root and cannot become uid {uid}"),
+        ));
+    }
+    let groups: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    // glibc's wrappers change every thread of the process
+    nix::unistd::setgroups(&groups).map_err(io::Error::from)?;
+    let (g, u) = (Gid::from_raw(gid), Uid::from_raw(uid));
+    nix::unistd::setresgid(g, g, g).map_err(io::Error::from)?;
+    nix::unistd::setresuid(u, u, u).map_err(io::Error::from)?;
+    if !ids_are(uid, gid)? || (uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok()) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("could not drop privileges to uid {uid} gid {gid}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The password hash of `user` in the shadow database (`/etc/shadow`, or
+/// whatever NSS serves it from), through `getspnam_r(3)`; `None` when the
+/// user has no shadow entry.
+///
+/// # Errors
+/// [`io::ErrorKind::InvalidInput`] for a name with a NUL byte; the OS
+/// error of the lookup (`EACCES` when the process may not read the shadow
+/// database: it is not root).
+pub(crate) fn shadow_hash(user: &str) -> io::Result<Option<String>> {
+    let name = std::ffi::CString::new(user)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a user name"))?;
+    let mut len = 1024usize;
+    loop {
+        let mut buf = vec![0 as libc::c_char; len];
+        // SAFETY: spwd is plain old data; zeroes are a valid value.
+        let mut entry: libc::spwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::spwd = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated; `entry`, `buf` (of `len` bytes)
+        // and `found` are live and writable for the call; the strings of
+        // `entry` point into `buf`, which outlives their use below.
+        let r = unsafe {
+            libc::getspnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if r == libc::ERANGE && len < 1 << 20 {
+            len *= 4;
+            continue;
+        }
+        if found.is_null() {
+            return match r {
+                0 | libc::ENOENT => Ok(None),
+                e => Err(io::Error::from_raw_os_error(e)),
+            };
+        }
+        if entry.sp_pwdp.is_null() {
+            return Ok(Some(String::new()));
+        }
+        // SAFETY: on success sp_pwdp points to a NUL-terminated string in `buf`.
+        let hash = unsafe { std::ffi::CStr::from_ptr(entry.sp_pwdp) };
+        return Ok(Some(hash.to_string_lossy().into_owned()));
+    }
 }

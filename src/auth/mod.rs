@@ -2,8 +2,12 @@
 
 pub mod hash;
 mod memory;
+#[cfg(unix)]
+mod unix;
 
 pub use memory::MemoryAuthorizer;
+#[cfg(unix)]
+pub use unix::UnixAuthorizer;
 
 use std::path::PathBuf;
 

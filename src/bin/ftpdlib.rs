@@ -115,6 +115,77 @@ struct Cli {
     /// log line prefix; may use %(username)s, %(remote_ip)s, %(remote_port)s
     #[arg(long = "log-prefix")]
     log_prefix: Option<String>,
+    #[command(flatten)]
+    unix: UnixUsers,
+}
+
+/// System users (pyftpdlib's UnixAuthorizer); the server must run as root.
+#[derive(clap::Args, Debug)]
+struct UnixUsers {
+    /// log in the system's users with their passwords; each session's file operations run as its user, who starts in the home directory and sees the real paths (root is refused)
+    #[arg(long = "unix-users")]
+    unix_users: bool,
+    /// with --unix-users: show each user only their home directory, as /
+    #[arg(long = "confine-to-home", requires = "unix_users")]
+    confine_to_home: bool,
+    /// with --unix-users: check passwords through this PAM service (/etc/pam.d/NAME) instead of /etc/shadow
+    #[arg(long = "pam-service", value_name = "NAME", requires = "unix_users")]
+    pam_service: Option<String>,
+    /// with --unix-users: let "anonymous" log in (any password, read-only) as this system user, e.g. ftp
+    #[arg(long = "anonymous-user", value_name = "USER", requires = "unix_users")]
+    anonymous_user: Option<String>,
+    /// with --unix-users: only these users may log in (comma-separated)
+    #[arg(
+        long = "allowed-users",
+        value_name = "USERS",
+        value_delimiter = ',',
+        requires = "unix_users",
+        conflicts_with = "rejected_users"
+    )]
+    allowed_users: Option<Vec<String>>,
+    /// with --unix-users: these users may not log in (comma-separated; default: root)
+    #[arg(
+        long = "rejected-users",
+        value_name = "USERS",
+        value_delimiter = ',',
+        requires = "unix_users"
+    )]
+    rejected_users: Option<Vec<String>>,
+    /// with --unix-users: accept users whose login shell is not in /etc/shells (e.g. /usr/sbin/nologin)
+    #[arg(long = "any-shell", requires = "unix_users")]
+    any_shell: bool,
+}
+
+impl UnixUsers {
+    /// The authorizer these options describe.
+    fn authorizer(&self) -> Result<ftpdlib::auth::UnixAuthorizer, String> {
+        let mut auth = ftpdlib::auth::UnixAuthorizer::new()
+            .confine_to_home(self.confine_to_home)
+            .require_valid_shell(!self.any_shell);
+        if let Some(users) = &self.rejected_users {
+            auth = auth.rejected_users(users).map_err(|e| e.to_string())?;
+        }
+        if let Some(users) = &self.allowed_users {
+            auth = auth
+                .rejected_users(Vec::<String>::new())
+                .and_then(|a| a.allowed_users(users))
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(user) = &self.anonymous_user {
+            auth = auth.anonymous_user(user).map_err(|e| e.to_string())?;
+        }
+        if let Some(service) = &self.pam_service {
+            #[cfg(feature = "pam")]
+            {
+                auth = auth.pam_service(service);
+            }
+            #[cfg(not(feature = "pam"))]
+            return Err(format!(
+                "--pam-service {service}: this build has no PAM support (build with --features pam)"
+            ));
+        }
+        Ok(auth)
+    }
 }
 
 /// A value the server cannot use: one line, exit code 2.
@@ -221,20 +292,24 @@ fn main() -> ExitCode {
         return fail(format_args!("{} is not a directory", directory.display()));
     }
 
-    let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
-    let auth = MemoryAuthorizer::new();
-    let added = match &cli.username {
-        Some(user) => auth.add_user(
-            user,
-            cli.password.as_deref().unwrap_or(""),
-            &directory,
-            perm,
-        ),
-        None => auth.add_anonymous_with_perm(&directory, perm),
+    let auth: std::sync::Arc<dyn ftpdlib::auth::Authorizer> = if cli.unix.unix_users {
+        if cli.write || cli.username.is_some() || cli.password.is_some() || cli.directory.is_some()
+        {
+            return fail("-w, -u, -P and -d do not apply to --unix-users (each user starts in their home directory; the kernel's permissions apply)");
+        }
+        if !nix::unistd::geteuid().is_root() {
+            return fail("--unix-users needs the server to run as root (to check passwords and act as each user)");
+        }
+        match cli.unix.authorizer() {
+            Ok(a) => std::sync::Arc::new(a),
+            Err(e) => return fail(e),
+        }
+    } else {
+        match memory_authorizer(&cli, &directory) {
+            Ok(a) => std::sync::Arc::new(a),
+            Err(e) => return fail(e),
+        }
     };
-    if let Err(e) = added {
-        return fail(e);
-    }
 
     let bind_ip: IpAddr = match cli.interface.as_deref() {
         None | Some("") => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
@@ -271,7 +346,6 @@ fn main() -> ExitCode {
     cfg.tls = tls;
     cfg.shutdown_grace = Duration::from_secs(cli.shutdown_grace);
 
-    let auth = std::sync::Arc::new(auth);
     let bind = |ip: IpAddr| {
         ServerBuilder::with_shared_authorizer(auth.clone())
             .config(cfg.clone())
@@ -298,6 +372,22 @@ fn main() -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// The users of `-u`/`-P` (or anonymous), sharing `directory`.
+fn memory_authorizer(
+    cli: &Cli,
+    directory: &std::path::Path,
+) -> Result<MemoryAuthorizer, ftpdlib::auth::AuthError> {
+    let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
+    let auth = MemoryAuthorizer::new();
+    match &cli.username {
+        Some(user) => {
+            auth.add_user(user, cli.password.as_deref().unwrap_or(""), directory, perm)?
+        }
+        None => auth.add_anonymous_with_perm(directory, perm)?,
+    }
+    Ok(auth)
 }
 
 trait FirstAddr {

@@ -365,6 +365,21 @@ impl Root {
                 "not a regular file",
             ));
         }
+        // Replacing a file is writing it: who may not write the old file may
+        // not replace it (an in-place open with O_TRUNC would be refused),
+        // although the rename below needs only the directory. Checked with
+        // the effective (for a system user: filesystem) ids.
+        {
+            use nix::fcntl::AtFlags;
+            use nix::unistd::AccessFlags;
+            nix::unistd::faccessat(
+                &pdir,
+                name.as_os_str(),
+                AccessFlags::W_OK,
+                AtFlags::AT_EACCESS | AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(io::Error::from)?;
+        }
         release_cached_pages(&pdir, &name);
         let (tmp, file) = create_temp(&pdir, &name)?;
         // Keep the old file's owner (when we may) and permission bits, but never

@@ -116,17 +116,42 @@ pub struct LoginTask {
 
 impl LoginTask {
     /// Check the credentials and open the user's filesystem.
+    ///
+    /// An account with a system [`Identity`](crate::auth::Identity) opens
+    /// its filesystem as that user, and every later operation of the
+    /// filesystem runs as that user too (see [`crate::fs`]); in a process
+    /// that serves only this session (multi-proc), the process becomes the
+    /// user for good first. Failing to switch refuses the login (logged).
     pub fn run(self) -> LoginOutcome {
         let outcome = self
             .authorizer
             .authenticate(&self.username, &self.password)
             .map_err(LoginError::Auth)
-            .and_then(|account| match self.fs_factory.open(&account) {
-                Ok(fs) => Ok((account, Arc::from(fs))),
+            .and_then(|account| match open_as(&*self.fs_factory, &account) {
+                Ok(fs) => Ok((account, fs)),
                 Err(e) => Err(LoginError::Home(account.root.clone(), e)),
             });
         LoginOutcome(outcome)
     }
+}
+
+/// The account's filesystem, opened and used as its system identity if it has one.
+fn open_as(
+    factory: &dyn FilesystemFactory,
+    account: &Account,
+) -> std::io::Result<Arc<dyn Filesystem>> {
+    use crate::fs::identity;
+    let Some(id) = &account.identity else {
+        return factory.open(account).map(Arc::from);
+    };
+    if identity::is_one_session_process() {
+        identity::enter_for_good(id)?;
+    }
+    let fs = {
+        let _as_user = identity::enter(id)?;
+        factory.open(account)?
+    };
+    Ok(Arc::new(identity::AsUser::new(fs, id.clone())))
 }
 
 /// Something that happened, fed to [`Session::handle`].

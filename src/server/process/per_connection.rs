@@ -93,6 +93,8 @@ fn fork_session(
                 }
             };
             let stop_fd = stop.as_raw_fd();
+            // a login with a system identity makes this process that user for good
+            crate::fs::identity::set_one_session_process();
             crate::server::run_session(
                 server.ctx.clone(),
                 Arc::clone(&server.events),

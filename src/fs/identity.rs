@@ -1,0 +1,189 @@
+//! Running every filesystem operation of a session as its system user.
+//!
+//! [`AsUser`] wraps the [`Filesystem`] of an account that has an
+//! [`Identity`]: each call switches the calling thread's filesystem
+//! credentials (fsuid, fsgid, supplementary groups) to the user's for the
+//! time of the call and back (see [`crate::sys::ThreadFsIdentity`]), on
+//! whichever thread runs it (a session's own thread, a worker of the poll
+//! loop, the poll thread itself for a fast local disk). The kernel then
+//! decides what the user may do, and files the user creates are theirs
+//! (pyftpdlib's `UnixAuthorizer` does the same with `seteuid` around each
+//! operation, for its whole single-threaded process).
+//!
+//! A process that serves a single session (the multi-proc model) instead
+//! drops its privileges for good at login ([`enter_for_good`]); the
+//! switches then find the process already is the user and change nothing.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{DirEntries, Filesystem, ReadFile, WriteFile, WriteMode};
+use crate::auth::Identity;
+use crate::proto::listing::EntryInfo;
+use crate::sys::ThreadFsIdentity;
+
+/// Set in a process that exists for one session (a multi-proc child).
+static ONE_SESSION_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// Mark this process as serving one session only: a login with a system
+/// identity then drops the process's privileges for good.
+pub(crate) fn set_one_session_process() {
+    ONE_SESSION_PROCESS.store(true, Ordering::SeqCst);
+}
+
+/// Whether logins in this process drop its privileges for good.
+pub(crate) fn is_one_session_process() -> bool {
+    ONE_SESSION_PROCESS.load(Ordering::SeqCst)
+}
+
+/// Switch the calling thread to `id` until the guard drops.
+///
+/// # Errors
+/// As [`ThreadFsIdentity::switch`].
+pub(crate) fn enter(id: &Identity) -> io::Result<ThreadFsIdentity> {
+    ThreadFsIdentity::switch(id.uid, id.gid, &id.groups)
+}
+
+/// Become `id` for good, in every thread of the process.
+///
+/// # Errors
+/// As [`crate::sys::drop_privileges`].
+pub(crate) fn enter_for_good(id: &Identity) -> io::Result<()> {
+    crate::sys::drop_privileges(id.uid, id.gid, &id.groups)
+}
+
+/// A [`Filesystem`] whose every call runs as a system user.
+pub(crate) struct AsUser {
+    inner: Box<dyn Filesystem>,
+    id: Identity,
+}
+
+impl AsUser {
+    /// Wrap `inner` so that its calls run as `id`.
+    pub(crate) fn new(inner: Box<dyn Filesystem>, id: Identity) -> Self {
+        AsUser { inner, id }
+    }
+
+    fn run<T>(&self, f: impl FnOnce(&dyn Filesystem) -> io::Result<T>) -> io::Result<T> {
+        let _as_user = enter(&self.id)?;
+        f(&*self.inner)
+    }
+}
+
+/// Directory entries read as the user (each entry's `stat` is a check of
+/// the kernel too).
+struct EntriesAsUser {
+    inner: DirEntries,
+    id: Identity,
+}
+
+impl Iterator for EntriesAsUser {
+    type Item = EntryInfo;
+
+    fn next(&mut self) -> Option<EntryInfo> {
+        match enter(&self.id) {
+            Ok(_as_user) => self.inner.next(),
+            Err(e) => {
+                log::error!("listing stopped: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// An upload whose commit (a rename) or abort (an unlink) runs as the user.
+struct WriteAsUser {
+    inner: Box<dyn WriteFile>,
+    id: Identity,
+}
+
+impl io::Write for WriteAsUser {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl WriteFile for WriteAsUser {
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inner.raw_fd()
+    }
+    fn commit(self: Box<Self>) -> io::Result<()> {
+        let _as_user = enter(&self.id)?;
+        self.inner.commit()
+    }
+    fn abort(self: Box<Self>) -> io::Result<()> {
+        let _as_user = enter(&self.id)?;
+        self.inner.abort()
+    }
+}
+
+impl AsUser {
+    fn wrap_write(&self, file: Box<dyn WriteFile>) -> Box<dyn WriteFile> {
+        Box::new(WriteAsUser {
+            inner: file,
+            id: self.id.clone(),
+        })
+    }
+}
+
+impl Filesystem for AsUser {
+    fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        self.run(|fs| fs.metadata(path))
+    }
+    fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        self.run(|fs| fs.symlink_metadata(path))
+    }
+    fn read_dir(&self, path: &[u8]) -> io::Result<DirEntries> {
+        let inner = self.run(|fs| fs.read_dir(path))?;
+        Ok(Box::new(EntriesAsUser {
+            inner,
+            id: self.id.clone(),
+        }))
+    }
+    fn open_read(&self, path: &[u8]) -> io::Result<Box<dyn ReadFile>> {
+        // reading an open descriptor needs no further check
+        self.run(|fs| fs.open_read(path))
+    }
+    fn open_write(&self, path: &[u8], mode: WriteMode) -> io::Result<Box<dyn WriteFile>> {
+        let file = self.run(|fs| fs.open_write(path, mode))?;
+        Ok(self.wrap_write(file))
+    }
+    fn create_unique(&self, dir: &[u8], prefix: &str) -> io::Result<(Vec<u8>, Box<dyn WriteFile>)> {
+        let (name, file) = self.run(|fs| fs.create_unique(dir, prefix))?;
+        Ok((name, self.wrap_write(file)))
+    }
+    fn mkdir(&self, path: &[u8]) -> io::Result<()> {
+        self.run(|fs| fs.mkdir(path))
+    }
+    fn rmdir(&self, path: &[u8]) -> io::Result<()> {
+        self.run(|fs| fs.rmdir(path))
+    }
+    fn remove_file(&self, path: &[u8]) -> io::Result<()> {
+        self.run(|fs| fs.remove_file(path))
+    }
+    fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        self.run(|fs| fs.rename(from, to))
+    }
+    fn chmod(&self, path: &[u8], mode: u32) -> io::Result<()> {
+        self.run(|fs| fs.chmod(path, mode))
+    }
+    fn set_mtime(&self, path: &[u8], secs: i64) -> io::Result<()> {
+        self.run(|fs| fs.set_mtime(path, secs))
+    }
+    fn display_path(&self, path: &[u8]) -> PathBuf {
+        self.inner.display_path(path)
+    }
+    fn is_local_fast(&self) -> bool {
+        self.inner.is_local_fast()
+    }
+}
+
+#[cfg(test)]
+mod tests;

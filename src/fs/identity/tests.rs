@@ -1,0 +1,61 @@
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use super::*;
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// `nobody` on Debian; any unprivileged id works.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn a_switch_changes_only_the_calling_thread_and_is_undone() {
+    if !is_root() {
+        eprintln!("skipped: switching identities needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, b"root only").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let id = Identity::new(NOBODY, NOBODY, vec![NOBODY]);
+
+    let (entered, go_on) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let guard = enter(&id).unwrap();
+            std::fs::write(dir.path().join("as-nobody"), b"x").unwrap();
+            let denied = std::fs::read(&secret).unwrap_err();
+            assert_eq!(denied.kind(), io::ErrorKind::PermissionDenied);
+            entered.wait(); // the other thread works meanwhile
+            go_on.wait();
+            drop(guard);
+            std::fs::write(dir.path().join("as-root-again"), b"x").unwrap();
+            assert_eq!(std::fs::read(&secret).unwrap(), b"root only");
+        });
+        entered.wait();
+        // this thread was never switched
+        std::fs::write(dir.path().join("as-root"), b"x").unwrap();
+        assert_eq!(std::fs::read(&secret).unwrap(), b"root only");
+        go_on.wait();
+    });
+    let owner = |n: &str| std::fs::metadata(dir.path().join(n)).unwrap().uid();
+    assert_eq!(owner("as-nobody"), NOBODY);
+    assert_eq!(owner("as-root"), 0);
+    assert_eq!(owner("as-root-again"), 0);
+}
+
+#[test]
+fn without_root_only_the_own_identity_can_be_entered() {
+    if is_root() {
+        // (what a root process may do is the test above)
+        return;
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    assert!(enter(&Identity::new(me, gid, vec![])).is_ok());
+    let e = enter(&Identity::new(me + 1, gid, vec![])).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+}

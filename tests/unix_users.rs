@@ -1,0 +1,396 @@
+//! System users (`UnixAuthorizer`): passwords from /etc/shadow (yescrypt
+//! and sha512-crypt), refused users, and file operations that run as the
+//! logged-in user, so that the kernel enforces permissions even though the
+//! server runs as root, in every concurrency model.
+//!
+//! Each test creates its own throwaway system users with `useradd` and
+//! `chpasswd` and removes them when it ends (even by a panic). Needs root:
+//! each test says it is skipped and passes otherwise.
+mod common;
+mod confine_util;
+
+each_model!(
+    passwords_from_shadow_log_in_and_wrong_ones_do_not,
+    root_and_users_without_a_valid_shell_are_refused,
+    files_are_the_users_and_the_kernel_decides,
+    confined_users_see_only_their_home,
+    users_file_style_accounts_without_identity_are_unchanged,
+);
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::{start_with, Raw, TestServer};
+use confine_util::{get, put};
+use ftpdlib::auth::UnixAuthorizer;
+use ftpdlib::server::ServerBuilder;
+
+/// `useradd`/`userdel` lock /etc/passwd: one at a time in this process.
+static USERDB: Mutex<()> = Mutex::new(());
+
+/// One throwaway system user.
+struct SysUser {
+    name: String,
+    pass: String,
+    home: PathBuf,
+    uid: u32,
+    gid: u32,
+}
+
+/// Throwaway users, removed on drop; their homes live in one temporary
+/// directory that every user may traverse.
+struct SysUsers {
+    users: Vec<SysUser>,
+    _dir: tempfile::TempDir,
+}
+
+fn run(cmd: &mut Command, input: Option<&str>) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = input {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+impl SysUsers {
+    /// Users named after this process and `tag`, one per `(suffix, shell,
+    /// crypt method)`; `None` (with a message) when not root.
+    fn create(tag: &str, specs: &[(&str, &str, &str)]) -> Option<SysUsers> {
+        if !is_root() {
+            eprintln!("skipped: creating system users needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut made = SysUsers {
+            users: Vec::new(),
+            _dir: dir,
+        };
+        let _db = USERDB.lock().unwrap_or_else(|e| e.into_inner());
+        for (suffix, shell, method) in specs {
+            // short: user names are at most 32 bytes
+            let model = match common::model() {
+                ftpdlib::ConcurrencyModel::ThreadPool => "t",
+                ftpdlib::ConcurrencyModel::Poll => "p",
+                ftpdlib::ConcurrencyModel::Process => "m",
+                _ => "f",
+            };
+            let name = format!("ft{}{model}{tag}{suffix}", std::process::id());
+            let home = made._dir.path().join(&name);
+            // left over from a killed run of this process id
+            let _ = Command::new("userdel")
+                .arg(&name)
+                .stderr(Stdio::null())
+                .status();
+            run(
+                Command::new("useradd")
+                    .args(["-M", "-s", shell, "-d"])
+                    .arg(&home)
+                    .arg(&name),
+                None,
+            );
+            let user = nix::unistd::User::from_name(&name).unwrap().unwrap();
+            // pushed at once: dropped (userdel) even if what follows fails
+            let pass = format!("pw-{name}-{}", rand_word());
+            made.users.push(SysUser {
+                name: name.clone(),
+                pass: pass.clone(),
+                home: home.clone(),
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+            });
+            run(
+                Command::new("chpasswd").args(["-c", method]),
+                Some(&format!("{name}:{pass}\n")),
+            );
+            std::fs::create_dir(&home).unwrap();
+            std::os::unix::fs::chown(&home, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .unwrap();
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Some(made)
+    }
+
+    fn get(&self, i: usize) -> &SysUser {
+        &self.users[i]
+    }
+}
+
+impl Drop for SysUsers {
+    fn drop(&mut self) {
+        let _db = USERDB.lock().unwrap_or_else(|e| e.into_inner());
+        for u in &self.users {
+            let _ = Command::new("userdel")
+                .arg(&u.name)
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn rand_word() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    format!("{:x}", h.finish())
+}
+
+/// The stored hash of `user` in /etc/shadow.
+fn shadow_of(user: &str) -> String {
+    let shadow = std::fs::read_to_string("/etc/shadow").unwrap();
+    shadow
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some(user)).then(|| f.next().unwrap_or("").to_owned())
+        })
+        .unwrap()
+}
+
+/// A server of the test's model whose users are the system's.
+fn serve(auth: UnixAuthorizer) -> TestServer {
+    let auth = Arc::new(auth);
+    start_with(
+        |_| {},
+        |_, _| {},
+        move |_| ServerBuilder::with_shared_authorizer(auth),
+    )
+}
+
+fn login_reply(srv: &TestServer, user: &str, pass: &str) -> String {
+    let mut raw = srv.raw();
+    let r = raw.cmd(&format!("USER {user}"));
+    assert!(r.starts_with("331"), "{r}");
+    raw.cmd(&format!("PASS {pass}"))
+}
+
+fn login_as(srv: &TestServer, u: &SysUser) -> Raw {
+    let mut raw = srv.raw();
+    raw.login(&u.name, &u.pass);
+    assert!(raw.cmd("TYPE I").starts_with("200"));
+    raw
+}
+
+fn passwords_from_shadow_log_in_and_wrong_ones_do_not() {
+    let Some(users) = SysUsers::create(
+        "p",
+        &[("y", "/bin/sh", "YESCRYPT"), ("s", "/bin/sh", "SHA512")],
+    ) else {
+        return;
+    };
+    let (y, s) = (users.get(0), users.get(1));
+    assert!(shadow_of(&y.name).starts_with("$y$"), "not yescrypt");
+    assert!(shadow_of(&s.name).starts_with("$6$"), "not sha512-crypt");
+    let srv = serve(UnixAuthorizer::new());
+    for u in [y, s] {
+        let ok = login_reply(&srv, &u.name, &u.pass);
+        assert!(ok.starts_with("230"), "{}: {ok}", u.name);
+        let bad = login_reply(&srv, &u.name, &format!("{}x", u.pass));
+        assert!(bad.starts_with("530"), "{}: {bad}", u.name);
+        let empty = login_reply(&srv, &u.name, "");
+        assert!(empty.starts_with("530"), "{}: {empty}", u.name);
+    }
+    let none = login_reply(&srv, &format!("{}zz", y.name), &y.pass);
+    assert!(none.starts_with("530"), "{none}");
+    // the session starts in the home directory, shown by its real path
+    let mut raw = login_as(&srv, y);
+    let pwd = raw.cmd("PWD");
+    assert!(
+        pwd.contains(&format!("\"{}\"", y.home.display())),
+        "{pwd} (home {})",
+        y.home.display()
+    );
+}
+
+fn root_and_users_without_a_valid_shell_are_refused() {
+    let Some(users) = SysUsers::create(
+        "r",
+        &[
+            ("n", "/usr/sbin/nologin", "SHA512"),
+            ("k", "/bin/sh", "YESCRYPT"),
+        ],
+    ) else {
+        return;
+    };
+    let (nologin, ok) = (users.get(0), users.get(1));
+    let srv = serve(UnixAuthorizer::new());
+    let r = login_reply(&srv, &nologin.name, &nologin.pass);
+    assert!(r.starts_with("530"), "nologin shell: {r}");
+    let r = login_reply(&srv, "root", "whatever");
+    assert!(r.starts_with("530"), "root: {r}");
+    drop(srv);
+
+    // refused by name, whatever the password: the right one does not help
+    let srv = serve(
+        UnixAuthorizer::new()
+            .rejected_users(["root", ok.name.as_str()])
+            .unwrap(),
+    );
+    let r = login_reply(&srv, &ok.name, &ok.pass);
+    assert!(r.starts_with("530"), "rejected user: {r}");
+    drop(srv);
+
+    // when a valid shell is not required, the nologin user may log in
+    let srv = serve(UnixAuthorizer::new().require_valid_shell(false));
+    let r = login_reply(&srv, &nologin.name, &nologin.pass);
+    assert!(r.starts_with("230"), "shell not required: {r}");
+    let r = login_reply(&srv, &ok.name, &ok.pass);
+    assert!(r.starts_with("230"), "{r}");
+}
+
+fn files_are_the_users_and_the_kernel_decides() {
+    let Some(users) = SysUsers::create(
+        "f",
+        &[("a", "/bin/sh", "YESCRYPT"), ("b", "/bin/sh", "SHA512")],
+    ) else {
+        return;
+    };
+    let (a, b) = (users.get(0), users.get(1));
+    // B's things: a 0600 file in B's (traversable) home, a 0700 directory
+    let secret = b.home.join("secret");
+    std::fs::write(&secret, b"B's secret").unwrap();
+    std::os::unix::fs::chown(&secret, Some(b.uid), Some(b.gid)).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = b.home.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::os::unix::fs::chown(&private, Some(b.uid), Some(b.gid)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // a directory both may write, holding B's 0644 file
+    let shared = users._dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bfile = shared.join("bfile");
+    std::fs::write(&bfile, b"B wrote this").unwrap();
+    std::os::unix::fs::chown(&bfile, Some(b.uid), Some(b.gid)).unwrap();
+    std::fs::set_permissions(&bfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let srv = serve(UnixAuthorizer::new());
+    let mut raw = login_as(&srv, a);
+
+    // an upload is A's, in A's home
+    let up = put(&mut raw, "STOR mine.txt", b"A's bytes");
+    assert!(up.reply().starts_with("226"), "{up:?}");
+    let m = std::fs::metadata(a.home.join("mine.txt")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (a.uid, a.gid), "owner of an upload");
+    assert!(raw.cmd("MKD made").starts_with("257"));
+    let m = std::fs::metadata(a.home.join("made")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (a.uid, a.gid), "owner of a directory");
+
+    // what root could do, A cannot
+    let r = get(&mut raw, "RETR /etc/shadow");
+    assert!(r.reply().starts_with("550"), "/etc/shadow: {r:?}");
+    assert!(r.data.is_empty());
+    let path = |p: &Path| p.display().to_string();
+    let r = get(&mut raw, &format!("RETR {}", path(&secret)));
+    assert!(r.reply().starts_with("550"), "B's 0600 file: {r:?}");
+    let r = raw.cmd(&format!("DELE {}", path(&secret)));
+    assert!(r.starts_with("550"), "delete B's file: {r}");
+    assert!(secret.exists());
+    let r = put(&mut raw, &format!("STOR {}/x", path(&private)), b"intruder");
+    assert!(
+        r.reply().starts_with("550"),
+        "write into B's 0700 dir: {r:?}"
+    );
+    assert!(!private.join("x").exists());
+    let r = get(&mut raw, &format!("LIST {}", path(&private)));
+    assert!(
+        r.reply().starts_with("550") || r.data.is_empty(),
+        "list B's 0700 dir: {r:?}"
+    );
+    let r = raw.cmd(&format!("MKD {}/sub", path(&private)));
+    assert!(r.starts_with("550"), "{r}");
+    // replacing B's 0644 file in a directory A may write is writing it: no
+    let r = put(&mut raw, &format!("STOR {}", path(&bfile)), b"overwritten");
+    assert!(r.reply().starts_with("550"), "replace B's file: {r:?}");
+    assert_eq!(std::fs::read(&bfile).unwrap(), b"B wrote this");
+    let r = raw.cmd(&format!("SITE CHMOD 777 {}", path(&bfile)));
+    assert!(r.starts_with("550"), "chmod B's file: {r}");
+    // A's own file in the shared directory is A's
+    let r = put(&mut raw, &format!("STOR {}/afile", path(&shared)), b"A");
+    assert!(r.reply().starts_with("226"), "{r:?}");
+    assert_eq!(
+        std::fs::metadata(shared.join("afile")).unwrap().uid(),
+        a.uid
+    );
+
+    // B, in another session at the same time, reads its own file
+    let mut rb = login_as(&srv, b);
+    let r = get(&mut rb, &format!("RETR {}", path(&secret)));
+    assert!(r.reply().starts_with("226"), "{r:?}");
+    assert_eq!(r.data, b"B's secret");
+    // and A still cannot
+    let r = get(&mut raw, &format!("RETR {}", path(&secret)));
+    assert!(r.reply().starts_with("550"), "{r:?}");
+
+    // a session process that became A has no way back: logging in as B in
+    // it is refused (in the other models the session switches per operation)
+    let r = raw.cmd("REIN");
+    assert!(r.starts_with("220"), "{r}");
+    let r = raw.cmd(&format!("USER {}", b.name));
+    assert!(r.starts_with("331"), "{r}");
+    let r = raw.cmd(&format!("PASS {}", b.pass));
+    if common::model() == ftpdlib::ConcurrencyModel::Process {
+        assert!(r.starts_with("530"), "the process became A for good: {r}");
+    } else {
+        assert!(r.starts_with("230"), "{r}");
+        let r = get(&mut raw, &format!("RETR {}", path(&secret)));
+        assert!(r.reply().starts_with("226"), "B after REIN: {r:?}");
+    }
+}
+
+fn confined_users_see_only_their_home() {
+    let Some(users) = SysUsers::create("c", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    std::fs::write(a.home.join("hello.txt"), b"hello").unwrap();
+    let srv = serve(UnixAuthorizer::new().confine_to_home(true));
+    let mut raw = login_as(&srv, a);
+    let pwd = raw.cmd("PWD");
+    assert!(pwd.starts_with("257 \"/\""), "{pwd}");
+    let r = get(&mut raw, "RETR /etc/passwd");
+    assert!(r.reply().starts_with("550"), "{r:?}");
+    let r = get(&mut raw, "RETR /hello.txt");
+    assert_eq!(r.data, b"hello");
+    let up = put(&mut raw, "STOR up.txt", b"up");
+    assert!(up.reply().starts_with("226"), "{up:?}");
+    assert_eq!(
+        std::fs::metadata(a.home.join("up.txt")).unwrap().uid(),
+        a.uid
+    );
+}
+
+/// Accounts without a system identity (the in-memory users of the other
+/// tests) still run as the server, next to system users.
+fn users_file_style_accounts_without_identity_are_unchanged() {
+    let srv = common::start(|_| {});
+    let mut raw = confine_util::login(&srv);
+    let up = put(&mut raw, "STOR f", b"x");
+    assert!(up.reply().starts_with("226"), "{up:?}");
+    let m = std::fs::metadata(srv.path("f")).unwrap();
+    assert_eq!(m.uid(), nix::unistd::geteuid().as_raw());
+}
