@@ -15,6 +15,7 @@ each_model!(
     files_are_the_users_and_the_kernel_decides,
     confined_users_see_only_their_home,
     users_file_style_accounts_without_identity_are_unchanged,
+    the_command_serves_system_users,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -393,4 +394,104 @@ fn users_file_style_accounts_without_identity_are_unchanged() {
     assert!(up.reply().starts_with("226"), "{up:?}");
     let m = std::fs::metadata(srv.path("f")).unwrap();
     assert_eq!(m.uid(), nix::unistd::geteuid().as_raw());
+}
+
+/// `ftpdlib --unix-users` in the test's model: a system user logs in,
+/// uploads a file that is theirs, and cannot read /etc/shadow; options that
+/// do not apply are refused.
+fn the_command_serves_system_users() {
+    let Some(users) = SysUsers::create("d", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let model = common::model().cli_name();
+    let d = common::daemon_bare(&["--unix-users", "--concurrency", model]);
+    let mut raw = Raw::connect(d.addr);
+    raw.login(&a.name, &a.pass);
+    assert!(raw.cmd("TYPE I").starts_with("200"));
+    let up = put(&mut raw, "STOR from-cli", b"cli");
+    assert!(up.reply().starts_with("226"), "{up:?}");
+    let m = std::fs::metadata(a.home.join("from-cli")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (a.uid, a.gid));
+    let r = get(&mut raw, "RETR /etc/shadow");
+    assert!(r.reply().starts_with("550"), "{r:?}");
+    let mut r2 = Raw::connect(d.addr);
+    let r = r2.cmd("USER root");
+    assert!(r.starts_with("331"), "{r}");
+    assert!(r2.cmd("PASS x").starts_with("530"));
+
+    for bad in [
+        &["--unix-users", "-w"][..],
+        &["--unix-users", "-u", "x"],
+        &["--unix-users", "-d", "/tmp"],
+        &["--confine-to-home"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(["-p", "0"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+    }
+}
+
+/// `--pam-service`: passwords checked by a PAM stack (pam_unix) instead of
+/// reading /etc/shadow directly.
+#[cfg(feature = "pam")]
+mod pam {
+    use super::*;
+
+    /// A throwaway PAM service file, removed on drop.
+    struct Service(PathBuf);
+
+    impl Drop for Service {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn pam_checks_passwords_of_system_users() {
+        let Some(users) = SysUsers::create("a", &[("a", "/bin/sh", "YESCRYPT")]) else {
+            return;
+        };
+        let a = users.get(0);
+        let name = format!("ftpdlib-test-{}", std::process::id());
+        let service = Service(Path::new("/etc/pam.d").join(&name));
+        std::fs::write(
+            &service.0,
+            "auth required pam_unix.so nodelay\naccount required pam_unix.so\n",
+        )
+        .unwrap();
+        let srv = serve(UnixAuthorizer::new().pam_service(&name));
+        let ok = login_reply(&srv, &a.name, &a.pass);
+        assert!(ok.starts_with("230"), "{ok}");
+        let bad = login_reply(&srv, &a.name, "not the password");
+        assert!(bad.starts_with("530"), "{bad}");
+        // PAM does not replace the other checks: root is still refused
+        let root = login_reply(&srv, "root", "x");
+        assert!(root.starts_with("530"), "{root}");
+        // and the files are still the user's
+        let mut raw = login_as(&srv, a);
+        let up = put(&mut raw, "STOR via-pam", b"p");
+        assert!(up.reply().starts_with("226"), "{up:?}");
+        assert_eq!(
+            std::fs::metadata(a.home.join("via-pam")).unwrap().uid(),
+            a.uid
+        );
+        drop(srv);
+
+        // the PAM stack decides, not /etc/shadow: one that denies everyone
+        // refuses the right password
+        std::fs::write(
+            &service.0,
+            "auth required pam_deny.so\naccount required pam_unix.so\n",
+        )
+        .unwrap();
+        let srv = serve(UnixAuthorizer::new().pam_service(&name));
+        let denied = login_reply(&srv, &a.name, &a.pass);
+        assert!(denied.starts_with("530"), "{denied}");
+    }
 }

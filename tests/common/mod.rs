@@ -655,6 +655,20 @@ pub fn daemon(args: &[&str]) -> Daemon {
 /// [`daemon`] with extra environment variables (e.g. `TZ`).
 pub fn daemon_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
+    let mut all = vec!["-w", "-u", "user", "-P", "12345", "-d"];
+    let d = dir.path().to_str().unwrap().to_owned();
+    all.push(&d);
+    all.extend_from_slice(args);
+    spawn_daemon(&all, env, dir)
+}
+
+/// `ftpdlib` on a free loopback port with exactly these arguments (plus
+/// `-i`, `-p` and `--banner`); `dir` is kept alive with it.
+pub fn daemon_bare(args: &[&str]) -> Daemon {
+    spawn_daemon(args, &[], tempfile::tempdir().unwrap())
+}
+
+fn spawn_daemon(args: &[&str], env: &[(&str, &str)], dir: tempfile::TempDir) -> Daemon {
     for _ in 0..5 {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -665,19 +679,7 @@ pub fn daemon_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         // to the same port is never taken for ours
         let token = format!("ftpdlib-test-{}-{port}", std::process::id());
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-w",
-                "-u",
-                "user",
-                "-P",
-                "12345",
-            ])
-            .arg("-d")
-            .arg(dir.path())
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .args(args)
             .args(["--banner", &token])
             .envs(env.iter().copied())

@@ -1,0 +1,25 @@
+//! The tutorial's "Unix FTP Server": the system's users log in with their
+//! own passwords, start in their home directory, see the real filesystem,
+//! and every file operation runs as them (the kernel decides what they may
+//! do). `root` is refused and a valid login shell is required.
+//!
+//! Run as root: `cargo run --example unix_ftpd -- [PORT]` (default port 21).
+
+use ftpdlib::auth::UnixAuthorizer;
+use ftpdlib::server::ServerBuilder;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ftpdlib::logging::init(log::LevelFilter::Info, None)?;
+    let port: u16 = std::env::args()
+        .nth(1)
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(21);
+    let authorizer = UnixAuthorizer::new()
+        .rejected_users(["root"])?
+        .require_valid_shell(true);
+    ServerBuilder::new(authorizer)
+        .bind(("0.0.0.0", port))?
+        .serve_until_signalled()?;
+    Ok(())
+}
