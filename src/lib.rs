@@ -74,6 +74,7 @@ pub mod logging;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod shared;
 mod sys;
 pub mod tls;
 
