@@ -28,7 +28,10 @@ fn max_sessions_admits_exactly_n_and_frees_on_drop() {
     let s = state(8);
     let a = s.claim("alice", 2).unwrap();
     let b = s.claim("alice", 2).unwrap();
-    assert_eq!(s.claim("alice", 2).unwrap_err(), Refusal::TooMany { max: 2 });
+    assert_eq!(
+        s.claim("alice", 2).unwrap_err(),
+        Refusal::TooMany { max: 2 }
+    );
     // other users and unlimited claims are not counted against alice
     let c = s.claim("bob", 1).unwrap();
     assert_eq!(s.claim("bob", 1).unwrap_err(), Refusal::TooMany { max: 1 });
@@ -99,7 +102,10 @@ fn a_slot_taken_in_a_forked_process_counts_here_and_is_freed_there() {
     let mut b = [0u8; 1];
     nix::unistd::read(&held_read, &mut b).unwrap();
     assert_eq!(b[0], 1, "the child got its slot");
-    assert_eq!(s.claim("alice", 1).unwrap_err(), Refusal::TooMany { max: 1 });
+    assert_eq!(
+        s.claim("alice", 1).unwrap_err(),
+        Refusal::TooMany { max: 1 }
+    );
     nix::unistd::write(&go_write, b"x").unwrap();
     nix::sys::wait::waitpid(child, None).unwrap();
     assert_eq!(s.sessions("alice"), 0);
@@ -118,7 +124,11 @@ fn the_slot_of_a_process_that_died_without_freeing_it_is_reclaimed() {
         Err(_) => false,
     });
     assert_eq!(code, 0);
-    assert_eq!(s.sessions("alice"), 1, "the dead child's slot is still taken");
+    assert_eq!(
+        s.sessions("alice"),
+        1,
+        "the dead child's slot is still taken"
+    );
     // the next login finds alice at her limit, sees the holder is gone
     let slot = s.claim("alice", 1).unwrap();
     assert_eq!(s.sessions("alice"), 1);
