@@ -879,6 +879,10 @@ impl Session {
             .as_ref()
             .map(|l| l.account.msg_quit.clone())
             .unwrap_or_else(|| "Goodbye.".into());
+        if let Some(l) = self.login.as_mut() {
+            // the user's place is free before the client reads the 221
+            l.slot = None;
+        }
         self.reply(out, long_reply(221, &msg));
         if let Some(user) = self.login.as_ref().map(|l| l.account.username.clone()) {
             out.push(Action::Event(Event::Logout(user)));

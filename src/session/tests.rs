@@ -16,6 +16,7 @@ mod data_channel;
 mod deadlines;
 mod files;
 mod fs_tasks;
+mod limits;
 mod listings;
 mod login;
 mod queue;
