@@ -367,3 +367,79 @@ fn killed_session_process_frees_its_slot_in() {
     assert!(again.cmd("QUIT").starts_with("221"));
     drop(held);
 }
+
+/// `ftpdlib --ban-after-failed-logins N --ban-time S`: the daemon bans.
+#[test]
+fn cli_ban_options() {
+    let d = common::daemon(&[
+        "--ban-after-failed-logins",
+        "2",
+        "--ban-after-commands",
+        "1000/1",
+        "--ban-time",
+        "60",
+    ]);
+    let mut raw = Raw::connect(d.addr);
+    for _ in 0..2 {
+        assert!(raw.cmd("USER user").starts_with("331"));
+        assert!(raw.cmd("PASS wrong").starts_with("530"));
+    }
+    // (recorded at the failure, before the 530 that waits 3 s)
+    let g = greeting(d.addr);
+    let secs: u64 = g
+        .strip_prefix("421 Your address is banned. Try again in ")
+        .and_then(|r| r.strip_suffix(" seconds."))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{g}"));
+    assert!((50..=60).contains(&secs), "{g}");
+}
+
+/// Bad `--ban-*` values: one error line, exit code 2.
+#[test]
+fn cli_bad_ban_options_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--ban-time", "60"], "--ban-time"),
+        (&["--ban-after-failed-logins", "x"], "x"),
+        (&["--ban-after-commands", "300"], "300"),
+        (&["--ban-after-commands", "0/1"], "0/1"),
+        (&["--ban-after-commands", "5/-1"], "5/-1"),
+        (
+            &["--ban-after-failed-logins", "3", "--ban-time", "0"],
+            "--ban-time",
+        ),
+    ];
+    for (args, mention) in cases {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(["-i", "127.0.0.1", "-p", "0", "-d"])
+            .arg(dir.path())
+            .args(args.iter())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?}: still running");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(lines[0].contains(mention), "{args:?}: {err}");
+    }
+}

@@ -11,9 +11,11 @@ fn limited(
     write_limit: u64,
 ) -> impl FnOnce(&MemoryAuthorizer, &std::path::Path) {
     move |a, _| {
-        let mut l = AccountLimits::default();
-        l.max_sessions = max_sessions;
-        l.write_limit = write_limit;
+        let l = AccountLimits {
+            max_sessions,
+            write_limit,
+            ..AccountLimits::default()
+        };
         a.set_limits("user", l).unwrap();
     }
 }
