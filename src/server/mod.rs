@@ -114,12 +114,15 @@ impl ServerBuilder {
     /// system allows it. Nothing is served until [`FtpServer::serve_forever`]
     /// (or a sibling) is called.
     ///
+    /// Also maps the memory every process of the server shares (per-user
+    /// session slots and bandwidth, bans: [`crate::shared`]).
+    ///
     /// # Errors
     /// The error of the last address `addr` resolves to when none could be
     /// bound (e.g. [`io::ErrorKind::AddrInUse`], or
     /// [`io::ErrorKind::PermissionDenied`] for a port below 1024), or the
     /// resolution error; [`io::ErrorKind::InvalidInput`] when `addr` resolves
-    /// to no address.
+    /// to no address; the error of `mmap(2)` for the shared memory.
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<FtpServer> {
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
         for a in addr.to_socket_addrs()? {
