@@ -28,7 +28,7 @@
 //! which takes the lock over. Each change is a single word store, so a
 //! process killed half-way leaves at worst an unreferenced user entry,
 //! which is reused. A slot whose process is gone is freed by the parent
-//! that reaps it ([`SharedState::release_pid`]) or, failing that, by the
+//! that reaps it (`SharedState::release_pid`) or, failing that, by the
 //! next login that finds the user at its limit or the table full.
 //! Bandwidth cells are updated without the lock (compare-and-swap).
 
