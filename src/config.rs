@@ -145,6 +145,58 @@ pub struct ServerConfig {
     /// FTPS: explicit TLS (AUTH TLS, PBSZ, PROT; RFC 4217) and implicit TLS;
     /// `None` (the default) serves plain FTP only.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Anti-flood bans: refuse a client address for a while after it failed
+    /// too many logins or flooded commands (the tutorial's anti-flood
+    /// handler, `demos/anti_flood_ftpd.rs`). `None` (the default): no bans.
+    pub ban: Option<BanPolicy>,
+}
+
+/// When a client address is banned, and for how long
+/// ([`ServerConfig::ban`]). A banned address's connections are refused by
+/// the acceptor with `421` (and a log line) until the ban expires; the
+/// counts and bans are shared by every process of the server.
+///
+/// ```
+/// use std::time::Duration;
+/// use ftpdlib::config::BanPolicy;
+///
+/// let policy = BanPolicy {
+///     max_failed_logins: 3,
+///     ban_time: Duration::from_secs(3600),
+///     ..BanPolicy::default()
+/// };
+/// assert_eq!(policy.max_commands, 300);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanPolicy {
+    /// Ban an address after this many failed logins (a wrong user name or
+    /// password) from it within [`failed_logins_window`](Self::failed_logins_window),
+    /// over all its connections. Default 5; `0`: failed logins never ban.
+    pub max_failed_logins: u32,
+    /// The window failed logins are counted in. Default 10 minutes.
+    pub failed_logins_window: Duration,
+    /// Ban the address of a session that sends more than this many command
+    /// lines within [`commands_window`](Self::commands_window) (at that
+    /// average rate, with bursts of up to this many); the session is told
+    /// `421` and closed. Default 300 (pyftpdlib's demo: 300 per second);
+    /// `0`: no command limit.
+    pub max_commands: u32,
+    /// The window commands are counted in. Default 1 s.
+    pub commands_window: Duration,
+    /// How long a ban lasts. Default 10 minutes.
+    pub ban_time: Duration,
+}
+
+impl Default for BanPolicy {
+    fn default() -> Self {
+        BanPolicy {
+            max_failed_logins: 5,
+            failed_logins_window: Duration::from_secs(600),
+            max_commands: 300,
+            commands_window: Duration::from_secs(1),
+            ban_time: Duration::from_secs(600),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -174,6 +226,7 @@ impl Default for ServerConfig {
             concurrency: ConcurrencyModel::ThreadPool,
             thread_idle_timeout: Duration::from_secs(60),
             tls: None,
+            ban: None,
         }
     }
 }

@@ -59,6 +59,8 @@
 //!   offloaded work), `server/poll` (the poll loop), `server/pool` (the
 //!   worker and session thread pools), `server/process/*` (per-connection
 //!   and pre-fork processes).
+//! - [`shared`]: the memory every process of a server shares: per-user
+//!   session slots and bandwidth, and the ban table.
 //! - [`tls`]: FTPS certificates and policy (RFC 4217).
 //! - [`config`]: [`ServerConfig`] and [`ConcurrencyModel`].
 //! - [`logging`]: pyftpdlib-style log lines.
@@ -74,6 +76,7 @@ pub mod logging;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod shared;
 mod sys;
 pub mod tls;
 

@@ -584,3 +584,74 @@ pub(crate) fn shadow_hash(user: &str) -> io::Result<Option<String>> {
         return Ok(Some(hash.to_string_lossy().into_owned()));
     }
 }
+
+use std::sync::atomic::AtomicU64;
+
+/// A zero-filled anonymous memory region shared with every process forked
+/// after it was made (`mmap(MAP_SHARED | MAP_ANONYMOUS)`), seen as a slice of
+/// 64-bit atomics. Processes that inherit it see each other's writes as
+/// threads do; it is unmapped when the last handle of this process drops.
+pub(crate) struct SharedWords {
+    ptr: std::ptr::NonNull<AtomicU64>,
+    words: usize,
+}
+
+// SAFETY: the region is only ever accessed through `&[AtomicU64]` (see
+// `SharedWords::words`), and atomics may be used from any thread at once.
+unsafe impl Send for SharedWords {}
+// SAFETY: as for `Send`: shared access goes through atomics only.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// A region of `words` zeroed 64-bit words (at least one).
+    pub(crate) fn new(words: usize) -> io::Result<Self> {
+        let words = words.max(1);
+        let len = words
+            .checked_mul(std::mem::size_of::<AtomicU64>())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "shared region too big"))?;
+        // SAFETY: an anonymous mapping asks for fresh memory at an address the
+        // kernel picks (NULL hint, fd -1, offset 0): nothing existing is
+        // touched. The result is checked against MAP_FAILED below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(p.cast::<AtomicU64>())
+            .ok_or_else(|| io::Error::other("mmap returned NULL"))?;
+        Ok(SharedWords { ptr, words })
+    }
+
+    /// The region's words.
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` is the start of a live mapping of `words * 8` bytes
+        // (unmapped only in `drop`, which needs `&mut self`), page-aligned
+        // and so aligned for `AtomicU64`; anonymous mappings are
+        // zero-filled, and all-zero bytes are a valid `AtomicU64`. Every
+        // access, from this or another process, is atomic, so handing out
+        // shared references is sound (`AtomicU64` has interior mutability).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.words) }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, with its length; no reference
+        // from `words` outlives `self` (they borrow it), so nothing uses the
+        // memory after this. Other processes keep their own mappings.
+        let _ = unsafe {
+            libc::munmap(
+                self.ptr.as_ptr().cast(),
+                self.words * std::mem::size_of::<AtomicU64>(),
+            )
+        };
+    }
+}

@@ -548,6 +548,10 @@ impl Driver {
                     }
                 }
                 Action::Event(_) => None,
+                Action::Offence(report) => {
+                    report.record();
+                    None
+                }
                 Action::Close | Action::CloseNow => {
                     self.closing = true;
                     None
@@ -962,6 +966,14 @@ fn build(c: &mut Cursor) -> Driver {
             config.tls = Some(tls);
         }
     }
+    if flags2 & 0x80 != 0 {
+        // anti-flood bans: a few commands per (fake) second, two failed logins
+        config.ban = Some(ftpdlib::config::BanPolicy {
+            max_failed_logins: 2,
+            max_commands: 8,
+            ..Default::default()
+        });
+    }
     if flags2 & 0x20 != 0 {
         config.masquerade_address = Some(IpAddr::from([203, 0, 113, 7]));
     }
@@ -978,11 +990,8 @@ fn build(c: &mut Cursor) -> Driver {
     let _ = auth.add_user("user", "pw", "/", "elradfmwMT");
     let _ = auth.add_user("ro", "pw", "/", "elr");
     let _ = auth.add_anonymous("/");
-    let ctx = SessionContext {
-        config: Arc::new(config),
-        authorizer: Arc::new(auth),
-        fs_factory: Arc::new(factory.clone()),
-    };
+    let ctx = SessionContext::new(config, Arc::new(auth), Arc::new(factory.clone()))
+        .expect("a shared memory region");
     let permit_foreign = ctx.config.permit_foreign_addresses;
     let permit_privileged = ctx.config.permit_privileged_ports;
     Driver {

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::RwLock;
 
-use super::{Account, AuthError, Authorizer};
+use super::{Account, AccountLimits, AuthError, Authorizer};
 use crate::proto::perm::{DirOverride, PermTable, Perms};
 
 /// Every valid permission letter (pyftpdlib's `read_perms + write_perms`).
@@ -34,6 +34,7 @@ struct User {
     overrides: HashMap<Vec<u8>, Override>,
     msg_login: String,
     msg_quit: String,
+    limits: AccountLimits,
 }
 
 impl fmt::Debug for User {
@@ -45,6 +46,7 @@ impl fmt::Debug for User {
             .field("overrides", &self.overrides)
             .field("msg_login", &self.msg_login)
             .field("msg_quit", &self.msg_quit)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +123,7 @@ impl MemoryAuthorizer {
             overrides: HashMap::new(),
             msg_login: msg_login.to_owned(),
             msg_quit: msg_quit.to_owned(),
+            limits: AccountLimits::default(),
         };
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if users.contains_key(username) {
@@ -158,6 +161,21 @@ impl MemoryAuthorizer {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(username);
+    }
+
+    /// Set the limits of `username`'s own sessions (most sessions at once,
+    /// upload and download bandwidth shared by all of them; see
+    /// [`AccountLimits`]), from its next login on.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] for an unknown user.
+    pub fn set_limits(&self, username: &str, limits: AccountLimits) -> Result<(), AuthError> {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let user = users
+            .get_mut(username)
+            .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
+        user.limits = limits;
+        Ok(())
     }
 
     /// Whether the user exists.
@@ -299,7 +317,8 @@ impl Authorizer for MemoryAuthorizer {
             return Err(AuthError::Failed);
         }
         Ok(Account::new(username, user.home.clone(), user.perm_table())
-            .with_messages(&user.msg_login, &user.msg_quit))
+            .with_messages(&user.msg_login, &user.msg_quit)
+            .with_limits(user.limits.clone()))
     }
 }
 

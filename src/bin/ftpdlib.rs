@@ -115,6 +115,15 @@ struct Cli {
     /// log line prefix; may use %(username)s, %(remote_ip)s, %(remote_port)s
     #[arg(long = "log-prefix")]
     log_prefix: Option<String>,
+    /// ban a client address after N failed logins within 10 minutes (see --ban-time)
+    #[arg(long = "ban-after-failed-logins", value_name = "N")]
+    ban_after_failed_logins: Option<u32>,
+    /// ban a client address whose session sends more than N commands within SECONDS, e.g. 300/1
+    #[arg(long = "ban-after-commands", value_name = "N/SECONDS")]
+    ban_after_commands: Option<String>,
+    /// how long a ban lasts, in seconds (default 600; needs a --ban-after-* option)
+    #[arg(long = "ban-time", value_name = "SECONDS")]
+    ban_time: Option<u64>,
     #[command(flatten)]
     unix: UnixUsers,
 }
@@ -186,6 +195,42 @@ impl UnixUsers {
         }
         Ok(auth)
     }
+}
+
+/// The ban policy the `--ban-*` options ask for (`None` without them).
+fn ban_policy(cli: &Cli) -> Result<Option<ftpdlib::config::BanPolicy>, String> {
+    if cli.ban_after_failed_logins.is_none() && cli.ban_after_commands.is_none() {
+        if cli.ban_time.is_some() {
+            return Err(
+                "--ban-time requires --ban-after-failed-logins or --ban-after-commands".into(),
+            );
+        }
+        return Ok(None);
+    }
+    let mut policy = ftpdlib::config::BanPolicy {
+        max_failed_logins: cli.ban_after_failed_logins.unwrap_or(0),
+        max_commands: 0,
+        ..Default::default()
+    };
+    if let Some(spec) = &cli.ban_after_commands {
+        let bad =
+            || format!("invalid --ban-after-commands {spec:?}: expected N/SECONDS, e.g. 300/1");
+        let (n, secs) = spec.split_once('/').ok_or_else(bad)?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        let secs: f64 = secs.trim().parse().map_err(|_| bad())?;
+        if n == 0 || !(secs > 0.0 && secs <= 86_400.0) {
+            return Err(bad());
+        }
+        policy.max_commands = n;
+        policy.commands_window = Duration::from_secs_f64(secs);
+    }
+    if let Some(t) = cli.ban_time {
+        if t == 0 {
+            return Err("--ban-time must be at least 1 second".into());
+        }
+        policy.ban_time = Duration::from_secs(t);
+    }
+    Ok(Some(policy))
 }
 
 /// A value the server cannot use: one line, exit code 2.
@@ -280,6 +325,10 @@ fn main() -> ExitCode {
             cli.encoding
         ));
     }
+    let ban = match ban_policy(&cli) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
     let passive_ports = match cli.range.as_deref().map(parse_range).transpose() {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -345,6 +394,7 @@ fn main() -> ExitCode {
     cfg.concurrency = concurrency;
     cfg.tls = tls;
     cfg.shutdown_grace = Duration::from_secs(cli.shutdown_grace);
+    cfg.ban = ban;
 
     let bind = |ip: IpAddr| {
         ServerBuilder::with_shared_authorizer(auth.clone())

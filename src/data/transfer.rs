@@ -401,6 +401,16 @@ impl Transfer {
         }
     }
 
+    /// Also keep to a user's bandwidth shared by all of that user's
+    /// transfers ([`crate::auth::AccountLimits`]); zero-copy is then off.
+    pub(crate) fn with_user_rate(mut self, rate: Option<crate::shared::SharedRate>) -> Self {
+        if let Some(r) = rate {
+            self.throttle.share(r);
+            self.zero_copy = false;
+        }
+        self
+    }
+
     /// Whether the storage is local and fast (see
     /// [`Filesystem::is_local_fast`](crate::fs::Filesystem::is_local_fast)).
     /// Without it, a driver whose thread serves other sessions too moves

@@ -31,6 +31,7 @@ use crate::config::{ConcurrencyModel, ServerConfig};
 use crate::events::{EventHandler, NoEvents};
 use crate::fs::{FilesystemFactory, LocalFsFactory};
 use crate::session::{replies, SessionContext};
+use crate::shared::SharedState;
 
 /// The start-up lines pyftpdlib logs.
 fn log_start(server: &FtpServer) -> io::Result<()> {
@@ -113,23 +114,29 @@ impl ServerBuilder {
     /// system allows it. Nothing is served until [`FtpServer::serve_forever`]
     /// (or a sibling) is called.
     ///
+    /// Also maps the memory every process of the server shares (per-user
+    /// session slots and bandwidth, bans: [`crate::shared`]).
+    ///
     /// # Errors
     /// The error of the last address `addr` resolves to when none could be
     /// bound (e.g. [`io::ErrorKind::AddrInUse`], or
     /// [`io::ErrorKind::PermissionDenied`] for a port below 1024), or the
     /// resolution error; [`io::ErrorKind::InvalidInput`] when `addr` resolves
-    /// to no address.
+    /// to no address; the error of `mmap(2)` for the shared memory.
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<FtpServer> {
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
         for a in addr.to_socket_addrs()? {
             match listen(a, self.config.backlog) {
                 Ok(listener) => {
+                    // before any fork: every process of the server shares it
+                    let shared = Arc::new(SharedState::new(self.config.max_cons)?);
                     return Ok(FtpServer {
                         listener,
                         ctx: SessionContext {
                             config: Arc::new(self.config),
                             authorizer: self.authorizer,
                             fs_factory: self.fs_factory,
+                            shared,
                         },
                         events: self.events,
                         stop: Arc::new(AtomicBool::new(false)),
@@ -334,22 +341,37 @@ impl FtpServer {
             if self.stop.load(Ordering::SeqCst) {
                 return None;
             }
-            if let Some(slot) = Self::admit(stream.try_clone().ok(), peer, limits) {
+            if let Some(slot) = self.admit(stream.try_clone().ok(), peer, limits) {
                 return Some((stream, peer, slot));
             }
         }
     }
 
-    /// Count a new session in, or refuse it with a 421 reply and close it.
-    fn admit(stream: Option<TcpStream>, peer: SocketAddr, limits: &ConnLimits) -> Option<ConnSlot> {
-        match limits.acquire(peer.ip()) {
-            Ok(slot) => Some(slot),
-            Err(per_ip) => {
-                let reply = if per_ip {
+    /// Count a new session in, or refuse it with a 421 reply and close it
+    /// (a banned address, or a connection limit reached).
+    fn admit(
+        &self,
+        stream: Option<TcpStream>,
+        peer: SocketAddr,
+        limits: &ConnLimits,
+    ) -> Option<ConnSlot> {
+        let banned = match &self.ctx.config.ban {
+            Some(_) => self.ctx.shared.banned(peer.ip(), std::time::Instant::now()),
+            None => None,
+        };
+        let refused = match banned {
+            Some(left) => Err(replies::banned(left)),
+            None => limits.acquire(peer.ip()).map_err(|per_ip| {
+                if per_ip {
                     replies::too_many_connections_from_ip()
                 } else {
                     replies::too_many_connections()
-                };
+                }
+            }),
+        };
+        match refused {
+            Ok(slot) => Some(slot),
+            Err(reply) => {
                 log::warn!("{peer} refused: {}", reply.log_text());
                 if let Some(mut stream) = stream {
                     let _ = stream.set_nonblocking(false);

@@ -34,6 +34,7 @@
 
 mod commands;
 mod fs_work;
+mod offence;
 mod queue;
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,7 @@ use queue::Received;
 use transfer::TransferState;
 
 pub use fs_work::{FsDone, FsTask, MAX_GLOB_MATCHES};
+pub use offence::{Offence, OffenceReport};
 pub use timers::{CLOSE_LINGER, UPLOAD_GRACE};
 
 use std::collections::VecDeque;
@@ -53,13 +55,14 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::auth::{Account, AuthError, Authorizer};
-use crate::config::ServerConfig;
+use crate::config::{BanPolicy, ServerConfig};
 use crate::data::{Transfer, TransferCmd, TransferError};
 use crate::events::{Event, SessionInfo};
 use crate::fs::{Filesystem, FilesystemFactory};
 use crate::proto::command::{Command, NotUnderstood, Verb};
 use crate::proto::listing::{MlstFacts, TimeMode};
 use crate::proto::reply::Reply;
+use crate::shared::{Refusal, SharedRate, SharedState, UserSlot};
 
 /// What a session is shared with every other session of a server.
 #[derive(Clone)]
@@ -70,6 +73,30 @@ pub struct SessionContext {
     pub authorizer: Arc<dyn Authorizer>,
     /// Opens a filesystem at login.
     pub fs_factory: Arc<dyn FilesystemFactory>,
+    /// Session slots, per-user bandwidth and bans, shared by every process
+    /// of the server.
+    pub shared: Arc<SharedState>,
+}
+
+impl SessionContext {
+    /// A context with a [`SharedState`] of its own, sized from
+    /// [`ServerConfig::max_cons`].
+    ///
+    /// # Errors
+    /// As [`SharedState::new`].
+    pub fn new(
+        config: ServerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        fs_factory: Arc<dyn FilesystemFactory>,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(SharedState::new(config.max_cons)?);
+        Ok(SessionContext {
+            config: Arc::new(config),
+            authorizer,
+            fs_factory,
+            shared,
+        })
+    }
 }
 
 /// Why a login check refused a login.
@@ -80,6 +107,15 @@ pub enum LoginError {
     Auth(AuthError),
     /// The account's home directory could not be opened.
     Home(std::path::PathBuf, std::io::Error),
+    /// The user has [`AccountLimits::max_sessions`](crate::auth::AccountLimits::max_sessions)
+    /// sessions already (in any process of the server).
+    TooManySessions {
+        /// The account's limit.
+        max: u32,
+    },
+    /// Every slot of the table of limited sessions is taken (it holds
+    /// [`ServerConfig::max_cons`] sessions).
+    SessionTableFull,
 }
 
 impl std::fmt::Display for LoginError {
@@ -89,12 +125,20 @@ impl std::fmt::Display for LoginError {
             LoginError::Home(p, e) => {
                 write!(f, "can't open the home directory {}: {e}", p.display())
             }
+            LoginError::TooManySessions { max } => {
+                write!(f, "too many sessions of this user (at most {max})")
+            }
+            LoginError::SessionTableFull => f.write_str("the table of limited sessions is full"),
         }
     }
 }
 
-/// What a login check found: the account and its filesystem, or why not.
-pub struct LoginOutcome(pub Result<(Account, Arc<dyn Filesystem>), LoginError>);
+/// What a login check found: the account and its filesystem, or why not
+/// (and, for an account with limits, its place among the user's sessions).
+pub struct LoginOutcome(
+    pub Result<(Account, Arc<dyn Filesystem>), LoginError>,
+    Option<Arc<UserSlot>>,
+);
 
 impl std::fmt::Debug for LoginOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,12 +154,15 @@ impl std::fmt::Debug for LoginOutcome {
 pub struct LoginTask {
     authorizer: Arc<dyn Authorizer>,
     fs_factory: Arc<dyn FilesystemFactory>,
+    shared: Arc<SharedState>,
     username: String,
     password: String,
 }
 
 impl LoginTask {
-    /// Check the credentials and open the user's filesystem.
+    /// Check the credentials, take a place among the user's sessions (an
+    /// account with limits, see [`AccountLimits`](crate::auth::AccountLimits))
+    /// and open the user's filesystem.
     ///
     /// An account with a system [`Identity`](crate::auth::Identity) opens
     /// its filesystem as that user, and every later operation of the
@@ -123,15 +170,41 @@ impl LoginTask {
     /// that serves only this session (multi-proc), the process becomes the
     /// user for good first. Failing to switch refuses the login (logged).
     pub fn run(self) -> LoginOutcome {
+        let mut slot = None;
         let outcome = self
             .authorizer
             .authenticate(&self.username, &self.password)
             .map_err(LoginError::Auth)
+            .and_then(|account| {
+                slot = user_slot(&self.shared, &account)?;
+                Ok(account)
+            })
             .and_then(|account| match open_as(&*self.fs_factory, &account) {
                 Ok(fs) => Ok((account, fs)),
                 Err(e) => Err(LoginError::Home(account.root.clone(), e)),
             });
-        LoginOutcome(outcome)
+        if outcome.is_err() {
+            slot = None;
+        }
+        LoginOutcome(outcome, slot)
+    }
+}
+
+/// A place among the sessions of `account`'s user in the server's shared
+/// table, for an account with a session or bandwidth limit (`None` for
+/// one without).
+fn user_slot(
+    shared: &Arc<SharedState>,
+    account: &Account,
+) -> Result<Option<Arc<UserSlot>>, LoginError> {
+    let l = &account.limits;
+    if l.max_sessions == 0 && l.read_limit == 0 && l.write_limit == 0 {
+        return Ok(None);
+    }
+    match shared.claim(&account.username, l.max_sessions) {
+        Ok(slot) => Ok(Some(Arc::new(slot))),
+        Err(Refusal::TooMany { max }) => Err(LoginError::TooManySessions { max }),
+        Err(Refusal::Full) => Err(LoginError::SessionTableFull),
     }
 }
 
@@ -269,6 +342,10 @@ pub enum Action {
     Fs(FsTask),
     /// Fire an event callback.
     Event(Event),
+    /// Record this offence of the client in the server's ban table
+    /// ([`OffenceReport::record`]); only with a
+    /// [`ServerConfig::ban`] policy.
+    Offence(OffenceReport),
     /// Flush what was sent, close the control connection, then feed
     /// [`Input::Disconnected`]. The session says [`Action::CloseNow`] if
     /// the client does not read it in time ([`CLOSE_LINGER`]).
@@ -296,6 +373,7 @@ impl std::fmt::Debug for Action {
             Action::Login(t) => write!(f, "Login({})", t.username),
             Action::Fs(t) => write!(f, "Fs({t:?})"),
             Action::Event(e) => write!(f, "Event({e:?})"),
+            Action::Offence(o) => write!(f, "Offence({:?})", o.offence()),
             Action::Close => f.write_str("Close"),
             Action::CloseNow => f.write_str("CloseNow"),
         }
@@ -360,6 +438,9 @@ enum Awaiting {
 struct LoggedIn {
     account: Account,
     fs: Arc<dyn Filesystem>,
+    /// Its place among the user's sessions (an account with limits); the
+    /// user's running transfers hold it too.
+    slot: Option<Arc<UserSlot>>,
 }
 
 /// What TLS protects on this session (RFC 4217). Illegal states (PROT P on
@@ -445,6 +526,8 @@ pub struct Session {
     epoch: (Instant, SystemTime),
     /// What TLS protects (RFC 4217).
     security: Security,
+    /// The command-rate cell of [`ServerConfig::ban`]'s flood limit.
+    commands_tat: Option<Instant>,
 }
 
 /// Replies the drivers send before a session exists.
@@ -462,6 +545,16 @@ pub mod replies {
     /// `max_cons_per_ip` reached.
     pub fn too_many_connections_from_ip() -> Reply {
         Reply::new(421, "Too many connections from the same IP address.")
+    }
+
+    /// The client's address is banned for `left` more
+    /// ([`crate::config::BanPolicy`]).
+    pub fn banned(left: std::time::Duration) -> Reply {
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        Reply::new(
+            421,
+            format!("Your address is banned. Try again in {secs} seconds."),
+        )
     }
 }
 
@@ -495,6 +588,7 @@ impl Session {
             now,
             epoch: (now, SystemTime::now()),
             security: Security::Clear,
+            commands_tat: None,
         };
         if s.ctx.config.tls.as_ref().is_some_and(|t| t.implicit) {
             s.security = Security::Control { pbsz: false };
@@ -598,13 +692,17 @@ impl Session {
                     // only a complete command restarts the idle timer (a
                     // client trickling a line byte by byte stays idle)
                     self.timers.active_at = now;
-                    self.on_line(Received::line(line), wall, &mut out);
+                    if !self.flood(now, &mut out) {
+                        self.on_line(Received::line(line), wall, &mut out);
+                    }
                 }
             }
             Input::LineTooLong => {
                 if !self.closing {
                     self.timers.active_at = now;
-                    self.on_line(Received::TooLong, wall, &mut out);
+                    if !self.flood(now, &mut out) {
+                        self.on_line(Received::TooLong, wall, &mut out);
+                    }
                 }
             }
             Input::PassiveListening(port) => self.on_passive_listening(port, &mut out),
@@ -806,6 +904,10 @@ impl Session {
             .as_ref()
             .map(|l| l.account.msg_quit.clone())
             .unwrap_or_else(|| "Goodbye.".into());
+        if let Some(l) = self.login.as_mut() {
+            // the user's place is free before the client reads the 221
+            l.slot = None;
+        }
         self.reply(out, long_reply(221, &msg));
         if let Some(user) = self.login.as_ref().map(|l| l.account.username.clone()) {
             out.push(Action::Event(Event::Logout(user)));

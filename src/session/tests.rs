@@ -16,6 +16,7 @@ mod data_channel;
 mod deadlines;
 mod files;
 mod fs_tasks;
+mod limits;
 mod listings;
 mod login;
 mod queue;
@@ -304,11 +305,7 @@ impl Scenario {
             None => Arc::new(LocalFsFactory::default()),
         };
         let implicit = self.cfg.tls.as_ref().is_some_and(|t| t.implicit);
-        let ctx = SessionContext {
-            config: Arc::new(self.cfg),
-            authorizer: Arc::new(auth),
-            fs_factory,
-        };
+        let ctx = SessionContext::new(self.cfg, Arc::new(auth), fs_factory).unwrap();
         let s = Session::new(ctx, addr(&self.remote), addr(&self.local));
         let mut h = H {
             s,

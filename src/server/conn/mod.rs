@@ -576,6 +576,11 @@ impl Connection {
                     ev.dispatch(&*self.events, &info);
                     None
                 }
+                Action::Offence(report) => {
+                    // a few atomic operations on the shared ban table
+                    report.record();
+                    None
+                }
                 Action::Close => {
                     self.closing = true;
                     None

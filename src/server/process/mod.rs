@@ -80,7 +80,7 @@ fn accept_ready(
                     log::warn!("{peer}: {e}");
                     continue;
                 }
-                if let Some(slot) = FtpServer::admit(stream.try_clone().ok(), peer, limits) {
+                if let Some(slot) = server.admit(stream.try_clone().ok(), peer, limits) {
                     f(stream, peer, slot);
                 }
             }

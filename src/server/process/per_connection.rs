@@ -65,6 +65,10 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
         } else if let Some(child) = children.remove(&tok.0) {
             let _ = registry.deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
             let _ = waitpid(child.pid, None);
+            // a child killed outright never gave its session slot back
+            if let Ok(pid) = u32::try_from(child.pid.as_raw()) {
+                server.ctx.shared.release_pid(pid);
+            }
         }
     })?;
     stop_children(children.values().map(|c| c.pid));

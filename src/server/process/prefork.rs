@@ -105,6 +105,10 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
                 let _ = waitpid(dead.pid, None);
                 log::warn!("worker {} died; starting a new one", dead.pid);
+                // its sessions never gave their slots back
+                if let Ok(pid) = u32::try_from(dead.pid.as_raw()) {
+                    server.ctx.shared.release_pid(pid);
+                }
                 sessions.retain(|_, (t, _)| *t != token);
             }
             match spawn_worker(&server, &mut pool) {

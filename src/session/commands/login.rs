@@ -45,6 +45,7 @@ impl Session {
         out.push(Action::Login(LoginTask {
             authorizer: Arc::clone(&self.ctx.authorizer),
             fs_factory: Arc::clone(&self.ctx.fs_factory),
+            shared: Arc::clone(&self.ctx.shared),
             username,
             password,
         }));
@@ -59,18 +60,34 @@ impl Session {
                 return;
             }
         };
-        match outcome.0 {
+        let LoginOutcome(result, slot) = outcome;
+        match result {
             Ok((account, fs)) => {
                 self.reply(out, long_reply(230, &account.msg_login));
                 log::info!("{} USER '{}' logged in.", self.prefix, username);
                 self.cwd = account.start_dir();
                 self.attempted_logins = 0;
-                self.login = Some(LoggedIn { account, fs });
+                self.login = Some(LoggedIn { account, fs, slot });
                 out.push(Action::Event(Event::Login(username)));
             }
+            Err(why @ (LoginError::TooManySessions { .. } | LoginError::SessionTableFull)) => {
+                // the password was right: no failed attempt, no delay; the
+                // connection closes, as pyftpdlib's for too many connections
+                let text = match why {
+                    LoginError::TooManySessions { .. } => "Too many connections for this user.",
+                    _ => "Too many connections. Service temporarily unavailable.",
+                };
+                log::warn!("{} USER '{}' refused: {why}.", self.prefix, username);
+                self.reply(out, Reply::new(421, text));
+                self.close(out);
+            }
             Err(why) => {
-                if !matches!(why, LoginError::Auth(AuthError::Failed)) {
+                let refused = matches!(why, LoginError::Auth(AuthError::Failed));
+                if !refused {
                     log::error!("{} login of '{}' failed: {why}", self.prefix, username);
+                } else {
+                    // the ban policy counts it now, not after the delay
+                    self.offence(Offence::FailedLogin, out);
                 }
                 self.attempted_logins += 1;
                 // pyftpdlib's auth_failed_timeout: the 530 (and what comes

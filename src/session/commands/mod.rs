@@ -22,8 +22,8 @@ use super::fs_work::{
 };
 use super::{
     canonical_ip, long_reply, strerror, AbortReason, Action, Ahead, Awaiting, DataState, FsTask,
-    LoggedIn, LoginError, LoginOutcome, LoginTask, Security, Session, TransferState,
-    MAX_GLOB_MATCHES,
+    LoggedIn, LoginError, LoginOutcome, LoginTask, Offence, Security, Session, SharedRate,
+    TransferState, MAX_GLOB_MATCHES,
 };
 use crate::auth::AuthError;
 use crate::data::{Source, Transfer, TransferCmd, TransferError};

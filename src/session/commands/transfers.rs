@@ -162,6 +162,19 @@ impl Session {
         self.login.as_ref().is_some_and(|l| l.fs.is_local_fast())
     }
 
+    /// The user's bandwidth for uploads (`upload`) or downloads, shared by
+    /// all of the user's transfers, if the account sets one.
+    pub(super) fn user_rate(&self, upload: bool) -> Option<SharedRate> {
+        let login = self.login.as_ref()?;
+        let limits = &login.account.limits;
+        let rate = if upload {
+            limits.read_limit
+        } else {
+            limits.write_limit
+        };
+        SharedRate::new(Arc::clone(login.slot.as_ref()?), rate, upload)
+    }
+
     /// The rest of a transfer command (or of an upload's end), once its
     /// filesystem task answered: the transfer is set up, or refused.
     pub(super) fn transfer_done(
@@ -180,6 +193,7 @@ impl Session {
                     cfg.use_sendfile,
                     cfg.write_limit,
                 )
+                .with_user_rate(self.user_rate(false))
                 .with_path(shown)
                 .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, None, now, out);
@@ -194,6 +208,7 @@ impl Session {
             } => {
                 let cfg = &self.ctx.config;
                 let t = Transfer::receive(cmd, sink, self.ascii, cfg.use_sendfile, cfg.read_limit)
+                    .with_user_rate(self.user_rate(true))
                     .with_path(shown)
                     .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, None, now, out);
@@ -208,6 +223,7 @@ impl Session {
                     cfg.use_sendfile,
                     cfg.read_limit,
                 )
+                .with_user_rate(self.user_rate(true))
                 .with_path(shown)
                 .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, Some(format!("FILE: {name}")), now, out);
@@ -226,6 +242,7 @@ impl Session {
                     false,
                     self.ctx.config.write_limit,
                 )
+                .with_user_rate(self.user_rate(false))
                 .with_fast_storage(self.fast_storage());
                 self.push_transfer(t, None, now, out);
             }
