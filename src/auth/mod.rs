@@ -2,8 +2,12 @@
 
 pub mod hash;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod pg;
 
 pub use memory::MemoryAuthorizer;
+#[cfg(feature = "postgres")]
+pub use pg::PgAuthorizer;
 
 use std::path::PathBuf;
 
