@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use ftpdlib::auth::MemoryAuthorizer;
+use clap::{Parser, Subcommand};
+use ftpdlib::auth::{Authorizer, MemoryAuthorizer};
 use ftpdlib::proto::perm::{ALL_PERMS, READ_PERMS};
 use ftpdlib::server::ServerBuilder;
 use ftpdlib::ConcurrencyModel;
@@ -16,9 +16,12 @@ use ftpdlib::ConcurrencyModel;
 #[command(
     name = "ftpdlib",
     version,
-    about = "Start a standalone anonymous FTP server."
+    about = "Start a standalone anonymous FTP server.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// specify the interface to run on (default: all interfaces)
     #[arg(short = 'i', long = "interface", value_name = "ADDRESS")]
     interface: Option<String>,
@@ -115,6 +118,45 @@ struct Cli {
     /// log line prefix; may use %(username)s, %(remote_ip)s, %(remote_port)s
     #[arg(long = "log-prefix")]
     log_prefix: Option<String>,
+    /// serve the users of this PostgreSQL database (see `ftpdlib db init`); -u, -P and -w do not apply
+    #[arg(long = "db-url", value_name = "URL", conflicts_with_all = ["username", "password", "write"])]
+    db_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// manage the PostgreSQL users database (builds with `--features postgres`)
+    Db {
+        #[command(subcommand)]
+        action: DbCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCmd {
+    /// create the tables ftp_users and ftp_perm_overrides where missing (safe to repeat)
+    Init {
+        /// the database, e.g. postgresql://ftpd:secret@localhost/ftpd
+        #[arg(long = "db-url", value_name = "URL")]
+        db_url: String,
+    },
+    /// add a user (other columns keep their defaults; change them with SQL)
+    AddUser {
+        /// the database, e.g. postgresql://ftpd:secret@localhost/ftpd
+        #[arg(long = "db-url", value_name = "URL")]
+        db_url: String,
+        /// the login name
+        name: String,
+        /// the password hash (PHC/crypt string, e.g. from `ftpdlib hash-password`)
+        #[arg(long = "password-hash", value_name = "HASH")]
+        password_hash: String,
+        /// the home directory (absolute)
+        #[arg(long = "home", value_name = "PATH")]
+        home: PathBuf,
+        /// permission letters
+        #[arg(long = "perm", default_value = "elr")]
+        perm: String,
+    },
 }
 
 /// A value the server cannot use: one line, exit code 2.
@@ -149,6 +191,10 @@ fn main() -> ExitCode {
             return fail(format_args!("{first} (see --help)"));
         }
     };
+
+    if let Some(Cmd::Db { action }) = cli.command {
+        return run_db(action);
+    }
 
     let level = if cli.debug {
         log::LevelFilter::Debug
@@ -221,20 +267,28 @@ fn main() -> ExitCode {
         return fail(format_args!("{} is not a directory", directory.display()));
     }
 
-    let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
-    let auth = MemoryAuthorizer::new();
-    let added = match &cli.username {
-        Some(user) => auth.add_user(
-            user,
-            cli.password.as_deref().unwrap_or(""),
-            &directory,
-            perm,
-        ),
-        None => auth.add_anonymous_with_perm(&directory, perm),
+    let auth: std::sync::Arc<dyn Authorizer> = if let Some(url) = &cli.db_url {
+        match db_authorizer(url, concurrency) {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        }
+    } else {
+        let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
+        let auth = MemoryAuthorizer::new();
+        let added = match &cli.username {
+            Some(user) => auth.add_user(
+                user,
+                cli.password.as_deref().unwrap_or(""),
+                &directory,
+                perm,
+            ),
+            None => auth.add_anonymous_with_perm(&directory, perm),
+        };
+        if let Err(e) = added {
+            return fail(e);
+        }
+        std::sync::Arc::new(auth)
     };
-    if let Err(e) = added {
-        return fail(e);
-    }
 
     let bind_ip: IpAddr = match cli.interface.as_deref() {
         None | Some("") => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
@@ -271,7 +325,6 @@ fn main() -> ExitCode {
     cfg.tls = tls;
     cfg.shutdown_grace = Duration::from_secs(cli.shutdown_grace);
 
-    let auth = std::sync::Arc::new(auth);
     let bind = |ip: IpAddr| {
         ServerBuilder::with_shared_authorizer(auth.clone())
             .config(cfg.clone())
@@ -298,6 +351,78 @@ fn main() -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// The PostgreSQL users of `--db-url`, checked once before serving (the
+/// tables must be there). Fork-per-connection sessions connect for each
+/// login instead of keeping a pool each.
+#[cfg(feature = "postgres")]
+fn db_authorizer(
+    url: &str,
+    concurrency: ConcurrencyModel,
+) -> Result<std::sync::Arc<dyn Authorizer>, String> {
+    use ftpdlib::auth::pg::{PgAuthorizer, PgOptions};
+    let mut options = PgOptions::default();
+    if concurrency == ConcurrencyModel::Process {
+        options.pool_size = 0;
+    }
+    let auth = PgAuthorizer::with_options(url, options).map_err(|e| e.to_string())?;
+    auth.check()
+        .map_err(|e| format!("can't use the users database: {e} (did `ftpdlib db init` run?)"))?;
+    Ok(std::sync::Arc::new(auth))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn db_authorizer(
+    _url: &str,
+    _concurrency: ConcurrencyModel,
+) -> Result<std::sync::Arc<dyn Authorizer>, String> {
+    Err(NO_POSTGRES.into())
+}
+
+#[cfg(not(feature = "postgres"))]
+const NO_POSTGRES: &str =
+    "this ftpdlib was built without PostgreSQL support (cargo build --features postgres)";
+
+/// `ftpdlib db ...`: one line on success (stdout) or failure (exit 2).
+#[cfg(feature = "postgres")]
+fn run_db(action: DbCmd) -> ExitCode {
+    use ftpdlib::auth::pg::{NewUser, PgAuthorizer};
+    let url = match &action {
+        DbCmd::Init { db_url } | DbCmd::AddUser { db_url, .. } => db_url,
+    };
+    let auth = match PgAuthorizer::new(url) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let (done, what) = match &action {
+        DbCmd::Init { .. } => (
+            auth.init_schema(),
+            "tables ftp_users and ftp_perm_overrides ready".to_string(),
+        ),
+        DbCmd::AddUser {
+            name,
+            password_hash,
+            home,
+            perm,
+            ..
+        } => (
+            auth.add_user(&NewUser::new(name, password_hash, home, perm)),
+            format!("user {name:?} added"),
+        ),
+    };
+    match done {
+        Ok(()) => {
+            println!("{what}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn run_db(_action: DbCmd) -> ExitCode {
+    fail(NO_POSTGRES)
 }
 
 trait FirstAddr {
