@@ -619,36 +619,45 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Start with `args` on 127.0.0.1; `None` when it exits at once with
-    /// a usage error.
+    /// Start with `args` on 127.0.0.1 at a free port; `None` when it
+    /// exits at once with a usage error.
     fn start(args: &[&str]) -> Option<Daemon> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert_eq!(status.code(), Some(2));
-                return None;
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+                .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let end = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let mut err = String::new();
+                    use std::io::Read;
+                    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                    assert_eq!(status.code(), Some(2), "{err}");
+                    if err.contains("can't listen") {
+                        break; // the port was taken meanwhile: another one
+                    }
+                    return None;
+                }
+                if let Ok(s) = std::net::TcpStream::connect(addr) {
+                    drop(s);
+                    return Some(Daemon { child, addr });
+                }
+                assert!(Instant::now() < end, "ftpdlib {args:?} did not start");
+                std::thread::sleep(Duration::from_millis(20));
             }
-            if let Ok(s) = std::net::TcpStream::connect(addr) {
-                drop(s);
-                return Some(Daemon { child, addr });
-            }
-            assert!(Instant::now() < end, "ftpdlib {args:?} did not start");
-            std::thread::sleep(Duration::from_millis(20));
         }
+        panic!("ftpdlib {args:?}: no free port");
     }
 }
 

@@ -71,8 +71,10 @@ fn an_unreachable_database_is_an_internal_error_within_the_timeout() {
         .local_addr()
         .unwrap()
         .port();
-    let mut options = PgOptions::default();
-    options.connect_timeout = Duration::from_millis(500);
+    let mut options = PgOptions {
+        connect_timeout: Duration::from_millis(500),
+        ..PgOptions::default()
+    };
     for size in [0, 2] {
         options.pool_size = size;
         let auth = PgAuthorizer::with_options(
