@@ -575,6 +575,10 @@ fn cli_db_commands_and_db_url() {
     let (code, _, err) = run(&add);
     assert_eq!(code, Some(2));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("already exists"),
+        "the database's reason: {err}"
+    );
     // a hash we can't check is refused before the database is asked
     let mut bad = add;
     bad[4] = "zed";

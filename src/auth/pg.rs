@@ -263,6 +263,10 @@ impl PgAuthorizer {
         if config.get_application_name().is_none() {
             config.application_name("ftpdlib");
         }
+        // e.g. "relation already exists, skipping" from init_schema
+        config.notice_callback(|notice| {
+            log::debug!("PostgreSQL {}: {}", notice.severity(), notice.message());
+        });
         let tls = native_tls::TlsConnector::new()
             .map_err(|e| PgError::Config(format!("TLS connector: {e}")))?;
         Ok(PgAuthorizer {
@@ -391,7 +395,7 @@ impl PgAuthorizer {
             let mut client = self.connector.open().map_err(|e| e.to_string())?;
             let rows = client
                 .query_typed(LOGIN_QUERY, &params)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| explain(&e))?;
             // a clean goodbye; the answer is in hand either way
             let _ = client.close();
             return Ok(rows);
@@ -404,7 +408,7 @@ impl PgAuthorizer {
             s => s,
         })?;
         conn.query_typed(LOGIN_QUERY, &params)
-            .map_err(|e| e.to_string())
+            .map_err(|e| explain(&e))
     }
 }
 
@@ -466,7 +470,7 @@ struct UserRow {
 
 impl UserRow {
     fn from_rows(first: &postgres::Row, rows: &[postgres::Row]) -> Result<UserRow, String> {
-        let col = |e: postgres::Error| format!("unexpected column type: {e}");
+        let col = |e: postgres::Error| format!("unexpected column type: {}", explain(&e));
         let max_sessions: i32 = first.try_get(6).map_err(col)?;
         let read_limit: i64 = first.try_get(7).map_err(col)?;
         let write_limit: i64 = first.try_get(8).map_err(col)?;
@@ -595,8 +599,25 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn db_error(e: impl std::fmt::Display) -> PgError {
-    PgError::Database(e.to_string())
+fn db_error(e: impl std::error::Error + 'static) -> PgError {
+    PgError::Database(explain(&e))
+}
+
+/// An error with its causes (`postgres` puts what happened there: "db
+/// error" alone says little).
+fn explain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    // one line (the server's DETAIL and HINT come on lines of their own)
+    text.replace('\n', " ")
 }
 
 /// Opens connections with the deadlines set (the pool's manager, and the
@@ -649,7 +670,7 @@ struct ConnectError(String);
 
 impl From<postgres::Error> for ConnectError {
     fn from(e: postgres::Error) -> Self {
-        ConnectError(e.to_string())
+        ConnectError(explain(&e))
     }
 }
 
