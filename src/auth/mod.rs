@@ -2,10 +2,14 @@
 
 pub mod hash;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod pg;
 #[cfg(unix)]
 mod unix;
 
 pub use memory::MemoryAuthorizer;
+#[cfg(feature = "postgres")]
+pub use pg::PgAuthorizer;
 #[cfg(unix)]
 pub use unix::UnixAuthorizer;
 

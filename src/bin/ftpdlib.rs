@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use ftpdlib::auth::MemoryAuthorizer;
+use clap::{Parser, Subcommand};
+use ftpdlib::auth::{Authorizer, MemoryAuthorizer};
 use ftpdlib::proto::perm::{ALL_PERMS, READ_PERMS};
 use ftpdlib::server::ServerBuilder;
 use ftpdlib::ConcurrencyModel;
@@ -16,9 +16,12 @@ use ftpdlib::ConcurrencyModel;
 #[command(
     name = "ftpdlib",
     version,
-    about = "Start a standalone anonymous FTP server."
+    about = "Start a standalone anonymous FTP server.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// specify the interface to run on (default: all interfaces)
     #[arg(short = 'i', long = "interface", value_name = "ADDRESS")]
     interface: Option<String>,
@@ -126,6 +129,45 @@ struct Cli {
     ban_time: Option<u64>,
     #[command(flatten)]
     unix: UnixUsers,
+    /// serve the users of this PostgreSQL database (see `ftpdlib db init`); -u, -P and -w do not apply
+    #[arg(long = "db-url", value_name = "URL", conflicts_with_all = ["username", "password", "write"])]
+    db_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// manage the PostgreSQL users database (builds with `--features postgres`)
+    Db {
+        #[command(subcommand)]
+        action: DbCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCmd {
+    /// create the tables ftp_users and ftp_perm_overrides where missing (safe to repeat)
+    Init {
+        /// the database, e.g. postgresql://ftpd:secret@localhost/ftpd
+        #[arg(long = "db-url", value_name = "URL")]
+        db_url: String,
+    },
+    /// add a user (other columns keep their defaults; change them with SQL)
+    AddUser {
+        /// the database, e.g. postgresql://ftpd:secret@localhost/ftpd
+        #[arg(long = "db-url", value_name = "URL")]
+        db_url: String,
+        /// the login name
+        name: String,
+        /// the password hash (PHC/crypt string, e.g. from `ftpdlib hash-password`)
+        #[arg(long = "password-hash", value_name = "HASH")]
+        password_hash: String,
+        /// the home directory (absolute)
+        #[arg(long = "home", value_name = "PATH")]
+        home: PathBuf,
+        /// permission letters
+        #[arg(long = "perm", default_value = "elr")]
+        perm: String,
+    },
 }
 
 /// System users (pyftpdlib's UnixAuthorizer); the server must run as root.
@@ -266,6 +308,10 @@ fn main() -> ExitCode {
         }
     };
 
+    if let Some(Cmd::Db { action }) = cli.command {
+        return run_db(action);
+    }
+
     let level = if cli.debug {
         log::LevelFilter::Debug
     } else {
@@ -341,7 +387,15 @@ fn main() -> ExitCode {
         return fail(format_args!("{} is not a directory", directory.display()));
     }
 
-    let auth: std::sync::Arc<dyn ftpdlib::auth::Authorizer> = if cli.unix.unix_users {
+    let auth: std::sync::Arc<dyn Authorizer> = if let Some(url) = &cli.db_url {
+        if cli.unix.unix_users {
+            return fail("--db-url and --unix-users are two sources of accounts: choose one");
+        }
+        match db_authorizer(url, concurrency) {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        }
+    } else if cli.unix.unix_users {
         if cli.write || cli.username.is_some() || cli.password.is_some() || cli.directory.is_some()
         {
             return fail("-w, -u, -P and -d do not apply to --unix-users (each user starts in their home directory; the kernel's permissions apply)");
@@ -438,6 +492,78 @@ fn memory_authorizer(
         None => auth.add_anonymous_with_perm(directory, perm)?,
     }
     Ok(auth)
+}
+
+/// The PostgreSQL users of `--db-url`, checked once before serving (the
+/// tables must be there). Fork-per-connection sessions connect for each
+/// login instead of keeping a pool each.
+#[cfg(feature = "postgres")]
+fn db_authorizer(
+    url: &str,
+    concurrency: ConcurrencyModel,
+) -> Result<std::sync::Arc<dyn Authorizer>, String> {
+    use ftpdlib::auth::pg::{PgAuthorizer, PgOptions};
+    let mut options = PgOptions::default();
+    if concurrency == ConcurrencyModel::Process {
+        options.pool_size = 0;
+    }
+    let auth = PgAuthorizer::with_options(url, options).map_err(|e| e.to_string())?;
+    auth.check()
+        .map_err(|e| format!("can't use the users database: {e} (did `ftpdlib db init` run?)"))?;
+    Ok(std::sync::Arc::new(auth))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn db_authorizer(
+    _url: &str,
+    _concurrency: ConcurrencyModel,
+) -> Result<std::sync::Arc<dyn Authorizer>, String> {
+    Err(NO_POSTGRES.into())
+}
+
+#[cfg(not(feature = "postgres"))]
+const NO_POSTGRES: &str =
+    "this ftpdlib was built without PostgreSQL support (cargo build --features postgres)";
+
+/// `ftpdlib db ...`: one line on success (stdout) or failure (exit 2).
+#[cfg(feature = "postgres")]
+fn run_db(action: DbCmd) -> ExitCode {
+    use ftpdlib::auth::pg::{NewUser, PgAuthorizer};
+    let url = match &action {
+        DbCmd::Init { db_url } | DbCmd::AddUser { db_url, .. } => db_url,
+    };
+    let auth = match PgAuthorizer::new(url) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let (done, what) = match &action {
+        DbCmd::Init { .. } => (
+            auth.init_schema(),
+            "tables ftp_users and ftp_perm_overrides ready".to_string(),
+        ),
+        DbCmd::AddUser {
+            name,
+            password_hash,
+            home,
+            perm,
+            ..
+        } => (
+            auth.add_user(&NewUser::new(name, password_hash, home, perm)),
+            format!("user {name:?} added"),
+        ),
+    };
+    match done {
+        Ok(()) => {
+            println!("{what}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn run_db(_action: DbCmd) -> ExitCode {
+    fail(NO_POSTGRES)
 }
 
 trait FirstAddr {
