@@ -1,13 +1,14 @@
 //! `ftpdlib`: share a directory over FTP in one command.
-//! Takes the options of `python3 -m pyftpdlib`.
+//! Takes the options of `python3 -m pyftpdlib`, and accounts from a users
+//! file (`--users-file`, whose hashes `ftpdlib hash-password` makes).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use ftpdlib::auth::MemoryAuthorizer;
+use clap::{Parser, Subcommand};
+use ftpdlib::auth::{Authorizer, MemoryAuthorizer, UsersFile};
 use ftpdlib::proto::perm::{ALL_PERMS, READ_PERMS};
 use ftpdlib::server::ServerBuilder;
 use ftpdlib::ConcurrencyModel;
@@ -16,9 +17,13 @@ use ftpdlib::ConcurrencyModel;
 #[command(
     name = "ftpdlib",
     version,
-    about = "Start a standalone anonymous FTP server."
+    about = "Start a standalone anonymous FTP server.",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// without one: start the server
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// specify the interface to run on (default: all interfaces)
     #[arg(short = 'i', long = "interface", value_name = "ADDRESS")]
     interface: Option<String>,
@@ -115,6 +120,56 @@ struct Cli {
     /// log line prefix; may use %(username)s, %(remote_ip)s, %(remote_port)s
     #[arg(long = "log-prefix")]
     log_prefix: Option<String>,
+    /// the accounts: a TOML users file (hashed passwords, homes, permissions, limits; an [anonymous] table for anonymous login); SIGHUP reloads it. -d is the home of an account without one
+    #[arg(
+        long = "users-file",
+        value_name = "PATH",
+        conflicts_with_all = ["write", "username", "password"]
+    )]
+    users_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// print a new argon2id hash of a password, for a users file (read without echo from a terminal, else one line of standard input)
+    HashPassword,
+}
+
+/// `ftpdlib hash-password`: the hash on standard output.
+fn hash_password() -> ExitCode {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let ask = |prompt: &str| rpassword::prompt_password(prompt);
+        match (ask("Password: "), ask("Password (again): ")) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => return fail("the two passwords differ"),
+            (Err(e), _) | (_, Err(e)) => return fail(format_args!("can't read the password: {e}")),
+        }
+    } else {
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) => return fail("no password on standard input"),
+            Ok(_) => {}
+            Err(e) => {
+                return fail(format_args!(
+                    "can't read the password from standard input: {e}"
+                ))
+            }
+        }
+        let end = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(end);
+        line
+    };
+    if password.is_empty() {
+        return fail("the password is empty");
+    }
+    match ftpdlib::auth::hash::hash_password(password.as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 /// A value the server cannot use: one line, exit code 2.
@@ -149,6 +204,9 @@ fn main() -> ExitCode {
             return fail(format_args!("{first} (see --help)"));
         }
     };
+    if let Some(Cmd::HashPassword) = cli.command {
+        return hash_password();
+    }
 
     let level = if cli.debug {
         log::LevelFilter::Debug
@@ -221,20 +279,37 @@ fn main() -> ExitCode {
         return fail(format_args!("{} is not a directory", directory.display()));
     }
 
-    let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
-    let auth = MemoryAuthorizer::new();
-    let added = match &cli.username {
-        Some(user) => auth.add_user(
-            user,
-            cli.password.as_deref().unwrap_or(""),
-            &directory,
-            perm,
-        ),
-        None => auth.add_anonymous_with_perm(&directory, perm),
+    let auth: std::sync::Arc<dyn Authorizer> = match &cli.users_file {
+        Some(path) => match UsersFile::load_with_default_home(path, &directory) {
+            Ok(users) => {
+                log::info!(
+                    "users file {}: {} users, anonymous login {}",
+                    path.display(),
+                    users.usernames().len(),
+                    if users.has_anonymous() { "on" } else { "off" }
+                );
+                std::sync::Arc::new(users)
+            }
+            Err(e) => return fail(e),
+        },
+        None => {
+            let perm = if cli.write { ALL_PERMS } else { READ_PERMS };
+            let auth = MemoryAuthorizer::new();
+            let added = match &cli.username {
+                Some(user) => auth.add_user(
+                    user,
+                    cli.password.as_deref().unwrap_or(""),
+                    &directory,
+                    perm,
+                ),
+                None => auth.add_anonymous_with_perm(&directory, perm),
+            };
+            if let Err(e) = added {
+                return fail(e);
+            }
+            std::sync::Arc::new(auth)
+        }
     };
-    if let Err(e) = added {
-        return fail(e);
-    }
 
     let bind_ip: IpAddr = match cli.interface.as_deref() {
         None | Some("") => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
@@ -271,7 +346,6 @@ fn main() -> ExitCode {
     cfg.tls = tls;
     cfg.shutdown_grace = Duration::from_secs(cli.shutdown_grace);
 
-    let auth = std::sync::Arc::new(auth);
     let bind = |ip: IpAddr| {
         ServerBuilder::with_shared_authorizer(auth.clone())
             .config(cfg.clone())
