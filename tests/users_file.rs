@@ -772,3 +772,85 @@ fn a_users_file_combines_with_the_server_options() {
         .iter()
         .any(|l| l.contains("1 users, anonymous login on")));
 }
+
+/// Drives `ftpdlib hash-password` on a pseudo-terminal: answers each
+/// prompt with the next argument, prints what the terminal showed (as
+/// Python's repr) and the exit code.
+const ON_A_TERMINAL: &str = r#"
+import os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "hash-password"])
+out = b""
+def read(until, start=0, limit=20):
+    global out
+    end = time.time() + limit
+    while (until is None or until not in out[start:]) and time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                return
+            if not chunk:
+                return
+            out += chunk
+        elif until is None:
+            return
+def echo_off(limit=20):
+    global out
+    # the master reports the terminal's settings: type only once echo is off
+    end = time.time() + limit
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.time() > end:
+            out += b"<echo stayed on>"
+            return
+        time.sleep(0.01)
+for answer in sys.argv[2:]:
+    read(b": ", len(out))
+    echo_off()
+    out += b"<typed>"
+    os.write(fd, answer.encode() + b"\n")
+read(None)
+_, status = os.waitpid(pid, 0)
+print(repr(out.decode()))
+print(os.waitstatus_to_exitcode(status))
+"#;
+
+#[test]
+fn hash_password_on_a_terminal_asks_twice_without_echo() {
+    if !common::have("python3") {
+        eprintln!("skipped: python3 (for its pty module) is not installed");
+        return;
+    }
+    let run = |answers: &[&str]| {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(ON_A_TERMINAL)
+            .arg(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(answers)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (screen, code) = text.trim_end().rsplit_once('\n').unwrap();
+        (screen.to_string(), code.parse::<i32>().unwrap())
+    };
+    let (screen, code) = run(&["tty secret", "tty secret"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("tty secret"), "echoed: {screen}");
+    assert!(screen.contains("Password: <typed>"), "{screen}");
+    assert!(screen.contains("(again): <typed>"), "{screen}");
+    let at = screen
+        .find("$argon2id$")
+        .unwrap_or_else(|| panic!("no hash in {screen}"));
+    // the repr of the screen shows the line's end as `\r\n`
+    let hash = screen[at..].split('\\').next().unwrap();
+    assert_eq!(ftpdlib::auth::hash::verify(hash, b"tty secret"), Ok(true));
+
+    let (screen, code) = run(&["one", "two"]);
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("differ"), "{screen}");
+    assert!(!screen.contains("$argon2"), "{screen}");
+}
