@@ -36,8 +36,11 @@ pub(super) fn reload(authorizer: &dyn Authorizer, quiet: bool, then: impl FnOnce
                 log::info!("SIGHUP: accounts reloaded");
             }
         }
+        Err(AuthError::Internal(why)) => {
+            log::error!("SIGHUP: reloading the accounts failed, those in force are kept: {why}");
+        }
         Err(e) => {
-            log::error!("SIGHUP: the accounts in force are kept; reloading failed: {e}");
+            log::error!("SIGHUP: reloading the accounts failed, those in force are kept: {e}");
         }
     }
 }
