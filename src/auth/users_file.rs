@@ -113,9 +113,9 @@ impl From<UsersFileError> for AuthError {
 ///
 /// - A password is any stored form [`super::hash::verify`] takes; a user
 ///   name that does not exist costs the time of checking a stored hash of
-///   the file all the same (the first user's: in a file whose hashes share
-///   a method and cost, exactly a wrong password's time), so the reply's
-///   timing does not tell whether a name exists.
+///   the file all the same (one of the method most users have: in a file
+///   whose hashes share a method and cost, exactly a wrong password's
+///   time), so the reply's timing does not tell whether a name exists.
 /// - `home` is an existing directory (a relative path is taken from the
 ///   file's directory); without it, the default home given to
 ///   [`UsersFile::load_with_default_home`] (the CLI's `-d`, or the current
@@ -507,14 +507,12 @@ impl Reader<'_> {
             UsersFileError::new(self.path, line, message)
         })?;
         let mut users = HashMap::with_capacity(doc.user.len());
-        let mut decoy = None;
         for u in doc.user {
             if users.contains_key(u.name.get_ref()) {
                 let name = u.name.get_ref();
                 return Err(self.err_at(&u.name, format!("user {name:?} appears twice")));
             }
             let (name, user) = self.user(u)?;
-            decoy.get_or_insert_with(|| user.hash.clone());
             users.insert(name, user);
         }
         let anonymous = match doc.anonymous {
@@ -536,6 +534,7 @@ impl Reader<'_> {
             }
             None => None,
         };
+        let decoy = decoy(&users);
         Ok(Table {
             users,
             anonymous,
@@ -569,6 +568,33 @@ impl Table {
         }
         .table()
     }
+}
+
+/// The stored hash a user name that does not exist is checked against: one
+/// of the method most users have (`$argon2id`, `$2b`, `$6`, `$y`, `md5:`,
+/// ...), so that a refusal takes the time most wrong passwords take.
+fn decoy(users: &HashMap<String, FileUser>) -> Option<String> {
+    fn method(stored: &str) -> &str {
+        match stored.strip_prefix('$') {
+            Some(rest) => rest.split('$').next().unwrap_or(""),
+            None => stored.split(':').next().unwrap_or(""),
+        }
+    }
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for u in users.values() {
+        *count.entry(method(&u.hash)).or_default() += 1;
+    }
+    // the most common method; among equals, the first in name order
+    let mut names: Vec<&String> = users.keys().collect();
+    names.sort();
+    let mut best: Option<(usize, &str)> = None;
+    for u in names.into_iter().filter_map(|n| users.get(n)) {
+        let c = count.get(method(&u.hash)).copied().unwrap_or(0);
+        if best.map_or(true, |(b, _)| c > b) {
+            best = Some((c, &u.hash));
+        }
+    }
+    best.map(|(_, stored)| stored.to_string())
 }
 
 /// A network in CIDR form, or one address (a `/32` or `/128` network).

@@ -331,15 +331,22 @@ fn an_unknown_user_costs_a_hash_check_of_the_file() {
         "[[user]]\nname = \"b\"\npassword = \"$2b$12$7yrbzE4qBfObfldmgueHLeinNv/WRV4YnHpQqQjQepBaRA2EOefI2\"\nhome = \"home\"\n",
     );
     let users = UsersFile::load(&path).unwrap();
+    // the fastest of a few tries: a stall of the machine only lengthens one
     let time = |name: &str| {
-        let t = std::time::Instant::now();
-        assert_eq!(users.authenticate(name, "wrong"), Err(AuthError::Failed));
-        t.elapsed()
+        (0..3)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                assert_eq!(users.authenticate(name, "wrong"), Err(AuthError::Failed));
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
     };
     let wrong = time("b");
     let missing = time("nobody");
+    // the default argon2id of `verify_nobody` alone is about 10 times faster
     assert!(
-        missing * 2 > wrong && wrong * 2 > missing,
+        missing * 3 > wrong,
         "wrong password {wrong:?}, unknown user {missing:?}"
     );
 }
@@ -353,4 +360,21 @@ fn debug_output_holds_no_hash() {
     let s = format!("{users:?}");
     assert!(s.contains("\"a\""), "{s}");
     assert!(!s.contains("5211da5c"), "{s}");
+}
+
+#[test]
+fn the_decoy_hash_is_of_the_most_common_method() {
+    let argon = hash::hash_password(b"x").unwrap();
+    let (_tmp, path) = setup(&format!(
+        "[[user]]\nname = \"a\"\npassword = \"{MD5}\"\nhome = \"home\"\n\
+         [[user]]\nname = \"b\"\npassword = \"{argon}\"\nhome = \"home\"\n\
+         [[user]]\nname = \"c\"\npassword = \"{argon}\"\nhome = \"home\"\n\
+         [[user]]\nname = \"d\"\npassword = \"$6$abcdefgh$x\"\nhome = \"home\"\n"
+    ));
+    let users = UsersFile::load(&path).unwrap();
+    assert_eq!(users.current().decoy.as_deref(), Some(argon.as_str()));
+    let (_tmp, path) = setup("");
+    let users = UsersFile::load(&path).unwrap();
+    assert_eq!(users.current().decoy, None);
+    assert_eq!(users.authenticate("x", "y"), Err(AuthError::Failed));
 }
