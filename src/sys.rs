@@ -196,6 +196,81 @@ pub(crate) fn signal_pipe() -> io::Result<OwnedFd> {
     Ok(read_end)
 }
 
+static HANGUP_PIPE: AtomicI32 = AtomicI32::new(-1);
+static HANGUP_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_hangup(_sig: libc::c_int) {
+    // Only async-signal-safe calls here: atomics and write(2).
+    let fd = HANGUP_PIPE.load(Ordering::SeqCst);
+    if fd < 0 {
+        HANGUP_SEEN.store(true, Ordering::SeqCst);
+        return;
+    }
+    let byte = 1u8;
+    // SAFETY: write(2) is async-signal-safe; `byte` outlives the call; the
+    // write end is non-blocking (a full pipe already has a reload pending)
+    // and stays open until a later `hangup_pipe`/`hangup_flag` replaces it.
+    let _ = unsafe { libc::write(fd, std::ptr::addr_of!(byte).cast(), 1) };
+}
+
+fn install_hangup_handler() -> io::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_hangup),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only performs async-signal-safe operations.
+    unsafe { sigaction(Signal::SIGHUP, &action) }.map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Replace the write end SIGHUP writes to (`-1`: none), closing the old one.
+fn set_hangup_pipe(fd: RawFd) {
+    let old = HANGUP_PIPE.swap(fd, Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: `old` is a write end created by `hangup_pipe` and owned by
+        // HANGUP_PIPE alone; it was just replaced, so nothing uses it again.
+        drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+}
+
+/// Route SIGHUP (the reload request) to a fresh pipe, whose read end is
+/// returned: one byte arrives per signal (several pending signals may
+/// leave fewer bytes). The read end blocks unless `nonblocking`. Replaces
+/// any handler installed before (the `ctrlc` crate's, whose `termination`
+/// feature takes SIGHUP as a request to stop).
+pub(crate) fn hangup_pipe(nonblocking: bool) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    fcntl(&write_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
+    if nonblocking {
+        fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
+    }
+    set_hangup_pipe(std::os::fd::IntoRawFd::into_raw_fd(write_end));
+    install_hangup_handler()?;
+    Ok(read_end)
+}
+
+/// In a forked child: SIGHUP only raises a flag, read by
+/// [`take_hangup`] (the parent's pipe, inherited, is closed here, so that
+/// the child's signals never reach the parent).
+pub(crate) fn hangup_flag() -> io::Result<()> {
+    set_hangup_pipe(-1);
+    HANGUP_SEEN.store(false, Ordering::SeqCst);
+    install_hangup_handler()
+}
+
+/// Whether SIGHUP arrived since the last call (after [`hangup_flag`]).
+pub(crate) fn take_hangup() -> bool {
+    HANGUP_SEEN.swap(false, Ordering::SeqCst)
+}
+
+/// Ask a child process to reload (SIGHUP).
+pub(crate) fn hangup(pid: nix::unistd::Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
+}
+
 /// Ask a child process to shut down (SIGTERM).
 pub(crate) fn terminate(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);

@@ -4,49 +4,26 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::RwLock;
 
+use super::entry::{self, Entry, ANONYMOUS};
+use super::hash::constant_time_eq;
 use super::{Account, AccountLimits, AuthError, Authorizer};
-use crate::proto::perm::{DirOverride, PermTable, Perms};
-
-/// Every valid permission letter (pyftpdlib's `read_perms + write_perms`).
-const VALID_LETTERS: &str = "elradfmwMT";
-/// The letters that allow changing the filesystem.
-const WRITE_LETTERS: &str = "adfmwMT";
-/// The name of the user that accepts any password.
-const ANONYMOUS: &str = "anonymous";
 use super::{DEFAULT_MSG_LOGIN, DEFAULT_MSG_QUIT};
-
-/// A per-directory permission override.
-#[derive(Debug, Clone)]
-struct Override {
-    perm: String,
-    recursive: bool,
-}
+use crate::proto::perm::PermTable;
 
 /// One user of the table.
 struct User {
     password: String,
-    home: PathBuf,
-    perm: String,
-    /// Overrides keyed by virtual directory path (`/sub/dir`, relative to the home).
-    overrides: HashMap<Vec<u8>, Override>,
-    msg_login: String,
-    msg_quit: String,
-    limits: AccountLimits,
+    entry: Entry,
 }
 
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the password.
         f.debug_struct("User")
-            .field("home", &self.home)
-            .field("perm", &self.perm)
-            .field("overrides", &self.overrides)
-            .field("msg_login", &self.msg_login)
-            .field("msg_quit", &self.msg_quit)
-            .field("limits", &self.limits)
+            .field("entry", &self.entry)
             .finish_non_exhaustive()
     }
 }
@@ -108,22 +85,17 @@ impl MemoryAuthorizer {
         msg_login: &str,
         msg_quit: &str,
     ) -> Result<(), AuthError> {
-        let home = home.as_ref();
         if self.has_user(username) {
             return Err(AuthError::Internal(format!(
                 "user {username:?} already exists"
             )));
         }
-        let home = canonical_dir(home)?;
-        check_permissions(username, perm)?;
+        let mut entry = Entry::new(username, home.as_ref(), perm).map_err(AuthError::Internal)?;
+        entry.msg_login = msg_login.to_owned();
+        entry.msg_quit = msg_quit.to_owned();
         let user = User {
             password: password.to_owned(),
-            home,
-            perm: perm.to_owned(),
-            overrides: HashMap::new(),
-            msg_login: msg_login.to_owned(),
-            msg_quit: msg_quit.to_owned(),
-            limits: AccountLimits::default(),
+            entry,
         };
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if users.contains_key(username) {
@@ -163,21 +135,6 @@ impl MemoryAuthorizer {
             .remove(username);
     }
 
-    /// Set the limits of `username`'s own sessions (most sessions at once,
-    /// upload and download bandwidth shared by all of them; see
-    /// [`AccountLimits`]), from its next login on.
-    ///
-    /// # Errors
-    /// [`AuthError::Internal`] for an unknown user.
-    pub fn set_limits(&self, username: &str, limits: AccountLimits) -> Result<(), AuthError> {
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let user = users
-            .get_mut(username)
-            .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
-        user.limits = limits;
-        Ok(())
-    }
-
     /// Whether the user exists.
     pub fn has_user(&self, username: &str) -> bool {
         self.users
@@ -201,47 +158,42 @@ impl MemoryAuthorizer {
         perm: &str,
         recursive: bool,
     ) -> Result<(), AuthError> {
-        check_permissions(username, perm)?;
+        let perms = entry::parse_perm(username, perm).map_err(AuthError::Internal)?;
         let home = self
             .users
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(username)
-            .map(|u| u.home.clone())
+            .map(|u| u.entry.home.clone())
             .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
-        let directory = directory.as_ref();
-        let joined = if directory.is_absolute() {
-            directory.to_path_buf()
-        } else {
-            home.join(directory)
-        };
-        let dir = canonical_dir(&joined)?;
-        if dir == home {
-            return Err(AuthError::Internal(
-                "can't override home directory permissions".into(),
-            ));
-        }
-        let rel = dir
-            .strip_prefix(&home)
-            .map_err(|_| AuthError::Internal("path escapes user home directory".into()))?;
-        let vpath = virtual_path(rel)?;
+        // the disk is looked at without the lock held
+        let vpath = entry::override_dir(&home, directory.as_ref()).map_err(AuthError::Internal)?;
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         let user = users
             .get_mut(username)
             .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
-        if user.home != home {
+        if user.entry.home != home {
             // The user was replaced while we looked at the disk.
             return Err(AuthError::Internal(format!(
                 "user {username:?} changed concurrently"
             )));
         }
-        user.overrides.insert(
-            vpath,
-            Override {
-                perm: perm.to_owned(),
-                recursive,
-            },
-        );
+        user.entry.set_override(vpath, perms, recursive);
+        Ok(())
+    }
+
+    /// Set the limits `username`'s sessions get ([`AccountLimits`]: the
+    /// networks it may log in from, TLS required, its own session count
+    /// and bandwidth).
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] for an unknown user.
+    pub fn set_limits(&self, username: &str, limits: AccountLimits) -> Result<(), AuthError> {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let user = users
+            .get_mut(username)
+            .ok_or_else(|| AuthError::Internal(format!("no such user {username:?}")))?;
+        user.entry.limits = limits;
         Ok(())
     }
 
@@ -250,7 +202,7 @@ impl MemoryAuthorizer {
     /// ([`PermTable::at`]): this authorizer only describes it.
     pub fn permissions(&self, username: &str) -> Option<PermTable> {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users.get(username).map(User::perm_table)
+        users.get(username).map(|u| u.entry.perm_table())
     }
 
     /// The letters `username` has at `path`, `None` for an unknown user.
@@ -258,7 +210,7 @@ impl MemoryAuthorizer {
     fn perm_letters(&self, username: &str, path: &[u8]) -> Option<String> {
         let home = {
             let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-            users.get(username)?.home.clone()
+            users.get(username)?.entry.home.clone()
         };
         let table = self.permissions(username)?;
         Some(
@@ -277,7 +229,7 @@ impl MemoryAuthorizer {
             let users = self.users.read().unwrap_or_else(|e| e.into_inner());
             users
                 .get(username)
-                .map(|u| (u.perm_table(), u.home.clone()))
+                .map(|u| (u.entry.perm_table(), u.entry.home.clone()))
         }) else {
             return false;
         };
@@ -285,22 +237,6 @@ impl MemoryAuthorizer {
             .at(path)
             .resolve(|| is_dir_below(&home, path))
             .contains(letter)
-    }
-}
-
-impl User {
-    fn perm_table(&self) -> PermTable {
-        let base = Perms::parse(&self.perm).unwrap_or_default();
-        let overrides = self
-            .overrides
-            .iter()
-            .map(|(dir, o)| DirOverride {
-                dir: dir.clone(),
-                perms: Perms::parse(&o.perm).unwrap_or_default(),
-                recursive: o.recursive,
-            })
-            .collect();
-        PermTable::with_overrides(base, overrides)
     }
 }
 
@@ -316,54 +252,8 @@ impl Authorizer for MemoryAuthorizer {
         if username != ANONYMOUS && !ok {
             return Err(AuthError::Failed);
         }
-        Ok(Account::new(username, user.home.clone(), user.perm_table())
-            .with_messages(&user.msg_login, &user.msg_quit)
-            .with_limits(user.limits.clone()))
+        Ok(user.entry.account(username))
     }
-}
-
-/// Refuse unknown letters; warn when the anonymous user gets write permissions.
-fn check_permissions(username: &str, perm: &str) -> Result<(), AuthError> {
-    if let Some(bad) = perm.chars().find(|c| !VALID_LETTERS.contains(*c)) {
-        return Err(AuthError::Internal(format!("no such permission {bad:?}")));
-    }
-    if username == ANONYMOUS && perm.chars().any(|c| WRITE_LETTERS.contains(c)) {
-        log::warn!("write permissions assigned to anonymous user.");
-    }
-    Ok(())
-}
-
-/// The canonical form of an existing directory, or an error naming it.
-fn canonical_dir(dir: &Path) -> Result<PathBuf, AuthError> {
-    let not_dir = || AuthError::Internal(format!("no such directory: {:?}", dir));
-    let canon = std::fs::canonicalize(dir).map_err(|_| not_dir())?;
-    match std::fs::metadata(&canon) {
-        Ok(m) if m.is_dir() => Ok(canon),
-        _ => Err(not_dir()),
-    }
-}
-
-/// `/a/b` from the relative path `a/b`.
-fn virtual_path(rel: &Path) -> Result<Vec<u8>, AuthError> {
-    let mut out = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(name) => {
-                out.push(b'/');
-                out.extend_from_slice(name.as_bytes());
-            }
-            Component::CurDir => {}
-            _ => {
-                return Err(AuthError::Internal(
-                    "path escapes user home directory".into(),
-                ))
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    Ok(out)
 }
 
 /// Whether virtual path `path` is a directory below `home` (symlinks followed,
@@ -379,17 +269,6 @@ fn is_dir_below(home: &Path, path: &[u8]) -> bool {
         .and_then(|d| d.metadata(rel))
         .map(|m| m.is_dir())
         .unwrap_or(false)
-}
-
-/// Compare two byte strings without stopping at the first difference
-/// (the time taken depends only on the length of `given`).
-fn constant_time_eq(stored: &[u8], given: &[u8]) -> bool {
-    let mut diff = stored.len() ^ given.len();
-    for (i, &g) in given.iter().enumerate() {
-        let s = stored.get(i).copied().unwrap_or(0);
-        diff |= usize::from(s ^ g);
-    }
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
 //! Authorizers: who may log in, where their home is, and what they may do.
 
+mod entry;
 pub mod hash;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod pg;
 #[cfg(unix)]
 mod unix;
+mod users_file;
 
 pub use memory::MemoryAuthorizer;
 #[cfg(feature = "postgres")]
 pub use pg::PgAuthorizer;
 #[cfg(unix)]
 pub use unix::UnixAuthorizer;
+pub use users_file::{UsersFile, UsersFileError};
 
 use std::path::PathBuf;
 
@@ -192,4 +195,23 @@ pub trait Authorizer: Send + Sync {
     /// client gets `530` either way); [`AuthError::Internal`] when the
     /// authorizer itself failed (logged at error level; `530` too).
     fn authenticate(&self, username: &str, password: &str) -> Result<Account, AuthError>;
+
+    /// Read the accounts again from where they are kept (a file), as the
+    /// server does on `SIGHUP`. Sessions already logged in keep the
+    /// [`Account`] they got; logins after the call see the new accounts.
+    /// The default does nothing (an authorizer that asks its store at each
+    /// login, or keeps its users in memory, has nothing to reload).
+    ///
+    /// Called by the server's signal handling in every process that checks
+    /// logins: once in the thread and poll models, in the parent first in
+    /// the forking ones (its children fork from it, or are told to reload
+    /// only when the parent's reload succeeded).
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] saying why (for a file: its path, the line
+    /// and what is wrong there); the accounts in force before the call must
+    /// then stay in force.
+    fn reload(&self) -> Result<(), AuthError> {
+        Ok(())
+    }
 }

@@ -1,5 +1,6 @@
 //! `ftpdlib`: share a directory over FTP in one command.
-//! Takes the options of `python3 -m pyftpdlib`.
+//! Takes the options of `python3 -m pyftpdlib`, and accounts from a users
+//! file (`--users-file`, whose hashes `ftpdlib hash-password` makes).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ftpdlib::auth::{Authorizer, MemoryAuthorizer};
+use ftpdlib::auth::{Authorizer, MemoryAuthorizer, UsersFile};
 use ftpdlib::proto::perm::{ALL_PERMS, READ_PERMS};
 use ftpdlib::server::ServerBuilder;
 use ftpdlib::ConcurrencyModel;
@@ -20,6 +21,7 @@ use ftpdlib::ConcurrencyModel;
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// without one: start the server
     #[command(subcommand)]
     command: Option<Cmd>,
     /// specify the interface to run on (default: all interfaces)
@@ -132,6 +134,13 @@ struct Cli {
     /// serve the users of this PostgreSQL database (see `ftpdlib db init`); -u, -P and -w do not apply
     #[arg(long = "db-url", value_name = "URL", conflicts_with_all = ["username", "password", "write"])]
     db_url: Option<String>,
+    /// the accounts: a TOML users file (hashed passwords, homes, permissions, limits; an [anonymous] table for anonymous login); SIGHUP reloads it. -d is the home of an account without one
+    #[arg(
+        long = "users-file",
+        value_name = "PATH",
+        conflicts_with_all = ["write", "username", "password"]
+    )]
+    users_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,6 +150,8 @@ enum Cmd {
         #[command(subcommand)]
         action: DbCmd,
     },
+    /// print a new argon2id hash of a password, for a users file (read without echo from a terminal, else one line of standard input)
+    HashPassword,
 }
 
 #[derive(Subcommand, Debug)]
@@ -275,6 +286,43 @@ fn ban_policy(cli: &Cli) -> Result<Option<ftpdlib::config::BanPolicy>, String> {
     Ok(Some(policy))
 }
 
+/// `ftpdlib hash-password`: the hash on standard output.
+fn hash_password() -> ExitCode {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let ask = |prompt: &str| rpassword::prompt_password(prompt);
+        match (ask("Password: "), ask("Password (again): ")) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => return fail("the two passwords differ"),
+            (Err(e), _) | (_, Err(e)) => return fail(format_args!("can't read the password: {e}")),
+        }
+    } else {
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) => return fail("no password on standard input"),
+            Ok(_) => {}
+            Err(e) => {
+                return fail(format_args!(
+                    "can't read the password from standard input: {e}"
+                ))
+            }
+        }
+        let end = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(end);
+        line
+    };
+    if password.is_empty() {
+        return fail("the password is empty");
+    }
+    match ftpdlib::auth::hash::hash_password(password.as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// A value the server cannot use: one line, exit code 2.
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("ftpdlib: error: {msg}");
@@ -307,6 +355,9 @@ fn main() -> ExitCode {
             return fail(format_args!("{first} (see --help)"));
         }
     };
+    if let Some(Cmd::HashPassword) = cli.command {
+        return hash_password();
+    }
 
     if let Some(Cmd::Db { action }) = cli.command {
         return run_db(action);
@@ -388,8 +439,10 @@ fn main() -> ExitCode {
     }
 
     let auth: std::sync::Arc<dyn Authorizer> = if let Some(url) = &cli.db_url {
-        if cli.unix.unix_users {
-            return fail("--db-url and --unix-users are two sources of accounts: choose one");
+        if cli.unix.unix_users || cli.users_file.is_some() {
+            return fail(
+                "--db-url, --users-file and --unix-users are sources of accounts: choose one",
+            );
         }
         match db_authorizer(url, concurrency) {
             Ok(a) => a,
@@ -405,6 +458,24 @@ fn main() -> ExitCode {
         }
         match cli.unix.authorizer() {
             Ok(a) => std::sync::Arc::new(a),
+            Err(e) => return fail(e),
+        }
+    } else if let Some(path) = &cli.users_file {
+        if cli.unix.unix_users {
+            return fail(
+                "--db-url, --users-file and --unix-users are sources of accounts: choose one",
+            );
+        }
+        match UsersFile::load_with_default_home(path, &directory) {
+            Ok(users) => {
+                log::info!(
+                    "users file {}: {} users, anonymous login {}",
+                    path.display(),
+                    users.usernames().len(),
+                    if users.has_anonymous() { "on" } else { "off" }
+                );
+                std::sync::Arc::new(users)
+            }
             Err(e) => return fail(e),
         }
     } else {

@@ -10,6 +10,7 @@ mod limits;
 mod poll;
 mod pool;
 mod process;
+mod reload;
 mod shutdown;
 mod supervisor;
 mod threads;
@@ -278,6 +279,11 @@ impl FtpServer {
     /// (and reap every child process), then return. A second signal exits
     /// the process at once (status 130).
     ///
+    /// SIGHUP reloads the accounts ([`Authorizer::reload`], e.g. a users
+    /// file read again) in every process that checks logins, without
+    /// dropping a session; a reload that fails keeps the accounts in force
+    /// and logs one error.
+    ///
     /// # Errors
     /// When the signal handler cannot be installed (the thread and poll
     /// models install a process-wide handler once: a second call fails), or
@@ -299,6 +305,8 @@ impl FtpServer {
                     handle.shutdown();
                 })
                 .map_err(|e| io::Error::other(e.to_string()))?;
+                // after ctrlc, whose `termination` feature takes SIGHUP too
+                reload::reload_on_hangup(Arc::clone(&self.ctx.authorizer))?;
             }
         }
         self.serve_forever()

@@ -110,7 +110,7 @@ impl FtpServer {
     /// Serve from a new child process (the supervisor), forked now, and
     /// return at once. The supervisor stops on SIGINT/SIGTERM like
     /// [`FtpServer::serve_until_signalled`], and when the returned handle is
-    /// shut down or dropped.
+    /// shut down or dropped; SIGHUP reloads the accounts there too.
     ///
     /// Use it to embed a forking model in a larger program: sessions are
     /// forked from the supervisor, a single-threaded process, and do not
@@ -163,7 +163,7 @@ impl FtpServer {
         }
     }
 
-    /// The supervisor's body: serve until SIGINT/SIGTERM.
+    /// The supervisor's body: serve until SIGINT/SIGTERM, reload on SIGHUP.
     fn serve_as_supervisor(mut self) -> io::Result<()> {
         match self.ctx.config.concurrency {
             ConcurrencyModel::Process | ConcurrencyModel::Prefork { .. } => {
@@ -198,6 +198,7 @@ impl FtpServer {
                         log::info!("received a shutdown signal");
                         handle.shutdown();
                     })?;
+                super::reload::reload_on_hangup(std::sync::Arc::clone(&self.ctx.authorizer))?;
             }
         }
         self.serve_forever()

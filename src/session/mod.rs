@@ -33,6 +33,8 @@
 //! ```
 
 mod commands;
+
+pub use commands::login::AccountRefusal;
 mod fs_work;
 mod offence;
 mod queue;
@@ -107,6 +109,10 @@ pub enum LoginError {
     Auth(AuthError),
     /// The account's home directory could not be opened.
     Home(std::path::PathBuf, std::io::Error),
+    /// The password was right, but the account's own limits refuse this
+    /// client: its address is outside `allow_from`, or it requires TLS
+    /// and the control connection is clear.
+    Refused(AccountRefusal),
     /// The user has [`AccountLimits::max_sessions`](crate::auth::AccountLimits::max_sessions)
     /// sessions already (in any process of the server).
     TooManySessions {
@@ -125,6 +131,7 @@ impl std::fmt::Display for LoginError {
             LoginError::Home(p, e) => {
                 write!(f, "can't open the home directory {}: {e}", p.display())
             }
+            LoginError::Refused(r) => f.write_str(&r.log_text()),
             LoginError::TooManySessions { max } => {
                 write!(f, "too many sessions of this user (at most {max})")
             }
@@ -157,6 +164,10 @@ pub struct LoginTask {
     shared: Arc<SharedState>,
     username: String,
     password: String,
+    /// The client's address (for the account's `allow_from`).
+    client: std::net::IpAddr,
+    /// Whether the control connection is TLS-protected (for `tls_required`).
+    tls: bool,
 }
 
 impl LoginTask {
@@ -176,6 +187,9 @@ impl LoginTask {
             .authenticate(&self.username, &self.password)
             .map_err(LoginError::Auth)
             .and_then(|account| {
+                if let Some(r) = AccountRefusal::of(&account, self.client, self.tls) {
+                    return Err(LoginError::Refused(r));
+                }
                 slot = user_slot(&self.shared, &account)?;
                 Ok(account)
             })

@@ -252,8 +252,6 @@ fn helpers() {
     assert!(!constant_time_eq(b"ab", b"abc"));
     assert!(!constant_time_eq(b"abc\0", b"abc"));
     assert!(!constant_time_eq(b"abc", b"abc\0"));
-    assert_eq!(virtual_path(Path::new("a/b")).unwrap(), b"/a/b");
-    assert!(virtual_path(Path::new("../a")).is_err());
 }
 
 #[test]

@@ -34,6 +34,11 @@ pub(super) use prefork::serve_prefork;
 const LISTENER: Token = Token(0);
 /// The signal pipe's token in the parent's poller.
 const SIGNAL: Token = Token(usize::MAX);
+/// The SIGHUP pipe's token in the parent's poller.
+const HANGUP: Token = Token(usize::MAX - 1);
+/// Handed to the parent loop's `on_event` after a SIGHUP reloaded the
+/// parent's accounts: pass the signal on to the children.
+const RELOADED: Token = Token(usize::MAX - 2);
 
 /// Run `f` in a forked child and exit with its outcome; never returns in the child.
 pub(super) fn in_child(f: impl FnOnce()) -> ! {
@@ -99,7 +104,8 @@ fn accept_ready(
 }
 
 /// The parent's event loop: wake for events (and every second to check the
-/// stop flag) and hand each token to `on_event`. Children are reaped by pid
+/// stop flag) and hand each token to `on_event` ([`RELOADED`] after SIGHUP
+/// reloaded the accounts, see `server::reload`). Children are reaped by pid
 /// as their pipes or sockets close, never with `waitpid(-1)`: an embedding
 /// program's own child processes are not ours to reap.
 fn parent_loop(
@@ -107,12 +113,19 @@ fn parent_loop(
     poll: &mut Poll,
     mut on_event: impl FnMut(&mio::Registry, Token),
 ) -> io::Result<()> {
-    // SIGINT/SIGTERM end the loop when the server was asked to handle them
+    // SIGINT/SIGTERM end the loop when the server was asked to handle
+    // them; SIGHUP then reloads the accounts
     let signals = if server.handle_signals {
         let fd = sys::signal_pipe()?;
         poll.registry()
             .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
-        Some(fd)
+        let hangup = sys::hangup_pipe(true)?;
+        poll.registry().register(
+            &mut SourceFd(&hangup.as_raw_fd()),
+            HANGUP,
+            Interest::READABLE,
+        )?;
+        Some((fd, hangup))
     } else {
         None
     };
@@ -128,6 +141,14 @@ fn parent_loop(
             if ev.token() == SIGNAL {
                 log::info!("received a shutdown signal");
                 server.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            } else if ev.token() == HANGUP {
+                if let Some((_, hangup)) = &signals {
+                    super::reload::drain(hangup);
+                }
+                // the children are told before the reload is logged
+                super::reload::reload(&*server.ctx.authorizer, false, || {
+                    on_event(poll.registry(), RELOADED)
+                });
             } else {
                 on_event(poll.registry(), ev.token());
             }

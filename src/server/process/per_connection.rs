@@ -15,7 +15,8 @@ use mio::{Interest, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, parent_poll, stop_children, LISTENER};
+use super::{accept_ready, in_child, parent_loop, parent_poll, stop_children, LISTENER, RELOADED};
+use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
 use crate::sys::{self, Forked};
 
@@ -62,6 +63,11 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                     Err(e) => log::error!("can't watch child {}: {e}", child.pid),
                 }
             }
+        } else if tok == RELOADED {
+            // sessions not logged in yet reload before their login check
+            for child in children.values() {
+                sys::hangup(child.pid);
+            }
         } else if let Some(child) = children.remove(&tok.0) {
             let _ = registry.deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
             let _ = waitpid(child.pid, None);
@@ -99,8 +105,12 @@ fn fork_session(
             let stop_fd = stop.as_raw_fd();
             // a login with a system identity makes this process that user for good
             crate::fs::identity::set_one_session_process();
+            let mut ctx = server.ctx.clone();
+            if server.handle_signals {
+                ctx.authorizer = ReloadOnHangup::wrap(ctx.authorizer);
+            }
             crate::server::run_session(
-                server.ctx.clone(),
+                ctx,
                 Arc::clone(&server.events),
                 stream,
                 peer,

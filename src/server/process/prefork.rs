@@ -17,8 +17,9 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, parent_poll, LISTENER};
+use super::{accept_ready, in_child, parent_loop, parent_poll, LISTENER, RELOADED};
 use crate::server::poll::{NewConn, PollLoop};
+use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
 use crate::sys::{self, Forked};
 
@@ -54,6 +55,13 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         next_token += 1;
     }
     parent_loop(&server, &mut poll, |registry, tok| {
+        if tok == RELOADED {
+            // each worker reloads before its next login check
+            for w in pool.values() {
+                sys::hangup(w.pid);
+            }
+            return;
+        }
         if tok == LISTENER {
             accept_ready(&server, &limits, |stream, peer, slot| {
                 let id = next_id;
@@ -297,11 +305,11 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         log::error!("worker {}: {e}", std::process::id());
         return;
     }
-    let mut poll_loop = match PollLoop::new(
-        server.ctx.clone(),
-        Arc::clone(&server.events),
-        Arc::default(),
-    ) {
+    let mut ctx = server.ctx.clone();
+    if server.handle_signals {
+        ctx.authorizer = ReloadOnHangup::wrap(ctx.authorizer);
+    }
+    let mut poll_loop = match PollLoop::new(ctx, Arc::clone(&server.events), Arc::default()) {
         Ok(p) => p,
         Err(e) => {
             log::error!("worker {}: {e}", std::process::id());

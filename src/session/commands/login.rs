@@ -48,6 +48,8 @@ impl Session {
             shared: Arc::clone(&self.ctx.shared),
             username,
             password,
+            client: self.remote.ip(),
+            tls: self.security.control(),
         }));
     }
 
@@ -70,6 +72,16 @@ impl Session {
                 self.login = Some(LoggedIn { account, fs, slot });
                 out.push(Action::Event(Event::Login(username)));
             }
+            Err(LoginError::Refused(refused)) => {
+                log::warn!(
+                    "{} USER '{}' refused: {}",
+                    self.prefix,
+                    username,
+                    refused.log_text()
+                );
+                self.offence(Offence::FailedLogin, out);
+                self.login_failed(username, password, refused.reply_text(), out);
+            }
             Err(why @ (LoginError::TooManySessions { .. } | LoginError::SessionTableFull)) => {
                 // the password was right: no failed attempt, no delay; the
                 // connection closes, as pyftpdlib's for too many connections
@@ -89,31 +101,41 @@ impl Session {
                     // the ban policy counts it now, not after the delay
                     self.offence(Offence::FailedLogin, out);
                 }
-                self.attempted_logins += 1;
-                // pyftpdlib's auth_failed_timeout: the 530 (and what comes
-                // after it) goes out after the delay, and no command runs
-                // meanwhile (see `timers`)
-                let mut held = Vec::new();
-                if self.attempted_logins >= self.ctx.config.max_login_attempts.max(1) {
-                    self.reply(
-                        &mut held,
-                        Reply::new(530, "Authentication failed. Disconnecting."),
-                    );
-                    self.close(&mut held);
-                } else {
-                    self.reply(&mut held, Reply::new(530, "Authentication failed."));
-                }
-                log::info!("{} USER '{}' failed login.", self.prefix, username);
-                held.push(Action::Event(Event::LoginFailed(username, password)));
-                self.username = None;
-                self.update_prefix();
-                let delay = self.ctx.config.auth_failed_delay;
-                if delay.is_zero() {
-                    out.extend(held);
-                } else {
-                    self.timers.hold = Some((self.now + delay, held));
-                }
+                self.login_failed(username, password, "Authentication failed.", out);
             }
+        }
+    }
+
+    /// A refused login: `530 <text>` after the failed-login delay, or
+    /// `530 <text> Disconnecting.` and the end of the session after
+    /// `max_login_attempts`.
+    fn login_failed(
+        &mut self,
+        username: String,
+        password: String,
+        text: &str,
+        out: &mut Vec<Action>,
+    ) {
+        self.attempted_logins += 1;
+        // pyftpdlib's auth_failed_timeout: the 530 (and what comes
+        // after it) goes out after the delay, and no command runs
+        // meanwhile (see `timers`)
+        let mut held = Vec::new();
+        if self.attempted_logins >= self.ctx.config.max_login_attempts.max(1) {
+            self.reply(&mut held, Reply::new(530, format!("{text} Disconnecting.")));
+            self.close(&mut held);
+        } else {
+            self.reply(&mut held, Reply::new(530, text));
+        }
+        log::info!("{} USER '{}' failed login.", self.prefix, username);
+        held.push(Action::Event(Event::LoginFailed(username, password)));
+        self.username = None;
+        self.update_prefix();
+        let delay = self.ctx.config.auth_failed_delay;
+        if delay.is_zero() {
+            out.extend(held);
+        } else {
+            self.timers.hold = Some((self.now + delay, held));
         }
     }
 
@@ -148,5 +170,57 @@ impl Session {
             return;
         }
         self.send_goodbye(out);
+    }
+}
+
+/// Why an account's own limits ([`crate::auth::AccountLimits`]) refuse a
+/// login whose password was right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccountRefusal {
+    /// The client's address is outside the account's `allow_from`.
+    Address(std::net::IpAddr),
+    /// The account requires TLS and the control connection is clear.
+    TlsRequired,
+}
+
+impl AccountRefusal {
+    /// Why the account's own limits refuse a session from `client` over a
+    /// control connection that is (`tls`) or is not protected, if they do:
+    /// the address is outside `allow_from`, or the account requires TLS
+    /// and the connection is clear. Checked once the password was right
+    /// (so the reply tells nothing to who does not know it), before the
+    /// session takes a place among the user's sessions or acts as the
+    /// user.
+    pub(in crate::session) fn of(
+        account: &crate::auth::Account,
+        client: std::net::IpAddr,
+        tls: bool,
+    ) -> Option<AccountRefusal> {
+        let limits = &account.limits;
+        let ip = canonical_ip(client);
+        if !limits.allow_from.is_empty() && !limits.allow_from.iter().any(|n| n.contains(&ip)) {
+            return Some(AccountRefusal::Address(ip));
+        }
+        if limits.tls_required && !tls {
+            return Some(AccountRefusal::TlsRequired);
+        }
+        None
+    }
+
+    pub(in crate::session) fn reply_text(self) -> &'static str {
+        match self {
+            AccountRefusal::Address(_) => "Login not allowed from this address.",
+            AccountRefusal::TlsRequired => "SSL/TLS required on the control channel for this user.",
+        }
+    }
+
+    pub(in crate::session) fn log_text(self) -> String {
+        match self {
+            AccountRefusal::Address(ip) => format!("client address {ip} is not in its allow_from"),
+            AccountRefusal::TlsRequired => {
+                "TLS is required and the control connection is clear".into()
+            }
+        }
     }
 }

@@ -67,7 +67,7 @@ fn show(b: &[u8]) -> String {
 mod data_channel;
 mod files;
 mod info;
-mod login;
+pub(super) mod login;
 mod security;
 mod transfers;
 

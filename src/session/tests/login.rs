@@ -205,3 +205,105 @@ fn commands_valid_before_login() {
         assert!(h.one(c).starts_with("530"), "{c}");
     }
 }
+
+/// `user` may log in from these networks only.
+fn allow_from(nets: &[&str]) -> crate::auth::AccountLimits {
+    crate::auth::AccountLimits {
+        allow_from: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        ..Default::default()
+    }
+}
+
+/// USER and PASS with `user`'s right password; the replies after the failed-login delay.
+fn right_password_refused(h: &mut H) -> Vec<Action> {
+    assert_eq!(h.one("USER user"), "331 Username ok, send password.");
+    assert!(
+        h.line("PASS 12345").is_empty(),
+        "a refusal waits like a failure"
+    );
+    h.expire()
+}
+
+#[test]
+fn an_account_is_refused_from_outside_its_networks() {
+    let mut h = Scenario::new()
+        .authorizer(|a, _| {
+            a.set_limits("user", allow_from(&["10.0.0.0/8", "::1/128"]))
+                .unwrap()
+        })
+        .build();
+    let a = right_password_refused(&mut h);
+    assert_eq!(texts(&a), ["530 Login not allowed from this address."]);
+    assert_eq!(
+        events(&a),
+        vec![Event::LoginFailed("user".into(), "12345".into())]
+    );
+    assert!(h.s.account().is_none());
+    assert_eq!(h.one("PWD"), "530 Log in with USER and PASS first.");
+    // the other accounts have no such limit
+    h.login_as("reader", "pw");
+}
+
+#[test]
+fn an_account_logs_in_from_inside_its_networks() {
+    for (nets, remote) in [
+        (&["127.0.0.0/8"][..], "127.0.0.1:40000"),
+        (&["192.0.2.0/24", "127.0.0.1/32"][..], "127.0.0.1:40000"),
+        // a dual-stack listener sees IPv4 clients as mapped addresses
+        (&["127.0.0.0/8"][..], "[::ffff:127.0.0.1]:40000"),
+        (&["::1/128"][..], "[::1]:40000"),
+    ] {
+        let limits = allow_from(nets);
+        let mut h = Scenario::new()
+            .addresses(remote, "127.0.0.1:2121")
+            .authorizer(move |a, _| a.set_limits("user", limits).unwrap())
+            .build();
+        h.login_as("user", "12345");
+    }
+}
+
+#[test]
+fn refusals_count_as_failed_logins() {
+    let mut h = Scenario::new()
+        .authorizer(|a, _| a.set_limits("user", allow_from(&["10.0.0.0/8"])).unwrap())
+        .build();
+    right_password_refused(&mut h);
+    right_password_refused(&mut h);
+    let a = right_password_refused(&mut h);
+    assert_eq!(
+        texts(&a),
+        ["530 Login not allowed from this address. Disconnecting."]
+    );
+    assert!(a.iter().any(|x| matches!(x, Action::Close)));
+}
+
+#[test]
+fn an_account_that_requires_tls_is_refused_on_a_clear_connection() {
+    let tls_required = || crate::auth::AccountLimits {
+        tls_required: true,
+        ..Default::default()
+    };
+    let mut h = Scenario::new()
+        .tls_config(|_| {})
+        .authorizer(move |a, _| a.set_limits("user", tls_required()).unwrap())
+        .build();
+    let a = right_password_refused(&mut h);
+    assert_eq!(
+        texts(&a),
+        ["530 SSL/TLS required on the control channel for this user."]
+    );
+    assert!(h.s.account().is_none());
+    // after AUTH TLS the same login works; so does implicit TLS
+    let mut h = Scenario::new()
+        .auth("TLS", false)
+        .authorizer(move |a, _| a.set_limits("user", tls_required()).unwrap())
+        .logged_in()
+        .build();
+    assert!(h.one("PWD").starts_with("257"));
+    let mut h = Scenario::new()
+        .implicit_tls()
+        .authorizer(move |a, _| a.set_limits("user", tls_required()).unwrap())
+        .logged_in()
+        .build();
+    assert!(h.one("PWD").starts_with("257"));
+}
