@@ -121,7 +121,7 @@ impl Account {
     /// The virtual path the session starts in: the home directory seen
     /// from the root (`/` when the home is the root, or is outside it).
     pub fn start_dir(&self) -> Vec<u8> {
-        use std::os::unix::ffi::OsStrExt;
+        use crate::sys::OsStrExt;
         let Ok(rel) = self.home.strip_prefix(&self.root) else {
             return b"/".to_vec();
         };

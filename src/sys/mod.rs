@@ -4,5 +4,14 @@
 
 #[cfg(unix)]
 mod unix;
+/// Paths as bytes (FTP paths are bytes; Windows names are UTF-16 and get
+/// the same traits from [`windows`]).
+#[cfg(unix)]
+pub(crate) use std::os::unix::ffi::{OsStrExt, OsStringExt};
 #[cfg(unix)]
 pub(crate) use unix::*;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;

@@ -334,7 +334,12 @@ extern "C" {
 /// byte; the OS error libxcrypt sets (`EINVAL` for an unknown method or a
 /// malformed setting, `ERANGE` for a password over its limit).
 pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
-    let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a password or hash");
+    let nul = |_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "NUL byte in a password or hash",
+        )
+    };
     let phrase = std::ffi::CString::new(password).map_err(nul)?;
     let setting = std::ffi::CString::new(setting).map_err(nul)?;
     let mut data = vec![0u8; CRYPT_DATA_SIZE];
