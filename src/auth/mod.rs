@@ -2,8 +2,12 @@
 
 pub mod hash;
 mod memory;
+#[cfg(any(windows, test))]
+mod windows;
 
 pub use memory::MemoryAuthorizer;
+#[cfg(windows)]
+pub use windows::{WindowsAuthorizer, WindowsFsFactory, WindowsUserOverride};
 
 use std::path::PathBuf;
 

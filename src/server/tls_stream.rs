@@ -101,6 +101,7 @@ impl AsSocket for Tls {
 }
 
 /// Where a TLS session on one socket stands.
+#[cfg_attr(windows, allow(clippy::large_enum_variant))]
 pub(crate) enum TlsState {
     /// The handshake waits for the peer.
     Handshaking(MidHandshakeTlsStream<SockIo>),

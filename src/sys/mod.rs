@@ -15,3 +15,6 @@ pub(crate) use unix::*;
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
+
+#[cfg(any(windows, test))]
+mod win_names;

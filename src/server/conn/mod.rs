@@ -77,6 +77,8 @@ impl Slot {
 }
 
 /// Where a connection's data channel stands.
+// (SChannel's TLS stream is large; one per connection at most)
+#[cfg_attr(windows, allow(clippy::large_enum_variant))]
 enum DataSock {
     None,
     Connecting(TcpStream),
