@@ -46,7 +46,8 @@ fn log_start(server: &FtpServer) -> io::Result<()> {
     log::info!("concurrency model: {}", cfg.concurrency.cli_name());
     log::info!("masquerade (NAT) address: {:?}", cfg.masquerade_address);
     log::info!("passive ports: {:?}", cfg.passive_ports);
-    log::info!("use sendfile(2): {}", cfg.use_sendfile);
+    // zero-copy is a Unix matter: Windows transfers always copy
+    log::info!("use sendfile(2): {}", cfg.use_sendfile && cfg!(unix));
     Ok(())
 }
 
