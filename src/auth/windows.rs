@@ -415,6 +415,17 @@ mod imp {
             self.rules.set_override(username, o)
         }
 
+        /// Whether `username` names an account to serve: `anonymous` when
+        /// a guest account is set, else an account Windows knows
+        /// (pyftpdlib's `has_user`; the allowed and rejected lists and the
+        /// password are decided at login).
+        pub fn has_user(&self, username: &str) -> bool {
+            if username == super::ANONYMOUS {
+                return self.rules.anonymous.is_some();
+            }
+            crate::sys::account_exists(username)
+        }
+
         /// The filesystem factory that serves this authorizer's users: a
         /// [`LocalFsFactory`] whose every call impersonates the user.
         pub fn filesystem(&self) -> WindowsFsFactory {
