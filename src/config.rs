@@ -36,6 +36,18 @@ impl ConcurrencyModel {
             ConcurrencyModel::Prefork { .. } => "pre-fork",
         }
     }
+
+    /// Whether this model runs on the system the crate was built for. The
+    /// forking models ([`ConcurrencyModel::Process`] and
+    /// [`ConcurrencyModel::Prefork`]) need `fork(2)`, which only Unix
+    /// systems have; on Windows [`crate::FtpServer::serve_forever`] refuses
+    /// them with [`std::io::ErrorKind::Unsupported`].
+    pub fn is_supported(&self) -> bool {
+        match self {
+            ConcurrencyModel::Poll | ConcurrencyModel::ThreadPool => true,
+            ConcurrencyModel::Process | ConcurrencyModel::Prefork { .. } => cfg!(unix),
+        }
+    }
 }
 
 /// Every tunable of the server. `ServerConfig::default()` gives pyftpdlib's

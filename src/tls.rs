@@ -143,20 +143,7 @@ impl TlsConfig {
         else {
             return Err(TlsError::NoKey(key_name.to_string()));
         };
-        // native-tls takes PKCS#8 only: convert PKCS#1 and SEC1 keys.
-        let pkey = openssl::pkey::PKey::private_key_from_pem(&key_pem)
-            .map_err(|e| TlsError::Invalid(format!("{key_name}: {e}")))?;
-        let leaf = openssl::x509::X509::from_pem(&certs[0])
-            .and_then(|c| c.public_key())
-            .map_err(|e| TlsError::Invalid(format!("{cert_name}: {e}")))?;
-        if !leaf.public_eq(&pkey) {
-            return Err(TlsError::Invalid(format!(
-                "the private key in {key_name} does not belong to the certificate in {cert_name}"
-            )));
-        }
-        let pkcs8 = pkey
-            .private_key_to_pem_pkcs8()
-            .map_err(|e| TlsError::Invalid(format!("{key_name}: {e}")))?;
+        let pkcs8 = pkcs8_key(&key_pem, key_name, &certs[0], cert_name)?;
         let chain: Vec<u8> = certs.concat();
         let identity = native_tls::Identity::from_pkcs8(&chain, &pkcs8)
             .map_err(|e| TlsError::Invalid(e.to_string()))?;
@@ -179,6 +166,51 @@ impl TlsConfig {
     }
 }
 
+/// The PEM key `key_pem` as PKCS#8, the only form native-tls takes:
+/// PKCS#1 and SEC1 keys are converted, and the key must belong to the
+/// certificate `leaf_pem`.
+#[cfg(unix)]
+fn pkcs8_key(
+    key_pem: &[u8],
+    key_name: &str,
+    leaf_pem: &[u8],
+    cert_name: &str,
+) -> Result<Vec<u8>, TlsError> {
+    let pkey = openssl::pkey::PKey::private_key_from_pem(key_pem)
+        .map_err(|e| TlsError::Invalid(format!("{key_name}: {e}")))?;
+    let leaf = openssl::x509::X509::from_pem(leaf_pem)
+        .and_then(|c| c.public_key())
+        .map_err(|e| TlsError::Invalid(format!("{cert_name}: {e}")))?;
+    if !leaf.public_eq(&pkey) {
+        return Err(TlsError::Invalid(format!(
+            "the private key in {key_name} does not belong to the certificate in {cert_name}"
+        )));
+    }
+    pkey.private_key_to_pem_pkcs8()
+        .map_err(|e| TlsError::Invalid(format!("{key_name}: {e}")))
+}
+
+/// Windows (SChannel, no OpenSSL): the key must already be PKCS#8
+/// (`BEGIN PRIVATE KEY`) and RSA, the one kind native-tls imports there;
+/// whether it belongs to the certificate shows at the first handshake.
+#[cfg(not(unix))]
+fn pkcs8_key(
+    key_pem: &[u8],
+    key_name: &str,
+    _leaf_pem: &[u8],
+    _cert_name: &str,
+) -> Result<Vec<u8>, TlsError> {
+    if key_pem.starts_with(b"-----BEGIN PRIVATE KEY-----") {
+        Ok(key_pem.to_vec())
+    } else {
+        Err(TlsError::Invalid(format!(
+            "the private key in {key_name} is not PKCS#8, the only form read on this system; \
+             convert it with `openssl pkcs8 -topk8 -nocrypt -in {key_name} -out key.pem` \
+             and use key.pem"
+        )))
+    }
+}
+
 /// A throwaway self-signed certificate and its key, as PEM `(cert, key)`:
 /// EC P-256, valid from an hour ago (clock skew) for `days`, for the host
 /// names and IP addresses in `names` (subjectAltName; the first is also the
@@ -189,6 +221,9 @@ impl TlsConfig {
 /// # Errors
 /// [`TlsError::Invalid`] when OpenSSL fails to build the certificate
 /// (e.g. `names` is empty or holds an invalid name).
+///
+/// Unix only (it is made with OpenSSL, which the Windows build does not use).
+#[cfg(unix)]
 pub fn self_signed(names: &[&str], days: u32) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     use openssl::x509::extension::{
         BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,

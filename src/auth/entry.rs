@@ -3,7 +3,7 @@
 //! pyftpdlib's `DummyAuthorizer` rules for homes, permission letters and
 //! `override_perm`.
 
-use std::os::unix::ffi::OsStrExt;
+use crate::sys::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::{Account, AccountLimits, DEFAULT_MSG_LOGIN, DEFAULT_MSG_QUIT};

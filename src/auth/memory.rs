@@ -1,9 +1,9 @@
 //! In-memory users (pyftpdlib's `DummyAuthorizer`).
 
+use crate::sys::OsStrExt;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::RwLock;
 

@@ -8,6 +8,8 @@ pub mod pg;
 #[cfg(unix)]
 mod unix;
 mod users_file;
+#[cfg(any(windows, test))]
+mod windows;
 
 pub use memory::MemoryAuthorizer;
 #[cfg(feature = "postgres")]
@@ -15,6 +17,8 @@ pub use pg::PgAuthorizer;
 #[cfg(unix)]
 pub use unix::UnixAuthorizer;
 pub use users_file::{UsersFile, UsersFileError};
+#[cfg(windows)]
+pub use windows::{WindowsAuthorizer, WindowsFsFactory, WindowsUserOverride};
 
 use std::path::PathBuf;
 
@@ -132,7 +136,7 @@ impl Account {
     /// The virtual path the session starts in: the home directory seen
     /// from the root (`/` when the home is the root, or is outside it).
     pub fn start_dir(&self) -> Vec<u8> {
-        use std::os::unix::ffi::OsStrExt;
+        use crate::sys::OsStrExt;
         let Ok(rel) = self.home.strip_prefix(&self.root) else {
             return b"/".to_vec();
         };

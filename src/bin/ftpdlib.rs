@@ -390,6 +390,13 @@ fn main() -> ExitCode {
         ))
         }
     };
+    if !concurrency.is_supported() {
+        return fail(format_args!(
+            "the {} concurrency model forks processes, which only Unix systems can: \
+             use async or multi-thread",
+            concurrency.cli_name()
+        ));
+    }
     let tls = if cli.tls || cli.tls_implicit {
         let Some(certfile) = &cli.certfile else {
             return fail(

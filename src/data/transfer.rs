@@ -1,7 +1,11 @@
 //! One data transfer and its pump.
 
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::fd::AsFd;
+// The pump takes any socket; zero-copy (Unix only) needs its descriptor.
+#[cfg(windows)]
+use std::os::windows::io::AsSocket as AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use crate::fs::{ReadFile, WriteFile};
 /// Size of one read from a file or a socket.
 const CHUNK: usize = 256 * 1024;
 /// Bytes moved by one splice(2) of an upload.
+#[cfg(unix)]
 const SPLICE_CHUNK: usize = 1024 * 1024;
 /// Listing bytes produced at once (one refill, or one file job).
 const LINES_CHUNK: usize = 64 * 1024;
@@ -284,6 +289,7 @@ pub struct Transfer {
     eof: bool,
     bytes: Arc<AtomicU64>,
     started: Option<Instant>,
+    #[cfg(unix)]
     splice: Option<crate::sys::SplicePipe>,
     protected: bool,
     upload: bool,
@@ -381,7 +387,8 @@ impl Transfer {
             source,
             sink,
             ascii,
-            zero_copy,
+            // sendfile(2) and splice(2) are Linux calls; elsewhere every transfer copies
+            zero_copy: zero_copy && cfg!(unix),
             throttle,
             to_net: ToNetwork::default(),
             from_net: FromNetwork::default(),
@@ -390,6 +397,7 @@ impl Transfer {
             eof: false,
             bytes: Arc::new(AtomicU64::new(0)),
             started: None,
+            #[cfg(unix)]
             splice: None,
             protected: false,
             fast_storage: false,
@@ -794,6 +802,7 @@ impl Transfer {
                 if self.eof {
                     return Ok(Pump::Done);
                 }
+                #[cfg(unix)]
                 if self.zero_copy {
                     if let Some(Source::File(file)) = &self.source {
                         if let Some(fd) = file.raw_fd() {
@@ -867,6 +876,7 @@ impl Transfer {
     /// Zero-copy upload step: socket -> pipe -> file. `None` when splice is
     /// not possible here (the caller then copies); `Some(Ok(None))` when the
     /// socket would block; `Some(Ok(Some(0)))` at the end of the upload.
+    #[cfg(unix)]
     fn splice_receive<S: AsFd>(
         &mut self,
         sock: &S,
@@ -931,6 +941,7 @@ impl Transfer {
         now: Instant,
     ) -> Result<Pump, TransferError> {
         let mut moved = 0usize;
+        #[cfg(unix)]
         while self.zero_copy {
             if let Some(at) = self.throttle.resume_at(now) {
                 return Ok(Pump::Paused(at));
@@ -996,6 +1007,7 @@ impl Transfer {
 }
 
 /// sendfile reports errors of both sides; a failing read of the file is local.
+#[cfg(unix)]
 fn classify_sendfile_error(e: io::Error) -> TransferError {
     match e.raw_os_error() {
         Some(libc::EIO) | Some(libc::EOVERFLOW) | Some(libc::ENOMEM) => TransferError::Local(e),

@@ -14,18 +14,20 @@
 //! again through cap-std. This fallback only makes more paths *work*; it never
 //! weakens the confinement, which cap-std still enforces on the final call.
 
+use crate::sys::{OsStrExt, OsStringExt};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+#[cfg(windows)]
+use std::os::windows::io::{AsRawHandle, RawHandle as RawFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cap_std::fs::{
-    Dir, FileTypeExt, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions,
-    PermissionsExt,
-};
+use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt, Permissions};
+#[cfg(unix)]
+use cap_std::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::{DirEntries, Filesystem, FilesystemFactory, ReadFile, WriteFile, WriteMode};
@@ -45,7 +47,26 @@ const NAME_MAX: usize = 255;
 /// Flags for opening a file that might be a FIFO or a device without blocking
 /// or acquiring a controlling terminal; `O_NONBLOCK` is cleared after checking
 /// that the file is a regular one.
+#[cfg(unix)]
 const SAFE_OPEN_FLAGS: i32 = libc::O_NONBLOCK | libc::O_NOCTTY;
+/// Windows has neither FIFOs nor controlling terminals (device names are
+/// refused before any open, see `crate::sys::is_portable_path`).
+#[cfg(windows)]
+const SAFE_OPEN_FLAGS: u32 = 0;
+
+/// Windows has no permission bits to give a new file: `mode` is a no-op
+/// there, so that the open calls read the same on both systems.
+#[cfg(windows)]
+trait ModeExt {
+    fn mode(&mut self, mode: u32) -> &mut Self;
+}
+
+#[cfg(windows)]
+impl ModeExt for OpenOptions {
+    fn mode(&mut self, _mode: u32) -> &mut Self {
+        self
+    }
+}
 
 /// A directory on the local disk seen as `/`. No path, `..`, symlink or
 /// rename reaches outside it; the check is made on the path that is
@@ -79,6 +100,7 @@ struct Root {
 /// filesystem, by its type (statfs(2) `f_type`): an allow-list, so that
 /// network filesystems (NFS, SMB/CIFS, 9p, Ceph, AFS...), FUSE mounts and
 /// anything unknown count as possibly slow.
+#[cfg(unix)]
 fn is_local_fast_fs(dir: &Dir) -> bool {
     const LOCAL: &[u32] = &[
         0xEF53,      // ext2, ext3, ext4
@@ -102,6 +124,13 @@ fn is_local_fast_fs(dir: &Dir) -> bool {
         Ok(st) => LOCAL.contains(&(st.filesystem_type().0 as u32)),
         Err(_) => false,
     }
+}
+
+/// Windows: every filesystem counts as possibly slow (file work of
+/// transfers runs on worker threads; there is no zero-copy to lose).
+#[cfg(windows)]
+fn is_local_fast_fs(_dir: &Dir) -> bool {
+    false
 }
 
 impl LocalFs {
@@ -177,7 +206,11 @@ fn is_escape(e: &io::Error) -> bool {
 
 /// An error carrying an OS error code.
 fn os_error(code: i32) -> io::Error {
-    io::Error::from_raw_os_error(code)
+    #[cfg(unix)]
+    return io::Error::from_raw_os_error(code);
+    // the Windows error of the same meaning
+    #[cfg(windows)]
+    return crate::sys::errno_error(code);
 }
 
 impl Root {
@@ -287,6 +320,7 @@ impl Root {
     }
 
     /// Build an [`EntryInfo`].
+    #[cfg(unix)]
     fn info(&self, name: Vec<u8>, m: &Metadata, link_target: Option<Vec<u8>>) -> EntryInfo {
         let ft = m.file_type();
         let kind = if ft.is_symlink() {
@@ -324,6 +358,60 @@ impl Root {
             mtime: m.mtime(),
             dev: m.dev(),
             ino: m.ino(),
+            link_target,
+        }
+    }
+
+    /// Build an [`EntryInfo`] from what Windows keeps: pyftpdlib's
+    /// `owner` and `group` for the names, read-only as the one permission
+    /// bit (`0o444`/`0o666`, directories `0o555`/`0o777`, as Python's
+    /// `os.stat` gives them there), and the creation time in 100 ns ticks
+    /// for the inode number of the MLSx `unique` fact (stable across
+    /// renames, as an inode is; device 0).
+    #[cfg(windows)]
+    fn info(&self, name: Vec<u8>, m: &Metadata, link_target: Option<Vec<u8>>) -> EntryInfo {
+        let ft = m.file_type();
+        let kind = if ft.is_symlink() {
+            FileKind::Symlink
+        } else if ft.is_dir() {
+            FileKind::Dir
+        } else if ft.is_file() {
+            FileKind::File
+        } else {
+            FileKind::Other('?')
+        };
+        let link_target = if kind == FileKind::Symlink {
+            link_target
+        } else {
+            None
+        };
+        let writable = if m.permissions().readonly() { 0 } else { 0o222 };
+        let mode = match kind {
+            FileKind::Dir => 0o555 | writable,
+            _ => 0o444 | writable,
+        };
+        let since_epoch = |t: io::Result<cap_std::time::SystemTime>| {
+            t.ok()
+                .map(cap_std::time::SystemTime::into_std)
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        };
+        let mtime =
+            since_epoch(m.modified()).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let created = since_epoch(m.created())
+            .map_or(0, |d| u64::try_from(d.as_nanos() / 100).unwrap_or(u64::MAX));
+        EntryInfo {
+            name,
+            kind,
+            size: m.len(),
+            mode,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            owner: self.names.user(0),
+            group: self.names.group(0),
+            mtime,
+            dev: 0,
+            ino: created,
             link_target,
         }
     }
@@ -384,7 +472,9 @@ impl Root {
         let (tmp, file) = create_temp(&pdir, &name)?;
         // Keep the old file's owner (when we may) and permission bits, but never
         // set-id bits on content someone just uploaded.
+        #[cfg(unix)]
         let (uid, gid) = (old.uid(), old.gid());
+        #[cfg(unix)]
         if let Ok(m) = file.metadata() {
             use std::os::unix::fs::MetadataExt as _;
             let (nuid, ngid) = (
@@ -399,6 +489,7 @@ impl Root {
                 let _ = nix::unistd::fchown(&file, None, Some(ngid));
             }
         }
+        #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let perm = std::fs::Permissions::from_mode(old.mode() & 0o777);
@@ -419,6 +510,7 @@ impl Root {
     }
 
     /// Set the modification time of `rel` (symlinks followed inside the root), keeping atime.
+    #[cfg(unix)]
     fn set_mtime(&self, rel: &Path, secs: i64) -> io::Result<()> {
         use nix::sys::time::TimeSpec;
         let mut opts = OpenOptions::new();
@@ -430,24 +522,34 @@ impl Root {
             }
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
                 // Not readable: let cap-std try its other ways (still confined).
-                use cap_fs_ext::{DirExt, SystemTimeSpec};
-                let d = std::time::Duration::from_secs(secs.unsigned_abs());
-                let t = if secs >= 0 {
-                    std::time::UNIX_EPOCH.checked_add(d)
-                } else {
-                    std::time::UNIX_EPOCH.checked_sub(d)
-                };
-                let t = t.ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "time out of range")
-                })?;
-                let t = cap_std::time::SystemTime::from_std(t);
-                self.with_path(rel, true, |p| {
-                    self.dir
-                        .set_times(p, None, Some(SystemTimeSpec::Absolute(t)))
-                })
+                self.set_mtime_by_path(rel, secs)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Set the modification time of `rel` (symlinks followed inside the root), keeping atime.
+    #[cfg(windows)]
+    fn set_mtime(&self, rel: &Path, secs: i64) -> io::Result<()> {
+        self.set_mtime_by_path(rel, secs)
+    }
+
+    /// [`Root::set_mtime`] through cap-std's own ways (still confined).
+    fn set_mtime_by_path(&self, rel: &Path, secs: i64) -> io::Result<()> {
+        use cap_fs_ext::{DirExt, SystemTimeSpec};
+        let d = std::time::Duration::from_secs(secs.unsigned_abs());
+        let t = if secs >= 0 {
+            std::time::UNIX_EPOCH.checked_add(d)
+        } else {
+            std::time::UNIX_EPOCH.checked_sub(d)
+        };
+        let t =
+            t.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "time out of range"))?;
+        let t = cap_std::time::SystemTime::from_std(t);
+        self.with_path(rel, true, |p| {
+            self.dir
+                .set_times(p, None, Some(SystemTimeSpec::Absolute(t)))
+        })
     }
 }
 
@@ -493,11 +595,18 @@ fn ensure_regular(file: &std::fs::File) -> io::Result<()> {
 }
 
 /// Clear `O_NONBLOCK` on an open file.
+#[cfg(unix)]
 fn clear_nonblock(file: &std::fs::File) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = fcntl(file, FcntlArg::F_GETFL).map_err(io::Error::from)?;
     let flags = OFlag::from_bits_retain(flags) & !OFlag::O_NONBLOCK;
     fcntl(file, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Windows files are never opened non-blocking.
+#[cfg(windows)]
+fn clear_nonblock(_file: &std::fs::File) -> io::Result<()> {
     Ok(())
 }
 
@@ -534,11 +643,13 @@ fn create_temp(dir: &Dir, name: &OsStr) -> io::Result<(OsString, std::fs::File)>
 
 /// uid/gid -> name lookups, cached.
 #[derive(Default)]
+#[cfg_attr(windows, allow(dead_code))]
 struct NameCache {
     users: Mutex<HashMap<u32, Option<String>>>,
     groups: Mutex<HashMap<u32, Option<String>>>,
 }
 
+#[cfg(unix)]
 impl NameCache {
     fn user(&self, uid: u32) -> Option<String> {
         cached(&self.users, uid, |id| {
@@ -553,7 +664,20 @@ impl NameCache {
     }
 }
 
+/// Windows files show pyftpdlib's words there: `owner` and `group`.
+#[cfg(windows)]
+impl NameCache {
+    fn user(&self, _uid: u32) -> Option<String> {
+        Some("owner".into())
+    }
+
+    fn group(&self, _gid: u32) -> Option<String> {
+        Some("group".into())
+    }
+}
+
 /// Look `id` up in `map`, computing (without holding the lock) and caching it if absent.
+#[cfg_attr(windows, allow(dead_code))]
 fn cached(
     map: &Mutex<HashMap<u32, Option<String>>>,
     id: u32,
@@ -589,7 +713,10 @@ impl Seek for LocalRead {
 
 impl ReadFile for LocalRead {
     fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.file.as_raw_fd())
+        #[cfg(unix)]
+        return Some(self.file.as_raw_fd());
+        #[cfg(windows)]
+        return Some(self.file.as_raw_handle());
     }
 }
 
@@ -609,6 +736,7 @@ impl ReadFile for LocalRead {
 /// meanwhile reads it from the disk. On tmpfs the pages are the file, and
 /// the call does nothing. Errors (an unreadable file) are ignored: the upload
 /// proceeds as before.
+#[cfg(unix)]
 fn release_cached_pages(dir: &Dir, name: &OsString) {
     use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
     if let Some(f) = open_regular(dir, name) {
@@ -618,14 +746,26 @@ fn release_cached_pages(dir: &Dir, name: &OsString) {
     }
 }
 
+/// Windows: nothing to hand back (no `posix_fadvise`).
+#[cfg(windows)]
+fn release_cached_pages(_dir: &Dir, _name: &OsString) {}
+
 /// `name` in `dir` opened read-only if it is a regular file (never following
 /// a symlink, never blocking on a FIFO); `None` otherwise or if it can't be.
+#[cfg(unix)]
 fn open_regular(dir: &Dir, name: &OsString) -> Option<std::fs::File> {
     let mut opts = OpenOptions::new();
     opts.read(true)
         .custom_flags(SAFE_OPEN_FLAGS | libc::O_NOFOLLOW);
     let f = dir.open_with(name, &opts).ok()?.into_std();
     f.metadata().ok().filter(|m| m.is_file()).map(|_| f)
+}
+
+/// Windows: the file a replacing upload supersedes is not held open across
+/// the rename (a rename over an open file can fail there).
+#[cfg(windows)]
+fn open_regular(_dir: &Dir, _name: &OsString) -> Option<std::fs::File> {
+    None
 }
 
 /// Close `file` on a background thread of this process (a file whose last
@@ -699,7 +839,10 @@ impl Write for LocalWrite {
 
 impl WriteFile for LocalWrite {
     fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.file.as_raw_fd())
+        #[cfg(unix)]
+        return Some(self.file.as_raw_fd());
+        #[cfg(windows)]
+        return Some(self.file.as_raw_handle());
     }
 
     fn commit(mut self: Box<Self>) -> io::Result<()> {
@@ -915,11 +1058,23 @@ impl Filesystem for LocalFs {
         }
     }
 
+    #[cfg(unix)]
     fn chmod(&self, path: &[u8], mode: u32) -> io::Result<()> {
         self.root.with_path(rel_path(path), true, |p| {
             self.root
                 .dir
                 .set_permissions(p, Permissions::from_mode(mode & 0o7777))
+        })
+    }
+
+    /// Windows keeps one permission bit, read-only: set when `mode` lets
+    /// the owner not write (as Python's `os.chmod` does there).
+    #[cfg(windows)]
+    fn chmod(&self, path: &[u8], mode: u32) -> io::Result<()> {
+        self.root.with_path(rel_path(path), true, |p| {
+            let mut perm: Permissions = self.root.dir.metadata(p)?.permissions();
+            perm.set_readonly(mode & 0o200 == 0);
+            self.root.dir.set_permissions(p, perm)
         })
     }
 
@@ -953,10 +1108,19 @@ impl Filesystem for LocalFs {
 /// it refers to.
 #[derive(Debug, Default)]
 pub struct LocalFsFactory {
+    #[cfg_attr(windows, allow(dead_code))]
     roots: Mutex<HashMap<PathBuf, std::sync::Weak<Root>>>,
 }
 
 impl FilesystemFactory for LocalFsFactory {
+    /// Windows: a handle per session (there is no device and inode
+    /// number to tell that the directory at a path is still the same).
+    #[cfg(windows)]
+    fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>> {
+        Ok(Box::new(LocalFs::new(&account.root)?))
+    }
+
+    #[cfg(unix)]
     fn open(&self, account: &Account) -> io::Result<Box<dyn Filesystem>> {
         use std::os::unix::fs::MetadataExt as _;
         let on_disk = std::fs::metadata(&account.root)?;

@@ -20,12 +20,12 @@
 //! not one (relative, `.`, `..`, an empty component, a trailing slash) is
 //! refused with [`io::ErrorKind::InvalidInput`].
 
+use super::RawFd;
+use crate::sys::OsStrExt;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Bound;
-use std::os::fd::RawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -130,7 +130,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// An error carrying an OS error code.
 fn os_error(code: i32) -> io::Error {
-    io::Error::from_raw_os_error(code)
+    #[cfg(unix)]
+    return io::Error::from_raw_os_error(code);
+    // the Windows error of the same meaning, as a local file would give
+    #[cfg(windows)]
+    return crate::sys::errno_error(code);
 }
 
 /// The components of virtual path `path` (none for `/`).

@@ -15,7 +15,12 @@ pub use local::{LocalFs, LocalFsFactory};
 pub use memory::{MemoryFs, MemoryFsFactory};
 
 use std::io::{self, Read, Seek, Write};
+#[cfg(unix)]
 use std::os::fd::RawFd;
+/// On Windows, the file's handle (no transfer there asks for it: zero-copy
+/// is Linux's `sendfile(2)` and `splice(2)`).
+#[cfg(windows)]
+use std::os::windows::io::RawHandle as RawFd;
 use std::path::PathBuf;
 
 use crate::auth::Account;

@@ -127,6 +127,10 @@ impl PermsAt {
 /// non-recursive one to its directory and to the entries directly inside it
 /// that are not directories. Among the overrides that apply, the deepest
 /// one wins; where none applies, the account's letters do.
+///
+/// On Windows, whose file names do not differ by case, paths are matched
+/// without regard to case (`/ReadOnly/x` is under an override of
+/// `/readonly`), as pyftpdlib matches them there (`os.path.normcase`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PermTable {
     base: Perms,
@@ -165,30 +169,48 @@ impl PermTable {
 
     /// The letters in force at virtual path `path` (absolute, normalised).
     pub fn at(&self, path: &[u8]) -> PermsAt {
+        self.lookup(path, cfg!(windows))
+    }
+
+    /// [`PermTable::at`], comparing paths without regard to case when `fold_case`.
+    fn lookup(&self, path: &[u8], fold_case: bool) -> PermsAt {
+        let folded;
+        let path = if fold_case {
+            folded = fold(path);
+            &folded[..]
+        } else {
+            path
+        };
         let path = trim_trailing_slashes(path);
         let parent = parent_of(path);
         // the deepest override for the path itself (or recursive above it),
-        // and the deepest non-recursive one of its parent directory
-        let mut whole: Option<&DirOverride> = None;
-        let mut unless_dir: Option<&DirOverride> = None;
+        // and the deepest non-recursive one of its parent directory, with
+        // the length of the directory as compared (its depth)
+        let mut whole: Option<(&DirOverride, usize)> = None;
+        let mut unless_dir: Option<(&DirOverride, usize)> = None;
         for o in &self.overrides {
-            if !is_subpath(path, &o.dir) {
+            let folded_dir;
+            let dir = if fold_case {
+                folded_dir = fold(&o.dir);
+                &folded_dir[..]
+            } else {
+                &o.dir[..]
+            };
+            if !is_subpath(path, dir) {
                 continue;
             }
-            if o.recursive || path == o.dir.as_slice() {
-                if whole.map_or(true, |w| o.dir.len() > w.dir.len()) {
-                    whole = Some(o);
+            if o.recursive || path == dir {
+                if whole.map_or(true, |(_, len)| dir.len() > len) {
+                    whole = Some((o, dir.len()));
                 }
-            } else if parent == Some(o.dir.as_slice())
-                && unless_dir.map_or(true, |w| o.dir.len() > w.dir.len())
-            {
-                unless_dir = Some(o);
+            } else if parent == Some(dir) && unless_dir.map_or(true, |(_, len)| dir.len() > len) {
+                unless_dir = Some((o, dir.len()));
             }
         }
-        let fallback = whole.map_or(self.base, |o| o.perms);
+        let fallback = whole.map_or(self.base, |(o, _)| o.perms);
         match unless_dir {
             // the parent's override is deeper than any other candidate
-            Some(u) if whole.map_or(true, |w| u.dir.len() > w.dir.len()) => {
+            Some((u, depth)) if whole.map_or(true, |(_, len)| depth > len) => {
                 PermsAt::DependsOnKind {
                     dir: fallback,
                     other: u.perms,
@@ -196,6 +218,26 @@ impl PermTable {
             }
             _ => PermsAt::Known(fallback),
         }
+    }
+}
+
+/// `path` in lower case, for comparisons that ignore case: each character
+/// of UTF-8 text mapped alone (as NTFS compares names, one UTF-16 unit at a
+/// time), ASCII letters only in bytes that are not UTF-8.
+fn fold(path: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(path) {
+        Ok(text) => text
+            .chars()
+            .map(|c| {
+                let mut lower = c.to_lowercase();
+                match (lower.next(), lower.next()) {
+                    (Some(l), None) => l,
+                    _ => c,
+                }
+            })
+            .collect::<String>()
+            .into_bytes(),
+        Err(_) => path.to_ascii_lowercase(),
     }
 }
 

@@ -9,13 +9,16 @@ mod conn;
 mod limits;
 mod poll;
 mod pool;
+#[cfg(unix)]
 mod process;
 mod reload;
 mod shutdown;
+#[cfg(unix)]
 mod supervisor;
 mod threads;
 mod tls_stream;
 
+#[cfg(unix)]
 pub use supervisor::ServerProcess;
 
 use limits::{ConnLimits, ConnSlot};
@@ -45,7 +48,8 @@ fn log_start(server: &FtpServer) -> io::Result<()> {
     log::info!("concurrency model: {}", cfg.concurrency.cli_name());
     log::info!("masquerade (NAT) address: {:?}", cfg.masquerade_address);
     log::info!("passive ports: {:?}", cfg.passive_ports);
-    log::info!("use sendfile(2): {}", cfg.use_sendfile);
+    // zero-copy is a Unix matter: Windows transfers always copy
+    log::info!("use sendfile(2): {}", cfg.use_sendfile && cfg!(unix));
     Ok(())
 }
 
@@ -198,6 +202,7 @@ pub struct FtpServer {
     /// Tells the sessions of the in-process models that the server stops.
     sessions: Arc<ShutdownSignal>,
     /// Whether SIGINT/SIGTERM stop the server (see [`FtpServer::serve_until_signalled`]).
+    #[cfg_attr(not(unix), allow(dead_code))]
     handle_signals: bool,
 }
 
@@ -258,8 +263,10 @@ impl FtpServer {
     ///
     /// # Errors
     /// When the model cannot start (e.g. a poller, a thread or a process
-    /// cannot be created); errors of single connections are logged, never
-    /// returned.
+    /// cannot be created); [`io::ErrorKind::Unsupported`] for a forking
+    /// model on a system without `fork(2)` (see
+    /// [`ConcurrencyModel::is_supported`]); errors of single connections
+    /// are logged, never returned.
     pub fn serve_forever(self) -> io::Result<()> {
         match crate::sys::raise_nofile_limit() {
             Ok(n) => log::debug!("open files limit: {n}"),
@@ -268,8 +275,21 @@ impl FtpServer {
         match self.ctx.config.concurrency {
             ConcurrencyModel::ThreadPool => threads::serve(self),
             ConcurrencyModel::Poll => poll::serve(self),
+            #[cfg(unix)]
             ConcurrencyModel::Process => process::serve_process(self),
+            #[cfg(unix)]
             ConcurrencyModel::Prefork { workers } => process::serve_prefork(self, workers),
+            #[cfg(not(unix))]
+            model @ (ConcurrencyModel::Process | ConcurrencyModel::Prefork { .. }) => {
+                Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "the {} concurrency model forks processes, which only Unix systems \
+                         can: use async or multi-thread",
+                        model.cli_name()
+                    ),
+                ))
+            }
         }
     }
 
@@ -398,6 +418,7 @@ enum StopSource<'a> {
     /// In-process: the server's signal wakes this session's poller.
     Signal(&'a Arc<ShutdownSignal>),
     /// A forked child: a signal pipe of its own becomes readable.
+    #[cfg(unix)]
     Pipe(std::os::fd::RawFd),
 }
 
@@ -438,6 +459,7 @@ fn run_session(
                 return;
             }
         },
+        #[cfg(unix)]
         StopSource::Pipe(fd) => {
             let source = &mut mio::unix::SourceFd(fd);
             if let Err(e) = poll
@@ -454,6 +476,7 @@ fn run_session(
             let signal = Arc::clone(signal);
             Box::new(move || signal.is_set())
         }
+        #[cfg(unix)]
         StopSource::Pipe(_) => Box::new(crate::sys::signal_received),
     };
     match conn::Connection::new(session, events, config, stream, poll.registry(), 0) {

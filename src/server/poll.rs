@@ -14,10 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, OwnedFd};
 
+#[cfg(unix)]
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+#[cfg(unix)]
+use mio::Interest;
+use mio::{Events, Poll, Token, Waker};
 
 use super::conn::{Connection, Done, Offload, Slot};
 use super::pool::{Pool, PoolConfig};
@@ -82,6 +86,7 @@ pub(super) struct PollLoop {
     done_rx: Receiver<(usize, u64, Done)>,
     stopping: bool,
     /// Kept open while registered.
+    #[cfg(unix)]
     _stop_pipe: Option<OwnedFd>,
 }
 
@@ -125,11 +130,13 @@ impl PollLoop {
             done_tx,
             done_rx,
             stopping: false,
+            #[cfg(unix)]
             _stop_pipe: None,
         })
     }
 
     /// Shut every session down when `fd` (a signal pipe) becomes readable.
+    #[cfg(unix)]
     pub(super) fn stop_on(&mut self, fd: OwnedFd) -> io::Result<()> {
         let raw = fd.as_raw_fd();
         self.poll

@@ -9,7 +9,10 @@
 //! TLS session end (REIN) while the TCP connection goes on in the clear.
 
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsSocket, BorrowedSocket};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -50,9 +53,17 @@ impl Write for SockIo {
     }
 }
 
+#[cfg(unix)]
 impl AsFd for SockIo {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl AsSocket for SockIo {
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.sock.as_socket()
     }
 }
 
@@ -75,13 +86,22 @@ impl Write for Tls {
     }
 }
 
+#[cfg(unix)]
 impl AsFd for Tls {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.get_ref().as_fd()
     }
 }
 
+#[cfg(windows)]
+impl AsSocket for Tls {
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.0.get_ref().as_socket()
+    }
+}
+
 /// Where a TLS session on one socket stands.
+#[cfg_attr(windows, allow(clippy::large_enum_variant))]
 pub(crate) enum TlsState {
     /// The handshake waits for the peer.
     Handshaking(MidHandshakeTlsStream<SockIo>),
@@ -163,6 +183,7 @@ pub(crate) struct DataTls {
 
 impl DataTls {
     /// The descriptor the poller knows the socket by.
+    #[cfg(unix)]
     pub(crate) fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
@@ -242,6 +263,7 @@ impl Ctrl {
     }
 
     /// The descriptor the poller knows the socket by.
+    #[cfg(unix)]
     pub(crate) fn fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }

@@ -6,6 +6,22 @@
 
 use super::*;
 
+/// OS errors of a file that mean the storage is full (`452`, RFC 959):
+/// no space, over quota, file too large.
+#[cfg(unix)]
+const STORAGE_FULL: [i32; 3] = [libc::ENOSPC, libc::EDQUOT, libc::EFBIG];
+/// OS errors of a file that mean the storage is full (`452`, RFC 959).
+#[cfg(windows)]
+const STORAGE_FULL: [i32; 4] = {
+    use windows_sys::Win32::Foundation as w;
+    [
+        w::ERROR_DISK_FULL as i32,
+        w::ERROR_HANDLE_DISK_FULL as i32,
+        w::ERROR_DISK_QUOTA_EXCEEDED as i32,
+        w::ERROR_FILE_TOO_LARGE as i32,
+    ]
+};
+
 /// A transfer that is running on the data connection.
 pub(super) struct Running {
     pub(super) cmd: TransferCmd,
@@ -310,10 +326,7 @@ impl Session {
             }
             Err(TransferError::Local(e)) => {
                 log::warn!("{} file error during {}: {e}", self.prefix, cmd.name());
-                let full = matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
-                );
+                let full = e.raw_os_error().is_some_and(|c| STORAGE_FULL.contains(&c));
                 let code = if full { 452 } else { 451 };
                 self.warn_reply(
                     out,

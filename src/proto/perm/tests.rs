@@ -147,3 +147,55 @@ fn deepest_override_wins() {
         }
     );
 }
+
+#[test]
+fn case_folding_for_windows_names() {
+    assert_eq!(fold(b"/ReadOnly/SUB"), b"/readonly/sub".to_vec());
+    assert_eq!(
+        fold("/ÉTÉ/Ärger".as_bytes()),
+        "/été/ärger".as_bytes().to_vec()
+    );
+    // a character whose lower case is two characters is kept (NTFS maps one to one)
+    assert_eq!(fold("/İ".as_bytes()), "/İ".as_bytes().to_vec());
+    // bytes that are not UTF-8: ASCII letters only
+    assert_eq!(fold(b"/A\xffB"), b"/a\xffb".to_vec());
+}
+
+#[test]
+fn overrides_ignore_case_where_names_do() {
+    let t = PermTable::with_overrides(
+        p("elradfmwMT"),
+        vec![ov("/ReadOnly", "elr", true), ov("/Pub", "el", false)],
+    );
+    // Windows (lookup with folding): any spelling of the directory is covered
+    for path in [
+        &b"/readonly/x"[..],
+        b"/READONLY/x",
+        b"/ReadOnly",
+        b"/rEaDoNlY/a/b",
+    ] {
+        assert_eq!(t.lookup(path, true), PermsAt::Known(p("elr")), "{path:?}");
+    }
+    assert_eq!(
+        t.lookup(b"/PUB/f", true),
+        PermsAt::DependsOnKind {
+            dir: p("elradfmwMT"),
+            other: p("el")
+        }
+    );
+    // Unix: case matters, /readonly is another directory
+    assert_eq!(
+        t.lookup(b"/readonly/x", false),
+        PermsAt::Known(p("elradfmwMT"))
+    );
+    assert_eq!(t.lookup(b"/ReadOnly/x", false), PermsAt::Known(p("elr")));
+    assert_eq!(t.at(b"/ReadOnly/x"), PermsAt::Known(p("elr")));
+    assert_eq!(
+        t.at(b"/readonly/x"),
+        PermsAt::Known(if cfg!(windows) {
+            p("elr")
+        } else {
+            p("elradfmwMT")
+        })
+    );
+}

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
@@ -76,6 +77,8 @@ impl Slot {
 }
 
 /// Where a connection's data channel stands.
+// (SChannel's TLS stream is large; one per connection at most)
+#[cfg_attr(windows, allow(clippy::large_enum_variant))]
 enum DataSock {
     None,
     Connecting(TcpStream),
@@ -172,12 +175,15 @@ impl Connection {
         // Urgent data (Telnet Synch, or a whole "ABOR" sent with MSG_OOB as Python's
         // ftplib does) stays in the normal stream, as pyftpdlib sets it up.
         let _ = socket2::SockRef::from(&ctrl).set_out_of_band_inline(true);
-        let mut ctrl = Ctrl::new(TcpStream::from_std(ctrl));
+        // registered before it is shared with the TLS layer: on Windows mio
+        // keeps the registration inside the socket and needs it `&mut`
+        let mut sock = TcpStream::from_std(ctrl);
         registry.register(
-            &mut SourceFd(&ctrl.fd()),
+            &mut sock,
             Token(base),
             Interest::READABLE | Interest::WRITABLE,
         )?;
+        let mut ctrl = Ctrl::new(sock);
         let mut handshake_failed = None;
         let implicit = config.tls.as_ref().is_some_and(|t| t.implicit);
         if let Some(tls) = config.tls.as_ref().filter(|t| t.implicit) {
@@ -416,6 +422,8 @@ impl Connection {
         self.drop_passive(registry);
         self.drop_data(registry);
         self.ctrl.close_notify();
+        // (on Windows the registration ends when the socket is dropped)
+        #[cfg(unix)]
         let _ = registry.deregister(&mut SourceFd(&self.ctrl.fd()));
         let _ = self.ctrl.sock.shutdown(Shutdown::Both);
         self.done = true;
