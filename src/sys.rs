@@ -375,12 +375,24 @@ pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
 /// changes. Changing the fsuid from 0 to another id also clears the
 /// filesystem capabilities (`CAP_DAC_OVERRIDE`, `CAP_FOWNER`, ...) from the
 /// thread's effective set, and changing it back restores them
-/// (capabilities(7)), so the kernel checks every file operation exactly as
-/// for the user.
+/// (capabilities(7)); the switch also empties the rest of the effective
+/// set (`CAP_SYS_RESOURCE` would let a write go over a disk quota or into
+/// blocks reserved for root) and the guard restores it, so the kernel
+/// checks every file operation exactly as for the user.
 #[derive(Debug)]
 pub(crate) struct ThreadFsIdentity {
     /// What to restore; `None` when nothing was switched.
-    saved: Option<(u32, u32, Vec<libc::gid_t>)>,
+    saved: Option<Saved>,
+}
+
+/// A thread's identity before a [`ThreadFsIdentity`] switch.
+#[derive(Debug)]
+struct Saved {
+    fsuid: u32,
+    fsgid: u32,
+    groups: Vec<libc::gid_t>,
+    /// The capability sets; `None` until they were changed.
+    caps: Option<[CapData; 2]>,
 }
 
 /// `setfsuid(2)` as a raw system call on the calling thread; returns the
@@ -404,6 +416,69 @@ fn raw_setgroups(groups: &[libc::gid_t]) -> io::Result<()> {
     // SAFETY: the pointer and length describe a live slice of gid_t, which
     // the kernel only reads.
     let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3` (linux/capability.h): two 32-bit words per set.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The calling thread's capability sets (`capget(2)`, pid 0: this thread).
+fn thread_caps() -> io::Result<[CapData; 2]> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `header` and `data` (two structs, as version 3 wants) are live
+    // and writable for the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            std::ptr::addr_of_mut!(header),
+            data.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(data)
+}
+
+/// Set the calling thread's capability sets (`capset(2)` acts on the
+/// calling thread only; no glibc broadcast).
+fn set_thread_caps(data: &[CapData; 2]) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: `header` is live and writable, `data` holds the two structs
+    // version 3 reads.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            std::ptr::addr_of_mut!(header),
+            data.as_ptr(),
+        )
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -451,9 +526,15 @@ impl ThreadFsIdentity {
             ));
         }
         let saved_groups = thread_groups()?;
+        let caps = thread_caps()?;
         raw_setgroups(groups)?;
-        let guard = ThreadFsIdentity {
-            saved: Some((cur_uid, cur_gid, saved_groups)),
+        let mut guard = ThreadFsIdentity {
+            saved: Some(Saved {
+                fsuid: cur_uid,
+                fsgid: cur_gid,
+                groups: saved_groups,
+                caps: None,
+            }),
         };
         // the group first: once the fsuid is not 0 the thread may lack the
         // capability to set it
@@ -466,16 +547,43 @@ impl ThreadFsIdentity {
                 format!("the kernel refused to act as uid {uid} gid {gid}"),
             ));
         }
+        // A new fsuid clears only the filesystem capabilities; the others
+        // would still let a write take the blocks ext4 reserves for root or
+        // go over a disk quota (CAP_SYS_RESOURCE), which the user may not.
+        // The thread keeps no effective capability while it acts as the
+        // user (the permitted set stays, to come back).
+        if uid != 0 {
+            let mut none = caps;
+            none[0].effective = 0;
+            none[1].effective = 0;
+            if let Some(s) = guard.saved.as_mut() {
+                s.caps = Some(caps);
+            }
+            set_thread_caps(&none)?;
+        }
         Ok(guard)
     }
 }
 
 impl Drop for ThreadFsIdentity {
     fn drop(&mut self) {
-        let Some((uid, gid, groups)) = self.saved.take() else {
+        let Some(Saved {
+            fsuid: uid,
+            fsgid: gid,
+            groups,
+            caps,
+        }) = self.saved.take()
+        else {
             return;
         };
-        // the uid first: back to 0, the thread has its capabilities again
+        // the capabilities first: setgroups needs CAP_SETGID
+        if let Some(caps) = caps {
+            if let Err(e) = set_thread_caps(&caps) {
+                log::error!("can't restore the server's capabilities ({e}); exiting");
+                std::process::abort();
+            }
+        }
+        // then the uid: back to 0, the thread has its filesystem capabilities again
         raw_setfsuid(uid);
         raw_setfsgid(gid);
         if let Err(e) = raw_setgroups(&groups) {

@@ -59,3 +59,37 @@ fn without_root_only_the_own_identity_can_be_entered() {
     let e = enter(&Identity::new(me + 1, gid, vec![])).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
 }
+
+/// The thread's effective capabilities, from `/proc/thread-self/status`.
+fn cap_eff() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+/// A thread acting as a user keeps no capability: a new fsuid clears only
+/// the filesystem ones, and `CAP_SYS_RESOURCE` (disk quotas, the blocks a
+/// filesystem reserves for root), `CAP_SYS_ADMIN` and the others would
+/// still let the user's operations do what the user may not. The switch
+/// back gives them all back.
+#[test]
+fn a_switched_thread_has_no_capability_until_switched_back() {
+    if !is_root() {
+        eprintln!("skipped: switching identities needs root");
+        return;
+    }
+    std::thread::spawn(|| {
+        let before = cap_eff();
+        assert_ne!(before, 0, "root has capabilities");
+        let guard = enter(&Identity::new(NOBODY, NOBODY, vec![NOBODY])).unwrap();
+        assert_eq!(cap_eff(), 0);
+        drop(guard);
+        assert_eq!(cap_eff(), before);
+    })
+    .join()
+    .unwrap();
+}
