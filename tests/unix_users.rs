@@ -16,6 +16,8 @@ each_model!(
     confined_users_see_only_their_home,
     users_file_style_accounts_without_identity_are_unchanged,
     the_command_serves_system_users,
+    writes_clear_set_id_bits_as_the_users_would,
+    users_cannot_fill_the_blocks_reserved_for_root,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -435,6 +437,130 @@ fn the_command_serves_system_users() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
     }
+}
+
+/// A user's write into a set-user-ID or set-group-ID file clears those bits,
+/// as the kernel does for anyone without `CAP_FSETID`: a group-writable
+/// set-user-ID root program that the user appends to must not stay
+/// set-user-ID (it would run the user's bytes as root). Before, the bytes of
+/// an upload were written with the server's capabilities.
+fn writes_clear_set_id_bits_as_the_users_would() {
+    let Some(users) = SysUsers::create("s", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let path = |p: &Path| p.display().to_string();
+    // root's set-user-ID program, writable by A's group; A's own set-id file
+    let root_prog = a.home.join("root-prog");
+    let own = a.home.join("own-prog");
+    let srv = serve(UnixAuthorizer::new());
+    let mut raw = login_as(&srv, a);
+    for (file, owner, mode) in [
+        (&root_prog, 0, 0o4775),
+        (&own, a.uid, 0o6755),
+        (&root_prog, 0, 0o2775),
+    ] {
+        for (how, rest) in [("APPE", None), ("STOR", Some(4))] {
+            std::fs::write(file, b"#!/bin/sh\n").unwrap();
+            std::os::unix::fs::chown(file, Some(owner), Some(a.gid)).unwrap();
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+            if let Some(n) = rest {
+                assert!(raw.cmd(&format!("REST {n}")).starts_with("350"));
+            }
+            let r = put(&mut raw, &format!("{how} {}", path(file)), b"id\n");
+            assert!(r.reply().starts_with("226"), "{how}: {r:?}");
+            let m = std::fs::metadata(file).unwrap();
+            assert_eq!(
+                m.mode() & 0o7777,
+                mode & 0o777,
+                "{how} {} (owner {owner}, mode {mode:o}): set-id bits kept",
+                file.display()
+            );
+            assert_eq!(m.uid(), owner);
+        }
+    }
+}
+
+/// Unmounts and removes a loop-mounted filesystem on drop.
+struct LoopMount {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg(self.dir.path().join("mnt"))
+            .status();
+    }
+}
+
+/// A tiny ext4 filesystem (8 MiB, half its blocks reserved for root),
+/// loop-mounted; `None` (with a message) where that cannot be done.
+fn small_ext4() -> Option<LoopMount> {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let ok = |c: &mut Command| {
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ok(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "50"])
+        .arg(&img))
+    {
+        eprintln!("skipped: mkfs.ext4 failed");
+        return None;
+    }
+    if !ok(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&img)
+        .arg(&mnt))
+    {
+        eprintln!("skipped: no loop mount here");
+        return None;
+    }
+    std::fs::set_permissions(&mnt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(LoopMount { dir })
+}
+
+/// A user's upload stops where the user's own writes would: at the blocks
+/// ext4 reserves for root. Before, the bytes of an upload were written by
+/// a thread acting as the server (fsuid 0, to which ext4 gives the reserve),
+/// and a user could fill the disk to the last block.
+fn users_cannot_fill_the_blocks_reserved_for_root() {
+    let Some(users) = SysUsers::create("q", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let Some(fs) = small_ext4() else {
+        return;
+    };
+    let dir = fs.dir.path().join("mnt").join("a");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(a.uid), Some(a.gid)).unwrap();
+    let free_for_users = nix::sys::statvfs::statvfs(&dir).unwrap();
+    let free_for_users = free_for_users.blocks_available() * free_for_users.fragment_size();
+    let srv = serve(UnixAuthorizer::new());
+    let mut raw = login_as(&srv, a);
+    let target = dir.join("big");
+    let r = put(
+        &mut raw,
+        &format!("STOR {}", target.display()),
+        &vec![7u8; 6 << 20],
+    );
+    assert!(r.reply().starts_with("452"), "{r:?}");
+    let written = std::fs::metadata(&target).map_or(0, |m| m.len());
+    assert!(
+        written <= free_for_users,
+        "{written} bytes written, {free_for_users} free for users"
+    );
 }
 
 /// `--pam-service`: passwords checked by a PAM stack (pam_unix) instead of
