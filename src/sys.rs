@@ -645,15 +645,33 @@ pub(crate) fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<
     Ok(())
 }
 
-/// The password hash of `user` in the shadow database (`/etc/shadow`, or
-/// whatever NSS serves it from), through `getspnam_r(3)`; `None` when the
-/// user has no shadow entry.
+/// A user's entry in the shadow database (shadow(5)); the dates are days
+/// since 1970-01-01, `None` for an empty field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShadowEntry {
+    /// The password hash (`!` or `*` first: locked or no password).
+    pub(crate) hash: String,
+    /// The date of the last password change (`Some(0)`: the user must
+    /// change it before logging in).
+    pub(crate) last_change: Option<i64>,
+    /// The maximum age of a password, in days.
+    pub(crate) max_days: Option<i64>,
+    /// Days after a password expired during which it is still accepted
+    /// (and must be changed).
+    pub(crate) inactive_days: Option<i64>,
+    /// The date the account expires.
+    pub(crate) expire: Option<i64>,
+}
+
+/// The entry of `user` in the shadow database (`/etc/shadow`, or whatever
+/// NSS serves it from), through `getspnam_r(3)`; `None` when the user has
+/// no shadow entry.
 ///
 /// # Errors
 /// [`io::ErrorKind::InvalidInput`] for a name with a NUL byte; the OS
 /// error of the lookup (`EACCES` when the process may not read the shadow
 /// database: it is not root).
-pub(crate) fn shadow_hash(user: &str) -> io::Result<Option<String>> {
+pub(crate) fn shadow_entry(user: &str) -> io::Result<Option<ShadowEntry>> {
     let name = std::ffi::CString::new(user)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a user name"))?;
     let mut len = 1024usize;
@@ -684,11 +702,22 @@ pub(crate) fn shadow_hash(user: &str) -> io::Result<Option<String>> {
                 e => Err(io::Error::from_raw_os_error(e)),
             };
         }
-        if entry.sp_pwdp.is_null() {
-            return Ok(Some(String::new()));
-        }
-        // SAFETY: on success sp_pwdp points to a NUL-terminated string in `buf`.
-        let hash = unsafe { std::ffi::CStr::from_ptr(entry.sp_pwdp) };
-        return Ok(Some(hash.to_string_lossy().into_owned()));
+        let hash = if entry.sp_pwdp.is_null() {
+            String::new()
+        } else {
+            // SAFETY: on success sp_pwdp points to a NUL-terminated string in `buf`.
+            let hash = unsafe { std::ffi::CStr::from_ptr(entry.sp_pwdp) };
+            hash.to_string_lossy().into_owned()
+        };
+        // an empty field reads as -1; c_long is 32 bits on some targets
+        #[allow(clippy::useless_conversion)]
+        let field = |v: libc::c_long| (v >= 0).then(|| i64::from(v));
+        return Ok(Some(ShadowEntry {
+            hash,
+            last_change: field(entry.sp_lstchg),
+            max_days: field(entry.sp_max),
+            inactive_days: field(entry.sp_inact),
+            expire: field(entry.sp_expire),
+        }));
     }
 }

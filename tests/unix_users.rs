@@ -18,6 +18,7 @@ each_model!(
     the_command_serves_system_users,
     writes_clear_set_id_bits_as_the_users_would,
     users_cannot_fill_the_blocks_reserved_for_root,
+    expired_accounts_and_passwords_are_refused,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -437,6 +438,51 @@ fn the_command_serves_system_users() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
     }
+}
+
+/// An account that expired (`chage -E`), a password that must be changed
+/// first (`passwd -e`) or that is past its maximum age (`chage -M`) refuse
+/// the right password, as the system's own logins (pam_unix) do; a locked
+/// account (`passwd -l`) too. Before, only the hash was read.
+fn expired_accounts_and_passwords_are_refused() {
+    let Some(users) = SysUsers::create(
+        "e",
+        &[
+            ("x", "/bin/sh", "YESCRYPT"),
+            ("c", "/bin/sh", "YESCRYPT"),
+            ("m", "/bin/sh", "SHA512"),
+            ("l", "/bin/sh", "YESCRYPT"),
+            ("k", "/bin/sh", "YESCRYPT"),
+        ],
+    ) else {
+        return;
+    };
+    let (expired, must_change, too_old, locked, fine) = (
+        users.get(0),
+        users.get(1),
+        users.get(2),
+        users.get(3),
+        users.get(4),
+    );
+    run(Command::new("chage").args(["-E", "0", &expired.name]), None);
+    run(Command::new("passwd").args(["-e", &must_change.name]), None);
+    run(
+        Command::new("chage").args(["-d", "2000-01-01", "-M", "30", &too_old.name]),
+        None,
+    );
+    run(Command::new("passwd").args(["-l", &locked.name]), None);
+    // an expiry date still to come does not refuse
+    run(
+        Command::new("chage").args(["-E", "2999-01-01", &fine.name]),
+        None,
+    );
+    let srv = serve(UnixAuthorizer::new());
+    for u in [expired, must_change, too_old, locked] {
+        let r = login_reply(&srv, &u.name, &u.pass);
+        assert!(r.starts_with("530"), "{}: {r}", u.name);
+    }
+    let r = login_reply(&srv, &fine.name, &fine.pass);
+    assert!(r.starts_with("230"), "{r}");
 }
 
 /// A user's write into a set-user-ID or set-group-ID file clears those bits,
