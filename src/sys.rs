@@ -383,10 +383,20 @@ pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
 pub(crate) struct ThreadFsIdentity {
     /// What to restore; `None` when nothing was switched.
     saved: Option<Saved>,
+    /// Whether this guard recorded the server's identity in
+    /// [`SERVER_IDENTITY`] (the outermost switch of the thread).
+    outermost: bool,
+}
+
+thread_local! {
+    /// The server's identity while the thread acts as a user (set by the
+    /// outermost [`ThreadFsIdentity`]), for [`as_server`].
+    static SERVER_IDENTITY: std::cell::RefCell<Option<Saved>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// A thread's identity before a [`ThreadFsIdentity`] switch.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Saved {
     fsuid: u32,
     fsgid: u32,
@@ -516,7 +526,10 @@ impl ThreadFsIdentity {
         let cur_gid = raw_setfsgid(u32::MAX);
         if !nix::unistd::geteuid().is_root() {
             if cur_uid == uid && cur_gid == gid {
-                return Ok(ThreadFsIdentity { saved: None });
+                return Ok(ThreadFsIdentity {
+                    saved: None,
+                    outermost: false,
+                });
             }
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -535,6 +548,7 @@ impl ThreadFsIdentity {
                 groups: saved_groups,
                 caps: None,
             }),
+            outermost: false,
         };
         // the group first: once the fsuid is not 0 the thread may lack the
         // capability to set it
@@ -561,42 +575,104 @@ impl ThreadFsIdentity {
             }
             set_thread_caps(&none)?;
         }
+        if let Some(saved) = &guard.saved {
+            guard.outermost = SERVER_IDENTITY.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.is_some() {
+                    return false;
+                }
+                *s = Some(saved.clone());
+                true
+            });
+        }
         Ok(guard)
     }
 }
 
 impl Drop for ThreadFsIdentity {
     fn drop(&mut self) {
-        let Some(Saved {
-            fsuid: uid,
-            fsgid: gid,
-            groups,
-            caps,
-        }) = self.saved.take()
-        else {
+        let Some(saved) = self.saved.take() else {
             return;
         };
-        // the capabilities first: setgroups needs CAP_SETGID
-        if let Some(caps) = caps {
-            if let Err(e) = set_thread_caps(&caps) {
-                log::error!("can't restore the server's capabilities ({e}); exiting");
-                std::process::abort();
-            }
+        if self.outermost {
+            SERVER_IDENTITY.with(|s| s.borrow_mut().take());
         }
-        // then the uid: back to 0, the thread has its filesystem capabilities again
-        raw_setfsuid(uid);
-        raw_setfsgid(gid);
-        if let Err(e) = raw_setgroups(&groups) {
-            // a root thread always may; should it ever fail, this thread
-            // must not go on serving with a user's groups
-            log::error!("can't restore the server's groups ({e}); exiting");
-            std::process::abort();
-        }
-        if raw_setfsuid(u32::MAX) != uid || raw_setfsgid(u32::MAX) != gid {
-            log::error!("can't restore the server's filesystem identity; exiting");
+        restore(&saved, "the server's");
+    }
+}
+
+/// Put back the identity `s` on the calling thread (from a user's: the
+/// capabilities first, which setgroups needs, then the ids); a thread that
+/// cannot must not go on serving, and the process aborts. `whose` names
+/// the identity in the log.
+fn restore(s: &Saved, whose: &str) {
+    if let Some(caps) = &s.caps {
+        if let Err(e) = set_thread_caps(caps) {
+            log::error!("can't restore {whose} capabilities ({e}); exiting");
             std::process::abort();
         }
     }
+    // the uid before the gid: back to 0, the thread has its filesystem
+    // capabilities again
+    raw_setfsuid(s.fsuid);
+    raw_setfsgid(s.fsgid);
+    if let Err(e) = raw_setgroups(&s.groups) {
+        log::error!("can't restore {whose} groups ({e}); exiting");
+        std::process::abort();
+    }
+    if raw_setfsuid(u32::MAX) != s.fsuid || raw_setfsgid(u32::MAX) != s.fsgid {
+        log::error!("can't restore {whose} filesystem identity; exiting");
+        std::process::abort();
+    }
+}
+
+/// Run `f` with the server's identity on a thread that may be acting as a
+/// user ([`ThreadFsIdentity`]), then act as the user again: for work done
+/// for the server from inside a user's operation. A thread started by `f`
+/// gets the server's credentials (a new thread copies its creator's),
+/// where it would otherwise act as that user for the rest of its life.
+/// On a thread not acting as a user, `f` just runs.
+pub(crate) fn as_server<T>(f: impl FnOnce() -> T) -> T {
+    let Some(server) = SERVER_IDENTITY.with(|s| s.borrow_mut().take()) else {
+        return f();
+    };
+    let user = match (thread_groups(), thread_caps()) {
+        (Ok(groups), Ok(caps)) => Saved {
+            fsuid: raw_setfsuid(u32::MAX),
+            fsgid: raw_setfsgid(u32::MAX),
+            groups,
+            caps: Some(caps),
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            // stays the user: less than the server may, never more
+            log::warn!("can't read the thread's identity ({e}): ran as the user");
+            SERVER_IDENTITY.with(|s| *s.borrow_mut() = Some(server));
+            return f();
+        }
+    };
+    restore(&server, "the server's");
+    let out = f();
+    // back to the user, in the order of a switch: groups and ids with the
+    // server's capabilities, then none
+    let groups = user.groups.clone();
+    if let Err(e) = raw_setgroups(&groups) {
+        log::error!("can't act as the user again ({e}); exiting");
+        std::process::abort();
+    }
+    raw_setfsgid(user.fsgid);
+    raw_setfsuid(user.fsuid);
+    if let Some(caps) = &user.caps {
+        if let Err(e) = set_thread_caps(caps) {
+            log::error!("can't act as the user again ({e}); exiting");
+            std::process::abort();
+        }
+    }
+    if raw_setfsuid(u32::MAX) != user.fsuid || raw_setfsgid(u32::MAX) != user.fsgid {
+        log::error!("can't act as the user again; exiting");
+        std::process::abort();
+    }
+    SERVER_IDENTITY.with(|s| *s.borrow_mut() = Some(server));
+    out
 }
 
 /// Become `uid`, `gid` and `groups` for good, in every thread of the

@@ -19,6 +19,7 @@ each_model!(
     writes_clear_set_id_bits_as_the_users_would,
     users_cannot_fill_the_blocks_reserved_for_root,
     expired_accounts_and_passwords_are_refused,
+    no_server_thread_is_left_acting_as_a_user,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -438,6 +439,82 @@ fn the_command_serves_system_users() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
     }
+}
+
+/// The tasks (threads) of process `pid` and of its children: (pid, tid,
+/// thread name, fsuid).
+fn tasks_of(pid: u32) -> Vec<(u32, u32, String, u32)> {
+    let mut pids = vec![pid];
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    let mut out = Vec::new();
+    for p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+                continue;
+            };
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            };
+            let fsuid = field("Uid:")
+                .split_whitespace()
+                .nth(3)
+                .and_then(|u| u.parse().ok())
+                .unwrap_or(u32::MAX);
+            let tid = t.file_name().to_string_lossy().parse().unwrap_or(0);
+            out.push((p, tid, field("Name:"), fsuid));
+        }
+    }
+    out
+}
+
+/// Once a user's operations are done, every thread of the server is the
+/// server again (in multi-proc the session's process became the user for
+/// good, and only it). Before, the thread that closes replaced files was
+/// started inside a user's replacing upload and acted as that user for
+/// the rest of the server's life.
+fn no_server_thread_is_left_acting_as_a_user() {
+    let Some(users) = SysUsers::create("t", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let model = common::model();
+    let d = common::daemon_bare(&["--unix-users", "--concurrency", model.cli_name()]);
+    let mut raw = Raw::connect(d.addr);
+    raw.login(&a.name, &a.pass);
+    assert!(raw.cmd("TYPE I").starts_with("200"));
+    for _ in 0..3 {
+        // a replacing upload, then a listing and a removal
+        let up = put(&mut raw, "STOR again", b"bytes");
+        assert!(up.reply().starts_with("226"), "{up:?}");
+        assert!(get(&mut raw, "LIST").reply().starts_with("226"));
+    }
+    assert!(raw.cmd("DELE again").starts_with("250"));
+    let server = d.child.id();
+    let as_user: Vec<_> = tasks_of(server)
+        .into_iter()
+        .filter(|&(p, _, _, fsuid)| {
+            fsuid != 0 && !(model == ftpdlib::ConcurrencyModel::Process && p != server)
+        })
+        .collect();
+    assert!(as_user.is_empty(), "threads acting as a user: {as_user:?}");
 }
 
 /// An account that expired (`chage -E`), a password that must be changed

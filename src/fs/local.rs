@@ -643,10 +643,14 @@ fn close_later(file: std::fs::File) {
     };
     if closer.as_ref().map_or(true, |(p, _)| *p != pid) {
         let (tx, rx) = crossbeam_channel::unbounded::<std::fs::File>();
-        let spawned = std::thread::Builder::new()
-            .name("ftp-close".into())
-            .stack_size(64 * 1024)
-            .spawn(move || rx.iter().for_each(drop));
+        // started from a commit, which runs as a system user: the thread
+        // must not be that user for the rest of its life
+        let spawned = crate::sys::as_server(|| {
+            std::thread::Builder::new()
+                .name("ftp-close".into())
+                .stack_size(64 * 1024)
+                .spawn(move || rx.iter().for_each(drop))
+        });
         *closer = spawned.ok().map(|_| (pid, tx));
     }
     match closer.as_ref() {
