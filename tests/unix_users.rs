@@ -20,6 +20,7 @@ each_model!(
     users_cannot_fill_the_blocks_reserved_for_root,
     expired_accounts_and_passwords_are_refused,
     no_server_thread_is_left_acting_as_a_user,
+    cwd_needs_search_permission_as_chdir_does,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -438,6 +439,55 @@ fn the_command_serves_system_users() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+    }
+}
+
+/// CWD into a directory the user may not search (another user's 0700
+/// directory, by its path or through a symlink) is refused as `chdir(2)`
+/// refuses it; a directory the user may search but not read (0711) may be
+/// entered. Before, CWD only asked for the directory's metadata, which its
+/// parent gives, and answered 250.
+fn cwd_needs_search_permission_as_chdir_does() {
+    let Some(users) = SysUsers::create(
+        "w",
+        &[("a", "/bin/sh", "YESCRYPT"), ("b", "/bin/sh", "YESCRYPT")],
+    ) else {
+        return;
+    };
+    let (a, b) = (users.get(0), users.get(1));
+    let mkdir = |name: &str, mode: u32| {
+        let d = b.home.join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::os::unix::fs::chown(&d, Some(b.uid), Some(b.gid)).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+        d
+    };
+    let private = mkdir("private", 0o700);
+    let through = mkdir("through", 0o711);
+    let link = a.home.join("to-private");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    for confine in [false, true] {
+        let srv = serve(UnixAuthorizer::new().confine_to_home(confine));
+        let mut raw = login_as(&srv, if confine { b } else { a });
+        if confine {
+            // B itself, confined, in a 0000 directory of its own home
+            let locked = mkdir("locked", 0o000);
+            let r = raw.cmd("CWD /locked");
+            assert!(r.starts_with("550"), "confined, 0000 dir: {r}");
+            let r = raw.cmd("CWD /through");
+            assert!(r.starts_with("250"), "{r}");
+            std::fs::remove_dir(locked).unwrap();
+            continue;
+        }
+        for dir in [private.display().to_string(), "to-private".into()] {
+            let r = raw.cmd(&format!("CWD {dir}"));
+            assert!(r.starts_with("550"), "CWD {dir}: {r}");
+            let pwd = raw.cmd("PWD");
+            assert!(pwd.contains(&a.home.display().to_string()), "{pwd}");
+        }
+        let r = raw.cmd(&format!("CWD {}", through.display()));
+        assert!(r.starts_with("250"), "0711: {r}");
+        assert!(raw.cmd("CDUP").starts_with("250"));
     }
 }
 

@@ -188,6 +188,9 @@ impl Filesystem for AsUser {
     fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
         self.run(|fs| fs.metadata(path))
     }
+    fn metadata_to_enter(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        self.run(|fs| fs.metadata_to_enter(path))
+    }
     fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
         self.run(|fs| fs.symlink_metadata(path))
     }

@@ -792,6 +792,26 @@ impl Filesystem for LocalFs {
         Ok(self.root.info(last_name(path), &m, None))
     }
 
+    fn metadata_to_enter(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        let info = self.metadata(path)?;
+        if info.kind == crate::proto::listing::FileKind::Dir {
+            // search permission on the directory itself, with the effective
+            // (for a system user: filesystem) ids; the resolved path holds
+            // no symlink and no `..`
+            use nix::fcntl::AtFlags;
+            use nix::unistd::AccessFlags;
+            let target = self.root.resolve(rel_path(path), true)?;
+            nix::unistd::faccessat(
+                &self.root.dir,
+                target.as_os_str(),
+                AccessFlags::X_OK,
+                AtFlags::AT_EACCESS,
+            )
+            .map_err(io::Error::from)?;
+        }
+        Ok(info)
+    }
+
     fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
         let rel = rel_path(path);
         let m = self.root.lstat(rel)?;
