@@ -21,6 +21,7 @@ each_model!(
     expired_accounts_and_passwords_are_refused,
     no_server_thread_is_left_acting_as_a_user,
     cwd_needs_search_permission_as_chdir_does,
+    a_home_the_user_cannot_enter_refuses_the_login,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -439,6 +440,56 @@ fn the_command_serves_system_users() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+    }
+}
+
+/// A user whose home is missing, is not a directory, or lies in a
+/// directory the user may not search is refused (530), as vsftpd does,
+/// with real paths as with `--confine-to-home`. Before, with real paths
+/// the login succeeded and the session started in a directory it could
+/// not use.
+fn a_home_the_user_cannot_enter_refuses_the_login() {
+    let Some(users) = SysUsers::create(
+        "h",
+        &[
+            ("m", "/bin/sh", "YESCRYPT"),
+            ("f", "/bin/sh", "YESCRYPT"),
+            ("c", "/bin/sh", "YESCRYPT"),
+            ("k", "/bin/sh", "YESCRYPT"),
+        ],
+    ) else {
+        return;
+    };
+    let (missing, file, closed, fine) = (users.get(0), users.get(1), users.get(2), users.get(3));
+    std::fs::remove_dir(&missing.home).unwrap();
+    std::fs::remove_dir(&file.home).unwrap();
+    std::fs::write(&file.home, b"not a directory").unwrap();
+    // the home itself is the user's, but its parent is root's 0700
+    let parent = users._dir.path().join("closed");
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let inner = parent.join("home");
+    std::fs::create_dir(&inner).unwrap();
+    std::os::unix::fs::chown(&inner, Some(closed.uid), Some(closed.gid)).unwrap();
+    run(
+        Command::new("usermod")
+            .arg("-d")
+            .arg(&inner)
+            .arg(&closed.name),
+        None,
+    );
+    for confine in [false, true] {
+        let srv = serve(UnixAuthorizer::new().confine_to_home(confine));
+        for u in [missing, file, closed] {
+            let r = login_reply(&srv, &u.name, &u.pass);
+            assert!(
+                r.starts_with("530"),
+                "{} (confined: {confine}): {r}",
+                u.name
+            );
+        }
+        let r = login_reply(&srv, &fine.name, &fine.pass);
+        assert!(r.starts_with("230"), "{r}");
     }
 }
 
