@@ -98,7 +98,8 @@ impl Iterator for EntriesAsUser {
 /// bits of the file written (the kernel clears them when someone without
 /// `CAP_FSETID` writes), and could fill the blocks reserved for root; so
 /// the file's descriptor is not handed out ([`WriteFile::raw_fd`] is
-/// `None`) for a driver to write on its own.
+/// `None`) for a driver to write on its own, unless the process is no
+/// longer root (then every write is the user's).
 struct WriteAsUser {
     /// `None` once committed or aborted.
     inner: Option<Box<dyn WriteFile>>,
@@ -149,7 +150,13 @@ impl io::Write for WriteAsUser {
 
 impl WriteFile for WriteAsUser {
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        None
+        // A process that is no longer root (multi-proc, after the login
+        // dropped its privileges) writes as the user whoever writes.
+        if nix::unistd::geteuid().is_root() {
+            None
+        } else {
+            self.inner.as_ref().and_then(|f| f.raw_fd())
+        }
     }
     fn commit(self: Box<Self>) -> io::Result<()> {
         (*self).finish(|f| f.commit())
