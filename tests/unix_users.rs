@@ -22,6 +22,7 @@ each_model!(
     no_server_thread_is_left_acting_as_a_user,
     cwd_needs_search_permission_as_chdir_does,
     a_home_the_user_cannot_enter_refuses_the_login,
+    other_names_of_root_are_refused_as_root,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -441,6 +442,65 @@ fn the_command_serves_system_users() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
     }
+}
+
+/// Removes a user with `userdel -f` on drop (a uid-0 account: plain
+/// `userdel` refuses while root's processes run).
+struct ForcedUser(String);
+
+impl Drop for ForcedUser {
+    fn drop(&mut self) {
+        let _db = USERDB.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel")
+            .args(["-f", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A second name of uid 0 (`useradd -o -u 0`, such as BSD's `toor`) is
+/// refused as `root` is, while `root` is a rejected user; with `root`
+/// allowed (`rejected_users` without it), it logs in. Before, only the name
+/// `root` was refused, and the other name's session ran as root.
+fn other_names_of_root_are_refused_as_root() {
+    if !is_root() {
+        eprintln!("skipped: creating system users needs root");
+        return;
+    }
+    let model = match common::model() {
+        ftpdlib::ConcurrencyModel::ThreadPool => "t",
+        ftpdlib::ConcurrencyModel::Poll => "p",
+        ftpdlib::ConcurrencyModel::Process => "m",
+        _ => "f",
+    };
+    let name = format!("ft{}{model}root", std::process::id());
+    let pass = format!("pw-{name}-{}", rand_word());
+    let _user = {
+        let _db = USERDB.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel")
+            .args(["-f", &name])
+            .stderr(Stdio::null())
+            .status();
+        run(
+            Command::new("useradd").args([
+                "-o", "-u", "0", "-g", "0", "-M", "-d", "/", "-s", "/bin/sh", &name,
+            ]),
+            None,
+        );
+        let user = ForcedUser(name.clone());
+        run(
+            Command::new("chpasswd").args(["-c", "YESCRYPT"]),
+            Some(&format!("{name}:{pass}\n")),
+        );
+        user
+    };
+    let srv = serve(UnixAuthorizer::new());
+    let r = login_reply(&srv, &name, &pass);
+    assert!(r.starts_with("530"), "uid 0 under another name: {r}");
+    drop(srv);
+    let srv = serve(UnixAuthorizer::new().rejected_users(["nobody"]).unwrap());
+    let r = login_reply(&srv, &name, &pass);
+    assert!(r.starts_with("230"), "root not rejected: {r}");
 }
 
 /// A user whose home is missing, is not a directory, or lies in a

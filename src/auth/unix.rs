@@ -136,7 +136,8 @@ impl UnixAuthorizer {
     }
 
     /// These users may never log in (pyftpdlib's `rejected_users`); replaces
-    /// the default (`root`).
+    /// the default (`root`). While `root` is in the list, so is every other
+    /// name of uid 0.
     ///
     /// # Errors
     /// [`AuthError::Internal`] when allowed users are set.
@@ -254,6 +255,11 @@ impl UnixAuthorizer {
     fn refusal(&self, username: &str, user: &User) -> Option<String> {
         if self.rejected.contains(username) {
             return Some("is a rejected user".into());
+        }
+        // root is refused by what it is, not only by its name: another name
+        // of uid 0 (toor, a second root account) would run as root
+        if user.uid.is_root() && self.rejected.contains("root") {
+            return Some("has uid 0, as root, which is a rejected user".into());
         }
         if let Some(allowed) = &self.allowed {
             if !allowed.contains(username) {
