@@ -16,6 +16,13 @@ each_model!(
     confined_users_see_only_their_home,
     users_file_style_accounts_without_identity_are_unchanged,
     the_command_serves_system_users,
+    writes_clear_set_id_bits_as_the_users_would,
+    users_cannot_fill_the_blocks_reserved_for_root,
+    expired_accounts_and_passwords_are_refused,
+    no_server_thread_is_left_acting_as_a_user,
+    cwd_needs_search_permission_as_chdir_does,
+    a_home_the_user_cannot_enter_refuses_the_login,
+    other_names_of_root_are_refused_as_root,
 );
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -435,6 +442,409 @@ fn the_command_serves_system_users() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
     }
+}
+
+/// Removes a user with `userdel -f` on drop (a uid-0 account: plain
+/// `userdel` refuses while root's processes run).
+struct ForcedUser(String);
+
+impl Drop for ForcedUser {
+    fn drop(&mut self) {
+        let _db = USERDB.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel")
+            .args(["-f", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A second name of uid 0 (`useradd -o -u 0`, such as BSD's `toor`) is
+/// refused as `root` is, while `root` is a rejected user; with `root`
+/// allowed (`rejected_users` without it), it logs in. Before, only the name
+/// `root` was refused, and the other name's session ran as root.
+fn other_names_of_root_are_refused_as_root() {
+    if !is_root() {
+        eprintln!("skipped: creating system users needs root");
+        return;
+    }
+    let model = match common::model() {
+        ftpdlib::ConcurrencyModel::ThreadPool => "t",
+        ftpdlib::ConcurrencyModel::Poll => "p",
+        ftpdlib::ConcurrencyModel::Process => "m",
+        _ => "f",
+    };
+    let name = format!("ft{}{model}root", std::process::id());
+    let pass = format!("pw-{name}-{}", rand_word());
+    let _user = {
+        let _db = USERDB.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel")
+            .args(["-f", &name])
+            .stderr(Stdio::null())
+            .status();
+        run(
+            Command::new("useradd").args([
+                "-o", "-u", "0", "-g", "0", "-M", "-d", "/", "-s", "/bin/sh", &name,
+            ]),
+            None,
+        );
+        let user = ForcedUser(name.clone());
+        run(
+            Command::new("chpasswd").args(["-c", "YESCRYPT"]),
+            Some(&format!("{name}:{pass}\n")),
+        );
+        user
+    };
+    let srv = serve(UnixAuthorizer::new());
+    let r = login_reply(&srv, &name, &pass);
+    assert!(r.starts_with("530"), "uid 0 under another name: {r}");
+    drop(srv);
+    let srv = serve(UnixAuthorizer::new().rejected_users(["nobody"]).unwrap());
+    let r = login_reply(&srv, &name, &pass);
+    assert!(r.starts_with("230"), "root not rejected: {r}");
+}
+
+/// A user whose home is missing, is not a directory, or lies in a
+/// directory the user may not search is refused (530), as vsftpd does,
+/// with real paths as with `--confine-to-home`. Before, with real paths
+/// the login succeeded and the session started in a directory it could
+/// not use.
+fn a_home_the_user_cannot_enter_refuses_the_login() {
+    let Some(users) = SysUsers::create(
+        "h",
+        &[
+            ("m", "/bin/sh", "YESCRYPT"),
+            ("f", "/bin/sh", "YESCRYPT"),
+            ("c", "/bin/sh", "YESCRYPT"),
+            ("k", "/bin/sh", "YESCRYPT"),
+        ],
+    ) else {
+        return;
+    };
+    let (missing, file, closed, fine) = (users.get(0), users.get(1), users.get(2), users.get(3));
+    std::fs::remove_dir(&missing.home).unwrap();
+    std::fs::remove_dir(&file.home).unwrap();
+    std::fs::write(&file.home, b"not a directory").unwrap();
+    // the home itself is the user's, but its parent is root's 0700
+    let parent = users._dir.path().join("closed");
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let inner = parent.join("home");
+    std::fs::create_dir(&inner).unwrap();
+    std::os::unix::fs::chown(&inner, Some(closed.uid), Some(closed.gid)).unwrap();
+    run(
+        Command::new("usermod")
+            .arg("-d")
+            .arg(&inner)
+            .arg(&closed.name),
+        None,
+    );
+    for confine in [false, true] {
+        let srv = serve(UnixAuthorizer::new().confine_to_home(confine));
+        for u in [missing, file, closed] {
+            let r = login_reply(&srv, &u.name, &u.pass);
+            assert!(
+                r.starts_with("530"),
+                "{} (confined: {confine}): {r}",
+                u.name
+            );
+        }
+        let r = login_reply(&srv, &fine.name, &fine.pass);
+        assert!(r.starts_with("230"), "{r}");
+    }
+}
+
+/// CWD into a directory the user may not search (another user's 0700
+/// directory, by its path or through a symlink) is refused as `chdir(2)`
+/// refuses it; a directory the user may search but not read (0711) may be
+/// entered. Before, CWD only asked for the directory's metadata, which its
+/// parent gives, and answered 250.
+fn cwd_needs_search_permission_as_chdir_does() {
+    let Some(users) = SysUsers::create(
+        "w",
+        &[("a", "/bin/sh", "YESCRYPT"), ("b", "/bin/sh", "YESCRYPT")],
+    ) else {
+        return;
+    };
+    let (a, b) = (users.get(0), users.get(1));
+    let mkdir = |name: &str, mode: u32| {
+        let d = b.home.join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::os::unix::fs::chown(&d, Some(b.uid), Some(b.gid)).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+        d
+    };
+    let private = mkdir("private", 0o700);
+    let through = mkdir("through", 0o711);
+    let link = a.home.join("to-private");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    for confine in [false, true] {
+        let srv = serve(UnixAuthorizer::new().confine_to_home(confine));
+        let mut raw = login_as(&srv, if confine { b } else { a });
+        if confine {
+            // B itself, confined, in a 0000 directory of its own home
+            let locked = mkdir("locked", 0o000);
+            let r = raw.cmd("CWD /locked");
+            assert!(r.starts_with("550"), "confined, 0000 dir: {r}");
+            let r = raw.cmd("CWD /through");
+            assert!(r.starts_with("250"), "{r}");
+            std::fs::remove_dir(locked).unwrap();
+            continue;
+        }
+        for dir in [private.display().to_string(), "to-private".into()] {
+            let r = raw.cmd(&format!("CWD {dir}"));
+            assert!(r.starts_with("550"), "CWD {dir}: {r}");
+            let pwd = raw.cmd("PWD");
+            assert!(pwd.contains(&a.home.display().to_string()), "{pwd}");
+        }
+        let r = raw.cmd(&format!("CWD {}", through.display()));
+        assert!(r.starts_with("250"), "0711: {r}");
+        assert!(raw.cmd("CDUP").starts_with("250"));
+    }
+}
+
+/// The tasks (threads) of process `pid` and of its children: (pid, tid,
+/// thread name, fsuid).
+fn tasks_of(pid: u32) -> Vec<(u32, u32, String, u32)> {
+    let mut pids = vec![pid];
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    let mut out = Vec::new();
+    for p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+                continue;
+            };
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            };
+            let fsuid = field("Uid:")
+                .split_whitespace()
+                .nth(3)
+                .and_then(|u| u.parse().ok())
+                .unwrap_or(u32::MAX);
+            let tid = t.file_name().to_string_lossy().parse().unwrap_or(0);
+            out.push((p, tid, field("Name:"), fsuid));
+        }
+    }
+    out
+}
+
+/// Once a user's operations are done, every thread of the server is the
+/// server again (in multi-proc the session's process became the user for
+/// good, and only it). Before, the thread that closes replaced files was
+/// started inside a user's replacing upload and acted as that user for
+/// the rest of the server's life.
+fn no_server_thread_is_left_acting_as_a_user() {
+    let Some(users) = SysUsers::create("t", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let model = common::model();
+    let d = common::daemon_bare(&["--unix-users", "--concurrency", model.cli_name()]);
+    let mut raw = Raw::connect(d.addr);
+    raw.login(&a.name, &a.pass);
+    assert!(raw.cmd("TYPE I").starts_with("200"));
+    for _ in 0..3 {
+        // a replacing upload, then a listing and a removal
+        let up = put(&mut raw, "STOR again", b"bytes");
+        assert!(up.reply().starts_with("226"), "{up:?}");
+        assert!(get(&mut raw, "LIST").reply().starts_with("226"));
+    }
+    assert!(raw.cmd("DELE again").starts_with("250"));
+    let server = d.child.id();
+    let as_user: Vec<_> = tasks_of(server)
+        .into_iter()
+        .filter(|&(p, _, _, fsuid)| {
+            fsuid != 0 && !(model == ftpdlib::ConcurrencyModel::Process && p != server)
+        })
+        .collect();
+    assert!(as_user.is_empty(), "threads acting as a user: {as_user:?}");
+}
+
+/// An account that expired (`chage -E`), a password that must be changed
+/// first (`passwd -e`) or that is past its maximum age (`chage -M`) refuse
+/// the right password, as the system's own logins (pam_unix) do; a locked
+/// account (`passwd -l`) too. Before, only the hash was read.
+fn expired_accounts_and_passwords_are_refused() {
+    let Some(users) = SysUsers::create(
+        "e",
+        &[
+            ("x", "/bin/sh", "YESCRYPT"),
+            ("c", "/bin/sh", "YESCRYPT"),
+            ("m", "/bin/sh", "SHA512"),
+            ("l", "/bin/sh", "YESCRYPT"),
+            ("k", "/bin/sh", "YESCRYPT"),
+        ],
+    ) else {
+        return;
+    };
+    let (expired, must_change, too_old, locked, fine) = (
+        users.get(0),
+        users.get(1),
+        users.get(2),
+        users.get(3),
+        users.get(4),
+    );
+    run(Command::new("chage").args(["-E", "0", &expired.name]), None);
+    run(Command::new("passwd").args(["-e", &must_change.name]), None);
+    run(
+        Command::new("chage").args(["-d", "2000-01-01", "-M", "30", &too_old.name]),
+        None,
+    );
+    run(Command::new("passwd").args(["-l", &locked.name]), None);
+    // an expiry date still to come does not refuse
+    run(
+        Command::new("chage").args(["-E", "2999-01-01", &fine.name]),
+        None,
+    );
+    let srv = serve(UnixAuthorizer::new());
+    for u in [expired, must_change, too_old, locked] {
+        let r = login_reply(&srv, &u.name, &u.pass);
+        assert!(r.starts_with("530"), "{}: {r}", u.name);
+    }
+    let r = login_reply(&srv, &fine.name, &fine.pass);
+    assert!(r.starts_with("230"), "{r}");
+}
+
+/// A user's write into a set-user-ID or set-group-ID file clears those bits,
+/// as the kernel does for anyone without `CAP_FSETID`: a group-writable
+/// set-user-ID root program that the user appends to must not stay
+/// set-user-ID (it would run the user's bytes as root). Before, the bytes of
+/// an upload were written with the server's capabilities.
+fn writes_clear_set_id_bits_as_the_users_would() {
+    let Some(users) = SysUsers::create("s", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let path = |p: &Path| p.display().to_string();
+    // root's set-user-ID program, writable by A's group; A's own set-id file
+    let root_prog = a.home.join("root-prog");
+    let own = a.home.join("own-prog");
+    let srv = serve(UnixAuthorizer::new());
+    let mut raw = login_as(&srv, a);
+    for (file, owner, mode) in [
+        (&root_prog, 0, 0o4775),
+        (&own, a.uid, 0o6755),
+        (&root_prog, 0, 0o2775),
+    ] {
+        for (how, rest) in [("APPE", None), ("STOR", Some(4))] {
+            std::fs::write(file, b"#!/bin/sh\n").unwrap();
+            std::os::unix::fs::chown(file, Some(owner), Some(a.gid)).unwrap();
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+            if let Some(n) = rest {
+                assert!(raw.cmd(&format!("REST {n}")).starts_with("350"));
+            }
+            let r = put(&mut raw, &format!("{how} {}", path(file)), b"id\n");
+            assert!(r.reply().starts_with("226"), "{how}: {r:?}");
+            let m = std::fs::metadata(file).unwrap();
+            assert_eq!(
+                m.mode() & 0o7777,
+                mode & 0o777,
+                "{how} {} (owner {owner}, mode {mode:o}): set-id bits kept",
+                file.display()
+            );
+            assert_eq!(m.uid(), owner);
+        }
+    }
+}
+
+/// Unmounts and removes a loop-mounted filesystem on drop.
+struct LoopMount {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg(self.dir.path().join("mnt"))
+            .status();
+    }
+}
+
+/// A tiny ext4 filesystem (8 MiB, half its blocks reserved for root),
+/// loop-mounted; `None` (with a message) where that cannot be done.
+fn small_ext4() -> Option<LoopMount> {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let ok = |c: &mut Command| {
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ok(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "50"])
+        .arg(&img))
+    {
+        eprintln!("skipped: mkfs.ext4 failed");
+        return None;
+    }
+    if !ok(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&img)
+        .arg(&mnt))
+    {
+        eprintln!("skipped: no loop mount here");
+        return None;
+    }
+    std::fs::set_permissions(&mnt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(LoopMount { dir })
+}
+
+/// A user's upload stops where the user's own writes would: at the blocks
+/// ext4 reserves for root. Before, the bytes of an upload were written by
+/// a thread acting as the server (fsuid 0, to which ext4 gives the reserve),
+/// and a user could fill the disk to the last block.
+fn users_cannot_fill_the_blocks_reserved_for_root() {
+    let Some(users) = SysUsers::create("q", &[("a", "/bin/sh", "YESCRYPT")]) else {
+        return;
+    };
+    let a = users.get(0);
+    let Some(fs) = small_ext4() else {
+        return;
+    };
+    let dir = fs.dir.path().join("mnt").join("a");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(a.uid), Some(a.gid)).unwrap();
+    let free_for_users = nix::sys::statvfs::statvfs(&dir).unwrap();
+    let free_for_users = free_for_users.blocks_available() * free_for_users.fragment_size();
+    let srv = serve(UnixAuthorizer::new());
+    let mut raw = login_as(&srv, a);
+    let target = dir.join("big");
+    let r = put(
+        &mut raw,
+        &format!("STOR {}", target.display()),
+        &vec![7u8; 6 << 20],
+    );
+    assert!(r.reply().starts_with("452"), "{r:?}");
+    let written = std::fs::metadata(&target).map_or(0, |m| m.len());
+    assert!(
+        written <= free_for_users,
+        "{written} bytes written, {free_for_users} free for users"
+    );
 }
 
 /// `--pam-service`: passwords checked by a PAM stack (pam_unix) instead of

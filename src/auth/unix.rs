@@ -136,7 +136,8 @@ impl UnixAuthorizer {
     }
 
     /// These users may never log in (pyftpdlib's `rejected_users`); replaces
-    /// the default (`root`).
+    /// the default (`root`). While `root` is in the list, so is every other
+    /// name of uid 0.
     ///
     /// # Errors
     /// [`AuthError::Internal`] when allowed users are set.
@@ -255,6 +256,11 @@ impl UnixAuthorizer {
         if self.rejected.contains(username) {
             return Some("is a rejected user".into());
         }
+        // root is refused by what it is, not only by its name: another name
+        // of uid 0 (toor, a second root account) would run as root
+        if user.uid.is_root() && self.rejected.contains("root") {
+            return Some("has uid 0, as root, which is a rejected user".into());
+        }
         if let Some(allowed) = &self.allowed {
             if !allowed.contains(username) {
                 return Some("is not an allowed user".into());
@@ -273,12 +279,26 @@ impl UnixAuthorizer {
     fn password_ok(&self, username: &str, password: &str) -> Result<bool, AuthError> {
         match &self.passwords {
             Passwords::Shadow => {
-                let stored = crate::sys::shadow_hash(username)
+                let entry = crate::sys::shadow_entry(username)
                     .map_err(|e| AuthError::Internal(format!("shadow database: {e}")))?;
-                match stored {
+                match entry {
                     // locked ("!..."), disabled ("*") or password-less: no login
-                    Some(s) if s.starts_with('$') => hash::verify_crypt(&s, password.as_bytes())
-                        .map_err(|e| AuthError::Internal(e.to_string())),
+                    Some(e) if e.hash.starts_with('$') => {
+                        let ok = hash::verify_crypt(&e.hash, password.as_bytes())
+                            .map_err(|e| AuthError::Internal(e.to_string()))?;
+                        if !ok {
+                            return Ok(false);
+                        }
+                        // checked once the password is known right, so that
+                        // the refusal tells nothing to who does not know it
+                        match aging_refusal(&e, days_since_epoch()) {
+                            Some(why) => {
+                                log::info!("system user '{username}' refused: {why}");
+                                Ok(false)
+                            }
+                            None => Ok(true),
+                        }
+                    }
                     _ => {
                         let _ = hash::verify_crypt(DUMMY_HASH, password.as_bytes());
                         Ok(false)
@@ -349,6 +369,41 @@ impl Authorizer for UnixAuthorizer {
         }
         self.account(username, &user)
     }
+}
+
+/// Today, in days since 1970-01-01 (UTC), as the shadow database counts.
+fn days_since_epoch() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i64::try_from(secs / 86_400).unwrap_or(i64::MAX)
+}
+
+/// Why the shadow entry `e` refuses a login on day `today` although the
+/// password is right, if it does: the checks of pam_unix's account module
+/// (shadow(5)). An expired account, a password past its maximum age plus
+/// the inactive period, and a password that must be changed (expired, or
+/// a last change on day 0, as `passwd -e` and `chage -d 0` set) all
+/// refuse: FTP has no way to change a password.
+fn aging_refusal(e: &crate::sys::ShadowEntry, today: i64) -> Option<&'static str> {
+    if e.expire.is_some_and(|x| today >= x) {
+        return Some("the account has expired");
+    }
+    let last = e.last_change?;
+    if last == 0 {
+        return Some("the password must be changed first");
+    }
+    let age = today - last;
+    let max = e.max_days?;
+    if age > max {
+        if let Some(inactive) = e.inactive_days {
+            if age > max.saturating_add(inactive) {
+                return Some("the password expired and the account is inactive");
+            }
+        }
+        return Some("the password has expired and must be changed first");
+    }
+    None
 }
 
 /// The system user `name`, `None` if there is none.

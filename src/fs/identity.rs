@@ -92,42 +92,100 @@ impl Iterator for EntriesAsUser {
     }
 }
 
-/// An upload whose commit (a rename) or abort (an unlink) runs as the user.
+/// An upload whose every call runs as the user: the writes too, not only
+/// the commit (a rename) and the abort (an unlink). A write made with
+/// the server's capabilities would keep the set-user-ID and set-group-ID
+/// bits of the file written (the kernel clears them when someone without
+/// `CAP_FSETID` writes), and could fill the blocks reserved for root; so
+/// the file's descriptor is not handed out ([`WriteFile::raw_fd`] is
+/// `None`) for a driver to write on its own, unless the process is no
+/// longer root (then every write is the user's).
 struct WriteAsUser {
-    inner: Box<dyn WriteFile>,
+    /// `None` once committed or aborted.
+    inner: Option<Box<dyn WriteFile>>,
     id: Identity,
+}
+
+impl WriteAsUser {
+    fn with_file<T>(
+        &mut self,
+        f: impl FnOnce(&mut Box<dyn WriteFile>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let file = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| io::Error::other("upload already ended"))?;
+        let _as_user = enter(&self.id)?;
+        f(file)
+    }
+
+    fn finish(mut self, f: impl FnOnce(Box<dyn WriteFile>) -> io::Result<()>) -> io::Result<()> {
+        let Some(file) = self.inner.take() else {
+            return Ok(());
+        };
+        let as_user = enter(&self.id);
+        match as_user {
+            Ok(_as_user) => f(file),
+            Err(e) => {
+                // not as root either: the file is dropped in `Drop` below,
+                // as the user or not at all
+                self.inner = Some(file);
+                Err(e)
+            }
+        }
+    }
 }
 
 impl io::Write for WriteAsUser {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf)
+        self.with_file(|f| f.write(buf))
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.inner.write_vectored(bufs)
+        self.with_file(|f| f.write_vectored(bufs))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.with_file(|f| f.flush())
     }
 }
 
 impl WriteFile for WriteAsUser {
     fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
-        self.inner.raw_fd()
+        // A process that is no longer root (multi-proc, after the login
+        // dropped its privileges) writes as the user whoever writes.
+        if nix::unistd::geteuid().is_root() {
+            None
+        } else {
+            self.inner.as_ref().and_then(|f| f.raw_fd())
+        }
     }
     fn commit(self: Box<Self>) -> io::Result<()> {
-        let _as_user = enter(&self.id)?;
-        self.inner.commit()
+        (*self).finish(|f| f.commit())
     }
     fn abort(self: Box<Self>) -> io::Result<()> {
-        let _as_user = enter(&self.id)?;
-        self.inner.abort()
+        (*self).finish(|f| f.abort())
+    }
+}
+
+impl Drop for WriteAsUser {
+    /// Dropped neither committed nor aborted: the inner file's own clean-up
+    /// (removing a temporary file) runs as the user too.
+    fn drop(&mut self) {
+        if let Some(file) = self.inner.take() {
+            match enter(&self.id) {
+                Ok(_as_user) => drop(file),
+                Err(e) => {
+                    log::error!("an unfinished upload left as it is: {e}");
+                    std::mem::forget(file);
+                }
+            }
+        }
     }
 }
 
 impl AsUser {
     fn wrap_write(&self, file: Box<dyn WriteFile>) -> Box<dyn WriteFile> {
         Box::new(WriteAsUser {
-            inner: file,
+            inner: Some(file),
             id: self.id.clone(),
         })
     }
@@ -136,6 +194,9 @@ impl AsUser {
 impl Filesystem for AsUser {
     fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
         self.run(|fs| fs.metadata(path))
+    }
+    fn metadata_to_enter(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        self.run(|fs| fs.metadata_to_enter(path))
     }
     fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
         self.run(|fs| fs.symlink_metadata(path))

@@ -783,10 +783,14 @@ fn close_later(file: std::fs::File) {
     };
     if closer.as_ref().map_or(true, |(p, _)| *p != pid) {
         let (tx, rx) = crossbeam_channel::unbounded::<std::fs::File>();
-        let spawned = std::thread::Builder::new()
-            .name("ftp-close".into())
-            .stack_size(64 * 1024)
-            .spawn(move || rx.iter().for_each(drop));
+        // started from a commit, which runs as a system user: the thread
+        // must not be that user for the rest of its life
+        let spawned = crate::sys::as_server(|| {
+            std::thread::Builder::new()
+                .name("ftp-close".into())
+                .stack_size(64 * 1024)
+                .spawn(move || rx.iter().for_each(drop))
+        });
         *closer = spawned.ok().map(|_| (pid, tx));
     }
     match closer.as_ref() {
@@ -929,6 +933,26 @@ impl Filesystem for LocalFs {
     fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {
         let m = self.root.stat(rel_path(path))?;
         Ok(self.root.info(last_name(path), &m, None))
+    }
+
+    fn metadata_to_enter(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        let info = self.metadata(path)?;
+        if info.kind == crate::proto::listing::FileKind::Dir {
+            // search permission on the directory itself, with the effective
+            // (for a system user: filesystem) ids; the resolved path holds
+            // no symlink and no `..`
+            use nix::fcntl::AtFlags;
+            use nix::unistd::AccessFlags;
+            let target = self.root.resolve(rel_path(path), true)?;
+            nix::unistd::faccessat(
+                &self.root.dir,
+                target.as_os_str(),
+                AccessFlags::X_OK,
+                AtFlags::AT_EACCESS,
+            )
+            .map_err(io::Error::from)?;
+        }
+        Ok(info)
     }
 
     fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo> {

@@ -89,6 +89,14 @@ pub trait Filesystem: Send + Sync {
     /// Metadata of `path`, following symlinks that stay inside the root.
     /// The returned entry's `name` is the last path component.
     fn metadata(&self, path: &[u8]) -> io::Result<EntryInfo>;
+    /// Metadata of `path` for CWD: as [`Filesystem::metadata`], and for a
+    /// directory the caller may not enter (no search permission for who
+    /// the filesystem acts as), the error `chdir(2)` would give
+    /// (`EACCES`), as pyftpdlib's `chdir` does. The default is
+    /// [`Filesystem::metadata`] (nothing is refused).
+    fn metadata_to_enter(&self, path: &[u8]) -> io::Result<EntryInfo> {
+        self.metadata(path)
+    }
     /// Metadata of `path` itself (a symlink is not followed).
     fn symlink_metadata(&self, path: &[u8]) -> io::Result<EntryInfo>;
     /// The entries of directory `path` (without `.` and `..`), not followed,

@@ -332,7 +332,7 @@ impl FsTask {
         }
         FsDone(match op {
             FsOp::Cwd(p) => {
-                let r = fs.metadata(&p);
+                let r = fs.metadata_to_enter(&p);
                 FsResult::Files(FileResult::Cwd(p, r))
             }
             FsOp::Mkd(p) => {

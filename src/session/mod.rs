@@ -238,7 +238,14 @@ fn open_as(
         let _as_user = identity::enter(id)?;
         factory.open(account)?
     };
-    Ok(Arc::new(identity::AsUser::new(fs, id.clone())))
+    let fs = identity::AsUser::new(fs, id.clone());
+    // a home that is missing, or that the user may not enter, refuses the
+    // login (as vsftpd does) rather than start the session in it
+    let home = fs.metadata_to_enter(&account.start_dir())?;
+    if home.kind != crate::proto::listing::FileKind::Dir {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    Ok(Arc::new(fs))
 }
 
 /// Something that happened, fed to [`Session::handle`].

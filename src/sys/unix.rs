@@ -450,12 +450,34 @@ pub(crate) fn crypt(password: &[u8], setting: &str) -> io::Result<String> {
 /// changes. Changing the fsuid from 0 to another id also clears the
 /// filesystem capabilities (`CAP_DAC_OVERRIDE`, `CAP_FOWNER`, ...) from the
 /// thread's effective set, and changing it back restores them
-/// (capabilities(7)), so the kernel checks every file operation exactly as
-/// for the user.
+/// (capabilities(7)); the switch also empties the rest of the effective
+/// set (`CAP_SYS_RESOURCE` would let a write go over a disk quota or into
+/// blocks reserved for root) and the guard restores it, so the kernel
+/// checks every file operation exactly as for the user.
 #[derive(Debug)]
 pub(crate) struct ThreadFsIdentity {
     /// What to restore; `None` when nothing was switched.
-    saved: Option<(u32, u32, Vec<libc::gid_t>)>,
+    saved: Option<Saved>,
+    /// Whether this guard recorded the server's identity in
+    /// [`SERVER_IDENTITY`] (the outermost switch of the thread).
+    outermost: bool,
+}
+
+thread_local! {
+    /// The server's identity while the thread acts as a user (set by the
+    /// outermost [`ThreadFsIdentity`]), for [`as_server`].
+    static SERVER_IDENTITY: std::cell::RefCell<Option<Saved>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A thread's identity before a [`ThreadFsIdentity`] switch.
+#[derive(Debug, Clone)]
+struct Saved {
+    fsuid: u32,
+    fsgid: u32,
+    groups: Vec<libc::gid_t>,
+    /// The capability sets; `None` until they were changed.
+    caps: Option<[CapData; 2]>,
 }
 
 /// `setfsuid(2)` as a raw system call on the calling thread; returns the
@@ -479,6 +501,69 @@ fn raw_setgroups(groups: &[libc::gid_t]) -> io::Result<()> {
     // SAFETY: the pointer and length describe a live slice of gid_t, which
     // the kernel only reads.
     let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3` (linux/capability.h): two 32-bit words per set.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The calling thread's capability sets (`capget(2)`, pid 0: this thread).
+fn thread_caps() -> io::Result<[CapData; 2]> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `header` and `data` (two structs, as version 3 wants) are live
+    // and writable for the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            std::ptr::addr_of_mut!(header),
+            data.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(data)
+}
+
+/// Set the calling thread's capability sets (`capset(2)` acts on the
+/// calling thread only; no glibc broadcast).
+fn set_thread_caps(data: &[CapData; 2]) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: `header` is live and writable, `data` holds the two structs
+    // version 3 reads.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            std::ptr::addr_of_mut!(header),
+            data.as_ptr(),
+        )
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -516,7 +601,10 @@ impl ThreadFsIdentity {
         let cur_gid = raw_setfsgid(u32::MAX);
         if !nix::unistd::geteuid().is_root() {
             if cur_uid == uid && cur_gid == gid {
-                return Ok(ThreadFsIdentity { saved: None });
+                return Ok(ThreadFsIdentity {
+                    saved: None,
+                    outermost: false,
+                });
             }
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -526,9 +614,16 @@ impl ThreadFsIdentity {
             ));
         }
         let saved_groups = thread_groups()?;
+        let caps = thread_caps()?;
         raw_setgroups(groups)?;
-        let guard = ThreadFsIdentity {
-            saved: Some((cur_uid, cur_gid, saved_groups)),
+        let mut guard = ThreadFsIdentity {
+            saved: Some(Saved {
+                fsuid: cur_uid,
+                fsgid: cur_gid,
+                groups: saved_groups,
+                caps: None,
+            }),
+            outermost: false,
         };
         // the group first: once the fsuid is not 0 the thread may lack the
         // capability to set it
@@ -541,29 +636,118 @@ impl ThreadFsIdentity {
                 format!("the kernel refused to act as uid {uid} gid {gid}"),
             ));
         }
+        // A new fsuid clears only the filesystem capabilities; the others
+        // would still let a write take the blocks ext4 reserves for root or
+        // go over a disk quota (CAP_SYS_RESOURCE), which the user may not.
+        // The thread keeps no effective capability while it acts as the
+        // user (the permitted set stays, to come back).
+        if uid != 0 {
+            let mut none = caps;
+            none[0].effective = 0;
+            none[1].effective = 0;
+            if let Some(s) = guard.saved.as_mut() {
+                s.caps = Some(caps);
+            }
+            set_thread_caps(&none)?;
+        }
+        if let Some(saved) = &guard.saved {
+            guard.outermost = SERVER_IDENTITY.with(|s| {
+                let mut s = s.borrow_mut();
+                if s.is_some() {
+                    return false;
+                }
+                *s = Some(saved.clone());
+                true
+            });
+        }
         Ok(guard)
     }
 }
 
 impl Drop for ThreadFsIdentity {
     fn drop(&mut self) {
-        let Some((uid, gid, groups)) = self.saved.take() else {
+        let Some(saved) = self.saved.take() else {
             return;
         };
-        // the uid first: back to 0, the thread has its capabilities again
-        raw_setfsuid(uid);
-        raw_setfsgid(gid);
-        if let Err(e) = raw_setgroups(&groups) {
-            // a root thread always may; should it ever fail, this thread
-            // must not go on serving with a user's groups
-            log::error!("can't restore the server's groups ({e}); exiting");
-            std::process::abort();
+        if self.outermost {
+            SERVER_IDENTITY.with(|s| s.borrow_mut().take());
         }
-        if raw_setfsuid(u32::MAX) != uid || raw_setfsgid(u32::MAX) != gid {
-            log::error!("can't restore the server's filesystem identity; exiting");
+        restore(&saved, "the server's");
+    }
+}
+
+/// Put back the identity `s` on the calling thread (from a user's: the
+/// capabilities first, which setgroups needs, then the ids); a thread that
+/// cannot must not go on serving, and the process aborts. `whose` names
+/// the identity in the log.
+fn restore(s: &Saved, whose: &str) {
+    if let Some(caps) = &s.caps {
+        if let Err(e) = set_thread_caps(caps) {
+            log::error!("can't restore {whose} capabilities ({e}); exiting");
             std::process::abort();
         }
     }
+    // the uid before the gid: back to 0, the thread has its filesystem
+    // capabilities again
+    raw_setfsuid(s.fsuid);
+    raw_setfsgid(s.fsgid);
+    if let Err(e) = raw_setgroups(&s.groups) {
+        log::error!("can't restore {whose} groups ({e}); exiting");
+        std::process::abort();
+    }
+    if raw_setfsuid(u32::MAX) != s.fsuid || raw_setfsgid(u32::MAX) != s.fsgid {
+        log::error!("can't restore {whose} filesystem identity; exiting");
+        std::process::abort();
+    }
+}
+
+/// Run `f` with the server's identity on a thread that may be acting as a
+/// user ([`ThreadFsIdentity`]), then act as the user again: for work done
+/// for the server from inside a user's operation. A thread started by `f`
+/// gets the server's credentials (a new thread copies its creator's),
+/// where it would otherwise act as that user for the rest of its life.
+/// On a thread not acting as a user, `f` just runs.
+pub(crate) fn as_server<T>(f: impl FnOnce() -> T) -> T {
+    let Some(server) = SERVER_IDENTITY.with(|s| s.borrow_mut().take()) else {
+        return f();
+    };
+    let user = match (thread_groups(), thread_caps()) {
+        (Ok(groups), Ok(caps)) => Saved {
+            fsuid: raw_setfsuid(u32::MAX),
+            fsgid: raw_setfsgid(u32::MAX),
+            groups,
+            caps: Some(caps),
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            // stays the user: less than the server may, never more
+            log::warn!("can't read the thread's identity ({e}): ran as the user");
+            SERVER_IDENTITY.with(|s| *s.borrow_mut() = Some(server));
+            return f();
+        }
+    };
+    restore(&server, "the server's");
+    let out = f();
+    // back to the user, in the order of a switch: groups and ids with the
+    // server's capabilities, then none
+    let groups = user.groups.clone();
+    if let Err(e) = raw_setgroups(&groups) {
+        log::error!("can't act as the user again ({e}); exiting");
+        std::process::abort();
+    }
+    raw_setfsgid(user.fsgid);
+    raw_setfsuid(user.fsuid);
+    if let Some(caps) = &user.caps {
+        if let Err(e) = set_thread_caps(caps) {
+            log::error!("can't act as the user again ({e}); exiting");
+            std::process::abort();
+        }
+    }
+    if raw_setfsuid(u32::MAX) != user.fsuid || raw_setfsgid(u32::MAX) != user.fsgid {
+        log::error!("can't act as the user again; exiting");
+        std::process::abort();
+    }
+    SERVER_IDENTITY.with(|s| *s.borrow_mut() = Some(server));
+    out
 }
 
 /// Become `uid`, `gid` and `groups` for good, in every thread of the
@@ -612,15 +796,33 @@ pub(crate) fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<
     Ok(())
 }
 
-/// The password hash of `user` in the shadow database (`/etc/shadow`, or
-/// whatever NSS serves it from), through `getspnam_r(3)`; `None` when the
-/// user has no shadow entry.
+/// A user's entry in the shadow database (shadow(5)); the dates are days
+/// since 1970-01-01, `None` for an empty field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShadowEntry {
+    /// The password hash (`!` or `*` first: locked or no password).
+    pub(crate) hash: String,
+    /// The date of the last password change (`Some(0)`: the user must
+    /// change it before logging in).
+    pub(crate) last_change: Option<i64>,
+    /// The maximum age of a password, in days.
+    pub(crate) max_days: Option<i64>,
+    /// Days after a password expired during which it is still accepted
+    /// (and must be changed).
+    pub(crate) inactive_days: Option<i64>,
+    /// The date the account expires.
+    pub(crate) expire: Option<i64>,
+}
+
+/// The entry of `user` in the shadow database (`/etc/shadow`, or whatever
+/// NSS serves it from), through `getspnam_r(3)`; `None` when the user has
+/// no shadow entry.
 ///
 /// # Errors
 /// [`io::ErrorKind::InvalidInput`] for a name with a NUL byte; the OS
 /// error of the lookup (`EACCES` when the process may not read the shadow
 /// database: it is not root).
-pub(crate) fn shadow_hash(user: &str) -> io::Result<Option<String>> {
+pub(crate) fn shadow_entry(user: &str) -> io::Result<Option<ShadowEntry>> {
     let name = std::ffi::CString::new(user)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in a user name"))?;
     let mut len = 1024usize;
@@ -651,12 +853,23 @@ pub(crate) fn shadow_hash(user: &str) -> io::Result<Option<String>> {
                 e => Err(io::Error::from_raw_os_error(e)),
             };
         }
-        if entry.sp_pwdp.is_null() {
-            return Ok(Some(String::new()));
-        }
-        // SAFETY: on success sp_pwdp points to a NUL-terminated string in `buf`.
-        let hash = unsafe { std::ffi::CStr::from_ptr(entry.sp_pwdp) };
-        return Ok(Some(hash.to_string_lossy().into_owned()));
+        let hash = if entry.sp_pwdp.is_null() {
+            String::new()
+        } else {
+            // SAFETY: on success sp_pwdp points to a NUL-terminated string in `buf`.
+            let hash = unsafe { std::ffi::CStr::from_ptr(entry.sp_pwdp) };
+            hash.to_string_lossy().into_owned()
+        };
+        // an empty field reads as -1; c_long is 32 bits on some targets
+        #[allow(clippy::useless_conversion)]
+        let field = |v: libc::c_long| (v >= 0).then(|| i64::from(v));
+        return Ok(Some(ShadowEntry {
+            hash,
+            last_change: field(entry.sp_lstchg),
+            max_days: field(entry.sp_max),
+            inactive_days: field(entry.sp_inact),
+            expire: field(entry.sp_expire),
+        }));
     }
 }
 

@@ -67,3 +67,37 @@ fn anonymous_maps_to_a_system_user_read_only() {
     assert_eq!(acc.root, acc.home);
     assert_eq!(acc.start_dir(), b"/");
 }
+
+#[test]
+fn shadow_aging_refuses_as_pam_unix_does() {
+    let entry = |last: Option<i64>, max: Option<i64>, inact: Option<i64>, expire: Option<i64>| {
+        crate::sys::ShadowEntry {
+            hash: "$y$x".into(),
+            last_change: last,
+            max_days: max,
+            inactive_days: inact,
+            expire,
+        }
+    };
+    let today = 20_000;
+    // no aging at all; a password changed yesterday with a 99999-day limit
+    assert_eq!(aging_refusal(&entry(None, None, None, None), today), None);
+    assert_eq!(
+        aging_refusal(&entry(Some(today - 1), Some(99_999), None, None), today),
+        None
+    );
+    // an account that expires tomorrow still logs in today, not on the day
+    assert_eq!(
+        aging_refusal(&entry(Some(1), None, None, Some(today + 1)), today),
+        None
+    );
+    for refused in [
+        entry(Some(1), Some(99_999), None, Some(0)), // chage -E 0
+        entry(Some(1), None, None, Some(today)),     // expires today
+        entry(Some(0), Some(99_999), None, None),    // passwd -e, chage -d 0
+        entry(Some(today - 31), Some(30), None, None), // password too old
+        entry(Some(today - 50), Some(30), Some(10), None), // and inactive
+    ] {
+        assert!(aging_refusal(&refused, today).is_some(), "{refused:?}");
+    }
+}

@@ -59,3 +59,71 @@ fn without_root_only_the_own_identity_can_be_entered() {
     let e = enter(&Identity::new(me + 1, gid, vec![])).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
 }
+
+/// The thread's effective capabilities, from `/proc/thread-self/status`.
+fn cap_eff() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+/// A thread acting as a user keeps no capability: a new fsuid clears only
+/// the filesystem ones, and `CAP_SYS_RESOURCE` (disk quotas, the blocks a
+/// filesystem reserves for root), `CAP_SYS_ADMIN` and the others would
+/// still let the user's operations do what the user may not. The switch
+/// back gives them all back.
+#[test]
+fn a_switched_thread_has_no_capability_until_switched_back() {
+    if !is_root() {
+        eprintln!("skipped: switching identities needs root");
+        return;
+    }
+    std::thread::spawn(|| {
+        let before = cap_eff();
+        assert_ne!(before, 0, "root has capabilities");
+        let guard = enter(&Identity::new(NOBODY, NOBODY, vec![NOBODY])).unwrap();
+        assert_eq!(cap_eff(), 0);
+        drop(guard);
+        assert_eq!(cap_eff(), before);
+    })
+    .join()
+    .unwrap();
+}
+
+/// The filesystem uid of the calling thread.
+fn fsuid() -> u32 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
+    uids.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// A thread started while another acts as a user copies that user's
+/// credentials; started through `as_server`, it is the server, and the
+/// starting thread is the user again afterwards.
+#[test]
+fn threads_started_as_the_server_from_a_users_operation_are_the_servers() {
+    if !is_root() {
+        eprintln!("skipped: switching identities needs root");
+        return;
+    }
+    std::thread::spawn(|| {
+        let caps = cap_eff();
+        let _guard = enter(&Identity::new(NOBODY, NOBODY, vec![NOBODY])).unwrap();
+        let inherited = std::thread::spawn(fsuid).join().unwrap();
+        assert_eq!(inherited, NOBODY, "what the kernel does");
+        let (uid, eff) = crate::sys::as_server(|| std::thread::spawn(|| (fsuid(), cap_eff())))
+            .join()
+            .unwrap();
+        assert_eq!((uid, eff), (0, caps));
+        assert_eq!((fsuid(), cap_eff()), (NOBODY, 0), "the user again");
+        let nested = crate::sys::as_server(|| crate::sys::as_server(fsuid));
+        assert_eq!(nested, 0);
+        assert_eq!(fsuid(), NOBODY);
+    })
+    .join()
+    .unwrap();
+}
