@@ -5,10 +5,17 @@
 //!
 //! Run as root: `cargo run --example unix_ftpd -- [PORT]` (default port 21).
 
-use ftpdlib::auth::UnixAuthorizer;
-use ftpdlib::server::ServerBuilder;
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("unix_ftpd serves the users of a Unix system: see winnt_ftpd on Windows");
+    std::process::exit(1);
+}
 
+#[cfg(unix)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use ftpdlib::auth::UnixAuthorizer;
+    use ftpdlib::server::ServerBuilder;
+
     ftpdlib::logging::init(log::LevelFilter::Info, None)?;
     let port: u16 = std::env::args()
         .nth(1)

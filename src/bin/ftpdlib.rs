@@ -219,7 +219,14 @@ struct UnixUsers {
 }
 
 impl UnixUsers {
+    /// The authorizer these options describe (system users are Unix ones).
+    #[cfg(not(unix))]
+    fn authorizer(&self) -> Result<MemoryAuthorizer, String> {
+        Err("--unix-users needs a Unix system (on Windows, see WindowsAuthorizer)".into())
+    }
+
     /// The authorizer these options describe.
+    #[cfg(unix)]
     fn authorizer(&self) -> Result<ftpdlib::auth::UnixAuthorizer, String> {
         let mut auth = ftpdlib::auth::UnixAuthorizer::new()
             .confine_to_home(self.confine_to_home)
@@ -460,6 +467,7 @@ fn main() -> ExitCode {
         {
             return fail("-w, -u, -P and -d do not apply to --unix-users (each user starts in their home directory; the kernel's permissions apply)");
         }
+        #[cfg(unix)]
         if !nix::unistd::geteuid().is_root() {
             return fail("--unix-users needs the server to run as root (to check passwords and act as each user)");
         }

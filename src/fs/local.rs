@@ -457,6 +457,7 @@ impl Root {
         // not replace it (an in-place open with O_TRUNC would be refused),
         // although the rename below needs only the directory. Checked with
         // the effective (for a system user: filesystem) ids.
+        #[cfg(unix)]
         {
             use nix::fcntl::AtFlags;
             use nix::unistd::AccessFlags;
@@ -937,6 +938,7 @@ impl Filesystem for LocalFs {
 
     fn metadata_to_enter(&self, path: &[u8]) -> io::Result<EntryInfo> {
         let info = self.metadata(path)?;
+        #[cfg(unix)]
         if info.kind == crate::proto::listing::FileKind::Dir {
             // search permission on the directory itself, with the effective
             // (for a system user: filesystem) ids; the resolved path holds

@@ -7,6 +7,7 @@
 //! race-free; a user's own implementation can serve a database or an object
 //! store.
 
+#[cfg(unix)]
 pub(crate) mod identity;
 mod local;
 mod memory;

@@ -11,6 +11,7 @@ mod poll;
 mod pool;
 #[cfg(unix)]
 mod process;
+#[cfg(unix)]
 mod reload;
 mod shutdown;
 #[cfg(unix)]
@@ -326,6 +327,7 @@ impl FtpServer {
                 })
                 .map_err(|e| io::Error::other(e.to_string()))?;
                 // after ctrlc, whose `termination` feature takes SIGHUP too
+                #[cfg(unix)]
                 reload::reload_on_hangup(Arc::clone(&self.ctx.authorizer))?;
             }
         }

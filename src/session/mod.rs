@@ -223,6 +223,7 @@ fn user_slot(
 }
 
 /// The account's filesystem, opened and used as its system identity if it has one.
+#[cfg(unix)]
 fn open_as(
     factory: &dyn FilesystemFactory,
     account: &Account,
@@ -246,6 +247,22 @@ fn open_as(
         return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
     }
     Ok(Arc::new(fs))
+}
+
+/// The account's filesystem; system identities are Unix ones (Windows
+/// accounts act through their own filesystem factory).
+#[cfg(not(unix))]
+fn open_as(
+    factory: &dyn FilesystemFactory,
+    account: &Account,
+) -> std::io::Result<Arc<dyn Filesystem>> {
+    if account.identity.is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a system identity (uid, gid) needs a Unix system",
+        ));
+    }
+    factory.open(account).map(Arc::from)
 }
 
 /// Something that happened, fed to [`Session::handle`].

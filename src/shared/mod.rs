@@ -137,6 +137,7 @@ impl Drop for TableLock<'_> {
 }
 
 /// Whether process `pid` exists (a zombie not reaped yet counts).
+#[cfg(unix)]
 fn pid_alive(pid: u64) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
         return false;
@@ -149,6 +150,13 @@ fn pid_alive(pid: u64) -> bool {
         nix::sys::signal::kill(pid, None),
         Err(nix::errno::Errno::ESRCH)
     )
+}
+
+/// Whether process `pid` exists: without fork every session is this
+/// process's.
+#[cfg(not(unix))]
+fn pid_alive(pid: u64) -> bool {
+    pid == u64::from(std::process::id())
 }
 
 /// The key of a user name in the shared tables (never 0). Every process of
@@ -392,6 +400,7 @@ impl SharedState {
 
     /// Free every slot held by process `pid` (which has exited; called by
     /// the parent that reaped it).
+    #[cfg(unix)]
     pub(crate) fn release_pid(&self, pid: u32) {
         let _lock = self.lock();
         let mut freed = 0;

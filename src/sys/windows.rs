@@ -318,3 +318,31 @@ pub(crate) fn account_exists(name: &str) -> bool {
     // account and ERROR_NONE_MAPPED for an unknown one
     sid_len > 0
 }
+
+/// The shared words of the server's limits and bans (see
+/// `crate::shared`): without fork every session lives in this process, so
+/// plain memory is shared enough.
+pub(crate) struct SharedWords {
+    words: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl SharedWords {
+    /// `words` zeroed 64-bit words (at least one).
+    pub(crate) fn new(words: usize) -> io::Result<Self> {
+        let words = (0..words.max(1))
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect();
+        Ok(SharedWords { words })
+    }
+
+    /// The words.
+    pub(crate) fn words(&self) -> &[std::sync::atomic::AtomicU64] {
+        &self.words
+    }
+}
+
+/// Run `f` as the server: threads never act as a Unix user here (Windows
+/// impersonation is undone around each call by its own guard).
+pub(crate) fn as_server<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
