@@ -292,11 +292,71 @@ fn tls_required_needs_a_secured_control_connection() {
     ftp.quit().unwrap();
 }
 
+/// The users file's per-user limits hold: `max_sessions` refuses one more
+/// session with `421` until one ends, and a `write_limit` is shared by the
+/// user's two simultaneous downloads (2 MiB together within 10 % of it).
+fn per_user_limits_from_the_users_file() {
+    const RATE: u64 = 1 << 20;
+    const EACH: usize = 1 << 20;
+    let site = Site::new();
+    let data: Vec<u8> = (0..EACH).map(|i| (i % 251) as u8).collect();
+    std::fs::write(site.path("home/big.bin"), &data).unwrap();
+    site.write(&format!(
+        "{}{}",
+        user("solo", MD5, "max_sessions = 1"),
+        user("shared", MD5, &format!("write_limit = {RATE}"))
+    ));
+    let srv = serve(&site, |_| {});
+
+    let mut first = Raw::connect(srv.addr);
+    assert!(try_login(&mut first, "solo", PASSWORD).starts_with("230"));
+    let mut second = Raw::connect(srv.addr);
+    let r = try_login(&mut second, "solo", PASSWORD);
+    assert!(r.starts_with("421"), "a second session of solo: {r}");
+    assert!(first.cmd("QUIT").starts_with("221"));
+    let mut third = Raw::connect(srv.addr);
+    assert!(try_login(&mut third, "solo", PASSWORD).starts_with("230"));
+
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let data = Arc::new(data);
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (barrier, data, addr) = (Arc::clone(&barrier), Arc::clone(&data), srv.addr);
+            std::thread::spawn(move || {
+                let mut r = Raw::connect(addr);
+                assert!(try_login(&mut r, "shared", PASSWORD).starts_with("230"));
+                assert!(r.cmd("TYPE I").starts_with("200"));
+                let port = r.epsv();
+                let mut d = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                d.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                barrier.wait();
+                let start = Instant::now();
+                let pre = r.cmd("RETR big.bin");
+                assert!(pre.starts_with("125") || pre.starts_with("150"), "{pre}");
+                let mut got = Vec::new();
+                d.read_to_end(&mut got).unwrap();
+                assert!(r.reply().starts_with("226"));
+                assert!(got == *data, "the bytes arrived intact");
+                (start, Instant::now())
+            })
+        })
+        .collect();
+    let times: Vec<_> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+    let start = times.iter().map(|t| t.0).min().unwrap();
+    let end = times.iter().map(|t| t.1).max().unwrap();
+    let rate = (2 * EACH) as f64 / (end - start).as_secs_f64();
+    assert!(
+        rate <= RATE as f64 * 1.1 && rate >= RATE as f64 * 0.9,
+        "2 MiB at {rate:.0} bytes/s for a shared limit of {RATE}"
+    );
+}
+
 each_model!(
     each_hash_family_logs_in,
     anonymous_table_and_disabled_user,
     allow_from_limits_where_a_user_logs_in_from,
     tls_required_needs_a_secured_control_connection,
+    per_user_limits_from_the_users_file,
 );
 
 // ------------------------------------------------------------- the binary
