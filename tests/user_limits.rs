@@ -11,6 +11,7 @@ each_model!(
     two_sessions_of_a_user_share_its_upload_bandwidth,
     failed_logins_ban_the_address_until_the_ban_expires,
     a_command_flood_bans_the_address,
+    durations_too_long_for_the_clock_mean_never,
 );
 
 use std::io::{Read, Write};
@@ -331,6 +332,38 @@ fn a_command_flood_bans_the_address() {
     // the other models' ban table is the same: a new session works normally
     let mut again = logged_in(srv.addr);
     assert!(again.cmd("QUIT").starts_with("221"));
+}
+
+/// A ban time, timeout or grace of `Duration::MAX` (what `--ban-time
+/// 18446744073709551615` or `--timeout` of that many seconds gives) is
+/// "never": adding it to the clock must not panic the session or the
+/// poll loop (the poll loop died on the first failed login).
+fn durations_too_long_for_the_clock_mean_never() {
+    let srv = common::start(|c| {
+        c.timeout = Some(Duration::MAX);
+        c.data_timeout = Some(Duration::MAX);
+        c.shutdown_grace = Duration::MAX;
+        c.ban = Some(BanPolicy {
+            max_failed_logins: 1,
+            failed_logins_window: Duration::MAX,
+            max_commands: 1000,
+            commands_window: Duration::MAX,
+            ban_time: Duration::MAX,
+        })
+    });
+    let mut ok = logged_in(srv.addr);
+    let data = ok.pasv();
+    let _conn = TcpStream::connect(data).unwrap();
+    assert!(ok.cmd("NOOP").starts_with("200"));
+    let mut bad = srv.raw();
+    assert!(bad.cmd(&format!("USER {USER}")).starts_with("331"));
+    assert_eq!(bad.cmd("PASS wrong"), "530 Authentication failed.");
+    let g = greeting(srv.addr);
+    assert!(g.starts_with("421 Your address is banned."), "{g}");
+    // the server and the sessions already open go on
+    assert!(ok.cmd("NOOP").starts_with("200"));
+    assert!(bad.cmd("NOOP").starts_with("200"));
+    assert!(ok.cmd("QUIT").starts_with("221"));
 }
 
 /// A session process killed outright (SIGKILL) gives its user's place

@@ -37,6 +37,20 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(10);
 /// is complete and kept; still open, it is stopped.
 pub const UPLOAD_GRACE: Duration = Duration::from_secs(2);
 
+/// The farthest a deadline is put: a duration past it (a timeout or ban
+/// time of `u64::MAX` seconds) is "never" in practice, and `Instant`
+/// cannot hold the sum.
+const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `t + d`, or `t` plus a century when the sum does not fit in an
+/// [`Instant`]: adding a configured duration (timeout, grace, ban time)
+/// must not panic, whatever its size.
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d.min(FAR))
+        .or_else(|| t.checked_add(FAR))
+        .unwrap_or(t)
+}
+
 /// How long an active connect may take when no data timeout is configured.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -117,11 +131,11 @@ impl Session {
         }
         let cfg = &self.ctx.config;
         if let (Some((_, at)), Some(limit)) = (t.progress, cfg.data_timeout) {
-            d = earliest(d, Some(at + limit));
+            d = earliest(d, Some(later(at, limit)));
         }
         if !self.busy() {
             if let Some(limit) = cfg.timeout {
-                d = earliest(d, Some(t.active_at + limit));
+                d = earliest(d, Some(later(t.active_at, limit)));
             }
         }
         d
@@ -208,7 +222,7 @@ impl Session {
             let bytes = r.bytes.load(std::sync::atomic::Ordering::Relaxed);
             match self.timers.progress {
                 Some((seen, _)) if seen != bytes => self.timers.progress = Some((bytes, now)),
-                Some((_, at)) if now >= at + limit && abort.is_none() => {
+                Some((_, at)) if now >= later(at, limit) && abort.is_none() => {
                     log::info!("{} data connection stalled", self.prefix);
                     self.abort_transfer(AbortReason::Stalled, out);
                 }
@@ -228,7 +242,7 @@ impl Session {
                 .ctx
                 .config
                 .timeout
-                .is_some_and(|limit| now >= self.timers.active_at + limit)
+                .is_some_and(|limit| now >= later(self.timers.active_at, limit))
         {
             self.reply_info(out, Reply::new(421, "Control connection timed out."));
             self.close(out);
@@ -265,9 +279,9 @@ impl Session {
         for a in out {
             match a {
                 Action::StartTls | Action::StopTls => {
-                    self.timers.ctrl_tls = hs.map(|d| now + d);
+                    self.timers.ctrl_tls = hs.map(|d| later(now, d));
                 }
-                Action::SecureData => self.timers.data_tls = hs.map(|d| now + d),
+                Action::SecureData => self.timers.data_tls = hs.map(|d| later(now, d)),
                 Action::StartTransfer(_) => self.timers.progress = Some((0, now)),
                 Action::Close => {
                     self.timers.linger.get_or_insert(now + CLOSE_LINGER);
@@ -286,11 +300,11 @@ impl Session {
         if state != self.timers.data_for {
             self.timers.data_for = state;
             self.timers.data = match state {
-                (DataState::PassiveListening, _) => data_timeout.map(|d| now + d),
+                (DataState::PassiveListening, _) => data_timeout.map(|d| later(now, d)),
                 (DataState::ActiveConnecting, _) => {
-                    Some(now + data_timeout.unwrap_or(CONNECT_TIMEOUT))
+                    Some(later(now, data_timeout.unwrap_or(CONNECT_TIMEOUT)))
                 }
-                (DataState::Connected, false) => data_timeout.map(|d| now + d),
+                (DataState::Connected, false) => data_timeout.map(|d| later(now, d)),
                 _ => None,
             };
         }

@@ -135,7 +135,7 @@ impl Session {
         if delay.is_zero() {
             out.extend(held);
         } else {
-            self.timers.hold = Some((self.now + delay, held));
+            self.timers.hold = Some((crate::session::later(self.now, delay), held));
         }
     }
 
