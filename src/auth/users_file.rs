@@ -546,8 +546,7 @@ impl Reader<'_> {
 impl Table {
     /// Read and check the whole file.
     fn read(path: &Path, default_home: Option<&Path>) -> Result<Table, UsersFileError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| UsersFileError::new(path, None, e.to_string()))?;
+        let bytes = read_regular(path).map_err(|e| UsersFileError::new(path, None, e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             let line = bytes[..e.valid_up_to()]
                 .iter()
@@ -568,6 +567,45 @@ impl Table {
         }
         .table()
     }
+}
+
+/// The largest users file read (64 MiB: hundreds of thousands of users).
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The bytes of the regular file at `path` (symbolic links followed), at
+/// most [`MAX_FILE_BYTES`]. Anything else is refused rather than read: the
+/// file is read again on SIGHUP by the loop that accepts connections (in
+/// the forking models), and a FIFO put in its place blocked that loop in
+/// `open(2)`, a device such as `/dev/zero` would never end.
+///
+/// # Errors
+/// The OS error's text, or what the file is instead.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // a FIFO opens at once instead of waiting for a writer
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// The stored hash a user name that does not exist is checked against: one
