@@ -12,6 +12,7 @@ each_model!(
     failed_logins_ban_the_address_until_the_ban_expires,
     a_command_flood_bans_the_address,
     durations_too_long_for_the_clock_mean_never,
+    a_pause_of_the_bandwidth_limit_is_no_stall,
 );
 
 use std::io::{Read, Write};
@@ -364,6 +365,30 @@ fn durations_too_long_for_the_clock_mean_never() {
     assert!(ok.cmd("NOOP").starts_with("200"));
     assert!(bad.cmd("NOOP").starts_with("200"));
     assert!(ok.cmd("QUIT").starts_with("221"));
+}
+
+/// A transfer held back by its bandwidth limit longer than the data
+/// timeout is not stalled: at a user's 300 bytes/s each 1 KiB step waits
+/// 3.4 s (and longer when the user's other sessions share it), which the
+/// stall timer took for a client that stopped: `421 Data connection timed
+/// out.` after the first KiB. (Uploads pause through the same limiter.)
+fn a_pause_of_the_bandwidth_limit_is_no_stall() {
+    let srv = common::start_setup(
+        |c| c.data_timeout = Some(Duration::from_secs(1)),
+        |auth, _| auth.set_limits(USER, limits(0, 0, 300)).unwrap(),
+    );
+    let data: Vec<u8> = (0..1500).map(|i| (i % 251) as u8).collect();
+    std::fs::write(srv.path("f.bin"), &data).unwrap();
+    let mut raw = logged_in(srv.addr);
+    let mut d = TcpStream::connect(raw.pasv()).unwrap();
+    d.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let r = raw.cmd("RETR f.bin");
+    assert!(r.starts_with("125") || r.starts_with("150"), "{r}");
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert_eq!(raw.reply(), "226 Transfer complete.");
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    assert!(raw.cmd("QUIT").starts_with("221"));
 }
 
 /// A session process killed outright (SIGKILL) gives its user's place

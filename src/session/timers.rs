@@ -12,7 +12,7 @@
 //! | active connect (PORT/EPRT) | `data_timeout` (30 s without one) | `425` |
 //! | data connection open without a transfer | `data_timeout` | `421`, close |
 //! | TLS handshake on the data connection | `handshake_timeout` | `522` (in a transfer), else `421` and close |
-//! | a transfer that moves no byte | `data_timeout` | `421`, close |
+//! | a transfer that moves no byte (a pause its bandwidth limit imposes does not count) | `data_timeout` | `421`, close |
 //! | server shutdown while a transfer runs | `shutdown_grace` (5 s) | `426`, then `421`, close |
 //! | a closing connection whose client does not read | [`CLOSE_LINGER`] | the driver drops the unsent output |
 //! | an upload whose control connection was lost, data connection still open | [`UPLOAD_GRACE`] | the upload is stopped (the old file stays whole) |
@@ -220,6 +220,14 @@ impl Session {
         let abort = self.transfer.abort();
         if let (Some(r), Some(limit)) = (self.transfer.running(), self.ctx.config.data_timeout) {
             let bytes = r.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            // a pause the bandwidth limit imposed (the server's own, or the
+            // user's shared by many sessions, seconds or minutes long at a
+            // few bytes per second) is no stall: count from its end
+            if let (Some(end), Some((seen, at))) = (r.paused.latest(), self.timers.progress) {
+                if end > at {
+                    self.timers.progress = Some((seen, end));
+                }
+            }
             match self.timers.progress {
                 Some((seen, _)) if seen != bytes => self.timers.progress = Some((bytes, now)),
                 Some((_, at)) if now >= later(at, limit) && abort.is_none() => {
