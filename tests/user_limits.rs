@@ -13,6 +13,7 @@ each_model!(
     a_command_flood_bans_the_address,
     durations_too_long_for_the_clock_mean_never,
     a_pause_of_the_bandwidth_limit_is_no_stall,
+    connections_opened_before_a_ban_guess_no_more_passwords,
 );
 
 use std::io::{Read, Write};
@@ -389,6 +390,40 @@ fn a_pause_of_the_bandwidth_limit_is_no_stall() {
     assert_eq!(raw.reply(), "226 Transfer complete.");
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
     assert!(raw.cmd("QUIT").starts_with("221"));
+}
+
+/// A ban stops the password guessing of its address's sessions that
+/// were open before it (they went on guessing, 3 tries each before
+/// `max_login_attempts` closed them: a client that opened many connections
+/// first guessed on all of them); a session logged in before goes on.
+fn connections_opened_before_a_ban_guess_no_more_passwords() {
+    let srv = common::start(|c| {
+        c.ban = Some(BanPolicy {
+            max_failed_logins: 2,
+            failed_logins_window: Duration::from_secs(60),
+            max_commands: 0,
+            ban_time: Duration::from_secs(60),
+            ..BanPolicy::default()
+        })
+    });
+    let mut ok = logged_in(srv.addr);
+    let mut early = srv.raw();
+    let mut a = srv.raw();
+    for _ in 0..2 {
+        assert!(a.cmd(&format!("USER {USER}")).starts_with("331"));
+        assert_eq!(a.cmd("PASS wrong"), "530 Authentication failed.");
+    }
+    assert!(greeting(srv.addr).starts_with("421 Your address is banned."));
+    // not even the right password is tried
+    assert!(early.cmd(&format!("USER {USER}")).starts_with("331"));
+    let r = early.cmd(&format!("PASS {PASS}"));
+    assert!(
+        r.starts_with("421 Your address is banned. Try again in "),
+        "{r}"
+    );
+    expect_eof(&mut early);
+    assert!(ok.cmd("NOOP").starts_with("200"));
+    assert!(ok.cmd("QUIT").starts_with("221"));
 }
 
 /// A session process killed outright (SIGKILL) gives its user's place

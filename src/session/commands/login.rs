@@ -35,6 +35,17 @@ impl Session {
             self.reply(out, Reply::new(503, "Login with USER first."));
             return;
         };
+        // a session opened before its address was banned guesses no more
+        // passwords (else a client opens many connections first, then
+        // guesses on each of them for as long as they last)
+        if self.ctx.config.ban.is_some() {
+            let ip = canonical_ip(self.remote.ip());
+            if let Some(left) = self.ctx.shared.banned(ip, self.now) {
+                self.warn_reply(out, crate::session::replies::banned(left));
+                self.close(out);
+                return;
+            }
+        }
         let password = show(arg);
         // The check may block (password hashing, a database): the driver runs
         // it where it likes and answers with Input::LoginDone.
