@@ -188,7 +188,7 @@ impl UsersFile {
     }
 
     fn open(path: &Path, default_home: Option<PathBuf>) -> Result<Self, UsersFileError> {
-        let table = Table::read(path, default_home.as_deref())?;
+        let table = Table::read(path, default_home.as_deref(), false)?;
         Ok(UsersFile {
             path: path.to_path_buf(),
             default_home,
@@ -198,12 +198,15 @@ impl UsersFile {
 
     /// Read the file again and put its accounts in force. On an error the
     /// accounts read before stay in force. Sessions already logged in keep
-    /// their account.
+    /// their account. An empty file (no byte but white space) is an error
+    /// here: it is what a reload sees while the file is being rewritten in
+    /// place (`>` truncates it before the new text is written), and taking
+    /// it would refuse every login until the next reload.
     ///
     /// # Errors
     /// As [`UsersFile::load`].
     pub fn reload(&self) -> Result<(), UsersFileError> {
-        let table = Table::read(&self.path, self.default_home.as_deref())?;
+        let table = Table::read(&self.path, self.default_home.as_deref(), true)?;
         log::debug!(
             "{}: {} users{}",
             self.path.display(),
@@ -544,8 +547,13 @@ impl Reader<'_> {
 }
 
 impl Table {
-    /// Read and check the whole file.
-    fn read(path: &Path, default_home: Option<&Path>) -> Result<Table, UsersFileError> {
+    /// Read and check the whole file; when `refuse_empty`, a file of
+    /// nothing but white space is an error.
+    fn read(
+        path: &Path,
+        default_home: Option<&Path>,
+        refuse_empty: bool,
+    ) -> Result<Table, UsersFileError> {
         let bytes = read_regular(path).map_err(|e| UsersFileError::new(path, None, e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             let line = bytes[..e.valid_up_to()]
@@ -555,6 +563,13 @@ impl Table {
                 + 1;
             UsersFileError::new(path, Some(line), "not UTF-8 text")
         })?;
+        if refuse_empty && text.trim().is_empty() {
+            return Err(UsersFileError::new(
+                path,
+                None,
+                "the file is empty (being rewritten?)",
+            ));
+        }
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -417,3 +417,22 @@ fn a_huge_users_file_is_refused() {
     let e = UsersFile::load(&path).unwrap_err();
     assert!(e.message().contains("larger than"), "{e}");
 }
+
+/// A reload that finds the file empty keeps the accounts in force: the
+/// file is being rewritten in place (`cat new > users.toml` truncates it
+/// first), and taking it refused every login until the next SIGHUP. At
+/// start an empty file is still a valid one (no accounts).
+#[test]
+fn a_reload_of_an_emptied_file_keeps_the_accounts() {
+    let (_tmp, path) = setup(&format!(
+        "[[user]]\nname = \"a\"\npassword = \"{MD5}\"\nhome = \"home\"\n"
+    ));
+    let users = UsersFile::load(&path).unwrap();
+    for empty in ["", "\n", " \r\n\t\n"] {
+        std::fs::write(&path, empty).unwrap();
+        let e = users.reload().unwrap_err();
+        assert!(e.message().contains("empty"), "{e}");
+        assert!(users.authenticate("a", PASSWORD).is_ok(), "old table kept");
+    }
+    assert!(UsersFile::load(&path).unwrap().usernames().is_empty());
+}
