@@ -210,7 +210,19 @@ impl AccountRefusal {
     ) -> Option<AccountRefusal> {
         let limits = &account.limits;
         let ip = canonical_ip(client);
-        if !limits.allow_from.is_empty() && !limits.allow_from.iter().any(|n| n.contains(&ip)) {
+        // an IPv4 client is also its IPv4-mapped IPv6 address: a network
+        // written in that form (`::ffff:10.0.0.0/104`, what a dual-stack
+        // listener's log shows) admits it too
+        let mapped = match ip {
+            std::net::IpAddr::V4(v4) => std::net::IpAddr::V6(v4.to_ipv6_mapped()),
+            v6 => v6,
+        };
+        if !limits.allow_from.is_empty()
+            && !limits
+                .allow_from
+                .iter()
+                .any(|n| n.contains(&ip) || (mapped_net(n) && n.contains(&mapped)))
+        {
             return Some(AccountRefusal::Address(ip));
         }
         if limits.tls_required && !tls {
@@ -233,5 +245,14 @@ impl AccountRefusal {
                 "TLS is required and the control connection is clear".into()
             }
         }
+    }
+}
+
+/// Whether `net` lies within the IPv4-mapped range `::ffff:0:0/96` (so
+/// that `::/0`, "every IPv6 client", does not admit IPv4 ones).
+fn mapped_net(net: &ipnet::IpNet) -> bool {
+    match net {
+        ipnet::IpNet::V6(n) => n.prefix_len() >= 96 && n.network().to_ipv4_mapped().is_some(),
+        ipnet::IpNet::V4(_) => false,
     }
 }
