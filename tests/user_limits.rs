@@ -11,6 +11,9 @@ each_model!(
     two_sessions_of_a_user_share_its_upload_bandwidth,
     failed_logins_ban_the_address_until_the_ban_expires,
     a_command_flood_bans_the_address,
+    durations_too_long_for_the_clock_mean_never,
+    a_pause_of_the_bandwidth_limit_is_no_stall,
+    connections_opened_before_a_ban_guess_no_more_passwords,
 );
 
 use std::io::{Read, Write};
@@ -331,6 +334,96 @@ fn a_command_flood_bans_the_address() {
     // the other models' ban table is the same: a new session works normally
     let mut again = logged_in(srv.addr);
     assert!(again.cmd("QUIT").starts_with("221"));
+}
+
+/// A ban time, timeout or grace of `Duration::MAX` (what `--ban-time
+/// 18446744073709551615` or `--timeout` of that many seconds gives) is
+/// "never": adding it to the clock must not panic the session or the
+/// poll loop (the poll loop died on the first failed login).
+fn durations_too_long_for_the_clock_mean_never() {
+    let srv = common::start(|c| {
+        c.timeout = Some(Duration::MAX);
+        c.data_timeout = Some(Duration::MAX);
+        c.shutdown_grace = Duration::MAX;
+        c.ban = Some(BanPolicy {
+            max_failed_logins: 1,
+            failed_logins_window: Duration::MAX,
+            max_commands: 1000,
+            commands_window: Duration::MAX,
+            ban_time: Duration::MAX,
+        })
+    });
+    let mut ok = logged_in(srv.addr);
+    let data = ok.pasv();
+    let _conn = TcpStream::connect(data).unwrap();
+    assert!(ok.cmd("NOOP").starts_with("200"));
+    let mut bad = srv.raw();
+    assert!(bad.cmd(&format!("USER {USER}")).starts_with("331"));
+    assert_eq!(bad.cmd("PASS wrong"), "530 Authentication failed.");
+    let g = greeting(srv.addr);
+    assert!(g.starts_with("421 Your address is banned."), "{g}");
+    // the server and the sessions already open go on
+    assert!(ok.cmd("NOOP").starts_with("200"));
+    assert!(bad.cmd("NOOP").starts_with("200"));
+    assert!(ok.cmd("QUIT").starts_with("221"));
+}
+
+/// A transfer held back by its bandwidth limit longer than the data
+/// timeout is not stalled: at a user's 300 bytes/s each 1 KiB step waits
+/// 3.4 s (and longer when the user's other sessions share it), which the
+/// stall timer took for a client that stopped: `421 Data connection timed
+/// out.` after the first KiB. (Uploads pause through the same limiter.)
+fn a_pause_of_the_bandwidth_limit_is_no_stall() {
+    let srv = common::start_setup(
+        |c| c.data_timeout = Some(Duration::from_secs(1)),
+        |auth, _| auth.set_limits(USER, limits(0, 0, 300)).unwrap(),
+    );
+    let data: Vec<u8> = (0..1500).map(|i| (i % 251) as u8).collect();
+    std::fs::write(srv.path("f.bin"), &data).unwrap();
+    let mut raw = logged_in(srv.addr);
+    let mut d = TcpStream::connect(raw.pasv()).unwrap();
+    d.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let r = raw.cmd("RETR f.bin");
+    assert!(r.starts_with("125") || r.starts_with("150"), "{r}");
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert_eq!(raw.reply(), "226 Transfer complete.");
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    assert!(raw.cmd("QUIT").starts_with("221"));
+}
+
+/// A ban stops the password guessing of its address's sessions that
+/// were open before it (they went on guessing, 3 tries each before
+/// `max_login_attempts` closed them: a client that opened many connections
+/// first guessed on all of them); a session logged in before goes on.
+fn connections_opened_before_a_ban_guess_no_more_passwords() {
+    let srv = common::start(|c| {
+        c.ban = Some(BanPolicy {
+            max_failed_logins: 2,
+            failed_logins_window: Duration::from_secs(60),
+            max_commands: 0,
+            ban_time: Duration::from_secs(60),
+            ..BanPolicy::default()
+        })
+    });
+    let mut ok = logged_in(srv.addr);
+    let mut early = srv.raw();
+    let mut a = srv.raw();
+    for _ in 0..2 {
+        assert!(a.cmd(&format!("USER {USER}")).starts_with("331"));
+        assert_eq!(a.cmd("PASS wrong"), "530 Authentication failed.");
+    }
+    assert!(greeting(srv.addr).starts_with("421 Your address is banned."));
+    // not even the right password is tried
+    assert!(early.cmd(&format!("USER {USER}")).starts_with("331"));
+    let r = early.cmd(&format!("PASS {PASS}"));
+    assert!(
+        r.starts_with("421 Your address is banned. Try again in "),
+        "{r}"
+    );
+    expect_eof(&mut early);
+    assert!(ok.cmd("NOOP").starts_with("200"));
+    assert!(ok.cmd("QUIT").starts_with("221"));
 }
 
 /// A session process killed outright (SIGKILL) gives its user's place

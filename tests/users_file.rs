@@ -761,6 +761,26 @@ fn an_unusable_users_file_is_refused_at_startup_with_its_line() {
             6,
             "300.1.1.1/8",
         ),
+        // a hash whose every check (a wrong password's, an unknown
+        // name's) would cost 2 GiB, or days of CPU
+        (
+            user(
+                "a",
+                "$argon2id$v=19$m=2097152,t=1,p=4$1JPUNM4h839aYqhlgwr1ZA$vZ1cGB8qmY6Xc8Sawfqb9tnbXno61o+LLfvUoCtlJbo",
+                "",
+            ),
+            3,
+            "argon2 cost too high",
+        ),
+        (
+            user(
+                "a",
+                "$2b$31$7yrbzE4qBfObfldmgueHLeinNv/WRV4YnHpQqQjQepBaRA2EOefI2",
+                "",
+            ),
+            3,
+            "bcrypt cost 31 too high",
+        ),
     ];
     for (text, line, says) in &cases {
         site.write(text);

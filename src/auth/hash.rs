@@ -76,8 +76,29 @@ fn method_of(stored: &str) -> Option<Method> {
         .map(|&(_, m)| m)
 }
 
+/// The most memory an Argon2 hash may ask for, in KiB (256 MiB; the
+/// default is 19 MiB, RFC 9106's second option 64 MiB).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+/// The most work an Argon2 hash may ask for: memory (KiB) times passes
+/// (1 GiB-pass, about 27 times the default's; of the order of a second).
+pub const MAX_ARGON2_WORK: u64 = 1024 * 1024;
+/// The highest bcrypt cost (2^16 rounds, 16 times cost 12's time).
+pub const MAX_BCRYPT_COST: u32 = 16;
+/// The most rounds of a sha512-crypt or sha256-crypt hash (200 times the
+/// default 5000).
+pub const MAX_SHA_CRYPT_ROUNDS: u64 = 1_000_000;
+
 /// Check that `stored` is a hash [`verify`] can use (for a users file or
 /// a database row, when it is loaded rather than at the first login).
+///
+/// The time and memory a check costs is set by the stored hash, and a
+/// login attempt pays it, for a wrong password too (and for a user name
+/// that does not exist: see [`verify_nobody`] and the users file's decoy);
+/// so a hash that asks for more than [`MAX_ARGON2_MEMORY_KIB`],
+/// [`MAX_ARGON2_WORK`], [`MAX_BCRYPT_COST`] or [`MAX_SHA_CRYPT_ROUNDS`] is
+/// refused, rather than let each anonymous attempt take seconds or
+/// gigabytes (an Argon2 `m=2097152` is 2 GiB per attempt, a bcrypt cost of
+/// 31 days of CPU).
 ///
 /// # Errors
 /// [`HashError::Unsupported`] naming what is wrong.
@@ -86,7 +107,20 @@ pub fn check_format(stored: &str) -> Result<(), HashError> {
     match method_of(stored) {
         None => bad("unknown method (expected $argon2id$, $2b$, $6$, $5$, $y$ or md5:<hex>)"),
         Some(Method::Argon2) => match PasswordHash::new(stored) {
-            Ok(h) if h.salt.is_some() && h.hash.is_some() => Ok(()),
+            Ok(h) if h.salt.is_some() && h.hash.is_some() => {
+                let p = argon2::Params::try_from(&h)
+                    .map_err(|e| HashError::Unsupported(format!("malformed argon2 hash: {e}")))?;
+                let work = u64::from(p.m_cost()).saturating_mul(u64::from(p.t_cost()));
+                if p.m_cost() > MAX_ARGON2_MEMORY_KIB || work > MAX_ARGON2_WORK {
+                    bad(&format!(
+                        "argon2 cost too high (m={} KiB, t={}): at most m={MAX_ARGON2_MEMORY_KIB} and m*t={MAX_ARGON2_WORK}, since every login attempt pays it",
+                        p.m_cost(),
+                        p.t_cost()
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
             Ok(_) => bad("argon2 hash without salt or output"),
             Err(e) => bad(&format!("malformed argon2 hash: {e}")),
         },
@@ -98,11 +132,33 @@ pub fn check_format(stored: &str) -> Result<(), HashError> {
                 bad("md5: must be followed by 32 hexadecimal digits")
             }
         }
-        Some(Method::Bcrypt | Method::Sha512Crypt | Method::Sha256Crypt | Method::Libxcrypt) => {
+        Some(
+            m @ (Method::Bcrypt | Method::Sha512Crypt | Method::Sha256Crypt | Method::Libxcrypt),
+        ) => {
             if stored.bytes().any(|b| b.is_ascii_whitespace() || b == b':') {
-                bad("a crypt string holds no spaces or colons")
-            } else {
-                Ok(())
+                return bad("a crypt string holds no spaces or colons");
+            }
+            // $2b$NN$...: the cost; $6$rounds=N$...: the rounds
+            let field = stored.split('$').nth(2).unwrap_or("");
+            match m {
+                Method::Bcrypt => match field.parse::<u32>() {
+                    Ok(c) if c <= MAX_BCRYPT_COST => Ok(()),
+                    Ok(c) => bad(&format!(
+                        "bcrypt cost {c} too high: at most {MAX_BCRYPT_COST}, since every login attempt pays it"
+                    )),
+                    Err(_) => bad("malformed bcrypt hash: no cost"),
+                },
+                Method::Sha512Crypt | Method::Sha256Crypt => match field.strip_prefix("rounds=") {
+                    None => Ok(()),
+                    Some(n) => match n.parse::<u64>() {
+                        Ok(r) if r <= MAX_SHA_CRYPT_ROUNDS => Ok(()),
+                        Ok(r) => bad(&format!(
+                            "sha-crypt rounds={r} too high: at most {MAX_SHA_CRYPT_ROUNDS}, since every login attempt pays it"
+                        )),
+                        Err(_) => bad("malformed sha-crypt hash: rounds= is not a number"),
+                    },
+                },
+                _ => Ok(()),
             }
         }
     }
@@ -119,10 +175,12 @@ pub fn check_format(stored: &str) -> Result<(), HashError> {
 /// check (the login must then be refused, and the error logged).
 pub fn verify(stored: &str, password: &[u8]) -> Result<bool, HashError> {
     let unsupported = |e: &dyn fmt::Display| HashError::Unsupported(e.to_string());
+    // also where a hash is read at each login (a database row): never pay
+    // a cost above the ceilings
+    check_format(stored)?;
     match method_of(stored) {
         None => Err(HashError::Unsupported("unknown method".into())),
         Some(Method::Argon2) => {
-            check_format(stored)?;
             let parsed = PasswordHash::new(stored).map_err(|e| unsupported(&e))?;
             Ok(argon2::Argon2::default()
                 .verify_password(password, &parsed)
@@ -153,7 +211,6 @@ pub fn verify(stored: &str, password: &[u8]) -> Result<bool, HashError> {
         }
         Some(Method::Libxcrypt) => verify_crypt(stored, password),
         Some(Method::LegacyMd5) => {
-            check_format(stored)?;
             let given = format!("{:x}", md5::compute(password));
             Ok(constant_time_eq(
                 stored[4..].to_ascii_lowercase().as_bytes(),

@@ -188,7 +188,7 @@ impl UsersFile {
     }
 
     fn open(path: &Path, default_home: Option<PathBuf>) -> Result<Self, UsersFileError> {
-        let table = Table::read(path, default_home.as_deref())?;
+        let table = Table::read(path, default_home.as_deref(), false)?;
         Ok(UsersFile {
             path: path.to_path_buf(),
             default_home,
@@ -198,12 +198,15 @@ impl UsersFile {
 
     /// Read the file again and put its accounts in force. On an error the
     /// accounts read before stay in force. Sessions already logged in keep
-    /// their account.
+    /// their account. An empty file (no byte but white space) is an error
+    /// here: it is what a reload sees while the file is being rewritten in
+    /// place (`>` truncates it before the new text is written), and taking
+    /// it would refuse every login until the next reload.
     ///
     /// # Errors
     /// As [`UsersFile::load`].
     pub fn reload(&self) -> Result<(), UsersFileError> {
-        let table = Table::read(&self.path, self.default_home.as_deref())?;
+        let table = Table::read(&self.path, self.default_home.as_deref(), true)?;
         log::debug!(
             "{}: {} users{}",
             self.path.display(),
@@ -544,10 +547,14 @@ impl Reader<'_> {
 }
 
 impl Table {
-    /// Read and check the whole file.
-    fn read(path: &Path, default_home: Option<&Path>) -> Result<Table, UsersFileError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| UsersFileError::new(path, None, e.to_string()))?;
+    /// Read and check the whole file; when `refuse_empty`, a file of
+    /// nothing but white space is an error.
+    fn read(
+        path: &Path,
+        default_home: Option<&Path>,
+        refuse_empty: bool,
+    ) -> Result<Table, UsersFileError> {
+        let bytes = read_regular(path).map_err(|e| UsersFileError::new(path, None, e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             let line = bytes[..e.valid_up_to()]
                 .iter()
@@ -556,6 +563,13 @@ impl Table {
                 + 1;
             UsersFileError::new(path, Some(line), "not UTF-8 text")
         })?;
+        if refuse_empty && text.trim().is_empty() {
+            return Err(UsersFileError::new(
+                path,
+                None,
+                "the file is empty (being rewritten?)",
+            ));
+        }
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -568,6 +582,45 @@ impl Table {
         }
         .table()
     }
+}
+
+/// The largest users file read (64 MiB: hundreds of thousands of users).
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The bytes of the regular file at `path` (symbolic links followed), at
+/// most [`MAX_FILE_BYTES`]. Anything else is refused rather than read: the
+/// file is read again on SIGHUP by the loop that accepts connections (in
+/// the forking models), and a FIFO put in its place blocked that loop in
+/// `open(2)`, a device such as `/dev/zero` would never end.
+///
+/// # Errors
+/// The OS error's text, or what the file is instead.
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // a FIFO opens at once instead of waiting for a writer
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// The stored hash a user name that does not exist is checked against: one

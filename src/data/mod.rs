@@ -5,6 +5,7 @@
 
 mod ascii;
 mod throttle;
+pub(crate) use throttle::PauseEnd;
 mod transfer;
 
 pub use transfer::{

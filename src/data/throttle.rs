@@ -3,9 +3,40 @@
 //! small burst. A transfer of a user with a bandwidth of their own also
 //! takes its turn on that user's shared allowance ([`SharedRate`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::shared::SharedRate;
+
+/// Where the latest pause a transfer's own bandwidth limit imposed ends,
+/// readable by its session: time spent waiting on the server's limit is
+/// no stall of the client's, whatever the data timeout.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PauseEnd(Arc<AtomicU64>);
+
+/// The instant [`PauseEnd`] counts from (one per process: a transfer and
+/// its session always share one).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl PauseEnd {
+    fn set(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(epoch()).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
+        self.0.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    /// The end of the latest pause, if the transfer paused at all.
+    pub(crate) fn latest(&self) -> Option<Instant> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(crate::session::later(epoch(), Duration::from_nanos(n))),
+        }
+    }
+}
 
 /// A rate limiter for one transfer.
 #[derive(Debug)]
@@ -15,6 +46,8 @@ pub(crate) struct Throttle {
     bytes: u64,
     /// The user's bandwidth, shared with their other transfers.
     shared: Option<SharedRate>,
+    /// The end of the latest pause, for the session's stall timer.
+    paused: PauseEnd,
 }
 
 impl Throttle {
@@ -25,6 +58,7 @@ impl Throttle {
             start: None,
             bytes: 0,
             shared: None,
+            paused: PauseEnd::default(),
         }
     }
 
@@ -71,7 +105,16 @@ impl Throttle {
             let due = start + Duration::from_secs_f64(self.bytes as f64 / self.limit as f64);
             (due > now).then_some(due)
         });
-        own.max(shared)
+        let due = own.max(shared);
+        if let Some(at) = due {
+            self.paused.set(at);
+        }
+        due
+    }
+
+    /// Where the latest pause ends, as the transfer's session reads it.
+    pub(crate) fn pause_end(&self) -> PauseEnd {
+        self.paused.clone()
     }
 }
 

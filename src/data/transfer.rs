@@ -616,6 +616,12 @@ impl Transfer {
         Arc::clone(&self.bytes)
     }
 
+    /// Where the latest pause of its bandwidth limit ends, readable while
+    /// the transfer runs (the session's stall timer).
+    pub(crate) fn pause_end(&self) -> super::PauseEnd {
+        self.throttle.pause_end()
+    }
+
     /// Seconds since the first byte moved (0 if none moved yet).
     pub fn elapsed(&self, now: Instant) -> f64 {
         self.started

@@ -66,7 +66,7 @@ impl ServerProcess {
             return Ok(());
         };
         sys::terminate(pid);
-        let deadline = Instant::now() + self.grace + EXIT_SLACK;
+        let deadline = crate::session::later(Instant::now(), self.grace.saturating_add(EXIT_SLACK));
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => {}

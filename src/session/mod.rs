@@ -41,6 +41,7 @@ mod queue;
 #[cfg(test)]
 mod tests;
 mod timers;
+pub(crate) use timers::later;
 mod transfer;
 
 use queue::Received;
@@ -722,7 +723,7 @@ impl Session {
                 if self.security.control() {
                     // implicit TLS: the greeting waits for the handshake
                     let hs = self.ctx.config.tls.as_ref().map(|t| t.handshake_timeout);
-                    self.timers.ctrl_tls = hs.map(|d| now + d);
+                    self.timers.ctrl_tls = hs.map(|d| later(now, d));
                 }
             }
             Input::Line(line) => {
@@ -791,7 +792,7 @@ impl Session {
                         self.say_shutdown(&mut out);
                     } else {
                         // the transfer may finish for the grace period
-                        self.timers.grace = Some(now + self.ctx.config.shutdown_grace);
+                        self.timers.grace = Some(later(now, self.ctx.config.shutdown_grace));
                     }
                 }
             }

@@ -116,7 +116,7 @@ impl Session {
         };
         let window = policy.commands_window;
         let step = window / policy.max_commands;
-        let tat = self.commands_tat.map_or(now, |t| t.max(now)) + step;
+        let tat = later(self.commands_tat.map_or(now, |t| t.max(now)), step);
         self.commands_tat = Some(tat);
         if tat.saturating_duration_since(now) <= window {
             return false;

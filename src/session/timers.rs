@@ -12,7 +12,7 @@
 //! | active connect (PORT/EPRT) | `data_timeout` (30 s without one) | `425` |
 //! | data connection open without a transfer | `data_timeout` | `421`, close |
 //! | TLS handshake on the data connection | `handshake_timeout` | `522` (in a transfer), else `421` and close |
-//! | a transfer that moves no byte | `data_timeout` | `421`, close |
+//! | a transfer that moves no byte (a pause its bandwidth limit imposes does not count) | `data_timeout` | `421`, close |
 //! | server shutdown while a transfer runs | `shutdown_grace` (5 s) | `426`, then `421`, close |
 //! | a closing connection whose client does not read | [`CLOSE_LINGER`] | the driver drops the unsent output |
 //! | an upload whose control connection was lost, data connection still open | [`UPLOAD_GRACE`] | the upload is stopped (the old file stays whole) |
@@ -36,6 +36,20 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(10);
 /// same time, and the last bytes are still on their way): ended, the upload
 /// is complete and kept; still open, it is stopped.
 pub const UPLOAD_GRACE: Duration = Duration::from_secs(2);
+
+/// The farthest a deadline is put: a duration past it (a timeout or ban
+/// time of `u64::MAX` seconds) is "never" in practice, and `Instant`
+/// cannot hold the sum.
+const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `t + d`, or `t` plus a century when the sum does not fit in an
+/// [`Instant`]: adding a configured duration (timeout, grace, ban time)
+/// must not panic, whatever its size.
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d.min(FAR))
+        .or_else(|| t.checked_add(FAR))
+        .unwrap_or(t)
+}
 
 /// How long an active connect may take when no data timeout is configured.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,11 +131,11 @@ impl Session {
         }
         let cfg = &self.ctx.config;
         if let (Some((_, at)), Some(limit)) = (t.progress, cfg.data_timeout) {
-            d = earliest(d, Some(at + limit));
+            d = earliest(d, Some(later(at, limit)));
         }
         if !self.busy() {
             if let Some(limit) = cfg.timeout {
-                d = earliest(d, Some(t.active_at + limit));
+                d = earliest(d, Some(later(t.active_at, limit)));
             }
         }
         d
@@ -206,9 +220,17 @@ impl Session {
         let abort = self.transfer.abort();
         if let (Some(r), Some(limit)) = (self.transfer.running(), self.ctx.config.data_timeout) {
             let bytes = r.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            // a pause the bandwidth limit imposed (the server's own, or the
+            // user's shared by many sessions, seconds or minutes long at a
+            // few bytes per second) is no stall: count from its end
+            if let (Some(end), Some((seen, at))) = (r.paused.latest(), self.timers.progress) {
+                if end > at {
+                    self.timers.progress = Some((seen, end));
+                }
+            }
             match self.timers.progress {
                 Some((seen, _)) if seen != bytes => self.timers.progress = Some((bytes, now)),
-                Some((_, at)) if now >= at + limit && abort.is_none() => {
+                Some((_, at)) if now >= later(at, limit) && abort.is_none() => {
                     log::info!("{} data connection stalled", self.prefix);
                     self.abort_transfer(AbortReason::Stalled, out);
                 }
@@ -228,7 +250,7 @@ impl Session {
                 .ctx
                 .config
                 .timeout
-                .is_some_and(|limit| now >= self.timers.active_at + limit)
+                .is_some_and(|limit| now >= later(self.timers.active_at, limit))
         {
             self.reply_info(out, Reply::new(421, "Control connection timed out."));
             self.close(out);
@@ -265,9 +287,9 @@ impl Session {
         for a in out {
             match a {
                 Action::StartTls | Action::StopTls => {
-                    self.timers.ctrl_tls = hs.map(|d| now + d);
+                    self.timers.ctrl_tls = hs.map(|d| later(now, d));
                 }
-                Action::SecureData => self.timers.data_tls = hs.map(|d| now + d),
+                Action::SecureData => self.timers.data_tls = hs.map(|d| later(now, d)),
                 Action::StartTransfer(_) => self.timers.progress = Some((0, now)),
                 Action::Close => {
                     self.timers.linger.get_or_insert(now + CLOSE_LINGER);
@@ -286,11 +308,11 @@ impl Session {
         if state != self.timers.data_for {
             self.timers.data_for = state;
             self.timers.data = match state {
-                (DataState::PassiveListening, _) => data_timeout.map(|d| now + d),
+                (DataState::PassiveListening, _) => data_timeout.map(|d| later(now, d)),
                 (DataState::ActiveConnecting, _) => {
-                    Some(now + data_timeout.unwrap_or(CONNECT_TIMEOUT))
+                    Some(later(now, data_timeout.unwrap_or(CONNECT_TIMEOUT)))
                 }
-                (DataState::Connected, false) => data_timeout.map(|d| now + d),
+                (DataState::Connected, false) => data_timeout.map(|d| later(now, d)),
                 _ => None,
             };
         }

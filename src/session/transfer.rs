@@ -26,6 +26,8 @@ const STORAGE_FULL: [i32; 4] = {
 pub(super) struct Running {
     pub(super) cmd: TransferCmd,
     pub(super) bytes: Arc<AtomicU64>,
+    /// Where the latest pause of the transfer's bandwidth limit ends.
+    pub(super) paused: crate::data::PauseEnd,
     pub(super) started: SystemTime,
     /// Why the session stopped it, if it did (its end then comes back as
     /// [`TransferError::Aborted`]).
@@ -137,6 +139,7 @@ impl Session {
         self.transfer = TransferState::Running(Running {
             cmd: t.cmd,
             bytes: t.byte_counter(),
+            paused: t.pause_end(),
             started: now,
             abort: None,
         });

@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::session::later;
 use crate::sys::SharedWords;
 
 /// Words before the first slot (the lock, then padding to a cache line).
@@ -473,7 +474,7 @@ impl SharedState {
 
     /// Ban `ip` until `ban_time` from `now` (a longer ban stays).
     pub(crate) fn ban_ip(&self, ip: IpAddr, ban_time: Duration, now: Instant) {
-        let until = self.nanos(now + ban_time);
+        let until = self.nanos(later(now, ban_time));
         let _lock = self.lock();
         let e = self.ban(self.ban_entry(ip_words(ip)));
         e[4].fetch_max(until, Ordering::Relaxed);
@@ -504,7 +505,7 @@ impl SharedState {
         if count >= u64::from(max.max(1)) {
             e[0].store(USED, Ordering::Relaxed);
             e[3].store(0, Ordering::Relaxed);
-            e[4].fetch_max(self.nanos(now + ban_time), Ordering::Relaxed);
+            e[4].fetch_max(self.nanos(later(now, ban_time)), Ordering::Relaxed);
             true
         } else {
             e[0].store(USED | count, Ordering::Relaxed);

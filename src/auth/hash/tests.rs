@@ -102,3 +102,44 @@ fn constant_time_eq_compares_whole_strings() {
     assert!(!constant_time_eq(b"ab", b"abc"));
     assert!(constant_time_eq(b"", b""));
 }
+
+/// A stored hash sets what each login attempt costs, a wrong password's
+/// (and an unknown user's, through the decoy) too: costs far above the
+/// defaults are refused when the hash is read, and never paid by
+/// `verify` (2 GiB per attempt, or days of CPU, otherwise).
+#[test]
+fn hashes_that_cost_too_much_per_attempt_are_refused() {
+    const SALT_AND_OUTPUT: &str =
+        "1JPUNM4h839aYqhlgwr1ZA$vZ1cGB8qmY6Xc8Sawfqb9tnbXno61o+LLfvUoCtlJbo";
+    let bcrypt = "7yrbzE4qBfObfldmgueHLeinNv/WRV4YnHpQqQjQepBaRA2EOefI2";
+    let sha = "oQNn147N8A19n6f.$ZkseCKwreV86WXtu0639b7N05jsXeukBYfgJ8XkWKm1GBkdAu6yW1bqb5apSGjtIRkIQhdI1HKWV/ccJ358Ho/";
+    let too_costly = [
+        format!("$argon2id$v=19$m=2097152,t=1,p=4${SALT_AND_OUTPUT}"),
+        format!("$argon2id$v=19$m=4294967295,t=1,p=1${SALT_AND_OUTPUT}"),
+        format!("$argon2id$v=19$m=19456,t=4294967295,p=1${SALT_AND_OUTPUT}"),
+        format!("$argon2i$v=19$m=65536,t=100,p=1${SALT_AND_OUTPUT}"),
+        format!("$2b$31${bcrypt}"),
+        format!("$2y$17${bcrypt}"),
+        format!("$6$rounds=999999999${sha}"),
+        format!("$5$rounds=1000001${sha}"),
+    ];
+    for stored in &too_costly {
+        let e = check_format(stored).expect_err(stored);
+        assert!(e.to_string().contains("too high"), "{stored}: {e}");
+        let t = std::time::Instant::now();
+        assert!(verify(stored, PASSWORD).is_err(), "{stored}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "{stored}");
+    }
+    let fine = [
+        format!("$argon2id$v=19$m=65536,t=3,p=4${SALT_AND_OUTPUT}"),
+        format!("$argon2id$v=19$m=262144,t=4,p=1${SALT_AND_OUTPUT}"),
+        format!("$2b$16${bcrypt}"),
+        format!("$6$rounds=1000000${sha}"),
+        format!("$6$rounds=5000${sha}"),
+    ];
+    for stored in &fine {
+        assert_eq!(check_format(stored), Ok(()), "{stored}");
+    }
+    assert!(check_format(&format!("$2b$xx${bcrypt}")).is_err());
+    assert!(check_format(&format!("$6$rounds=lots${sha}")).is_err());
+}

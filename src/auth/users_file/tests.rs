@@ -378,3 +378,61 @@ fn the_decoy_hash_is_of_the_most_common_method() {
     assert_eq!(users.current().decoy, None);
     assert_eq!(users.authenticate("x", "y"), Err(AuthError::Failed));
 }
+
+/// A FIFO or a device put where the users file was is refused, not read:
+/// the forking models' parent reloads in the loop that accepts
+/// connections, and a FIFO blocked it in `open(2)` for good (no new
+/// connection was accepted), `/dev/zero` would fill the memory.
+#[cfg(unix)]
+#[test]
+fn a_users_file_that_is_no_regular_file_is_refused_at_once() {
+    let (tmp, path) = setup(&format!(
+        "[[user]]\nname = \"a\"\npassword = \"{MD5}\"\nhome = \"home\"\n"
+    ));
+    let users = Arc::new(UsersFile::load(&path).unwrap());
+    std::fs::remove_file(&path).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let zero = tmp.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let u = Arc::clone(&users);
+    std::thread::spawn(move || {
+        let fifo = u.reload();
+        let _ = tx.send((fifo, UsersFile::load(&zero).map(|_| ())));
+    });
+    let (fifo, zero) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("reading a FIFO in place of the users file blocked");
+    assert!(fifo.unwrap_err().message().contains("not a regular file"));
+    assert!(zero.unwrap_err().message().contains("not a regular file"));
+    assert!(users.authenticate("a", PASSWORD).is_ok(), "old table kept");
+}
+
+/// A users file beyond the size limit is refused without reading it all.
+#[test]
+fn a_huge_users_file_is_refused() {
+    let (_tmp, path) = setup("");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(MAX_FILE_BYTES + 1).unwrap();
+    let e = UsersFile::load(&path).unwrap_err();
+    assert!(e.message().contains("larger than"), "{e}");
+}
+
+/// A reload that finds the file empty keeps the accounts in force: the
+/// file is being rewritten in place (`cat new > users.toml` truncates it
+/// first), and taking it refused every login until the next SIGHUP. At
+/// start an empty file is still a valid one (no accounts).
+#[test]
+fn a_reload_of_an_emptied_file_keeps_the_accounts() {
+    let (_tmp, path) = setup(&format!(
+        "[[user]]\nname = \"a\"\npassword = \"{MD5}\"\nhome = \"home\"\n"
+    ));
+    let users = UsersFile::load(&path).unwrap();
+    for empty in ["", "\n", " \r\n\t\n"] {
+        std::fs::write(&path, empty).unwrap();
+        let e = users.reload().unwrap_err();
+        assert!(e.message().contains("empty"), "{e}");
+        assert!(users.authenticate("a", PASSWORD).is_ok(), "old table kept");
+    }
+    assert!(UsersFile::load(&path).unwrap().usernames().is_empty());
+}

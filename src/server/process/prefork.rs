@@ -189,8 +189,14 @@ fn stop_workers(server: &FtpServer, poll: &mut Poll, mut pool: HashMap<usize, Wo
     for w in pool.values() {
         sys::terminate(w.pid);
     }
-    let deadline =
-        std::time::Instant::now() + server.ctx.config.shutdown_grace + Duration::from_secs(10);
+    let deadline = crate::session::later(
+        std::time::Instant::now(),
+        server
+            .ctx
+            .config
+            .shutdown_grace
+            .saturating_add(Duration::from_secs(10)),
+    );
     let mut events = Events::with_capacity(64);
     let mut buf = [0u8; 4096];
     while !pool.is_empty() {

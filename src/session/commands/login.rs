@@ -35,6 +35,17 @@ impl Session {
             self.reply(out, Reply::new(503, "Login with USER first."));
             return;
         };
+        // a session opened before its address was banned guesses no more
+        // passwords (else a client opens many connections first, then
+        // guesses on each of them for as long as they last)
+        if self.ctx.config.ban.is_some() {
+            let ip = canonical_ip(self.remote.ip());
+            if let Some(left) = self.ctx.shared.banned(ip, self.now) {
+                self.warn_reply(out, crate::session::replies::banned(left));
+                self.close(out);
+                return;
+            }
+        }
         let password = show(arg);
         // The check may block (password hashing, a database): the driver runs
         // it where it likes and answers with Input::LoginDone.
@@ -135,7 +146,7 @@ impl Session {
         if delay.is_zero() {
             out.extend(held);
         } else {
-            self.timers.hold = Some((self.now + delay, held));
+            self.timers.hold = Some((crate::session::later(self.now, delay), held));
         }
     }
 
@@ -199,7 +210,19 @@ impl AccountRefusal {
     ) -> Option<AccountRefusal> {
         let limits = &account.limits;
         let ip = canonical_ip(client);
-        if !limits.allow_from.is_empty() && !limits.allow_from.iter().any(|n| n.contains(&ip)) {
+        // an IPv4 client is also its IPv4-mapped IPv6 address: a network
+        // written in that form (`::ffff:10.0.0.0/104`, what a dual-stack
+        // listener's log shows) admits it too
+        let mapped = match ip {
+            std::net::IpAddr::V4(v4) => std::net::IpAddr::V6(v4.to_ipv6_mapped()),
+            v6 => v6,
+        };
+        if !limits.allow_from.is_empty()
+            && !limits
+                .allow_from
+                .iter()
+                .any(|n| n.contains(&ip) || (mapped_net(n) && n.contains(&mapped)))
+        {
             return Some(AccountRefusal::Address(ip));
         }
         if limits.tls_required && !tls {
@@ -222,5 +245,14 @@ impl AccountRefusal {
                 "TLS is required and the control connection is clear".into()
             }
         }
+    }
+}
+
+/// Whether `net` lies within the IPv4-mapped range `::ffff:0:0/96` (so
+/// that `::/0`, "every IPv6 client", does not admit IPv4 ones).
+fn mapped_net(net: &ipnet::IpNet) -> bool {
+    match net {
+        ipnet::IpNet::V6(n) => n.prefix_len() >= 96 && n.network().to_ipv4_mapped().is_some(),
+        ipnet::IpNet::V4(_) => false,
     }
 }

@@ -252,6 +252,9 @@ fn an_account_logs_in_from_inside_its_networks() {
         // a dual-stack listener sees IPv4 clients as mapped addresses
         (&["127.0.0.0/8"][..], "[::ffff:127.0.0.1]:40000"),
         (&["::1/128"][..], "[::1]:40000"),
+        // and a network written in the mapped form admits the IPv4 client
+        (&["::ffff:127.0.0.0/104"][..], "127.0.0.1:40000"),
+        (&["::ffff:127.0.0.1/128"][..], "[::ffff:127.0.0.1]:40000"),
     ] {
         let limits = allow_from(nets);
         let mut h = Scenario::new()
@@ -260,6 +263,17 @@ fn an_account_logs_in_from_inside_its_networks() {
             .build();
         h.login_as("user", "12345");
     }
+}
+
+/// `::/0` is every IPv6 client, not the IPv4 ones (whose mapped forms it
+/// holds too).
+#[test]
+fn an_ipv6_network_outside_the_mapped_range_does_not_admit_ipv4() {
+    let mut h = Scenario::new()
+        .authorizer(|a, _| a.set_limits("user", allow_from(&["::/0"])).unwrap())
+        .build();
+    let a = right_password_refused(&mut h);
+    assert_eq!(texts(&a), ["530 Login not allowed from this address."]);
 }
 
 #[test]
