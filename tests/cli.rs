@@ -89,6 +89,45 @@ fn bad_options_give_one_error_line_and_exit_2() {
         (&["--timeout", "soon"], "soon"),
         (&["-n", "not-an-ip"], "not-an-ip"),
         (&["-u"], "--username"),
+        // options that do not apply, or contradict each other: refused,
+        // never silently ignored
+        (&["--workers", "2"], "--workers"),
+        (&["--workers", "2", "--concurrency", "async"], "--workers"),
+        (
+            &["--workers", "2", "--concurrency", "multi-proc"],
+            "--workers",
+        ),
+        (&["-P", "secret"], "-P"),
+        (&["-u", "", "-P", "x"], "-u"),
+        (&["-u", "bob\r\nx", "-P", "x"], "control"),
+        (&["-u", "anonymous", "-P", "secret"], "anonymous"),
+        (&["-u", "Anonymous", "-P", "secret"], "anonymous"),
+        (&["-n", "::1"], "::1"),
+        (
+            &["--ban-after-failed-logins", "0"],
+            "--ban-after-failed-logins",
+        ),
+        (
+            &["--ban-after-commands", "1/1e-300"],
+            "--ban-after-commands",
+        ),
+        (
+            &["--ban-after-commands", "4000000000/0.001"],
+            "--ban-after-commands",
+        ),
+        (&["--unix-users", "--users-file", "/x.toml"], "choose one"),
+        (&["--users-file", "/x.toml", "--unix-users"], "choose one"),
+        (&["--db-url", "host=/x", "--unix-users"], "choose one"),
+        (
+            &["--db-url", "host=/x", "--users-file", "/x.toml"],
+            "choose one",
+        ),
+        (&["--db-url", "host=/x", "-d", "/tmp"], "-d"),
+        (
+            &["--unix-users", "--pam-service", "no-such-service-here"],
+            "no-such-service-here",
+        ),
+        (&["--unix-users", "--pam-service", "../passwd"], "../passwd"),
     ];
     for (args, mention) in cases {
         let mut all = vec!["-i", "127.0.0.1"];

@@ -780,8 +780,11 @@ fn cli_db_commands_and_db_url() {
     for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
         let daemon = Daemon::start(&["--db-url", &url, "--concurrency", model, "-w"]);
         assert!(daemon.is_none(), "--db-url with -w must be refused");
-        let daemon = Daemon::start(&["--db-url", &url, "--concurrency", model, "--workers", "2"])
-            .expect("started");
+        let mut args = vec!["--db-url", &url, "--concurrency", model];
+        if model == "pre-fork" {
+            args.extend(["--workers", "2"]);
+        }
+        let daemon = Daemon::start(&args).expect("started");
         let mut c = ftp(daemon.addr, "alice", "secret");
         c.put_file("cli.txt", &mut &b"via --db-url"[..]).unwrap();
         assert_eq!(
