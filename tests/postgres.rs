@@ -707,6 +707,24 @@ fn rows_become_accounts() {
     assert!(unknown > Duration::from_millis(1), "{unknown:?}");
 }
 
+/// Deadlines too long for the database or the clock (`Duration::MAX`)
+/// are clamped, not a panic or a refused `SET statement_timeout`.
+#[test]
+fn huge_deadlines_are_clamped() {
+    let Some(pg) = PgCluster::start() else { return };
+    let homes = Homes::new();
+    fill(&pg, &homes);
+    for pool_size in [0, 1] {
+        let mut options = PgOptions::default();
+        options.pool_size = pool_size;
+        options.statement_timeout = Duration::MAX;
+        options.connect_timeout = Duration::from_secs(10);
+        let auth = PgAuthorizer::with_options(&pg.url(), options).unwrap();
+        auth.check().unwrap();
+        assert!(auth.authenticate("alice", "alice-pw").is_ok());
+    }
+}
+
 /// `ftpdlib db init` (twice), `ftpdlib db add-user`, and a server started
 /// with `--db-url` in each concurrency model.
 #[test]
@@ -727,6 +745,10 @@ fn cli_db_commands_and_db_url() {
         )
     };
     let url = pg.url();
+    // the tables missing: the hint
+    let (code, _, err) = run(&["--db-url", &pg.url(), "-p", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("db init"), "{err}");
     for _ in 0..2 {
         let (code, out, err) = run(&["db", "init", "--db-url", &url]);
         assert_eq!(code, Some(0), "{out}{err}");
@@ -776,6 +798,7 @@ fn cli_db_commands_and_db_url() {
     let (code, _, err) = run(&["--db-url", &dead, "-p", "0"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("users database"), "{err}");
+    assert!(!err.contains("db init"), "no tables are missing: {err}");
 
     for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
         let daemon = Daemon::start(&["--db-url", &url, "--concurrency", model, "-w"]);

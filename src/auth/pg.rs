@@ -643,7 +643,11 @@ impl Connector {
             .enable_all()
             .build()
             .map_err(|e| ConnectError(format!("could not start a connection's runtime: {e}")))?;
-        let ms = self.statement_timeout.as_millis().max(1);
+        // PostgreSQL takes 1 ms to i32::MAX ms (0 would mean none)
+        let ms = self
+            .statement_timeout
+            .as_millis()
+            .clamp(1, i32::MAX as u128);
         let setup = format!("SET statement_timeout = {ms}");
         let connecting = async {
             let (client, mut connection) = self.config.connect(self.tls.clone()).await?;
@@ -682,7 +686,9 @@ impl Connector {
             broken: false,
             // the server's statement_timeout ends a slow statement first;
             // this covers a server that stopped answering at all
-            limit: self.statement_timeout + Duration::from_secs(1),
+            limit: self
+                .statement_timeout
+                .saturating_add(Duration::from_secs(1)),
         };
         if let Err(e) = set {
             conn.broken = true;

@@ -672,8 +672,16 @@ fn db_authorizer(
         options.pool_size = 0;
     }
     let auth = PgAuthorizer::with_options(url, options).map_err(|e| e.to_string())?;
-    auth.check()
-        .map_err(|e| format!("can't use the users database: {e} (did `ftpdlib db init` run?)"))?;
+    auth.check().map_err(|e| {
+        let e = e.to_string();
+        // the hint only where it helps: the tables are missing
+        let hint = if e.contains("relation") && e.contains("does not exist") {
+            " (did `ftpdlib db init` run?)"
+        } else {
+            ""
+        };
+        format!("can't use the users database: {e}{hint}")
+    })?;
     Ok(std::sync::Arc::new(auth))
 }
 
