@@ -554,3 +554,28 @@ fn tls_options_start_explicit_and_implicit_ftps() {
     let url = format!("ftps://{}/hello.txt", daemon.addr);
     assert_eq!(curl(&[&url]), b"hello over tls");
 }
+
+/// System-user options with values that would start another server than
+/// asked: anonymous (any password) as root, empty names in the user lists.
+#[test]
+fn bad_system_user_options_give_one_error_line() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: --unix-users needs root");
+        return;
+    }
+    let cases: &[(&[&str], &str)] = &[
+        (&["--anonymous-user", "root"], "uid 0"),
+        (&["--allowed-users", ""], "--allowed-users"),
+        (&["--allowed-users", "alice,,bob"], "--allowed-users"),
+        (&["--rejected-users", ","], "--rejected-users"),
+    ];
+    for (args, mention) in cases {
+        let mut all = vec!["-i", "127.0.0.1", "-p", "0", "--unix-users"];
+        all.extend(args.iter());
+        let (code, _, err) = run_bounded(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err:?}");
+        assert!(lines[0].contains(mention), "{args:?}: {err:?}");
+    }
+}

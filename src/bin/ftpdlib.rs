@@ -228,6 +228,19 @@ impl UnixUsers {
     /// The authorizer these options describe.
     #[cfg(unix)]
     fn authorizer(&self) -> Result<ftpdlib::auth::UnixAuthorizer, String> {
+        for (option, users) in [
+            ("--allowed-users", &self.allowed_users),
+            ("--rejected-users", &self.rejected_users),
+        ] {
+            if let Some(users) = users {
+                if users.is_empty() || users.iter().any(|u| u.trim().is_empty()) {
+                    return Err(format!(
+                        "{option}: an empty user name in {:?}",
+                        users.join(",")
+                    ));
+                }
+            }
+        }
         let mut auth = ftpdlib::auth::UnixAuthorizer::new()
             .confine_to_home(self.confine_to_home)
             .require_valid_shell(!self.any_shell);
