@@ -89,6 +89,45 @@ fn bad_options_give_one_error_line_and_exit_2() {
         (&["--timeout", "soon"], "soon"),
         (&["-n", "not-an-ip"], "not-an-ip"),
         (&["-u"], "--username"),
+        // options that do not apply, or contradict each other: refused,
+        // never silently ignored
+        (&["--workers", "2"], "--workers"),
+        (&["--workers", "2", "--concurrency", "async"], "--workers"),
+        (
+            &["--workers", "2", "--concurrency", "multi-proc"],
+            "--workers",
+        ),
+        (&["-P", "secret"], "-P"),
+        (&["-u", "", "-P", "x"], "-u"),
+        (&["-u", "bob\r\nx", "-P", "x"], "control"),
+        (&["-u", "anonymous", "-P", "secret"], "anonymous"),
+        (&["-u", "Anonymous", "-P", "secret"], "anonymous"),
+        (&["-n", "::1"], "::1"),
+        (
+            &["--ban-after-failed-logins", "0"],
+            "--ban-after-failed-logins",
+        ),
+        (
+            &["--ban-after-commands", "1/1e-300"],
+            "--ban-after-commands",
+        ),
+        (
+            &["--ban-after-commands", "4000000000/0.001"],
+            "--ban-after-commands",
+        ),
+        (&["--unix-users", "--users-file", "/x.toml"], "choose one"),
+        (&["--users-file", "/x.toml", "--unix-users"], "choose one"),
+        (&["--db-url", "host=/x", "--unix-users"], "choose one"),
+        (
+            &["--db-url", "host=/x", "--users-file", "/x.toml"],
+            "choose one",
+        ),
+        (&["--db-url", "host=/x", "-d", "/tmp"], "-d"),
+        (
+            &["--unix-users", "--pam-service", "no-such-service-here"],
+            "no-such-service-here",
+        ),
+        (&["--unix-users", "--pam-service", "../passwd"], "../passwd"),
     ];
     for (args, mention) in cases {
         let mut all = vec!["-i", "127.0.0.1"];
@@ -514,4 +553,29 @@ fn tls_options_start_explicit_and_implicit_ftps() {
     );
     let url = format!("ftps://{}/hello.txt", daemon.addr);
     assert_eq!(curl(&[&url]), b"hello over tls");
+}
+
+/// System-user options with values that would start another server than
+/// asked: anonymous (any password) as root, empty names in the user lists.
+#[test]
+fn bad_system_user_options_give_one_error_line() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: --unix-users needs root");
+        return;
+    }
+    let cases: &[(&[&str], &str)] = &[
+        (&["--anonymous-user", "root"], "uid 0"),
+        (&["--allowed-users", ""], "--allowed-users"),
+        (&["--allowed-users", "alice,,bob"], "--allowed-users"),
+        (&["--rejected-users", ","], "--rejected-users"),
+    ];
+    for (args, mention) in cases {
+        let mut all = vec!["-i", "127.0.0.1", "-p", "0", "--unix-users"];
+        all.extend(args.iter());
+        let (code, _, err) = run_bounded(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err:?}");
+        assert!(lines[0].contains(mention), "{args:?}: {err:?}");
+    }
 }

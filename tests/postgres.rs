@@ -154,6 +154,31 @@ impl PgCluster {
         assert!(ok, "pg_ctl stop failed: {}", self.log());
     }
 
+    /// Stop every process of the cluster (SIGSTOP) until the guard is
+    /// dropped (SIGCONT).
+    fn freeze(&self) -> Frozen {
+        let pid = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
+        let pid: i32 = pid.lines().next().unwrap().trim().parse().unwrap();
+        let out = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .unwrap();
+        let mut pids = vec![pid];
+        pids.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(|p| p.parse::<i32>().unwrap()),
+        );
+        let frozen = Frozen(pids);
+        for &p in &frozen.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGSTOP,
+            );
+        }
+        frozen
+    }
+
     /// The URL of its `postgres` database, by TCP.
     fn url(&self) -> String {
         format!(
@@ -188,6 +213,20 @@ impl Drop for PgCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// Processes stopped by [`PgCluster::freeze`], continued when dropped.
+struct Frozen(Vec<i32>);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGCONT,
+            );
+        }
     }
 }
 
@@ -443,7 +482,146 @@ fn database_stopped_and_started() {
     drop(server);
 }
 
-each_model!(logins_and_permissions, database_stopped_and_started);
+/// The database frozen (every process of the cluster stopped with
+/// SIGSTOP: the kernel still accepts connections and data, nobody
+/// answers) under a running server, after a login left a connection in
+/// the pool: logins are refused within their deadlines instead of waiting
+/// for ever; thawed, logins work again.
+fn database_frozen_and_thawed() {
+    let Some(pg) = PgCluster::start() else { return };
+    let homes = Homes::new();
+    fill(&pg, &homes);
+    let mut options = quick();
+    options.statement_timeout = Duration::from_secs(2);
+    let auth = Arc::new(PgAuthorizer::with_options(&pg.url(), options).unwrap());
+    let server = serve(auth);
+    let addr = server.addr;
+    assert_code(&try_login(addr, "alice", "alice-pw"), "230");
+    let mut kept = Raw::connect(addr);
+    kept.login("bob", "bob-pw");
+
+    let frozen = pg.freeze();
+    for _ in 0..2 {
+        let start = Instant::now();
+        let r = try_login(addr, "alice", "alice-pw");
+        assert!(r.starts_with("530") || r.starts_with("421"), "{r}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "refused after {:?}",
+            start.elapsed()
+        );
+    }
+    assert_code(&kept.cmd("NOOP"), "200");
+    drop(frozen);
+
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = try_login(addr, "alice", "alice-pw");
+        if r.starts_with("230") {
+            break;
+        }
+        assert!(Instant::now() < end, "no login since the thaw: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..4 {
+        assert_code(&try_login(addr, "bob", "bob-pw"), "230");
+    }
+    drop(server);
+}
+
+each_model!(
+    logins_and_permissions,
+    database_stopped_and_started,
+    database_frozen_and_thawed
+);
+
+/// A listener that accepts connections and never says a word (a stopped
+/// or wedged server, as seen by a client); the connections stay open.
+fn silent_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming() {
+            held.push(c);
+        }
+    });
+    addr
+}
+
+/// A database that accepts and never answers: every call gives up within
+/// its deadline (the driver's own connect timeout covers only the socket),
+/// with a pool and without, and the command line exits 2 instead of
+/// waiting for ever.
+#[test]
+fn a_database_that_never_answers_is_given_up() {
+    let addr = silent_server();
+    let url = format!("postgresql://postgres@{addr}/postgres?sslmode=disable");
+    for pool_size in [0, 2] {
+        let mut options = quick();
+        options.pool_size = pool_size;
+        let auth = PgAuthorizer::with_options(&url, options).unwrap();
+        let start = Instant::now();
+        // on a thread of its own, so that a wait for ever fails the test
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let checked = auth.check();
+            let login = auth.authenticate("alice", "alice-pw");
+            let _ = tx.send((checked, login));
+        });
+        let (checked, login) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a call waits for ever on a silent database");
+        assert!(checked.is_err());
+        match login {
+            Err(AuthError::Internal(e)) => assert!(
+                e.contains("no answer") || e.contains("within the connect timeout"),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "gave up after {:?}",
+            start.elapsed()
+        );
+    }
+    let bin = env!("CARGO_BIN_EXE_ftpdlib");
+    for args in [
+        &["--db-url", &url, "-i", "127.0.0.1", "-p", "0"][..],
+        &["db", "init", "--db-url", &url][..],
+    ] {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ftpdlib {args:?} waits for ever on a silent database");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
 
 /// A row's columns become the account: home, letters, overrides (absolute
 /// and relative paths), messages and limits; unusable rows refuse.
@@ -529,6 +707,24 @@ fn rows_become_accounts() {
     assert!(unknown > Duration::from_millis(1), "{unknown:?}");
 }
 
+/// Deadlines too long for the database or the clock (`Duration::MAX`)
+/// are clamped, not a panic or a refused `SET statement_timeout`.
+#[test]
+fn huge_deadlines_are_clamped() {
+    let Some(pg) = PgCluster::start() else { return };
+    let homes = Homes::new();
+    fill(&pg, &homes);
+    for pool_size in [0, 1] {
+        let mut options = PgOptions::default();
+        options.pool_size = pool_size;
+        options.statement_timeout = Duration::MAX;
+        options.connect_timeout = Duration::from_secs(10);
+        let auth = PgAuthorizer::with_options(&pg.url(), options).unwrap();
+        auth.check().unwrap();
+        assert!(auth.authenticate("alice", "alice-pw").is_ok());
+    }
+}
+
 /// `ftpdlib db init` (twice), `ftpdlib db add-user`, and a server started
 /// with `--db-url` in each concurrency model.
 #[test]
@@ -549,6 +745,10 @@ fn cli_db_commands_and_db_url() {
         )
     };
     let url = pg.url();
+    // the tables missing: the hint
+    let (code, _, err) = run(&["--db-url", &pg.url(), "-p", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("db init"), "{err}");
     for _ in 0..2 {
         let (code, out, err) = run(&["db", "init", "--db-url", &url]);
         assert_eq!(code, Some(0), "{out}{err}");
@@ -598,12 +798,16 @@ fn cli_db_commands_and_db_url() {
     let (code, _, err) = run(&["--db-url", &dead, "-p", "0"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("users database"), "{err}");
+    assert!(!err.contains("db init"), "no tables are missing: {err}");
 
     for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
         let daemon = Daemon::start(&["--db-url", &url, "--concurrency", model, "-w"]);
         assert!(daemon.is_none(), "--db-url with -w must be refused");
-        let daemon = Daemon::start(&["--db-url", &url, "--concurrency", model, "--workers", "2"])
-            .expect("started");
+        let mut args = vec!["--db-url", &url, "--concurrency", model];
+        if model == "pre-fork" {
+            args.extend(["--workers", "2"]);
+        }
+        let daemon = Daemon::start(&args).expect("started");
         let mut c = ftp(daemon.addr, "alice", "secret");
         c.put_file("cli.txt", &mut &b"via --db-url"[..]).unwrap();
         assert_eq!(

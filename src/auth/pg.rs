@@ -32,7 +32,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use postgres::types::Type;
+use tokio_postgres::types::Type;
 
 use super::{hash, Account, AccountLimits, AuthError, Authorizer};
 use crate::proto::perm::{DirOverride, PermTable, Perms};
@@ -127,12 +127,14 @@ pub struct PgOptions {
     /// session's process would otherwise hold a connection for the whole
     /// session (`ftpdlib --db-url` picks `0` for `multi-proc`).
     pub pool_size: u32,
-    /// The longest a login waits to connect, or for a pooled connection
-    /// (default 5 s).
+    /// The longest a login waits to connect (the socket, TLS,
+    /// authentication and the first statement), or for a pooled
+    /// connection (default 5 s).
     pub connect_timeout: Duration,
     /// The longest the database may spend on one statement
-    /// (`statement_timeout`, default 5 s); a dead peer is noticed by TCP
-    /// keepalives after about 10 s.
+    /// (`statement_timeout`, default 5 s); a server that does not answer
+    /// within 1 s more is given up (the connection is closed), and a dead
+    /// peer is noticed by TCP keepalives after about 10 s.
     pub statement_timeout: Duration,
     /// How long a pooled connection may stay unused before it is closed
     /// (default 10 minutes; `None`: kept).
@@ -241,9 +243,10 @@ impl PgAuthorizer {
     /// # Errors
     /// As [`PgAuthorizer::new`].
     pub fn with_options(url: &str, options: PgOptions) -> Result<Self, PgError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| PgError::Config(format!("bad database URL: {e}")))?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| {
+                PgError::Config(format!("bad database URL: {e}"))
+            })?;
         // each wait gets a deadline, unless the URL sets its own
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
@@ -263,16 +266,13 @@ impl PgAuthorizer {
         if config.get_application_name().is_none() {
             config.application_name("ftpdlib");
         }
-        // e.g. "relation already exists, skipping" from init_schema
-        config.notice_callback(|notice| {
-            log::debug!("PostgreSQL {}: {}", notice.severity(), notice.message());
-        });
         let tls = native_tls::TlsConnector::new()
             .map_err(|e| PgError::Config(format!("TLS connector: {e}")))?;
         Ok(PgAuthorizer {
             connector: Connector {
                 config,
                 tls: postgres_native_tls::MakeTlsConnector::new(tls),
+                connect_timeout: options.connect_timeout,
                 statement_timeout: options.statement_timeout,
                 valid_timeout: options.connect_timeout,
             },
@@ -294,9 +294,8 @@ impl PgAuthorizer {
     /// refuses a statement (e.g. no right to create tables).
     pub fn init_schema(&self) -> Result<(), PgError> {
         let mut client = self.connector.open().map_err(db_error)?;
-        let mut tx = client.transaction().map_err(db_error)?;
-        tx.batch_execute(SCHEMA).map_err(db_error)?;
-        tx.commit().map_err(db_error)
+        // several statements in one simple query: one transaction
+        client.batch_execute(SCHEMA).map_err(db_error)
     }
 
     /// Connect once and check that the tables are there (what a server
@@ -389,16 +388,15 @@ impl PgAuthorizer {
     }
 
     /// The rows of `username` (none for an unknown user).
-    fn fetch(&self, username: &str) -> Result<Vec<postgres::Row>, String> {
-        let params: [(&(dyn postgres::types::ToSql + Sync), Type); 1] = [(&username, Type::TEXT)];
+    fn fetch(&self, username: &str) -> Result<Vec<tokio_postgres::Row>, String> {
+        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] =
+            [(&username, Type::TEXT)];
         if self.options.pool_size == 0 {
             let mut client = self.connector.open().map_err(|e| e.to_string())?;
-            let rows = client
+            // closed (with a goodbye) when dropped
+            return client
                 .query_typed(LOGIN_QUERY, &params)
-                .map_err(|e| explain(&e))?;
-            // a clean goodbye; the answer is in hand either way
-            let _ = client.close();
-            return Ok(rows);
+                .map_err(|e| e.to_string());
         }
         let pool = self.pool()?;
         let mut conn = pool.get().map_err(|e| match e.to_string() {
@@ -408,7 +406,7 @@ impl PgAuthorizer {
             s => s,
         })?;
         conn.query_typed(LOGIN_QUERY, &params)
-            .map_err(|e| explain(&e))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -469,8 +467,11 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn from_rows(first: &postgres::Row, rows: &[postgres::Row]) -> Result<UserRow, String> {
-        let col = |e: postgres::Error| format!("unexpected column type: {}", explain(&e));
+    fn from_rows(
+        first: &tokio_postgres::Row,
+        rows: &[tokio_postgres::Row],
+    ) -> Result<UserRow, String> {
+        let col = |e: tokio_postgres::Error| format!("unexpected column type: {}", explain(&e));
         let max_sessions: i32 = first.try_get(6).map_err(col)?;
         let read_limit: i64 = first.try_get(7).map_err(col)?;
         let write_limit: i64 = first.try_get(8).map_err(col)?;
@@ -624,43 +625,179 @@ fn explain(e: &(dyn std::error::Error + 'static)) -> String {
 /// one-off connections of `pool_size` 0 and the admin calls).
 #[derive(Clone)]
 struct Connector {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     tls: postgres_native_tls::MakeTlsConnector,
+    /// The whole of connecting: the socket, TLS, authentication and the
+    /// first statement (the driver's own `connect_timeout` covers only the
+    /// socket, so a server that accepts and then says nothing, such as a
+    /// stopped one, would hold a login for ever).
+    connect_timeout: Duration,
     statement_timeout: Duration,
     /// How long a check of a pooled connection may wait for the server.
     valid_timeout: Duration,
 }
 
 impl Connector {
-    fn open(&self) -> Result<postgres::Client, ConnectError> {
-        let config = self.config.clone();
-        let tls = self.tls.clone();
-        // postgres builds a runtime per connection and panics if it can't
-        // (no file descriptors left): that is a failed connection here
-        let mut client =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.connect(tls)))
-                .map_err(|_| ConnectError("could not start a connection's runtime".into()))?
-                .map_err(ConnectError::from)?;
-        let ms = self.statement_timeout.as_millis().max(1);
-        client.batch_execute(&format!("SET statement_timeout = {ms}"))?;
-        Ok(client)
+    fn open(&self) -> Result<PgConn, ConnectError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConnectError(format!("could not start a connection's runtime: {e}")))?;
+        // PostgreSQL takes 1 ms to i32::MAX ms (0 would mean none)
+        let ms = self
+            .statement_timeout
+            .as_millis()
+            .clamp(1, i32::MAX as u128);
+        let setup = format!("SET statement_timeout = {ms}");
+        let connecting = async {
+            let (client, mut connection) = self.config.connect(self.tls.clone()).await?;
+            // driven by the runtime whenever a call waits on it
+            let io = tokio::spawn(async move {
+                loop {
+                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        // e.g. "relation already exists, skipping" from init_schema
+                        Some(Ok(tokio_postgres::AsyncMessage::Notice(n))) => {
+                            log::debug!("PostgreSQL {}: {}", n.severity(), n.message());
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            log::debug!("PostgreSQL connection ended: {}", explain(&e));
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            });
+            let set = client.batch_execute(&setup).await;
+            Ok::<_, tokio_postgres::Error>((client, io, set))
+        };
+        let (client, io, set) = rt
+            .block_on(async { tokio::time::timeout(self.connect_timeout, connecting).await })
+            .map_err(|_| {
+                ConnectError(format!(
+                    "no answer from the database within the connect timeout ({:?})",
+                    self.connect_timeout
+                ))
+            })??;
+        let mut conn = PgConn {
+            rt,
+            client: Some(client),
+            io,
+            broken: false,
+            // the server's statement_timeout ends a slow statement first;
+            // this covers a server that stopped answering at all
+            limit: self
+                .statement_timeout
+                .saturating_add(Duration::from_secs(1)),
+        };
+        if let Err(e) = set {
+            conn.broken = true;
+            return Err(e.into());
+        }
+        Ok(conn)
+    }
+}
+
+/// One connection to the database: the driver's client, and the runtime
+/// that moves its bytes, which runs only while a call waits, and each wait
+/// has a deadline. A connection whose call ran out of time is broken (its
+/// state is unknown) and is not used again.
+struct PgConn {
+    rt: tokio::runtime::Runtime,
+    /// `None` once closing.
+    client: Option<tokio_postgres::Client>,
+    io: tokio::task::JoinHandle<()>,
+    broken: bool,
+    /// The longest one statement may take, as seen from here.
+    limit: Duration,
+}
+
+impl PgConn {
+    /// Wait for `call` on this connection for at most `limit`.
+    fn call<'a, T, F>(
+        &'a mut self,
+        limit: Duration,
+        call: impl FnOnce(&'a tokio_postgres::Client) -> F,
+    ) -> Result<T, ConnectError>
+    where
+        F: std::future::Future<Output = Result<T, tokio_postgres::Error>> + 'a,
+    {
+        let Some(client) = self.client.as_ref() else {
+            return Err(ConnectError("the connection is closed".into()));
+        };
+        // (the timer must be made inside the runtime)
+        let call = call(client);
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(limit, call).await })
+        {
+            Ok(done) => done.map_err(ConnectError::from),
+            Err(_) => {
+                self.broken = true;
+                Err(ConnectError(format!(
+                    "no answer from the database within {limit:?}"
+                )))
+            }
+        }
+    }
+
+    fn query_typed(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)],
+    ) -> Result<Vec<tokio_postgres::Row>, ConnectError> {
+        let limit = self.limit;
+        self.call(limit, |c| c.query_typed(sql, params))
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> Result<(), ConnectError> {
+        let limit = self.limit;
+        self.call(limit, |c| c.batch_execute(sql))
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, ConnectError> {
+        let limit = self.limit;
+        self.call(limit, |c| c.execute(sql, params))
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        // A goodbye (Terminate) when the server still answers, for a
+        // moment at most; else the socket is just closed with the runtime.
+        if let Some(client) = self.client.take() {
+            let closed = client.is_closed();
+            drop(client);
+            if !self.broken && !closed {
+                let io = &mut self.io;
+                let _ = self
+                    .rt
+                    .block_on(async { tokio::time::timeout(Duration::from_millis(500), io).await });
+            }
+        }
     }
 }
 
 impl r2d2::ManageConnection for Connector {
-    type Connection = postgres::Client;
+    type Connection = PgConn;
     type Error = ConnectError;
 
-    fn connect(&self) -> Result<postgres::Client, ConnectError> {
+    fn connect(&self) -> Result<PgConn, ConnectError> {
         self.open()
     }
 
-    fn is_valid(&self, conn: &mut postgres::Client) -> Result<(), ConnectError> {
-        Ok(conn.is_valid(self.valid_timeout)?)
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
+        conn.call(self.valid_timeout, |c| async move {
+            c.simple_query("").await.map(|_| ())
+        })
     }
 
-    fn has_broken(&self, conn: &mut postgres::Client) -> bool {
-        conn.is_closed()
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.broken || conn.client.as_ref().map_or(true, |c| c.is_closed())
     }
 }
 
@@ -668,8 +805,8 @@ impl r2d2::ManageConnection for Connector {
 #[derive(Debug)]
 struct ConnectError(String);
 
-impl From<postgres::Error> for ConnectError {
-    fn from(e: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for ConnectError {
+    fn from(e: tokio_postgres::Error) -> Self {
         ConnectError(explain(&e))
     }
 }

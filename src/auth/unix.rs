@@ -168,9 +168,16 @@ impl UnixAuthorizer {
     /// overridden (pyftpdlib's `anonymous_user`).
     ///
     /// # Errors
-    /// [`AuthError::Internal`] when the system has no such user.
+    /// [`AuthError::Internal`] when the system has no such user, or it has
+    /// uid 0: anonymous logs in with any password, and as root its
+    /// sessions would read and write anything (`/etc/shadow`...).
     pub fn anonymous_user(mut self, user: &str) -> Result<Self, AuthError> {
         match User::from_name(user) {
+            Ok(Some(u)) if u.uid.is_root() => {
+                return Err(AuthError::Internal(format!(
+                    "anonymous user {user:?} has uid 0: anonymous would be root"
+                )))
+            }
             Ok(Some(_)) => {}
             Ok(None) => return Err(AuthError::Internal(format!("no such user {user:?}"))),
             Err(e) => return Err(AuthError::Internal(format!("looking up {user:?}: {e}"))),
@@ -352,6 +359,13 @@ impl Authorizer for UnixAuthorizer {
                 let user = lookup(anon)?.ok_or_else(|| {
                     AuthError::Internal(format!("anonymous user {anon:?} no longer exists"))
                 })?;
+                // checked again at each login: the user database may have
+                // changed since, and a rejected user is not let in this way
+                if user.uid.is_root() || self.rejected.contains(anon.as_str()) {
+                    return Err(AuthError::Internal(format!(
+                        "anonymous user {anon:?} is root or a rejected user: refused"
+                    )));
+                }
                 return self.account(ANONYMOUS, &user);
             }
         }

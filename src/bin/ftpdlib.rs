@@ -228,6 +228,19 @@ impl UnixUsers {
     /// The authorizer these options describe.
     #[cfg(unix)]
     fn authorizer(&self) -> Result<ftpdlib::auth::UnixAuthorizer, String> {
+        for (option, users) in [
+            ("--allowed-users", &self.allowed_users),
+            ("--rejected-users", &self.rejected_users),
+        ] {
+            if let Some(users) = users {
+                if users.is_empty() || users.iter().any(|u| u.trim().is_empty()) {
+                    return Err(format!(
+                        "{option}: an empty user name in {:?}",
+                        users.join(",")
+                    ));
+                }
+            }
+        }
         let mut auth = ftpdlib::auth::UnixAuthorizer::new()
             .confine_to_home(self.confine_to_home)
             .require_valid_shell(!self.any_shell);
@@ -257,6 +270,84 @@ impl UnixUsers {
     }
 }
 
+/// Options that contradict each other or do not apply to the rest of the
+/// command line: refused (one line, exit 2) rather than silently ignored,
+/// so that the server never starts with something else than asked.
+fn check_combination(cli: &Cli) -> Result<(), String> {
+    let sources = [
+        cli.db_url.is_some(),
+        cli.users_file.is_some(),
+        cli.unix.unix_users,
+    ];
+    if sources.iter().filter(|&&s| s).count() > 1 {
+        return Err(
+            "--db-url, --users-file and --unix-users are sources of accounts: choose one".into(),
+        );
+    }
+    if cli.workers.is_some() && cli.concurrency != "pre-fork" {
+        return Err(format!(
+            "--workers applies to --concurrency pre-fork only (not {:?})",
+            cli.concurrency
+        ));
+    }
+    if cli.db_url.is_some() && cli.directory.is_some() {
+        return Err("-d does not apply to --db-url (each user's row has its home)".into());
+    }
+    match cli.username.as_deref() {
+        Some("") => return Err("-u: the user name is empty".into()),
+        Some(u) if u.eq_ignore_ascii_case("anonymous") => {
+            return Err(
+                "-u anonymous: anonymous logs in with any password; leave out -u and -P for anonymous access"
+                    .into(),
+            )
+        }
+        Some(u) if u.contains(['\0', '\r', '\n']) => {
+            return Err(format!("-u {u:?}: a user name can't hold control characters"))
+        }
+        Some(_) => {}
+        None if cli.password.is_some() => {
+            return Err("-P needs -u (without -u, anonymous logs in with any password)".into())
+        }
+        None => {}
+    }
+    if let Some(IpAddr::V6(v6)) = cli.nat_address {
+        if v6.to_ipv4_mapped().is_none() {
+            return Err(format!(
+                "-n {v6}: PASV replies carry an IPv4 address only (IPv6 clients use EPSV)"
+            ));
+        }
+    }
+    if cli.ban_after_failed_logins == Some(0) {
+        return Err("--ban-after-failed-logins must be at least 1".into());
+    }
+    if let Some(service) = &cli.unix.pam_service {
+        pam_service_exists(service)?;
+    }
+    Ok(())
+}
+
+/// A PAM service named on the command line must have a configuration: for
+/// an unknown name PAM falls back to the `other` service, which checks
+/// something else than asked (on Debian, every system password).
+fn pam_service_exists(service: &str) -> Result<(), String> {
+    if service.is_empty() || service.contains(['/', '\0']) || service.starts_with('.') {
+        return Err(format!("--pam-service {service:?}: not a service name"));
+    }
+    let dirs = ["/etc/pam.d", "/usr/lib/pam.d", "/lib/pam.d"];
+    if dirs
+        .iter()
+        .any(|d| std::path::Path::new(d).join(service).is_file())
+        // Linux-PAM reads /etc/pam.conf only when /etc/pam.d is missing
+        || (!std::path::Path::new("/etc/pam.d").is_dir()
+            && std::path::Path::new("/etc/pam.conf").is_file())
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "--pam-service {service}: no such PAM service (/etc/pam.d/{service} is missing)"
+    ))
+}
+
 /// The ban policy the `--ban-*` options ask for (`None` without them).
 fn ban_policy(cli: &Cli) -> Result<Option<ftpdlib::config::BanPolicy>, String> {
     if cli.ban_after_failed_logins.is_none() && cli.ban_after_commands.is_none() {
@@ -281,8 +372,15 @@ fn ban_policy(cli: &Cli) -> Result<Option<ftpdlib::config::BanPolicy>, String> {
         if n == 0 || !(secs > 0.0 && secs <= 86_400.0) {
             return Err(bad());
         }
+        let window = Duration::from_secs_f64(secs);
+        // a window too short to share among n commands would never count one
+        if window < Duration::from_millis(1) || (window / n).is_zero() {
+            return Err(format!(
+                "invalid --ban-after-commands {spec:?}: the window is too short (at least 0.001 s)"
+            ));
+        }
         policy.max_commands = n;
-        policy.commands_window = Duration::from_secs_f64(secs);
+        policy.commands_window = window;
     }
     if let Some(t) = cli.ban_time {
         if t == 0 {
@@ -380,6 +478,9 @@ fn main() -> ExitCode {
         return fail(format_args!("can't open log file {}: {e}", path.display()));
     }
 
+    if let Err(e) = check_combination(&cli) {
+        return fail(e);
+    }
     let concurrency = match cli.concurrency.as_str() {
         "async" => ConcurrencyModel::Poll,
         "multi-thread" => ConcurrencyModel::ThreadPool,
@@ -453,11 +554,6 @@ fn main() -> ExitCode {
     }
 
     let auth: std::sync::Arc<dyn Authorizer> = if let Some(url) = &cli.db_url {
-        if cli.unix.unix_users || cli.users_file.is_some() {
-            return fail(
-                "--db-url, --users-file and --unix-users are sources of accounts: choose one",
-            );
-        }
         match db_authorizer(url, concurrency) {
             Ok(a) => a,
             Err(e) => return fail(e),
@@ -476,11 +572,6 @@ fn main() -> ExitCode {
             Err(e) => return fail(e),
         }
     } else if let Some(path) = &cli.users_file {
-        if cli.unix.unix_users {
-            return fail(
-                "--db-url, --users-file and --unix-users are sources of accounts: choose one",
-            );
-        }
         match UsersFile::load_with_default_home(path, &directory) {
             Ok(users) => {
                 log::info!(
@@ -594,8 +685,16 @@ fn db_authorizer(
         options.pool_size = 0;
     }
     let auth = PgAuthorizer::with_options(url, options).map_err(|e| e.to_string())?;
-    auth.check()
-        .map_err(|e| format!("can't use the users database: {e} (did `ftpdlib db init` run?)"))?;
+    auth.check().map_err(|e| {
+        let e = e.to_string();
+        // the hint only where it helps: the tables are missing
+        let hint = if e.contains("relation") && e.contains("does not exist") {
+            " (did `ftpdlib db init` run?)"
+        } else {
+            ""
+        };
+        format!("can't use the users database: {e}{hint}")
+    })?;
     Ok(std::sync::Arc::new(auth))
 }
 

@@ -101,3 +101,20 @@ fn shadow_aging_refuses_as_pam_unix_does() {
         assert!(aging_refusal(&refused, today).is_some(), "{refused:?}");
     }
 }
+
+#[test]
+fn anonymous_is_never_root() {
+    // any password would give a root session
+    assert!(UnixAuthorizer::new().anonymous_user("root").is_err());
+    // mapped to a user that is then rejected: refused at login
+    let Ok(Some(daemon)) = User::from_name("daemon") else {
+        return;
+    };
+    let _ = daemon;
+    let a = UnixAuthorizer::new()
+        .anonymous_user("daemon")
+        .unwrap()
+        .rejected_users(["root", "daemon"])
+        .unwrap();
+    assert!(a.authenticate("anonymous", "x").is_err());
+}
