@@ -501,6 +501,20 @@ fn other_names_of_root_are_refused_as_root() {
     let srv = serve(UnixAuthorizer::new().rejected_users(["nobody"]).unwrap());
     let r = login_reply(&srv, &name, &pass);
     assert!(r.starts_with("230"), "root not rejected: {r}");
+    drop(srv);
+    // the command's --rejected-users adds to root, never replaces it
+    let model = common::model().cli_name();
+    let d = common::daemon_bare(&[
+        "--unix-users",
+        "--rejected-users",
+        "nobody",
+        "--concurrency",
+        model,
+    ]);
+    let mut raw = Raw::connect(d.addr);
+    assert!(raw.cmd(&format!("USER {name}")).starts_with("331"));
+    let r = raw.cmd(&format!("PASS {pass}"));
+    assert!(r.starts_with("530"), "--rejected-users let uid 0 in: {r}");
 }
 
 /// A user whose home is missing, is not a directory, or lies in a

@@ -205,7 +205,7 @@ struct UnixUsers {
         conflicts_with = "rejected_users"
     )]
     allowed_users: Option<Vec<String>>,
-    /// with --unix-users: these users may not log in (comma-separated; default: root)
+    /// with --unix-users: these users may not log in either (comma-separated; root never may)
     #[arg(
         long = "rejected-users",
         value_name = "USERS",
@@ -245,6 +245,11 @@ impl UnixUsers {
             .confine_to_home(self.confine_to_home)
             .require_valid_shell(!self.any_shell);
         if let Some(users) = &self.rejected_users {
+            // besides root, always: the command has no way to want root in
+            let mut users = users.clone();
+            if !users.iter().any(|u| u == "root") {
+                users.push("root".into());
+            }
             auth = auth.rejected_users(users).map_err(|e| e.to_string())?;
         }
         if let Some(users) = &self.allowed_users {
