@@ -127,3 +127,44 @@ fn threads_started_as_the_server_from_a_users_operation_are_the_servers() {
     .join()
     .unwrap();
 }
+
+/// A listing read as a user in batches: every entry is read (in order)
+/// while the thread acts as the user, and between batches the thread that
+/// consumes them is the server again.
+#[test]
+fn listing_entries_are_read_as_the_user_in_batches() {
+    if !is_root() {
+        eprintln!("skipped: switching identities needs root");
+        return;
+    }
+    const N: usize = 3 * ENTRIES_PER_SWITCH + 7;
+    // each entry records the fsuid of the thread that read it
+    let source = (0..N).map(|i| EntryInfo {
+        name: i.to_string().into_bytes(),
+        kind: crate::proto::listing::FileKind::File,
+        size: 0,
+        mode: 0o644,
+        nlink: 1,
+        uid: fsuid(),
+        gid: 0,
+        owner: None,
+        group: None,
+        mtime: 0,
+        dev: 0,
+        ino: i as u64,
+        link_target: None,
+    });
+    let mut entries = EntriesAsUser::new(
+        Box::new(source),
+        Identity::new(NOBODY, NOBODY, vec![NOBODY]),
+    );
+    let mut seen = 0;
+    for e in entries.by_ref() {
+        assert_eq!(e.name, seen.to_string().into_bytes(), "in order");
+        assert_eq!(e.uid, NOBODY, "entry {seen} was read as the server");
+        assert_eq!(fsuid(), 0, "the consumer is the server between batches");
+        seen += 1;
+    }
+    assert_eq!(seen, N);
+    assert!(entries.next().is_none());
+}
