@@ -591,34 +591,8 @@ fn a_database_that_never_answers_is_given_up() {
         &["--db-url", &url, "-i", "127.0.0.1", "-p", "0"][..],
         &["db", "init", "--db-url", &url][..],
     ] {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let end = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ftpdlib {args:?} waits for ever on a silent database");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut err = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert_eq!(status.code(), Some(2), "{err}");
+        let (code, err) = common::exit_of(Command::new(bin).args(args), Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }

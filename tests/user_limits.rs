@@ -503,34 +503,14 @@ fn cli_bad_ban_options_exit_2() {
         ),
     ];
     for (args, mention) in cases {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args(["-i", "127.0.0.1", "-p", "0", "-d"])
-            .arg(dir.path())
-            .args(args.iter())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{args:?}: still running");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        let (code, err) = common::exit_of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+                .args(["-i", "127.0.0.1", "-p", "0", "-d"])
+                .arg(dir.path())
+                .args(args.iter()),
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, Some(2), "{args:?}: {err}");
         let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{args:?}: {err}");
         assert!(lines[0].contains(mention), "{args:?}: {err}");

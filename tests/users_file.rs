@@ -706,33 +706,10 @@ fn hash_password_makes_a_hash_that_logs_in() {
 
 /// Run `ftpdlib args`, which must refuse to start: (exit code, stderr).
 fn refused(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = bin()
-        .args(["-i", "127.0.0.1", "-p", "0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ftpdlib {args:?} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.code(), err)
+    common::exit_of(
+        bin().args(["-i", "127.0.0.1", "-p", "0"]).args(args),
+        Duration::from_secs(20),
+    )
 }
 
 #[test]

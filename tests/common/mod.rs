@@ -767,3 +767,36 @@ pub fn test_tls_config() -> ftpdlib::tls::TlsConfig {
     let c = test_cert();
     ftpdlib::tls::TlsConfig::from_pem_files(&c.cert_path, Some(&c.key_path)).unwrap()
 }
+
+/// Run `cmd` (stdout discarded, stderr captured) until it exits, at most
+/// `within`: its exit code and standard error. Panics, after killing it,
+/// if it is still running then (a command that must refuse to start).
+pub fn exit_of(cmd: &mut std::process::Command, within: Duration) -> (Option<i32>, String) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // read stderr on the side, so that a chatty child never blocks on a full pipe
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let deadline = std::time::Instant::now() + within;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still runs after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.code(), reader.join().unwrap())
+}
