@@ -15,6 +15,59 @@ pub(crate) fn sendfile(out: &impl AsFd, in_fd: RawFd, count: usize) -> io::Resul
     nix::sys::sendfile::sendfile(out.as_fd(), input, None, count).map_err(io::Error::from)
 }
 
+/// `renameat2(RENAME_EXCHANGE)`: swap the objects named `a` and `b` in the
+/// directory `dir`, atomically (Linux 3.15; `EINVAL` where the filesystem
+/// does not support it, `ENOENT` if either name is missing).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn rename_exchange(
+    dir: &impl AsFd,
+    a: &std::ffi::OsStr,
+    b: &std::ffi::OsStr,
+) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let a = std::ffi::CString::new(a.as_bytes())?;
+    let b = std::ffi::CString::new(b.as_bytes())?;
+    let fd = dir.as_fd().as_raw_fd();
+    // SAFETY: `fd` is borrowed from `dir`, open for the call; `a` and `b`
+    // are NUL-terminated strings that outlive the call; the kernel reads
+    // them and keeps no pointer.
+    let r = unsafe {
+        libc::renameat2(
+            fd,
+            a.as_ptr(),
+            fd,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE as libc::c_uint,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)` over the whole of `file`: start
+/// the writeback of its dirty pages without waiting for it to complete.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn start_writeback(file: &impl AsFd) -> io::Result<()> {
+    // SAFETY: the descriptor is borrowed from `file`, open for the call; the
+    // call takes no pointers.
+    let r = unsafe {
+        libc::sync_file_range(
+            file.as_fd().as_raw_fd(),
+            0,
+            0,
+            libc::SYNC_FILE_RANGE_WRITE as libc::c_uint,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;

@@ -886,3 +886,81 @@ fn local_disk_and_memory_filesystems_are_local_fast_others_not() {
         assert!(disk.fs.is_local_fast());
     }
 }
+
+#[test]
+fn replace_target_made_a_directory_during_the_upload_is_refused_and_kept() {
+    // rename(2) of a file over a directory fails (EISDIR); the commit must
+    // too, leaving the directory, its content and no temporary file.
+    let f = Fixture::new();
+    f.put("file", b"old content");
+    let mut w = f.fs.open_write(b"/file", WriteMode::Replace).unwrap();
+    w.write_all(b"new").unwrap();
+    std::fs::remove_file(f.root().join("file")).unwrap();
+    std::fs::create_dir(f.root().join("file")).unwrap();
+    std::fs::write(f.root().join("file/inner"), b"inner").unwrap();
+    let e = w.commit().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EISDIR), "{e}");
+    assert!(f.root().join("file").is_dir());
+    assert_eq!(
+        std::fs::read(f.root().join("file/inner")).unwrap(),
+        b"inner"
+    );
+    assert_eq!(f.names(b"/"), vec![b"file".to_vec()]);
+}
+
+#[test]
+fn replace_target_removed_during_the_upload_is_created() {
+    let f = Fixture::new();
+    f.put("file", b"old content");
+    let mut w = f.fs.open_write(b"/file", WriteMode::Replace).unwrap();
+    w.write_all(b"new").unwrap();
+    std::fs::remove_file(f.root().join("file")).unwrap();
+    w.commit().unwrap();
+    assert_eq!(std::fs::read(f.root().join("file")).unwrap(), b"new");
+    assert_eq!(f.names(b"/"), vec![b"file".to_vec()]);
+}
+
+#[test]
+fn replace_keeps_open_readers_and_other_links_on_the_old_content() {
+    let f = Fixture::new();
+    f.put("file", b"old content");
+    std::fs::hard_link(f.root().join("file"), f.root().join("other")).unwrap();
+    let mut reader = std::fs::File::open(f.root().join("file")).unwrap();
+    f.write(b"/file", WriteMode::Replace, b"new");
+    assert_eq!(std::fs::read(f.root().join("file")).unwrap(), b"new");
+    assert_eq!(
+        std::fs::read(f.root().join("other")).unwrap(),
+        b"old content"
+    );
+    let mut old = Vec::new();
+    reader.read_to_end(&mut old).unwrap();
+    assert_eq!(old, b"old content");
+    assert_eq!(f.names(b"/"), vec![b"file".to_vec(), b"other".to_vec()]);
+    // the replaced inode has no name left; the new file is another inode
+    let now = std::fs::metadata(f.root().join("file")).unwrap();
+    assert_ne!(now.ino(), reader.metadata().unwrap().ino());
+    assert_eq!(reader.metadata().unwrap().nlink(), 1);
+}
+
+#[test]
+fn many_replacing_uploads_of_one_name_leave_one_whole_content() {
+    let f = Fixture::new();
+    f.put("file", b"old");
+    let writers: Vec<_> = (0..16u8)
+        .map(|i| {
+            let mut w = f.fs.open_write(b"/file", WriteMode::Replace).unwrap();
+            w.write_all(&vec![b'a' + i; 4096 + usize::from(i)]).unwrap();
+            w
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for w in writers {
+            s.spawn(move || w.commit().unwrap());
+        }
+    });
+    let content = std::fs::read(f.root().join("file")).unwrap();
+    let i = content[0] - b'a';
+    assert_eq!(content, vec![b'a' + i; 4096 + usize::from(i)]);
+    assert_eq!(f.names(b"/"), vec![b"file".to_vec()]);
+    assert!(finish_background_work(std::time::Duration::from_secs(10)));
+}

@@ -40,12 +40,21 @@ const HANGUP: Token = Token(usize::MAX - 1);
 /// parent's accounts: pass the signal on to the children.
 const RELOADED: Token = Token(usize::MAX - 2);
 
+/// How long a forked child waits, before it exits, for the file work its
+/// session left to a background thread ([`crate::fs::finish_background_work`]).
+const BACKGROUND_WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Run `f` in a forked child and exit with its outcome; never returns in the child.
 pub(super) fn in_child(f: impl FnOnce()) -> ! {
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(()) => 0,
         Err(_) => 101,
     };
+    // what the session's commits left to the background thread (the
+    // writeback of a replacing upload) would be dropped by `_exit`
+    if !crate::fs::finish_background_work(BACKGROUND_WORK_LIMIT) {
+        log::warn!("exiting with file work unfinished after {BACKGROUND_WORK_LIMIT:?}");
+    }
     log::logger().flush();
     // No flush of stdout or stderr here: their locks may have been held by
     // another thread of the parent when it forked (a program that embeds the
