@@ -9,6 +9,7 @@ each_model!(
     idle_timeout_does_not_fire_while_a_transfer_runs,
     passive_listener_nobody_connects_to_times_out,
     stalled_data_connection_times_out_and_closes_the_session,
+    slow_upload_in_small_pieces_is_not_a_stalled_one,
     failed_logins_are_delayed_then_disconnected,
     short_banner,
     long_banner_is_multiline,
@@ -335,6 +336,27 @@ fn stalled_data_connection_times_out_and_closes_the_session() {
         ev.iter().any(|e| e.starts_with("incomplete_file_sent ")),
         "{ev:?}"
     );
+}
+
+/// An upload's data connection signals readiness only once a batch of bytes
+/// is in: a client that sends less than that and then pauses must still
+/// have its bytes read and counted as progress, not be timed out as stalled.
+fn slow_upload_in_small_pieces_is_not_a_stalled_one() {
+    let srv = common::start(|c| c.data_timeout = Some(Duration::from_secs(1)));
+    let mut raw = session(&srv);
+    let addr = raw.pasv();
+    let mut d = data_connect(addr);
+    prelim(&raw.cmd("STOR trickle.bin"));
+    // 100 bytes every 300 ms for 3 s: three times the data timeout, and far
+    // below any low-water mark
+    let data = pattern(1000);
+    for piece in data.chunks(100) {
+        d.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    d.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(raw.reply(), "226 Transfer complete.");
+    assert!(std::fs::read(srv.path("trickle.bin")).unwrap() == data);
 }
 
 // --- logins

@@ -68,6 +68,29 @@ pub(crate) fn start_writeback(file: &impl AsFd) -> io::Result<()> {
     }
 }
 
+/// `setsockopt(SO_RCVLOWAT)`: readiness for reading is signalled once
+/// `bytes` are queued (or at the end of the stream, or an error).
+pub(crate) fn set_recv_lowat(sock: &impl AsFd, bytes: usize) -> io::Result<()> {
+    let value =
+        libc::c_int::try_from(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the descriptor is borrowed from `sock`, open for the call;
+    // the option value points at a live `c_int` whose size is passed.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;

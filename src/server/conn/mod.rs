@@ -103,6 +103,12 @@ struct Running {
     /// The transfer ended while a file job was out: how, reported to the
     /// session once the job brought the source or sink back.
     ending: Option<Result<(), TransferError>>,
+    /// An upload whose data connection wakes us only once a batch of bytes
+    /// is in (`SO_RCVLOWAT`, see `data::wake_in_batches`): when to read
+    /// again anyway, so that what a slow client sent is not left unread.
+    read_again_at: Option<Instant>,
+    /// The data connection has a receive low-water mark.
+    batched: bool,
 }
 
 impl Running {
@@ -267,11 +273,13 @@ impl Connection {
             return None;
         }
         let session = self.session.next_deadline();
-        let pause = self
-            .running
-            .as_ref()
-            .filter(|r| r.active())
-            .and_then(|r| r.paused_until);
+        let pause = self.running.as_ref().filter(|r| r.active()).and_then(|r| {
+            match (r.paused_until, r.read_again_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, None) => a,
+                (None, b) => b,
+            }
+        });
         match (session, pause) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, None) => a,
@@ -323,6 +331,10 @@ impl Connection {
         if let Some(r) = self.running.as_mut().filter(|r| r.active()) {
             if r.paused_until.is_some_and(|p| now >= p) {
                 r.paused_until = None;
+                self.hot = true;
+            }
+            if r.read_again_at.is_some_and(|p| now >= p) {
+                r.read_again_at = None;
                 self.hot = true;
             }
         }
@@ -490,11 +502,21 @@ impl Connection {
                             // I/O here unless the storage is local and fast
                             t.use_file_jobs();
                         }
+                        let batched = match &self.data {
+                            DataSock::Open(sock)
+                                if t.direction() == crate::data::Direction::Receive =>
+                            {
+                                data::wake_in_batches(sock)
+                            }
+                            _ => false,
+                        };
                         self.running = Some(Running {
                             transfer: t,
                             started: now,
                             paused_until: None,
                             ending: None,
+                            read_again_at: None,
+                            batched,
                         });
                         self.hot = true;
                         None
