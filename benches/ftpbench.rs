@@ -1223,18 +1223,8 @@ fn proftpd(peers: &Peers, dir: &Path, port: u16) -> Result<(Command, tempfile::T
 
 /// `python3 -m pyftpdlib` sharing `dir` on 127.0.0.1:`port`.
 fn pyftpdlib(port: u16, dir: &Path) -> Command {
-    let mut py = Command::new("python3");
-    py.args([
-        "-m",
-        "pyftpdlib",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-    ])
-    .args(["-w", "-u", USER, "-P", PASS, "--max-cons", "5000"])
-    .arg("-d")
-    .arg(dir);
+    let mut py = server::pyftpdlib(port, dir, USER, PASS);
+    py.args(["--max-cons", "5000"]);
     py
 }
 
