@@ -383,21 +383,7 @@ fn ftpdlib(bin: String, label: &str, model: &str) -> Kind {
 fn pyftpdlib() -> Kind {
     Kind {
         name: "pyftpdlib async".into(),
-        cmd: Box::new(|port, dir| {
-            let mut c = Command::new("python3");
-            c.args([
-                "-m",
-                "pyftpdlib",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .args(["-w", "-u", "user", "-P", "12345"])
-            .arg("-d")
-            .arg(dir);
-            c
-        }),
+        cmd: Box::new(|port, dir| server::pyftpdlib(port, dir, "user", "12345")),
     }
 }
 

@@ -20,11 +20,14 @@ stor_new_226_ms stor_existing_226_ms`; exits non-zero (reason on stderr) on
 a failed transfer or a wrong byte count.
 """
 
-import argparse
 import ftplib
+import os
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from ftpclient import login, parser  # noqa: E402  (beside this file)
 
 
 def retr_ms(ftp, name, size, bufsize, count):
@@ -62,24 +65,16 @@ def stor_rate(ftp, name, seconds):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
+    p = parser(timeout=60.0)
     p.add_argument("--retr", required=True)
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--new", required=True)
     p.add_argument("--existing", required=True)
     p.add_argument("--seconds", type=float, default=1.0)
-    p.add_argument("--timeout", type=float, default=60.0)
     args = p.parse_args()
     try:
-        ftp = ftplib.FTP(timeout=args.timeout)
-        ftp.connect(args.host, args.port)
-        ftp.login(args.user, args.password)
-        ftp.voidcmd("TYPE I")
+        ftp = login(args)
         r64 = retr_ms(ftp, args.retr, args.size, 65536, args.count)
         r256 = retr_ms(ftp, args.retr, args.size, 262144, args.count)
         new, new_226 = stor_rate(ftp, args.new, args.seconds)

@@ -17,59 +17,15 @@ to NAME-<i> (one name per client); `stor-one` uploads SIZE bytes to NAME
 from every client at once.
 """
 
-import argparse
 import asyncio
+import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from ftpclient import Failed, login_async, parser  # noqa: E402  (beside this file)
+
 CHUNK = 65536
-
-
-class Failed(Exception):
-    pass
-
-
-class Control:
-    """A control connection: commands and whole (multi-line) replies."""
-
-    def __init__(self, reader, writer):
-        self.r = reader
-        self.w = writer
-
-    async def reply(self):
-        line = await self.r.readline()
-        if len(line) < 4:
-            raise Failed("connection closed (got %r)" % line)
-        if line[3:4] == b"-":
-            end = line[:3] + b" "
-            while True:
-                more = await self.r.readline()
-                if not more:
-                    raise Failed("connection closed in a multi-line reply")
-                if more.startswith(end):
-                    line = more
-                    break
-        return line.decode("latin-1").rstrip("\r\n")
-
-    async def cmd(self, line, expect):
-        self.w.write(line.encode("latin-1") + b"\r\n")
-        await self.w.drain()
-        rep = await self.reply()
-        if not rep.startswith(expect):
-            raise Failed("%s: %s" % (line.split()[0], rep))
-        return rep
-
-
-async def login(host, port, user, password):
-    reader, writer = await asyncio.open_connection(host, port)
-    c = Control(reader, writer)
-    greeting = await c.reply()
-    if not greeting.startswith("220"):
-        raise Failed("greeting: %s" % greeting)
-    await c.cmd("USER " + user, "331")
-    await c.cmd("PASS " + password, "230")
-    await c.cmd("TYPE I", "200")
-    return c
 
 
 def pasv_port(rep):
@@ -133,7 +89,7 @@ async def run(args):
         async with gate:
             try:
                 return await asyncio.wait_for(
-                    login(args.host, args.port, args.user, args.password), 30
+                    login_async(args.host, args.port, args.user, args.password), 30
                 )
             except asyncio.TimeoutError:
                 raise Failed("a login took longer than 30 s") from None
@@ -168,16 +124,11 @@ async def run(args):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", required=True)
+    p = parser(timeout=300.0)
     p.add_argument("--clients", type=int, required=True)
     p.add_argument("--op", choices=["retr", "stor", "stor-one"], required=True)
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--name", required=True)
-    p.add_argument("--timeout", type=float, default=300.0)
     args = p.parse_args()
     try:
         elapsed = asyncio.run(asyncio.wait_for(run(args), args.timeout))

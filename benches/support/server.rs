@@ -1,7 +1,9 @@
 //! A server process under measurement, shared by the benches: started on a
-//! free loopback port, stopped on drop (SIGTERM, then SIGKILL after 10 s).
+//! free loopback port, stopped on drop (SIGTERM, then SIGKILL after 10 s);
+//! and pyftpdlib's launch command, the peer both benches compare with.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -35,4 +37,22 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
+}
+
+/// `python3 -m pyftpdlib` on 127.0.0.1:`port`, sharing `dir` with `user`,
+/// password `pass`, write access (its async server).
+pub fn pyftpdlib(port: u16, dir: &Path, user: &str, pass: &str) -> Command {
+    let mut py = Command::new("python3");
+    py.args([
+        "-m",
+        "pyftpdlib",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+    ])
+    .args(["-w", "-u", user, "-P", pass])
+    .arg("-d")
+    .arg(dir);
+    py
 }

@@ -1,0 +1,241 @@
+//! The bench's processes: stopping everything it started on a signal,
+//! progress lines, the process tree of a server and what it uses (PSS, CPU,
+//! open control connections) read from `/proc`, and running a command to
+//! its end within a bound.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub(crate) static BEGAN: OnceLock<Instant> = OnceLock::new();
+
+/// Set once a signal stops the bench: no process is started after it.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Directories to remove should the bench be stopped by a signal.
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Once a signal stops the bench, the measuring thread starts nothing more
+/// and waits here for the cleanup to end the process.
+pub(crate) fn halt_if_stopping() {
+    if STOPPING.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+pub(crate) fn track_dir(d: &Path) {
+    if let Ok(mut dirs) = DIRS.lock() {
+        dirs.push(d.to_path_buf());
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: stop every process the bench started (all
+/// are its descendants: no server here daemonizes), remove its directories,
+/// and exit.
+pub(crate) fn stop_on_signal() {
+    let _ = ctrlc::set_handler(|| {
+        use nix::sys::signal::{kill, Signal};
+        STOPPING.store(true, Ordering::SeqCst);
+        let me = std::process::id();
+        let kids: Vec<u32> = tree(me).into_iter().skip(1).collect();
+        for &p in &kids {
+            let _ = kill(nix::unistd::Pid::from_raw(p as i32), Signal::SIGTERM);
+        }
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end && tree(me).len() > 1 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for p in tree(me).into_iter().skip(1) {
+            let _ = kill(nix::unistd::Pid::from_raw(p as i32), Signal::SIGKILL);
+        }
+        if let Ok(dirs) = DIRS.lock() {
+            for d in dirs.iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+        eprintln!("ftpbench stopped by a signal; its servers and files are gone");
+        std::process::exit(143);
+    });
+}
+
+/// A progress line on stderr, with the time since the start.
+pub(crate) fn progress(msg: &str) {
+    halt_if_stopping();
+    let t = BEGAN.get_or_init(Instant::now).elapsed().as_secs();
+    eprintln!("[{:2}:{:02}] {msg}", t / 60, t % 60);
+}
+
+/// `(pid, ppid)` of every process, from one pass over `/proc`.
+pub(crate) fn proc_table() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        out.push((pid, ppid));
+    }
+    out
+}
+
+/// Every process of the tree rooted at `pid`, `pid` first.
+pub(crate) fn tree(pid: u32) -> Vec<u32> {
+    let table = proc_table();
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        all.extend(
+            table
+                .iter()
+                .filter(|&&(_, pp)| pp == parent)
+                .map(|&(p, _)| p),
+        );
+        i += 1;
+    }
+    all
+}
+
+/// PSS of the whole process tree, MiB.
+pub(crate) fn pss_mib(pid: u32) -> f64 {
+    let kib: u64 = tree(pid)
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/smaps_rollup"))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    kib as f64 / 1024.0
+}
+
+/// CPU seconds used by the server's process tree: user and system time of
+/// every live process in it plus what each of them collected from the
+/// children it reaped.
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let ticks: f64 = tree(pid)
+        .into_iter()
+        .map(|p| {
+            let s = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // fields after ')': state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+            s.rfind(')')
+                .map(|i| {
+                    s[i + 2..]
+                        .split_whitespace()
+                        .skip(11)
+                        .take(4)
+                        .map(|x| x.parse::<f64>().unwrap_or(0.0))
+                        .sum::<f64>()
+                })
+                .unwrap_or(0.0)
+        })
+        .sum();
+    ticks / tick
+}
+
+/// Control connections of the server on `port` that it has not closed yet.
+fn server_conns(port: u16) -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter(|l| {
+                    let mut it = l.split_whitespace();
+                    let local = it.nth(1);
+                    let state = it.nth(1);
+                    let lport = local
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| u16::from_str_radix(p, 16).ok());
+                    // not LISTEN (0A), not TIME_WAIT (06)
+                    lport == Some(port) && !matches!(state, Some("0A") | Some("06"))
+                })
+                .count()
+        })
+        .sum()
+}
+
+/// Wait (at most 10 s) until the server has closed every control
+/// connection of clients that went away.
+pub(crate) fn wait_quiet(addr: SocketAddr) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while server_conns(addr.port()) > 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run `cmd` to its end, or kill it after `limit`; its stdout and stderr
+/// and whether it exited 0.
+pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+    halt_if_stopping();
+    let Ok(mut child) = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        return (false, String::new(), "could not be started".into());
+    };
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let end = Instant::now() + limit;
+    let ok = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st.success(),
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break false;
+            }
+        }
+    };
+    let out = t_out.join().unwrap_or_default();
+    let mut err = t_err.join().unwrap_or_default();
+    if Instant::now() >= end && !ok {
+        err.push_str(&format!(" (killed after {} s)", limit.as_secs()));
+    }
+    (ok, out, err)
+}
+
+pub(crate) fn last_line(s: &str) -> &str {
+    s.trim().lines().last().unwrap_or("").trim()
+}
