@@ -106,6 +106,7 @@ impl PollLoop {
             floor: WORKER_FLOOR,
             cap: WORKER_THREADS,
             idle_timeout: ctx.config.thread_idle_timeout,
+            spare: 0,
         })?);
         let logins = Arc::new(Pool::new(PoolConfig {
             name: "ftp-login".into(),
@@ -113,6 +114,7 @@ impl PollLoop {
             floor: 1,
             cap: LOGIN_THREADS,
             idle_timeout: ctx.config.thread_idle_timeout,
+            spare: 0,
         })?);
         Ok(PollLoop {
             poll,

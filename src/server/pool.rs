@@ -34,6 +34,10 @@ pub(crate) struct PoolConfig {
     pub cap: usize,
     /// How long a thread above the floor waits for a job before it exits.
     pub idle_timeout: Duration,
+    /// Idle threads kept ready beyond the floor while jobs come in: a job
+    /// that takes one of the last ones has a new one started behind it, so
+    /// the next job does not wait for a thread to be created.
+    pub spare: usize,
 }
 
 /// A pool that runs each job on a thread of its own (see the module docs).
@@ -62,6 +66,8 @@ struct State {
     notified: usize,
     /// Threads started and not yet exited (counted from before `spawn`).
     alive: usize,
+    /// Spare threads started and not yet waiting for work.
+    starting: usize,
     /// No more jobs come; threads exit once the queue is empty.
     closed: bool,
 }
@@ -89,6 +95,7 @@ impl Pool {
                 idle: 0,
                 notified: 0,
                 alive: 0,
+                starting: 0,
                 closed: false,
             }),
             work: Condvar::new(),
@@ -98,7 +105,7 @@ impl Pool {
         let pool = Pool { shared };
         for _ in 0..floor {
             pool.shared.lock().alive += 1;
-            if let Err(e) = spawn(&pool.shared) {
+            if let Err(e) = spawn(&pool.shared, false) {
                 pool.shared.lock().alive -= 1;
                 return Err(e); // dropping `pool` lets the others exit
             }
@@ -120,6 +127,7 @@ impl Pool {
             st.idle -= 1;
             st.notified += 1;
             self.shared.work.notify_one();
+            self.keep_spares(st);
             return Ok(());
         }
         if st.alive >= self.shared.config.cap {
@@ -128,7 +136,8 @@ impl Pool {
         }
         st.alive += 1;
         drop(st);
-        let Err(e) = spawn(&self.shared) else {
+        let Err(e) = spawn(&self.shared, false) else {
+            self.keep_spares(self.shared.lock());
             return Ok(());
         };
         let mut st = self.shared.lock();
@@ -146,6 +155,29 @@ impl Pool {
         drop(st);
         drop(dropped);
         Err(e)
+    }
+
+    /// Start threads (outside the lock, after the job was handed out) until
+    /// `spare` are idle or starting, within the cap. A refused start is
+    /// logged at debug level: the next job then starts its own thread.
+    fn keep_spares(&self, mut st: MutexGuard<'_, State>) {
+        let cfg = &self.shared.config;
+        let want = cfg
+            .spare
+            .saturating_sub(st.idle + st.starting)
+            .min(cfg.cap.saturating_sub(st.alive));
+        st.alive += want;
+        st.starting += want;
+        drop(st);
+        for started in 0..want {
+            if let Err(e) = spawn(&self.shared, true) {
+                let mut st = self.shared.lock();
+                st.alive -= want - started;
+                st.starting -= want - started;
+                log::debug!("can't start a spare {} thread: {e}", cfg.name);
+                return;
+            }
+        }
     }
 
     /// Threads alive now (started and not yet exited).
@@ -179,12 +211,13 @@ impl Drop for Pool {
     }
 }
 
-fn spawn(shared: &Arc<Shared>) -> io::Result<()> {
+/// Start a pool thread; `spare`: counted in [`State::starting`] until it waits.
+fn spawn(shared: &Arc<Shared>, spare: bool) -> io::Result<()> {
     let shared = Arc::clone(shared);
     std::thread::Builder::new()
         .name(shared.config.name.clone())
         .stack_size(shared.config.stack_size)
-        .spawn(move || work(&shared))
+        .spawn(move || work(&shared, spare))
         .map(drop)
 }
 
@@ -208,13 +241,16 @@ impl Drop for Alive<'_> {
 
 /// A pool thread: run queued jobs, wait for more, exit when idle too long
 /// above the floor or when the pool closes with nothing queued.
-fn work(shared: &Shared) {
+fn work(shared: &Shared, spare: bool) {
     let mut guard = Alive {
         shared,
         counted: true,
     };
     let cfg = &shared.config;
     let mut st = shared.lock();
+    if spare {
+        st.starting -= 1;
+    }
     let mut idle_since = Instant::now();
     loop {
         if let Some(job) = st.queue.pop_front() {

@@ -10,6 +10,7 @@ fn pool(floor: usize, cap: usize, idle_timeout: Duration) -> Pool {
         floor,
         cap,
         idle_timeout,
+        spare: 0,
     })
     .unwrap()
 }
@@ -131,5 +132,53 @@ fn a_panicking_job_does_not_take_its_thread_or_join_down() {
     .unwrap();
     rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(p.alive(), 1);
+    p.join();
+}
+
+#[test]
+fn spare_threads_wait_ready_behind_the_jobs_within_the_cap() {
+    let p = Pool::new(PoolConfig {
+        name: "pool-test".into(),
+        stack_size: 256 * 1024,
+        floor: 0,
+        cap: 6,
+        idle_timeout: Duration::from_secs(60),
+        spare: 2,
+    })
+    .unwrap();
+    assert_eq!(p.alive(), 0);
+    let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
+    let running = Arc::new(AtomicUsize::new(0));
+    let submit = |p: &Pool| {
+        let rx = release_rx.clone();
+        let running = Arc::clone(&running);
+        p.execute(move || {
+            running.fetch_add(1, Ordering::SeqCst);
+            let _ = rx.recv();
+        })
+        .unwrap();
+    };
+    submit(&p);
+    // the job's thread, and two idle ones behind it
+    eventually("one job and two spares", || {
+        running.load(Ordering::SeqCst) == 1 && p.shared.lock().idle == 2
+    });
+    assert_eq!(p.alive(), 3);
+    // the next job takes a spare, and one more is started behind it
+    submit(&p);
+    eventually("two jobs and two spares", || {
+        running.load(Ordering::SeqCst) == 2 && p.shared.lock().idle == 2
+    });
+    assert_eq!(p.alive(), 4);
+    // never beyond the cap
+    for _ in 0..6 {
+        submit(&p);
+    }
+    eventually("six jobs running", || running.load(Ordering::SeqCst) == 6);
+    assert_eq!(p.alive(), 6);
+    for _ in 0..8 {
+        release_tx.send(()).unwrap();
+    }
+    eventually("all jobs done", || running.load(Ordering::SeqCst) == 8);
     p.join();
 }
