@@ -16,10 +16,10 @@ use super::{ConnLimits, FtpServer};
 /// `max_cons` is smaller).
 const INITIAL_THREADS: usize = 8;
 
-/// Idle threads kept ready for the next client while clients keep coming
-/// (a new client would otherwise wait for its thread to be created: 200
-/// clients connecting and logging in one after the other took 0.51-0.58 ms
-/// each, and 0.33-0.41 ms with threads ready).
+/// Idle threads kept ready for the next client while clients keep coming:
+/// a new client otherwise waits for its thread to be created. 200 clients
+/// connecting and logging in one after the other (staying connected) took a
+/// median of 0.52 ms each, and 0.47 ms with four threads ready (5 runs each).
 const SPARE_THREADS: usize = 4;
 
 pub(super) fn serve(server: FtpServer) -> io::Result<()> {
