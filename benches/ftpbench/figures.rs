@@ -11,7 +11,7 @@ use crate::clients::{
 };
 use crate::peers::Running;
 use crate::plan::{Plan, PASS, USER};
-use crate::procs::{cpu_secs, progress, pss_mib, wait_quiet};
+use crate::procs::{cpu_secs, progress, pss_mib, settle_storage, wait_quiet};
 use crate::tables::Results;
 
 /// The median; NaN (failed) when there is none or any round failed.
@@ -174,12 +174,14 @@ pub(crate) fn transfers(
         };
     for _ in 0..p.curl_runs {
         for (i, r) in runs.iter().enumerate() {
+            settle_storage();
             mark(i, Some(0), &mut last, &mut cpu);
             let url = format!("ftp://{USER}:{PASS}@{}/big.bin", r.addr());
             retr[i].push(rate(curl(&["-o", "/dev/null", &url])));
         }
         for (i, r) in runs.iter().enumerate() {
             let _ = std::fs::remove_file(r.dir.join("up.bin"));
+            settle_storage();
             mark(i, Some(1), &mut last, &mut cpu);
             let url = format!("ftp://{USER}:{PASS}@{}/up.bin", r.addr());
             let src = r.dir.join("big.bin").to_string_lossy().into_owned();

@@ -186,6 +186,19 @@ pub(crate) fn wait_quiet(addr: SocketAddr) {
     while server_conns(addr.port()) > 0 && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
     }
+    settle_storage();
+}
+
+/// Write out every dirty page (`sync`, at most 120 s) between two servers'
+/// turns: the pages one server's uploads left dirty are otherwise written
+/// back by the kernel during the next server's measurement, and charged to
+/// whichever server runs then (single-client STOR moved ±30 % between runs
+/// of the same build that way).
+pub(crate) fn settle_storage() {
+    let (ok, _, err) = run_bounded(Command::new("sync"), Duration::from_secs(120));
+    if !ok {
+        eprintln!("sync between turns failed: {err}");
+    }
 }
 
 /// Run `cmd` to its end, or kill it after `limit`; its stdout and stderr
