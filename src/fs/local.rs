@@ -778,11 +778,16 @@ enum Later {
     /// Start the writeback of a file that just replaced another one, then
     /// close it (see [`PendingRename::put_in_place`]).
     Flush(std::fs::File),
+    /// Tests: keep the thread busy until the sender is dropped.
+    #[cfg(test)]
+    Hold(crossbeam_channel::Receiver<()>),
 }
 
 impl Later {
     fn run(self) {
         match self {
+            #[cfg(test)]
+            Later::Hold(rx) => while rx.recv().is_ok() {},
             Later::Close(f) => drop(f),
             Later::Flush(f) => {
                 #[cfg(any(target_os = "linux", target_os = "android"))]

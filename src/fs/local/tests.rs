@@ -964,3 +964,28 @@ fn many_replacing_uploads_of_one_name_leave_one_whole_content() {
     assert_eq!(f.names(b"/"), vec![b"file".to_vec()]);
     assert!(finish_background_work(std::time::Duration::from_secs(10)));
 }
+
+#[test]
+fn a_forked_child_does_not_wait_for_its_parents_background_work() {
+    // A process that embeds a forking server (the test harness does) may
+    // have commits' work queued on its own background thread when it
+    // forks: the child has no such thread, and must not wait for it (a
+    // session process would linger 10 s after every session) nor touch
+    // the parent's queue.
+    let (hold, held) = crossbeam_channel::bounded::<()>(0);
+    later(Later::Hold(held));
+    match crate::sys::fork().unwrap() {
+        crate::sys::Forked::Child => {
+            let start = std::time::Instant::now();
+            let done = finish_background_work(std::time::Duration::from_secs(3));
+            let quick = start.elapsed() < std::time::Duration::from_secs(1);
+            crate::sys::exit_immediately(if done && quick { 0 } else { 1 })
+        }
+        crate::sys::Forked::Parent(pid) => {
+            let status = nix::sys::wait::waitpid(pid, None).unwrap();
+            drop(hold);
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+        }
+    }
+    assert!(finish_background_work(std::time::Duration::from_secs(10)));
+}
