@@ -932,6 +932,16 @@ impl PendingRename {
             let exchange = |a: &OsString, b: &OsString| {
                 crate::sys::rename_exchange(&self.dir, a.as_os_str(), b.as_os_str())
             };
+            // rename(2) refuses to put a file over a directory (EISDIR); an
+            // exchange swaps them: look first (a directory made in between
+            // is swapped back below)
+            if self
+                .dir
+                .symlink_metadata(&self.target)
+                .is_ok_and(|m| m.is_dir())
+            {
+                return Err(os_error(libc::EISDIR));
+            }
             match exchange(&self.tmp, &self.target) {
                 Ok(()) => {
                     // the old object now has the temporary name; hold it open
@@ -947,15 +957,9 @@ impl PendingRename {
                         }
                         Err(e) => {
                             // Not removable: the target was made a directory
-                            // after the upload began. rename(2) would have
+                            // after the look above. rename(2) would have
                             // refused (EISDIR): put it back as it was.
-                            if let Err(back) = exchange(&self.tmp, &self.target) {
-                                log::error!(
-                                    "can't undo the exchange of {:?} and {:?}: {back}",
-                                    self.tmp,
-                                    self.target
-                                );
-                            }
+                            self.undo_exchange();
                             Err(if e.raw_os_error() == Some(libc::EISDIR) {
                                 e
                             } else {
@@ -983,6 +987,51 @@ impl PendingRename {
             later(Later::Close(f));
         }
         Ok(any)
+    }
+
+    /// Give the target's name back to the object an exchange took it from
+    /// (now under the temporary name), whatever happened to the name since:
+    /// swapped back when something holds it (normally the new file, which
+    /// then has the temporary name again), renamed back when it was removed
+    /// meanwhile. Never leaves that object hidden unless the name was taken
+    /// by a new object in between (then logged).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn undo_exchange(&self) {
+        let (tmp, target) = (self.tmp.as_os_str(), self.target.as_os_str());
+        let back = match crate::sys::rename_exchange(&self.dir, tmp, target) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                crate::sys::rename_noreplace(&self.dir, tmp, target)
+            }
+            other => other,
+        };
+        if let Err(e) = back {
+            log::error!("can't undo the exchange of {tmp:?} and {target:?}: {e}");
+        }
+    }
+
+    /// Remove the temporary name if it still names `file` (after a failed
+    /// commit it may name what an undone exchange brought back there).
+    fn remove_temp(&self, file: &std::fs::File) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let ours = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            let there = self
+                .dir
+                .symlink_metadata(&self.tmp)
+                .ok()
+                .map(|m| (MetadataExt::dev(&m), MetadataExt::ino(&m)));
+            if there.is_some() && there != ours {
+                log::error!(
+                    "{:?} is not the upload's file any more: left in place",
+                    self.tmp
+                );
+                return;
+            }
+        }
+        #[cfg(windows)]
+        let _ = file;
+        let _ = self.dir.remove_file(&self.tmp);
     }
 }
 
@@ -1038,7 +1087,7 @@ impl WriteFile for LocalWrite {
                 Ok(())
             }
             Err(e) => {
-                let _ = p.dir.remove_file(&p.tmp);
+                p.remove_temp(&self.file);
                 Err(e)
             }
         }

@@ -989,3 +989,48 @@ fn a_forked_child_does_not_wait_for_its_parents_background_work() {
     }
     assert!(finish_background_work(std::time::Duration::from_secs(10)));
 }
+
+#[test]
+fn an_undone_exchange_gives_the_name_back_even_when_it_was_removed() {
+    // The moment after an exchange took a directory out of the target's
+    // name: the name now holds the new file, the directory the temporary
+    // name. Whatever happened to the name since, the undo puts the
+    // directory back under it, and the failed commit removes only its own
+    // file from the temporary name.
+    let f = Fixture::new();
+    let dir = Dir::open_ambient_dir(f.root(), cap_std::ambient_authority()).unwrap();
+    let upload = |name: &str| {
+        std::fs::write(f.root().join(name), b"new").unwrap();
+        std::fs::File::open(f.root().join(name)).unwrap()
+    };
+    let p = PendingRename {
+        dir,
+        tmp: ".t.ftpdlib-test".into(),
+        target: "t".into(),
+    };
+    for removed in [false, true] {
+        std::fs::create_dir(f.root().join(".t.ftpdlib-test")).unwrap();
+        std::fs::write(f.root().join(".t.ftpdlib-test/inner"), b"inner").unwrap();
+        let ours = upload("t");
+        if removed {
+            std::fs::remove_file(f.root().join("t")).unwrap();
+        }
+        p.undo_exchange();
+        p.remove_temp(&ours);
+        assert_eq!(std::fs::read(f.root().join("t/inner")).unwrap(), b"inner");
+        assert_eq!(f.names(b"/"), vec![b"t".to_vec()], "removed: {removed}");
+        std::fs::remove_dir_all(f.root().join("t")).unwrap();
+    }
+    // another object took the name meanwhile: it is swapped back under the
+    // temporary name, and not removed from there (it is not ours)
+    std::fs::create_dir(f.root().join(".t.ftpdlib-test")).unwrap();
+    let ours = upload("mine");
+    std::fs::write(f.root().join("t"), b"someone else's").unwrap();
+    p.undo_exchange();
+    p.remove_temp(&ours);
+    assert!(f.root().join("t").is_dir());
+    assert_eq!(
+        std::fs::read(f.root().join(".t.ftpdlib-test")).unwrap(),
+        b"someone else's"
+    );
+}
