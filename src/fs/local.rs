@@ -992,9 +992,11 @@ impl PendingRename {
     /// Give the target's name back to the object an exchange took it from
     /// (now under the temporary name), whatever happened to the name since:
     /// swapped back when something holds it (normally the new file, which
-    /// then has the temporary name again), renamed back when it was removed
-    /// meanwhile. Never leaves that object hidden unless the name was taken
-    /// by a new object in between (then logged).
+    /// then has the temporary name again; else what another client put
+    /// there in between, which [`remove_temp`](Self::remove_temp) leaves
+    /// in place), renamed back when it was removed meanwhile. Only a name
+    /// removed and made again between those two calls leaves the object
+    /// under the temporary name (logged).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn undo_exchange(&self) {
         let (tmp, target) = (self.tmp.as_os_str(), self.target.as_os_str());

@@ -991,6 +991,7 @@ fn a_forked_child_does_not_wait_for_its_parents_background_work() {
 }
 
 #[test]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn an_undone_exchange_gives_the_name_back_even_when_it_was_removed() {
     // The moment after an exchange took a directory out of the target's
     // name: the name now holds the new file, the directory the temporary
