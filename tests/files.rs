@@ -8,6 +8,7 @@ each_model!(
     stor_replaces_a_hard_link_instead_of_writing_through_it,
     stor_over_existing_file_releases_the_old_cached_pages,
     replaced_files_are_closed_after_the_commit,
+    stor_never_hides_a_directory_made_over_its_target,
     new_file_upload_is_in_place_and_resumable,
     disk_full_gives_452_and_keeps_old_file,
     big_directory_is_listed_completely,
@@ -220,6 +221,58 @@ fn replaced_files_are_closed_after_the_commit() {
         open_deleted_files(srv.dir.path()) == 0
     });
     assert_eq!(temp_files(srv.dir.path()), Vec::<String>::new());
+}
+
+/// The target of a replacing upload is made a directory while the upload
+/// runs, and the name is deleted again and again by someone else when the
+/// upload ends (what another client's DELE would do): the upload fails, as
+/// a rename over a directory does, and the directory keeps its name and
+/// content. It was swapped out of its name with the new file, and when the
+/// name had gone by the time the exchange was undone, left under the
+/// hidden temporary name.
+fn stor_never_hides_a_directory_made_over_its_target() {
+    let srv = common::start(|_| {});
+    let dir = srv.dir.path().to_path_buf();
+    let target = srv.path("t");
+    let mut r = login(&srv);
+    for round in 0..40 {
+        std::fs::write(&target, b"old").unwrap();
+        let mut d = data_conn(&mut r);
+        code(&r.cmd("STOR t"), "1");
+        d.write_all(b"new content").unwrap();
+        wait_until("the bytes in the temporary file", 20, || {
+            temp_len(&dir) == 11
+        });
+        std::fs::remove_file(&target).unwrap();
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("inner"), b"inner").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let racer = {
+            let (stop, target) = (stop.clone(), target.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if std::fs::remove_file(&target).is_ok() {
+                        return;
+                    }
+                }
+            })
+        };
+        drop(d);
+        let reply = r.reply();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        racer.join().unwrap();
+        assert!(
+            std::fs::read(target.join("inner")).is_ok_and(|c| c == b"inner"),
+            "round {round}: {reply}; the directory is gone from its name: {:?}",
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect::<Vec<_>>()
+        );
+        code(&reply, "4");
+        assert_eq!(temp_files(&dir), Vec::<String>::new(), "round {round}");
+        std::fs::remove_dir_all(&target).unwrap();
+    }
 }
 
 fn stor_replaces_a_hard_link_instead_of_writing_through_it() {

@@ -10,6 +10,7 @@ each_model!(
     passive_listener_nobody_connects_to_times_out,
     stalled_data_connection_times_out_and_closes_the_session,
     slow_upload_in_small_pieces_is_not_a_stalled_one,
+    idle_uploads_cost_no_wakeups,
     failed_logins_are_delayed_then_disconnected,
     short_banner,
     long_banner_is_multiline,
@@ -357,6 +358,91 @@ fn slow_upload_in_small_pieces_is_not_a_stalled_one() {
     d.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(raw.reply(), "226 Transfer complete.");
     assert!(std::fs::read(srv.path("trickle.bin")).unwrap() == data);
+}
+
+/// The model's name on the command line.
+fn cli_model() -> &'static str {
+    match common::model() {
+        ftpdlib::ConcurrencyModel::Poll => "async",
+        ftpdlib::ConcurrencyModel::ThreadPool => "multi-thread",
+        ftpdlib::ConcurrencyModel::Process => "multi-proc",
+        ftpdlib::ConcurrencyModel::Prefork { .. } => "pre-fork",
+        other => panic!("no command-line name for {other:?}"),
+    }
+}
+
+/// Voluntary context switches (each a wake-up) of every thread of `pid` and
+/// of its descendants.
+fn wakeups_of_tree(pid: u32) -> u64 {
+    let mut pids = vec![pid];
+    let mut i = 0;
+    while i < pids.len() {
+        pids.extend(
+            common::procs::children_of(pids[i])
+                .into_iter()
+                .map(|(p, _)| p),
+        );
+        i += 1;
+    }
+    let mut n = 0;
+    for p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            n += status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    n
+}
+
+/// Uploads whose clients send nothing more (a few bytes, below any receive
+/// low-water mark, then silence) must not wake the server: 30 of them for
+/// 2 s cost no more than idle control connections do (nothing), not a read
+/// every 200 ms each.
+fn idle_uploads_cost_no_wakeups() {
+    let model = cli_model();
+    let d = if model == "pre-fork" {
+        common::daemon(&["--concurrency", model, "--workers", "2"])
+    } else {
+        common::daemon(&["--concurrency", model])
+    };
+    let mut held = Vec::new();
+    for i in 0..30 {
+        let mut raw = Raw::connect(d.addr);
+        raw.login("user", "12345");
+        let mut data = data_connect(raw.pasv());
+        prelim(&raw.cmd(&format!("STOR idle{i}")));
+        data.write_all(b"0123456789").unwrap();
+        held.push((raw, data));
+    }
+    // every session has read its 10 bytes
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (0..30).any(|i| {
+        std::fs::metadata(d.dir.path().join(format!("idle{i}"))).map_or(0, |m| m.len()) < 10
+    }) {
+        assert!(Instant::now() < deadline, "the bytes sent were not written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = wakeups_of_tree(d.child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let woken = wakeups_of_tree(d.child.id()) - before;
+    assert!(woken < 30, "{woken} wake-ups in 2 s for 30 idle uploads");
+    // and they still complete
+    for (i, (mut raw, data)) in held.into_iter().enumerate() {
+        drop(data);
+        assert_eq!(raw.reply(), "226 Transfer complete.");
+        assert_eq!(
+            std::fs::read(d.dir.path().join(format!("idle{i}"))).unwrap(),
+            b"0123456789"
+        );
+    }
 }
 
 // --- logins

@@ -778,12 +778,21 @@ enum Later {
     /// Start the writeback of a file that just replaced another one, then
     /// close it (see [`PendingRename::put_in_place`]).
     Flush(std::fs::File),
+    /// Say that every job queued before this one is done
+    /// ([`finish_background_work`]).
+    Done(crossbeam_channel::Sender<()>),
+    /// Tests: keep the thread busy until the sender is dropped.
+    #[cfg(test)]
+    Hold(crossbeam_channel::Receiver<()>),
 }
 
 impl Later {
     fn run(self) {
         match self {
+            #[cfg(test)]
+            Later::Hold(rx) => while rx.recv().is_ok() {},
             Later::Close(f) => drop(f),
+            Later::Done(tx) => drop(tx.send(())),
             Later::Flush(f) => {
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 if let Err(e) = crate::sys::start_writeback(&f) {
@@ -795,7 +804,7 @@ impl Later {
     }
 }
 
-/// The background thread's queue, and how many jobs it has not finished.
+/// The background thread's queue.
 struct Background {
     /// The process that started the thread: a forked child must not use its
     /// parent's thread, which does not exist in the child.
@@ -804,23 +813,41 @@ struct Background {
 }
 
 static BACKGROUND: Mutex<Option<Background>> = Mutex::new(None);
-/// Jobs queued and not yet finished, in this process.
-static UNFINISHED: (Mutex<usize>, std::sync::Condvar) = (Mutex::new(0), std::sync::Condvar::new());
 
-fn unfinished_add(n: isize) {
-    if let Ok(mut u) = UNFINISHED.0.lock() {
-        *u = u.saturating_add_signed(n);
-        if *u == 0 {
-            UNFINISHED.1.notify_all();
-        }
+/// The process whose background thread [`BACKGROUND`] holds (0: none yet).
+/// Read before taking the lock: a forked child must not take it while it
+/// holds its parent's queue, since a thread of the parent may have held the
+/// lock when it forked, and that lock then stays held in the child.
+static BACKGROUND_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The lock of [`BACKGROUND`], never waiting for a lock this process may
+/// have inherited held (then, or when another thread holds it before this
+/// process has its thread, `None`: the caller does the work itself).
+fn background_lock() -> Option<std::sync::MutexGuard<'static, Option<Background>>> {
+    use std::sync::atomic::Ordering;
+    let pid = std::process::id();
+    if BACKGROUND_PID.load(Ordering::Acquire) == pid {
+        // this process's own lock, taken here before
+        return BACKGROUND.lock().ok();
     }
+    // a forked child's lock may be held for good by a thread that is not
+    // here (even while no thread was started yet: the parent may have been
+    // starting one)
+    let mut bg = BACKGROUND.try_lock().ok()?;
+    if bg.as_ref().is_some_and(|b| b.pid != pid) {
+        // the parent's queue: not closed from here (its sender's drop would
+        // touch the channel's state, which the parent's threads may have
+        // held locked when it forked)
+        std::mem::forget(bg.take());
+    }
+    Some(bg)
 }
 
 /// Run `job` on this process's background thread (started on first use);
 /// here, at once, when no thread can be had.
 fn later(job: Later) {
     let pid = std::process::id();
-    let Ok(mut bg) = BACKGROUND.lock() else {
+    let Some(mut bg) = background_lock() else {
         return job.run();
     };
     if bg.as_ref().map_or(true, |b| b.pid != pid) {
@@ -831,20 +858,19 @@ fn later(job: Later) {
             std::thread::Builder::new()
                 .name("ftp-close".into())
                 .stack_size(64 * 1024)
-                .spawn(move || {
-                    for job in rx.iter() {
-                        job.run();
-                        unfinished_add(-1);
-                    }
-                })
+                .spawn(move || rx.iter().for_each(Later::run))
         });
-        *bg = spawned.ok().map(|_| Background { pid, jobs: tx });
+        let started = spawned.ok().map(|_| Background { pid, jobs: tx });
+        if let Some(old) = std::mem::replace(&mut *bg, started) {
+            std::mem::forget(old); // (a forked child's copy of its parent's)
+        }
+        if bg.is_some() {
+            BACKGROUND_PID.store(pid, std::sync::atomic::Ordering::Release);
+        }
     }
     match bg.as_ref() {
         Some(b) => {
-            unfinished_add(1);
             if let Err(e) = b.jobs.send(job) {
-                unfinished_add(-1);
                 e.into_inner().run();
             }
         }
@@ -856,14 +882,23 @@ fn later(job: Later) {
 /// thread of this process is done: a forked session process calls this
 /// before it exits, so that the writeback of its last upload is started
 /// (`_exit` would drop the queue). Returns whether everything was done.
+///
+/// Only this process's own jobs count: a forked child has none of the
+/// jobs its parent had queued (nor the thread that runs them).
 pub(crate) fn finish_background_work(limit: std::time::Duration) -> bool {
-    let Ok(u) = UNFINISHED.0.lock() else {
-        return false;
-    };
-    match UNFINISHED.1.wait_timeout_while(u, limit, |u| *u > 0) {
-        Ok((u, _)) => *u == 0,
-        Err(_) => false,
+    if BACKGROUND_PID.load(std::sync::atomic::Ordering::Acquire) != std::process::id() {
+        return true; // this process never queued any
     }
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let sent = background_lock().and_then(|bg| {
+        bg.as_ref()
+            .map(|b| b.jobs.send(Later::Done(done_tx)).is_ok())
+    });
+    if sent != Some(true) {
+        return true; // no thread, so nothing left to it
+    }
+    // the queue runs in order: every job queued before this one is done
+    done_rx.recv_timeout(limit).is_ok()
 }
 
 /// The rename a replacing upload does at commit.
@@ -897,6 +932,16 @@ impl PendingRename {
             let exchange = |a: &OsString, b: &OsString| {
                 crate::sys::rename_exchange(&self.dir, a.as_os_str(), b.as_os_str())
             };
+            // rename(2) refuses to put a file over a directory (EISDIR); an
+            // exchange swaps them: look first (a directory made in between
+            // is swapped back below)
+            if self
+                .dir
+                .symlink_metadata(&self.target)
+                .is_ok_and(|m| m.is_dir())
+            {
+                return Err(os_error(libc::EISDIR));
+            }
             match exchange(&self.tmp, &self.target) {
                 Ok(()) => {
                     // the old object now has the temporary name; hold it open
@@ -912,15 +957,9 @@ impl PendingRename {
                         }
                         Err(e) => {
                             // Not removable: the target was made a directory
-                            // after the upload began. rename(2) would have
+                            // after the look above. rename(2) would have
                             // refused (EISDIR): put it back as it was.
-                            if let Err(back) = exchange(&self.tmp, &self.target) {
-                                log::error!(
-                                    "can't undo the exchange of {:?} and {:?}: {back}",
-                                    self.tmp,
-                                    self.target
-                                );
-                            }
+                            self.undo_exchange();
                             Err(if e.raw_os_error() == Some(libc::EISDIR) {
                                 e
                             } else {
@@ -948,6 +987,53 @@ impl PendingRename {
             later(Later::Close(f));
         }
         Ok(any)
+    }
+
+    /// Give the target's name back to the object an exchange took it from
+    /// (now under the temporary name), whatever happened to the name since:
+    /// swapped back when something holds it (normally the new file, which
+    /// then has the temporary name again; else what another client put
+    /// there in between, which [`remove_temp`](Self::remove_temp) leaves
+    /// in place), renamed back when it was removed meanwhile. Only a name
+    /// removed and made again between those two calls leaves the object
+    /// under the temporary name (logged).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn undo_exchange(&self) {
+        let (tmp, target) = (self.tmp.as_os_str(), self.target.as_os_str());
+        let back = match crate::sys::rename_exchange(&self.dir, tmp, target) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                crate::sys::rename_noreplace(&self.dir, tmp, target)
+            }
+            other => other,
+        };
+        if let Err(e) = back {
+            log::error!("can't undo the exchange of {tmp:?} and {target:?}: {e}");
+        }
+    }
+
+    /// Remove the temporary name if it still names `file` (after a failed
+    /// commit it may name what an undone exchange brought back there).
+    fn remove_temp(&self, file: &std::fs::File) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let ours = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            let there = self
+                .dir
+                .symlink_metadata(&self.tmp)
+                .ok()
+                .map(|m| (MetadataExt::dev(&m), MetadataExt::ino(&m)));
+            if there.is_some() && there != ours {
+                log::error!(
+                    "{:?} is not the upload's file any more: left in place",
+                    self.tmp
+                );
+                return;
+            }
+        }
+        #[cfg(windows)]
+        let _ = file;
+        let _ = self.dir.remove_file(&self.tmp);
     }
 }
 
@@ -1003,7 +1089,7 @@ impl WriteFile for LocalWrite {
                 Ok(())
             }
             Err(e) => {
-                let _ = p.dir.remove_file(&p.tmp);
+                p.remove_temp(&self.file);
                 Err(e)
             }
         }

@@ -47,6 +47,38 @@ pub(crate) fn rename_exchange(
     }
 }
 
+/// `renameat2(RENAME_NOREPLACE)`: rename `from` to `to` in the directory
+/// `dir` unless `to` exists (`EEXIST`; Linux 3.15, `EINVAL` where the
+/// filesystem does not support it).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn rename_noreplace(
+    dir: &impl AsFd,
+    from: &std::ffi::OsStr,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let from = std::ffi::CString::new(from.as_bytes())?;
+    let to = std::ffi::CString::new(to.as_bytes())?;
+    let fd = dir.as_fd().as_raw_fd();
+    // SAFETY: `fd` is borrowed from `dir`, open for the call; `from` and
+    // `to` are NUL-terminated strings that outlive the call; the kernel
+    // reads them and keeps no pointer.
+    let r = unsafe {
+        libc::renameat2(
+            fd,
+            from.as_ptr(),
+            fd,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE as libc::c_uint,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `sync_file_range(SYNC_FILE_RANGE_WRITE)` over the whole of `file`: start
 /// the writeback of its dirty pages without waiting for it to complete.
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -964,3 +964,74 @@ fn many_replacing_uploads_of_one_name_leave_one_whole_content() {
     assert_eq!(f.names(b"/"), vec![b"file".to_vec()]);
     assert!(finish_background_work(std::time::Duration::from_secs(10)));
 }
+
+#[test]
+fn a_forked_child_does_not_wait_for_its_parents_background_work() {
+    // A process that embeds a forking server (the test harness does) may
+    // have commits' work queued on its own background thread when it
+    // forks: the child has no such thread, and must not wait for it (a
+    // session process would linger 10 s after every session) nor touch
+    // the parent's queue.
+    let (hold, held) = crossbeam_channel::bounded::<()>(0);
+    later(Later::Hold(held));
+    match crate::sys::fork().unwrap() {
+        crate::sys::Forked::Child => {
+            let start = std::time::Instant::now();
+            let done = finish_background_work(std::time::Duration::from_secs(3));
+            let quick = start.elapsed() < std::time::Duration::from_secs(1);
+            crate::sys::exit_immediately(if done && quick { 0 } else { 1 })
+        }
+        crate::sys::Forked::Parent(pid) => {
+            let status = nix::sys::wait::waitpid(pid, None).unwrap();
+            drop(hold);
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+        }
+    }
+    assert!(finish_background_work(std::time::Duration::from_secs(10)));
+}
+
+#[test]
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn an_undone_exchange_gives_the_name_back_even_when_it_was_removed() {
+    // The moment after an exchange took a directory out of the target's
+    // name: the name now holds the new file, the directory the temporary
+    // name. Whatever happened to the name since, the undo puts the
+    // directory back under it, and the failed commit removes only its own
+    // file from the temporary name.
+    let f = Fixture::new();
+    let dir = Dir::open_ambient_dir(f.root(), cap_std::ambient_authority()).unwrap();
+    let upload = |name: &str| {
+        std::fs::write(f.root().join(name), b"new").unwrap();
+        std::fs::File::open(f.root().join(name)).unwrap()
+    };
+    let p = PendingRename {
+        dir,
+        tmp: ".t.ftpdlib-test".into(),
+        target: "t".into(),
+    };
+    for removed in [false, true] {
+        std::fs::create_dir(f.root().join(".t.ftpdlib-test")).unwrap();
+        std::fs::write(f.root().join(".t.ftpdlib-test/inner"), b"inner").unwrap();
+        let ours = upload("t");
+        if removed {
+            std::fs::remove_file(f.root().join("t")).unwrap();
+        }
+        p.undo_exchange();
+        p.remove_temp(&ours);
+        assert_eq!(std::fs::read(f.root().join("t/inner")).unwrap(), b"inner");
+        assert_eq!(f.names(b"/"), vec![b"t".to_vec()], "removed: {removed}");
+        std::fs::remove_dir_all(f.root().join("t")).unwrap();
+    }
+    // another object took the name meanwhile: it is swapped back under the
+    // temporary name, and not removed from there (it is not ours)
+    std::fs::create_dir(f.root().join(".t.ftpdlib-test")).unwrap();
+    let ours = upload("mine");
+    std::fs::write(f.root().join("t"), b"someone else's").unwrap();
+    p.undo_exchange();
+    p.remove_temp(&ours);
+    assert!(f.root().join("t").is_dir());
+    assert_eq!(
+        std::fs::read(f.root().join(".t.ftpdlib-test")).unwrap(),
+        b"someone else's"
+    );
+}

@@ -193,6 +193,7 @@ impl Connection {
         if r.paused_until.is_some() {
             return;
         }
+        let before = r.transfer.bytes();
         let result = match &mut self.data {
             DataSock::Open(sock) => r.transfer.pump(sock, PUMP_BUDGET, now),
             DataSock::Secure(t) => match t.state.advance() {
@@ -240,10 +241,25 @@ impl Connection {
                 None => r.transfer.file_done(job.run()),
             }
         }
-        r.read_again_at = match result {
-            Ok(Pump::Blocked) if r.batched => Some(now + READ_AGAIN_AFTER),
-            _ => None,
-        };
+        r.read_again_at = None;
+        if let (Some(b), DataSock::Open(sock), Ok(Pump::Blocked)) =
+            (r.batching.as_mut(), &self.data, &result)
+        {
+            if r.transfer.bytes() != before {
+                // bytes are coming: in batches from now on, and what
+                // trickles in below the mark is read at the latest then
+                b.raise(sock);
+                r.read_again_at = Some(now + READ_AGAIN_AFTER);
+            } else if b.lower(sock) {
+                // the client went quiet: its next byte wakes us, and no
+                // timer does meanwhile. Bytes that came in between the
+                // last read and the change are read now.
+                self.hot = true;
+            } else if b.is_raised() {
+                // (the mark could not be put back)
+                r.read_again_at = Some(now + READ_AGAIN_AFTER);
+            }
+        }
         match result {
             Ok(p) => match p {
                 Pump::Progress => self.hot = true,
@@ -410,7 +426,7 @@ fn limit_unsent(stream: &TcpStream) {
 }
 
 /// The receive low-water mark an upload's data connection is given, at most
-/// (64 KiB; see [`wake_in_batches`]).
+/// (64 KiB; see [`Batching`]).
 const UPLOAD_RCVLOWAT: usize = 64 * 1024;
 
 /// How long an upload with a receive low-water mark may leave bytes unread
@@ -419,11 +435,9 @@ const UPLOAD_RCVLOWAT: usize = 64 * 1024;
 /// watches it) at least this often.
 const READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Have the data connection of an upload signal readiness only once a batch
-/// of bytes is in, not at every segment (`SO_RCVLOWAT`). Returns whether it
-/// was set; the caller then reads again every [`READ_AGAIN_AFTER`] whatever
-/// the readiness, since fewer bytes than the mark never signal (the end of
-/// the stream always does).
+/// An upload's data connection that signals readiness only once a batch of
+/// bytes is in, not at every segment (`SO_RCVLOWAT`), while bytes are
+/// coming.
 ///
 /// A client that writes 8 KiB at a time (ftplib's default block size, and
 /// pyftpdlib's benchmark) otherwise wakes the session at every write. Where
@@ -432,31 +446,80 @@ const READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(2
 /// CPU: 200 such clients uploading 10 MiB each at once took 2.9-5.0 s
 /// against 1.3 s for one poll thread; with a 16-64 KiB mark, 1.9-2.3 s.
 ///
+/// Fewer bytes than the mark never signal (the end of the stream always
+/// does), so while the mark is up the connection is read again every
+/// [`READ_AGAIN_AFTER`] whatever the readiness. That timer must not run for
+/// a client that sends nothing (a hundred idle uploads would wake the server
+/// 500 times a second): the mark is raised when a read found bytes and put
+/// back to 1 byte when a read found none, so a quiet connection costs
+/// nothing until its next byte, which wakes it as any socket.
+///
 /// The mark is kept at a quarter of the socket's receive buffer at most:
 /// Linux clamps the receive window to the mark when the buffer cannot hold
 /// twice the mark, which would slow a long fat network. TLS data
 /// connections get no mark (the caller only asks for plain ones).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(super) fn wake_in_batches(stream: &TcpStream) -> bool {
-    let sock = socket2::SockRef::from(stream);
-    let mark = match sock.recv_buffer_size() {
-        Ok(buf) => UPLOAD_RCVLOWAT.min(buf / 4),
-        Err(_) => return false,
-    };
-    if mark < 2 {
-        return false;
-    }
-    match crate::sys::set_recv_lowat(stream, mark) {
-        Ok(()) => true,
-        Err(e) => {
-            log::debug!("SO_RCVLOWAT not set on a data connection: {e}");
-            false
-        }
-    }
+#[derive(Debug)]
+pub(super) struct Batching {
+    /// The mark while bytes come.
+    mark: usize,
+    /// The mark is set (else it is the default, 1 byte).
+    raised: bool,
 }
 
-/// Other systems: readiness at every segment, as before.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(super) fn wake_in_batches(_stream: &TcpStream) -> bool {
-    false
+impl Batching {
+    /// For a plain upload's data connection; `None` where no mark can be
+    /// set (other systems, a receive buffer too small to batch).
+    pub(super) fn new(stream: &TcpStream) -> Option<Batching> {
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            return None;
+        }
+        let buf = socket2::SockRef::from(stream).recv_buffer_size().ok()?;
+        let mark = UPLOAD_RCVLOWAT.min(buf / 4);
+        (mark >= 2).then_some(Batching {
+            mark,
+            raised: false,
+        })
+    }
+
+    /// Bytes came: signal readiness from now on only once `mark` are in.
+    pub(super) fn raise(&mut self, stream: &TcpStream) {
+        if !self.raised {
+            self.raised = self.set(stream, self.mark);
+        }
+    }
+
+    /// No byte came since the last read: signal readiness at the next one.
+    /// Returns whether the mark was put back now (the caller then reads once
+    /// more: what came meanwhile may not have signalled). A mark that could
+    /// not be put back stays [raised](Self::is_raised).
+    pub(super) fn lower(&mut self, stream: &TcpStream) -> bool {
+        if !self.raised {
+            return false;
+        }
+        self.raised = !self.set(stream, 1);
+        !self.raised
+    }
+
+    /// Whether the mark is up: bytes below it are read only on the timer.
+    pub(super) fn is_raised(&self) -> bool {
+        self.raised
+    }
+
+    /// Set the mark; whether it was set.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn set(&self, stream: &TcpStream, bytes: usize) -> bool {
+        match crate::sys::set_recv_lowat(stream, bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                log::debug!("SO_RCVLOWAT not set on a data connection: {e}");
+                false
+            }
+        }
+    }
+
+    /// Other systems: no mark ([`Batching::new`] makes none).
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn set(&self, _stream: &TcpStream, _bytes: usize) -> bool {
+        false
+    }
 }

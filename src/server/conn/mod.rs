@@ -104,11 +104,11 @@ struct Running {
     /// session once the job brought the source or sink back.
     ending: Option<Result<(), TransferError>>,
     /// An upload whose data connection wakes us only once a batch of bytes
-    /// is in (`SO_RCVLOWAT`, see `data::wake_in_batches`): when to read
-    /// again anyway, so that what a slow client sent is not left unread.
+    /// is in (`SO_RCVLOWAT`, see [`data::Batching`]): when to read again
+    /// anyway, so that what a slow client sent is not left unread.
     read_again_at: Option<Instant>,
-    /// The data connection has a receive low-water mark.
-    batched: bool,
+    /// The upload's receive low-water mark, for a plain data connection.
+    batching: Option<data::Batching>,
 }
 
 impl Running {
@@ -502,13 +502,13 @@ impl Connection {
                             // I/O here unless the storage is local and fast
                             t.use_file_jobs();
                         }
-                        let batched = match &self.data {
+                        let batching = match &self.data {
                             DataSock::Open(sock)
                                 if t.direction() == crate::data::Direction::Receive =>
                             {
-                                data::wake_in_batches(sock)
+                                data::Batching::new(sock)
                             }
-                            _ => false,
+                            _ => None,
                         };
                         self.running = Some(Running {
                             transfer: t,
@@ -516,7 +516,7 @@ impl Connection {
                             paused_until: None,
                             ending: None,
                             read_again_at: None,
-                            batched,
+                            batching,
                         });
                         self.hot = true;
                         None
