@@ -780,6 +780,7 @@ enum Later {
     Flush(std::fs::File),
     /// Say that every job queued before this one is done
     /// ([`finish_background_work`]).
+    #[cfg(unix)]
     Done(crossbeam_channel::Sender<()>),
     /// Tests: keep the thread busy until the sender is dropped.
     #[cfg(test)]
@@ -792,6 +793,7 @@ impl Later {
             #[cfg(test)]
             Later::Hold(rx) => while rx.recv().is_ok() {},
             Later::Close(f) => drop(f),
+            #[cfg(unix)]
             Later::Done(tx) => drop(tx.send(())),
             Later::Flush(f) => {
                 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -885,6 +887,7 @@ fn later(job: Later) {
 ///
 /// Only this process's own jobs count: a forked child has none of the
 /// jobs its parent had queued (nor the thread that runs them).
+#[cfg(unix)]
 pub(crate) fn finish_background_work(limit: std::time::Duration) -> bool {
     if BACKGROUND_PID.load(std::sync::atomic::Ordering::Acquire) != std::process::id() {
         return true; // this process never queued any

@@ -12,6 +12,7 @@ pub(crate) mod identity;
 mod local;
 mod memory;
 
+#[cfg(unix)]
 pub(crate) use local::finish_background_work;
 pub use local::{LocalFs, LocalFsFactory};
 pub use memory::{MemoryFs, MemoryFsFactory};
