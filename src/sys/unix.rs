@@ -24,27 +24,7 @@ pub(crate) fn rename_exchange(
     a: &std::ffi::OsStr,
     b: &std::ffi::OsStr,
 ) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let a = std::ffi::CString::new(a.as_bytes())?;
-    let b = std::ffi::CString::new(b.as_bytes())?;
-    let fd = dir.as_fd().as_raw_fd();
-    // SAFETY: `fd` is borrowed from `dir`, open for the call; `a` and `b`
-    // are NUL-terminated strings that outlive the call; the kernel reads
-    // them and keeps no pointer.
-    let r = unsafe {
-        libc::renameat2(
-            fd,
-            a.as_ptr(),
-            fd,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE as libc::c_uint,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    renameat2_in(dir, a, b, libc::RENAME_EXCHANGE as libc::c_uint)
 }
 
 /// `renameat2(RENAME_NOREPLACE)`: rename `from` to `to` in the directory
@@ -56,6 +36,17 @@ pub(crate) fn rename_noreplace(
     from: &std::ffi::OsStr,
     to: &std::ffi::OsStr,
 ) -> io::Result<()> {
+    renameat2_in(dir, from, to, libc::RENAME_NOREPLACE as libc::c_uint)
+}
+
+/// `renameat2(2)` of `from` to `to`, both names in the directory `dir`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn renameat2_in(
+    dir: &impl AsFd,
+    from: &std::ffi::OsStr,
+    to: &std::ffi::OsStr,
+    flags: libc::c_uint,
+) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt as _;
     let from = std::ffi::CString::new(from.as_bytes())?;
     let to = std::ffi::CString::new(to.as_bytes())?;
@@ -63,15 +54,11 @@ pub(crate) fn rename_noreplace(
     // SAFETY: `fd` is borrowed from `dir`, open for the call; `from` and
     // `to` are NUL-terminated strings that outlive the call; the kernel
     // reads them and keeps no pointer.
-    let r = unsafe {
-        libc::renameat2(
-            fd,
-            from.as_ptr(),
-            fd,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE as libc::c_uint,
-        )
-    };
+    zero_or_errno(unsafe { libc::renameat2(fd, from.as_ptr(), fd, to.as_ptr(), flags) })
+}
+
+/// A libc call's result: `Ok` for 0, else the `errno` it left.
+fn zero_or_errno(r: libc::c_int) -> io::Result<()> {
     if r == 0 {
         Ok(())
     } else {
@@ -93,11 +80,7 @@ pub(crate) fn start_writeback(file: &impl AsFd) -> io::Result<()> {
             libc::SYNC_FILE_RANGE_WRITE as libc::c_uint,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    zero_or_errno(r)
 }
 
 /// `setsockopt(SO_RCVLOWAT)`: readiness for reading is signalled once
@@ -116,11 +99,7 @@ pub(crate) fn set_recv_lowat(sock: &impl AsFd, bytes: usize) -> io::Result<()> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    zero_or_errno(r)
 }
 
 use std::io::{IoSlice, IoSliceMut};
