@@ -36,10 +36,9 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 13 % 253) as u8).collect()
 }
 
-fn data_connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
+/// A data connection to `addr` from the control connection's address.
+fn data_connect(raw: &Raw, addr: SocketAddr) -> TcpStream {
+    common::connect_from(addr, raw.stream.local_addr().unwrap().ip())
 }
 
 /// The preliminary reply of a transfer whose data connection is opened already.
@@ -52,7 +51,11 @@ fn prelim(r: &str) {
 
 /// A logged-in raw session of the full-permission user in binary mode.
 fn session(srv: &common::TestServer) -> Raw {
-    let mut raw = srv.raw();
+    logged_in(srv.raw())
+}
+
+/// `raw` logged in as the test user, in binary mode.
+fn logged_in(mut raw: Raw) -> Raw {
     raw.login(common::USER, common::PASS);
     assert_eq!(raw.cmd("TYPE I"), "200 Type set to: Binary.");
     raw
@@ -74,7 +77,7 @@ fn as_strs(v: &[String]) -> Vec<&str> {
 /// Upload `data` as `cmd arg` (STOR/APPE/STOU); returns the preliminary reply.
 fn upload(raw: &mut Raw, cmd: &str, data: &[u8]) -> String {
     let addr = raw.pasv();
-    let mut d = data_connect(addr);
+    let mut d = data_connect(raw, addr);
     let r = raw.cmd(cmd);
     prelim(&r);
     d.write_all(data).unwrap();
@@ -85,7 +88,7 @@ fn upload(raw: &mut Raw, cmd: &str, data: &[u8]) -> String {
 
 fn download(raw: &mut Raw, cmd: &str) -> Vec<u8> {
     let addr = raw.pasv();
-    let mut d = data_connect(addr);
+    let mut d = data_connect(raw, addr);
     prelim(&raw.cmd(cmd));
     let mut buf = Vec::new();
     d.read_to_end(&mut buf).unwrap();
@@ -299,7 +302,7 @@ fn failed_commands_fire_no_file_events() {
 fn start_slow_retr(srv: &common::TestServer, raw: &mut Raw) -> TcpStream {
     std::fs::write(srv.path("slow.bin"), pattern(4 << 20)).unwrap();
     let addr = raw.pasv();
-    let mut d = data_connect(addr);
+    let mut d = data_connect(raw, addr);
     prelim(&raw.cmd("RETR slow.bin"));
     let mut first = vec![0u8; 10_000];
     d.read_exact(&mut first).unwrap();
@@ -332,7 +335,7 @@ fn abor_during_retr_fires_incomplete_file_sent() {
 /// Start a STOR and send some of its bytes; the data connection stays open.
 fn start_stor(raw: &mut Raw, name: &str) -> TcpStream {
     let addr = raw.pasv();
-    let mut d = data_connect(addr);
+    let mut d = data_connect(raw, addr);
     prelim(&raw.cmd(&format!("STOR {name}")));
     d.write_all(&pattern(100_000)).unwrap();
     d
@@ -415,8 +418,8 @@ fn session_log_lines_with_the_default_prefix() {
         },
     );
     std::fs::write(srv.path("log.bin"), pattern(12_345)).unwrap();
-    let mut raw = srv.raw();
-    let port = raw.stream.local_addr().unwrap().port();
+    let mut raw = Raw::connect_own(srv.addr);
+    let me = raw.stream.local_addr().unwrap();
     raw.cmd("USER logger");
     assert_eq!(raw.cmd("PASS Zq9-wrong-Pw"), "530 Authentication failed.");
     raw.login("logger", "Zq9-secret-Pw");
@@ -425,7 +428,7 @@ fn session_log_lines_with_the_default_prefix() {
     assert_eq!(raw.cmd("QUIT"), "221 Goodbye.");
     srv.events.wait_for("disconnect", has_disconnect);
 
-    let p = format!("127.0.0.1:{port}-");
+    let p = format!("{me}-");
     let lines = common::log_lines(&p);
     let path = real(&srv, "log.bin");
     let wanted: Vec<String> = [
@@ -480,14 +483,14 @@ fn session_log_lines_with_the_default_prefix() {
 
 fn flushed_account_and_incomplete_transfer_log_lines() {
     let srv = common::start(|c| c.write_limit = 1 << 20);
-    let mut raw = session(&srv);
-    let port = raw.stream.local_addr().unwrap().port();
+    let mut raw = logged_in(Raw::connect_own(srv.addr));
+    let me = raw.stream.local_addr().unwrap();
     let _d = start_slow_retr(&srv, &mut raw);
     raw.send(b"ABOR\r\n");
     assert_eq!(raw.reply(), "426 Transfer aborted via ABOR.");
     assert_eq!(raw.reply(), "226 ABOR command successful.");
     raw.cmd("USER reader");
-    let p = format!("127.0.0.1:{port}-");
+    let p = format!("{me}-");
     let lines = common::log_lines(&p);
     let wanted: Vec<String> = [
         format!("{p}[user] <- ABOR"),
@@ -528,9 +531,9 @@ fn custom_log_prefix() {
 
     // The port placeholder.
     let srv = common::start(|c| c.log_prefix = "port=%(remote_port)s ip=%(remote_ip)s".into());
-    let raw = srv.raw();
-    let port = raw.stream.local_addr().unwrap().port();
-    let lines = common::log_lines(&format!("port={port} ip=127.0.0.1 "));
+    let raw = Raw::connect_own(srv.addr);
+    let me = raw.stream.local_addr().unwrap();
+    let lines = common::log_lines(&format!("port={} ip={} ", me.port(), me.ip()));
     assert!(
         lines
             .iter()
@@ -545,7 +548,9 @@ fn ipv6_sessions_log_the_plain_address() {
     let port = raw.stream.local_addr().unwrap().port();
     raw.login(common::USER, common::PASS);
     let lines = common::log_lines(&format!("::1:{port}-[user] USER 'user' logged in."));
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    // (at least one: another test's client on ::1 may have had this port;
+    // 127.64.0.0/16 gives IPv4 tests addresses of their own, ::1 has none)
+    assert!(!lines.is_empty(), "{:?}", common::log_lines("::1:"));
 }
 
 // --- the logger itself

@@ -381,6 +381,14 @@ impl Raw {
         Raw::from_stream(TcpStream::connect(addr).unwrap())
     }
 
+    /// Connect from a loopback address of its own (see [`own_loopback`]),
+    /// so that its session's `IP:PORT-` log lines are its alone, and read
+    /// the greeting. Data connections must come from the same address
+    /// ([`connect_from`] with the control connection's local address).
+    pub fn connect_own(addr: SocketAddr) -> Raw {
+        Raw::connect_from(addr, own_loopback())
+    }
+
     /// Send raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         use std::io::Write;
@@ -480,6 +488,19 @@ pub fn init_logging() {
         let _ = log::set_boxed_logger(Box::new(Capture));
         log::set_max_level(log::LevelFilter::Debug);
     });
+}
+
+/// A loopback address (in 127.64.0.0/16) that no other call in this test
+/// binary returns. The captured log is shared by every test of the binary,
+/// and sessions are told apart by their client's address and port: two
+/// clients from 127.0.0.1 may get the same port from the kernel (connected
+/// to different servers, even at the same time), so a test that counts its
+/// own session's lines connects from an address of its own.
+pub fn own_loopback() -> IpAddr {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    assert!(n < 1 << 16, "out of loopback addresses");
+    IpAddr::from([127, 64, (n >> 8) as u8, n as u8])
 }
 
 /// Captured log lines containing `needle` (e.g. a client's `127.0.0.1:PORT` prefix).
