@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::procs::children_of;
+use common::procs::{children_of, comm_of};
 use common::{daemon, Daemon};
 
 fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
@@ -140,16 +140,77 @@ fn multi_proc_reaps_every_child() {
         l.clear();
         assert_eq!(r.read_line(&mut l).unwrap(), 0, "EOF after QUIT");
     }
-    // children exit right after their session; the parent reaps each at once
+    // children exit right after their session; the parent reaps each at
+    // once; one child, forked ahead for the next connection, waits
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let kids = children_of(d.child.id());
-        if kids.is_empty() {
+        let kids: Vec<(u32, char, String)> = children_of(d.child.id())
+            .into_iter()
+            .map(|(p, st)| (p, st, comm_of(p)))
+            .collect();
+        if kids.len() == 1 && kids[0].2 == "ftp-spare" && kids[0].1 == 'S' {
             break;
         }
         assert!(Instant::now() < deadline, "children left: {kids:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The one child of `d` named `ftp-spare` (waiting for the next
+/// connection), waited for up to 10 s; `not` is a pid it must not be.
+fn spare_of(d: &Daemon, not: Option<u32>) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spares: Vec<u32> = children_of(d.child.id())
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|&p| comm_of(p) == "ftp-spare" && Some(p) != not)
+            .collect();
+        if let [one] = spares[..] {
+            return one;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spares: {spares:?}, children: {:?}",
+            children_of(d.child.id())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn multi_proc_serves_each_connection_from_the_process_forked_ahead() {
+    let d = daemon(&["--concurrency", "multi-proc"]);
+    let spare = spare_of(&d, None);
+    let (mut s, mut r, _) = login(d.addr);
+    // the spare serves this session, under the program's own name again,
+    // and another is forked for the next connection
+    let next = spare_of(&d, Some(spare));
+    assert!(
+        children_of(d.child.id()).iter().any(|&(p, _)| p == spare),
+        "the session's process is not the spare"
+    );
+    assert_eq!(comm_of(spare), comm_of(d.child.id()));
+    s.write_all(b"PWD\r\n").unwrap();
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    assert!(l.starts_with("257"), "{l}");
+
+    // a spare killed while it waits: the next connection forks its own
+    // child, then a new spare is made
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(next as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_of(d.child.id()).iter().any(|&(p, _)| p == next) {
+        assert!(Instant::now() < deadline, "the killed spare was not reaped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_s2, _r2, greeting) = login(d.addr);
+    assert!(greeting.starts_with("220"), "{greeting}");
+    spare_of(&d, Some(next));
 }
 
 #[test]

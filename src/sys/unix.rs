@@ -214,6 +214,34 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
     }
 }
 
+/// Wait until `sock` brings a descriptor sent by [`send_fd`] or `stop`
+/// becomes readable, whichever is first, and return the descriptor; `None`
+/// at end of stream on `sock` or when `stop` is readable. No timeout: the
+/// caller's peer ends the wait by sending or by closing its end.
+pub(crate) fn recv_fd_or_stop(
+    sock: &UnixStream,
+    stop: BorrowedFd<'_>,
+) -> io::Result<Option<OwnedFd>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop, PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(io::Error::from(e)),
+        }
+        if fds[1].any().unwrap_or(false) {
+            return Ok(None);
+        }
+        if fds[0].any().unwrap_or(false) {
+            return Ok(recv_fd(sock)?.map(|(fd, _)| fd));
+        }
+    }
+}
+
 /// Raise the soft limit of open files to the hard limit (each session needs
 /// two or three descriptors); returns the limit now in force.
 pub(crate) fn raise_nofile_limit() -> io::Result<u64> {

@@ -27,3 +27,10 @@ pub fn children_of(pid: u32) -> Vec<(u32, char)> {
     }
     out
 }
+
+/// The name (`comm`) of process `pid`; "" once it is gone.
+pub fn comm_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default()
+}
