@@ -16,7 +16,10 @@ pub enum ConcurrencyModel {
     /// idle threads back after [`ServerConfig::thread_idle_timeout`]
     /// (pyftpdlib's `ThreadedFTPServer`, CLI `multi-thread`).
     ThreadPool,
-    /// A forked process per session (pyftpdlib's `MultiprocessFTPServer`, CLI `multi-proc`).
+    /// A forked process per session (pyftpdlib's `MultiprocessFTPServer`, CLI
+    /// `multi-proc`). Unlike pyftpdlib, which forks after the accept, one
+    /// process is kept forked ahead of the next connection (named
+    /// `ftp-spare` while it waits), so a client does not wait for a fork.
     Process,
     /// `workers` forked processes, each running the poll loop on the shared
     /// listening socket (CLI `pre-fork`).
