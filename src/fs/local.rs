@@ -796,9 +796,16 @@ impl Later {
             #[cfg(unix)]
             Later::Done(tx) => drop(tx.send(())),
             Later::Flush(f) => {
+                // a file replaced in turn before its turn came (many uploads
+                // to one name) has no name left: nothing to make durable
                 #[cfg(any(target_os = "linux", target_os = "android"))]
-                if let Err(e) = crate::sys::start_writeback(&f) {
-                    log::debug!("writeback of a replacing upload: {e}");
+                if f.metadata().is_ok_and(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    m.nlink() > 0
+                }) {
+                    if let Err(e) = crate::sys::start_writeback(&f) {
+                        log::debug!("writeback of a replacing upload: {e}");
+                    }
                 }
                 drop(f)
             }
