@@ -122,17 +122,40 @@ pub(crate) enum Forked {
 /// acceptor thread, or once from the caller of `spawn_process`), and the
 /// child must end with [`std::process::exit`] rather than return into the
 /// parent's code.
+///
+/// The child starts with no route for the signals this module handles
+/// (SIGINT, SIGTERM, SIGHUP): the handlers it inherits only count them
+/// until it sets up its own ([`signal_pipe`], [`hangup_flag`]), which then
+/// see what came meanwhile. Inherited as they were, they wrote into the
+/// parent's pipes: a signal sent to a child just forked stopped or
+/// reloaded the parent instead, and the child never saw it.
 pub(crate) fn fork() -> io::Result<Forked> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    // held back across the fork, so that none is handled in the child
+    // before its routes are cleared
+    let mut routed = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        routed.add(sig);
+    }
+    let mut mask = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&routed), Some(&mut mask))
+        .map_err(io::Error::from)?;
     // SAFETY: the process models call this from the acceptor loop, which
     // holds no locks at that point (`spawn_process` from its caller, which
     // holds none of ours); the child only runs the server code
     // (which allocates and logs, both fork-safe under glibc's atfork
     // handlers when no other thread holds their locks) and then exits.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+    let forked = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            clear_signal_routes();
+            Ok(Forked::Child)
+        }
         Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
         Err(e) => Err(io::Error::from(e)),
-    }
+    };
+    // the signals held meanwhile are delivered now, each to its own process
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+    forked
 }
 
 /// In a forked child that must not accept: swap its copy of the listening
@@ -283,21 +306,32 @@ pub(crate) fn signal_received() -> bool {
 /// Route SIGINT and SIGTERM to a fresh non-blocking pipe, whose read end is
 /// returned (readable once a signal arrived); a second signal exits the
 /// process at once (status 130). Called by single-threaded process-model
-/// parents and again in each child, so that every process has its own pipe.
+/// parents and again in each child, so that every process has its own pipe;
+/// in a child, a signal that came since the fork (see [`fork`]) makes the
+/// new pipe readable at once.
 pub(crate) fn signal_pipe() -> io::Result<OwnedFd> {
     use nix::fcntl::OFlag;
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let (read_end, write_end) =
         nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    SIGNALS.store(0, Ordering::SeqCst);
-    let old = SIGNAL_PIPE.swap(
-        std::os::fd::IntoRawFd::into_raw_fd(write_end),
-        Ordering::SeqCst,
-    );
+    let first = SIGNAL_PIPE.load(Ordering::SeqCst) < 0;
+    if !first {
+        // a later server of this process: the signals of the one before are spent
+        SIGNALS.store(0, Ordering::SeqCst);
+    }
+    let write_end = std::os::fd::IntoRawFd::into_raw_fd(write_end);
+    let old = SIGNAL_PIPE.swap(write_end, Ordering::SeqCst);
     if old >= 0 {
         // SAFETY: `old` is the write end created by an earlier call and owned
         // by SIGNAL_PIPE alone; it was just replaced, so nothing uses it again.
         drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+    if first && SIGNALS.load(Ordering::SeqCst) > 0 {
+        // one came since the fork, before this pipe existed
+        // SAFETY: `write_end` is the pipe's write end, owned by SIGNAL_PIPE
+        // from now on and open for the life of the process.
+        let fd = unsafe { BorrowedFd::borrow_raw(write_end) };
+        let _ = nix::unistd::write(fd, &[1u8]);
     }
     let action = SigAction::new(
         SigHandler::Handler(on_signal),
@@ -368,12 +402,28 @@ pub(crate) fn hangup_pipe(nonblocking: bool) -> io::Result<OwnedFd> {
 }
 
 /// In a forked child: SIGHUP only raises a flag, read by
-/// [`take_hangup`] (the parent's pipe, inherited, is closed here, so that
-/// the child's signals never reach the parent).
+/// [`take_hangup`]; a SIGHUP that came since the fork is kept (the
+/// parent's pipe, inherited, was closed by [`fork`], so that the child's
+/// signals never reach the parent).
 pub(crate) fn hangup_flag() -> io::Result<()> {
     set_hangup_pipe(-1);
-    HANGUP_SEEN.store(false, Ordering::SeqCst);
     install_hangup_handler()
+}
+
+/// In a child just forked, the routed signals still blocked: close its
+/// copies of the parent's signal pipes and forget the parent's signals, so
+/// that the handlers inherited only count the child's own from now on.
+fn clear_signal_routes() {
+    SIGNALS.store(0, Ordering::SeqCst);
+    let old = SIGNAL_PIPE.swap(-1, Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: `old` is this process's copy of the parent's write end,
+        // owned by SIGNAL_PIPE alone; it was just taken out, so nothing uses
+        // it again.
+        drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+    set_hangup_pipe(-1);
+    HANGUP_SEEN.store(false, Ordering::SeqCst);
 }
 
 /// Whether SIGHUP arrived since the last call (after [`hangup_flag`]).
