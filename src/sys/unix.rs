@@ -177,25 +177,29 @@ pub(crate) fn release_listener(listener: &std::net::TcpListener) -> io::Result<(
     Ok(())
 }
 
-/// Send one file descriptor and a tag over a Unix socket (`SCM_RIGHTS`).
-pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()> {
-    let bytes = tag.to_le_bytes();
-    let iov = [IoSlice::new(&bytes)];
+/// Send one file descriptor and `payload` (a few bytes) over a Unix
+/// socket (`SCM_RIGHTS`), in one message.
+pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, payload: &[u8]) -> io::Result<()> {
+    let iov = [IoSlice::new(payload)];
     let fds = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+    // MSG_NOSIGNAL: a receiver gone is an error here, not a SIGPIPE (whose
+    // default action ends a program that embeds the server)
+    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
         .map_err(io::Error::from)?;
-    if n != bytes.len() {
+    if n != payload.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short sendmsg"));
     }
     Ok(())
 }
 
-/// Receive one file descriptor and its tag sent by [`send_fd`]; `None` at end of stream.
-pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
-    let mut bytes = [0u8; 8];
+/// Receive one file descriptor sent by [`send_fd`], its payload into
+/// `payload` (which must be the payload's exact length); `None` at end of
+/// stream.
+pub(crate) fn recv_fd(sock: &UnixStream, payload: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+    let want = payload.len();
     let (n, received) = {
-        let mut iov = [IoSliceMut::new(&mut bytes)];
+        let mut iov = [IoSliceMut::new(payload)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let msg = recvmsg::<()>(
             sock.as_raw_fd(),
@@ -222,14 +226,14 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
     if n == 0 {
         return Ok(None);
     }
-    if n != bytes.len() {
+    if n != want {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "short fd message",
         ));
     }
     match received {
-        Some(fd) => Ok(Some((fd, u64::from_le_bytes(bytes)))),
+        Some(fd) => Ok(Some(fd)),
         None => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "message without a descriptor",
@@ -238,12 +242,14 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
 }
 
 /// Wait until `sock` brings a descriptor sent by [`send_fd`] or `stop`
-/// becomes readable, whichever is first, and return the descriptor; `None`
-/// at end of stream on `sock` or when `stop` is readable. No timeout: the
-/// caller's peer ends the wait by sending or by closing its end.
+/// becomes readable, whichever is first, and return the descriptor (its
+/// payload in `payload`, as [`recv_fd`]); `None` at end of stream on
+/// `sock` or when `stop` is readable. No timeout: the caller's peer ends
+/// the wait by sending or by closing its end.
 pub(crate) fn recv_fd_or_stop(
     sock: &UnixStream,
     stop: BorrowedFd<'_>,
+    payload: &mut [u8],
 ) -> io::Result<Option<OwnedFd>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
@@ -260,7 +266,7 @@ pub(crate) fn recv_fd_or_stop(
             return Ok(None);
         }
         if fds[0].any().unwrap_or(false) {
-            return Ok(recv_fd(sock)?.map(|(fd, _)| fd));
+            return recv_fd(sock, payload);
         }
     }
 }

@@ -24,7 +24,9 @@ use mio::{Interest, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, parent_poll, stop_children, LISTENER, RELOADED};
+use super::{
+    accept_ready, in_child, parent_loop, parent_poll, stop_children, Handover, LISTENER, RELOADED,
+};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
 use crate::session::SessionContext;
@@ -66,7 +68,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             let mut spawned = Vec::new();
             accept_ready(&server, &limits, |stream, peer, slot| {
                 let started = match spare.take() {
-                    Some(s) => match sys::send_fd(&s.chan, stream.as_fd(), 0) {
+                    Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
                         Ok(()) => Ok((s.pid, s.pipe, Some(s.token))),
                         Err(e) => {
                             log::warn!("spare session process {}: {e}", s.pid);
@@ -193,8 +195,8 @@ fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
             // state, as it is a listener's. The wait ends with the parent's
             // connection, with end of file when the parent drops its end
             // (it stops, or it dies), or with SIGINT/SIGTERM.
-            let stream = match sys::recv_fd_or_stop(&child_end, stop.as_fd()) {
-                Ok(Some(fd)) => TcpStream::from(fd),
+            let (stream, peer) = match Handover::recv(&child_end, Some(stop.as_fd())) {
+                Ok(Some((stream, h))) => (stream, h.peer),
                 Ok(None) => return,
                 Err(e) => {
                     log::error!(
@@ -208,13 +210,6 @@ fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
             if let Some(name) = name {
                 let _ = nix::sys::prctl::set_name(&name);
             }
-            let peer = match stream.peer_addr() {
-                Ok(p) => p,
-                Err(e) => {
-                    log::debug!("handed-over connection already gone: {e}");
-                    return;
-                }
-            };
             serve(server, ctx, stream, peer, &stop);
         }),
         Forked::Parent(pid) => {
