@@ -367,3 +367,33 @@ fn a_connection_reset_before_its_handover_is_still_a_session() {
         assert!(greeting.starts_with("220"), "{model:?}: {greeting}");
     }
 }
+
+/// SIGTERM to a multi-proc server whose spare (the process forked ahead)
+/// is stopped: the server still exits, and the spare with it. The parent
+/// waited for the stopped spare to read the end of file on its socket,
+/// which it never does: the server never exited.
+#[test]
+fn multi_proc_stops_with_its_spare_stopped() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut d = daemon(&["--concurrency", "multi-proc", "--shutdown-grace", "0"]);
+    let spare = Pid::from_raw(spare_of(&d, None) as i32);
+    kill(spare, Signal::SIGSTOP).unwrap();
+    kill(Pid::from_raw(d.child.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exited = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // reaped by the server before it exited
+    let spare_left = Path::new(&format!("/proc/{spare}")).exists();
+    // whatever happened, no stopped process is left behind
+    let _ = kill(spare, Signal::SIGKILL);
+    assert!(exited.is_some(), "the server did not exit");
+    assert!(!spare_left, "the spare outlived the server");
+}

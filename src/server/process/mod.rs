@@ -15,11 +15,11 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{ConnLimits, ConnSlot, FtpServer};
@@ -247,16 +247,45 @@ fn parent_loop(
     Ok(())
 }
 
-/// Ask every child to shut down and wait until all have exited.
-fn stop_children(pids: impl Iterator<Item = Pid>) {
+/// Ask every child to shut down and wait until all have exited; those
+/// still there after the grace period plus ten seconds (a stopped process
+/// never acts on SIGTERM) are killed.
+fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
     let pids: Vec<Pid> = pids.collect();
     for &pid in &pids {
         sys::terminate(pid);
     }
+    let deadline = crate::session::later(
+        Instant::now(),
+        server
+            .ctx
+            .config
+            .shutdown_grace
+            .saturating_add(Duration::from_secs(10)),
+    );
     for pid in pids {
-        let _ = waitpid(pid, None);
+        reap_by(pid, deadline);
     }
     log::info!("every session ended");
+}
+
+/// Reap child `pid` once it exited, waiting until `deadline` at most; then
+/// kill it (SIGKILL ends a stopped process too) and reap it.
+fn reap_by(pid: Pid, deadline: Instant) {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            // reaped, or not a child of ours any more
+            _ => return,
+        }
+        if Instant::now() >= deadline {
+            log::warn!("session process {pid} did not exit in time: killed");
+            sys::kill(pid);
+            let _ = waitpid(pid, None);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn parent_poll(server: &FtpServer) -> io::Result<Poll> {

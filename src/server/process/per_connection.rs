@@ -18,6 +18,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
@@ -25,7 +26,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::{
-    accept_ready, in_child, parent_loop, parent_poll, stop_children, Handover, LISTENER, RELOADED,
+    accept_ready, in_child, parent_loop, parent_poll, reap_by, stop_children, Handover, LISTENER,
+    RELOADED,
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -142,7 +144,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     if let Some(s) = spare.take() {
         end_spare(s, poll.registry());
     }
-    stop_children(children.values().map(|c| c.pid));
+    stop_children(&server, children.values().map(|c| c.pid));
     Ok(())
 }
 
@@ -169,12 +171,16 @@ fn make_spare(server: &FtpServer, registry: &mio::Registry, next: &mut usize) ->
 }
 
 /// Stop a spare that has no connection and reap it: the end of file on its
-/// socket ends its wait.
+/// socket ends its wait. One that has not exited a second later (stopped:
+/// it never reads that end of file) is killed, as it serves nobody.
 fn end_spare(spare: Spare, registry: &mio::Registry) {
     let _ = registry.deregister(&mut SourceFd(&spare.pipe.as_raw_fd()));
     drop(spare.chan);
-    let _ = waitpid(spare.pid, None);
+    reap_by(spare.pid, Instant::now() + SPARE_EXIT_LIMIT);
 }
+
+/// How long a spare told to stop may take to exit before it is killed.
+const SPARE_EXIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Fork a spare that will serve the connection the parent passes it.
 fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
