@@ -315,3 +315,85 @@ fn killed_parent_leaves_the_port_free() {
         }
     }
 }
+
+/// Clients that reset their connection before the parent accepted it (the
+/// parent is stopped meanwhile): each is still a session opened and closed
+/// in the log, whichever process serves it. The process the connection is
+/// passed to (multi-proc's spare, a pre-fork worker) asked the socket for
+/// its peer, which a reset connection no longer knows, and dropped it
+/// without a line, where a child forked for it logged it.
+#[test]
+fn a_connection_reset_before_its_handover_is_still_a_session() {
+    use nix::sys::signal::{kill, Signal};
+    for model in [
+        &["--concurrency", "multi-proc"][..],
+        &["--concurrency", "pre-fork", "--workers", "1"][..],
+    ] {
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("ftpd.log");
+        let d = daemon(&[model, &["--log-file", log.to_str().unwrap()]].concat());
+        if model[1] == "multi-proc" {
+            spare_of(&d, None);
+        }
+        let parent = nix::unistd::Pid::from_raw(d.child.id() as i32);
+        kill(parent, Signal::SIGSTOP).unwrap();
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let s = common::connect_from(d.addr, common::own_loopback());
+            peers.push(s.local_addr().unwrap());
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s); // RST
+        }
+        kill(parent, Signal::SIGCONT).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for peer in &peers {
+            let needle = format!("{peer}-[] FTP session closed");
+            while !std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(&needle)
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "{model:?}: no {needle:?} in the log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // the sessions' slots are free again: a client logs in
+        let (_s, _r, greeting) = login(d.addr);
+        assert!(greeting.starts_with("220"), "{model:?}: {greeting}");
+    }
+}
+
+/// SIGTERM to a multi-proc server whose spare (the process forked ahead)
+/// is stopped: the server still exits, and the spare with it. The parent
+/// waited for the stopped spare to read the end of file on its socket,
+/// which it never does: the server never exited.
+#[test]
+fn multi_proc_stops_with_its_spare_stopped() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut d = daemon(&["--concurrency", "multi-proc", "--shutdown-grace", "0"]);
+    let spare = Pid::from_raw(spare_of(&d, None) as i32);
+    kill(spare, Signal::SIGSTOP).unwrap();
+    kill(Pid::from_raw(d.child.id() as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exited = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // reaped by the server before it exited
+    let spare_left = Path::new(&format!("/proc/{spare}")).exists();
+    // whatever happened, no stopped process is left behind
+    let _ = kill(spare, Signal::SIGKILL);
+    assert!(exited.is_some(), "the server did not exit");
+    assert!(!spare_left, "the spare outlived the server");
+}

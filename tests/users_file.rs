@@ -630,6 +630,58 @@ fn sighup_reloads_the_users_file_pre_fork() {
     sighup_reload(MODELS[3]);
 }
 
+/// SIGHUP right after a connection, many times over (multi-proc): the
+/// parent forks the process for the next connection as the signal comes,
+/// so the signal it passes on often reaches a child that has not set up
+/// its own handling yet. Each signal must be one reload, and the child
+/// forked just before it must know the new accounts. (Such a child ran the
+/// handler inherited from the parent: it wrote into the parent's pipe, a
+/// second reload of the whole server, and missed the signal itself, so its
+/// login checked the accounts of before: 13 logins of 200 failed.)
+#[test]
+fn sighup_while_forking_is_one_reload_that_no_new_process_misses() {
+    const ROUNDS: usize = 80;
+    let site = Site::new();
+    site.write(&user("u0", MD5, ""));
+    let users = site.users();
+    let d = Daemon::start(&[
+        "--concurrency",
+        "multi-proc",
+        "--users-file",
+        users.to_str().unwrap(),
+    ]);
+    let mut missed = Vec::new();
+    for i in 1..=ROUNDS {
+        let name = format!("u{i}");
+        site.write(&user(&name, MD5, ""));
+        // this connection takes the process forked ahead; the next one is
+        // forked as the signal arrives
+        let taken = std::net::TcpStream::connect(d.addr).unwrap();
+        d.hangup();
+        d.wait_lines("SIGHUP: accounts reloaded", i);
+        drop(taken);
+        let mut r = Raw::connect(d.addr);
+        let reply = try_login(&mut r, &name, PASSWORD);
+        if !reply.starts_with("230") {
+            missed.push((i, reply));
+        }
+    }
+    // a reload the last signal caused twice is logged by now
+    let mut r = Raw::connect(d.addr);
+    assert!(try_login(&mut r, &format!("u{ROUNDS}"), PASSWORD).starts_with("230"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        missed.is_empty(),
+        "logins with the accounts of before: {missed:?}"
+    );
+    assert_eq!(
+        d.lines("accounts reloaded").len(),
+        ROUNDS,
+        "{ROUNDS} signals, reloads:\n{}",
+        d.lines("accounts reloaded").join("\n")
+    );
+}
+
 /// `ftpdlib hash-password` with `password` on standard input: the hash.
 fn hash_password_cli(password: &str) -> String {
     let mut child = bin()

@@ -122,17 +122,40 @@ pub(crate) enum Forked {
 /// acceptor thread, or once from the caller of `spawn_process`), and the
 /// child must end with [`std::process::exit`] rather than return into the
 /// parent's code.
+///
+/// The child starts with no route for the signals this module handles
+/// (SIGINT, SIGTERM, SIGHUP): the handlers it inherits only count them
+/// until it sets up its own ([`signal_pipe`], [`hangup_flag`]), which then
+/// see what came meanwhile. Inherited as they were, they wrote into the
+/// parent's pipes: a signal sent to a child just forked stopped or
+/// reloaded the parent instead, and the child never saw it.
 pub(crate) fn fork() -> io::Result<Forked> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    // held back across the fork, so that none is handled in the child
+    // before its routes are cleared
+    let mut routed = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        routed.add(sig);
+    }
+    let mut mask = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&routed), Some(&mut mask))
+        .map_err(io::Error::from)?;
     // SAFETY: the process models call this from the acceptor loop, which
     // holds no locks at that point (`spawn_process` from its caller, which
     // holds none of ours); the child only runs the server code
     // (which allocates and logs, both fork-safe under glibc's atfork
     // handlers when no other thread holds their locks) and then exits.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+    let forked = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            clear_signal_routes();
+            Ok(Forked::Child)
+        }
         Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
         Err(e) => Err(io::Error::from(e)),
-    }
+    };
+    // the signals held meanwhile are delivered now, each to its own process
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+    forked
 }
 
 /// In a forked child that must not accept: swap its copy of the listening
@@ -154,25 +177,29 @@ pub(crate) fn release_listener(listener: &std::net::TcpListener) -> io::Result<(
     Ok(())
 }
 
-/// Send one file descriptor and a tag over a Unix socket (`SCM_RIGHTS`).
-pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u64) -> io::Result<()> {
-    let bytes = tag.to_le_bytes();
-    let iov = [IoSlice::new(&bytes)];
+/// Send one file descriptor and `payload` (a few bytes) over a Unix
+/// socket (`SCM_RIGHTS`), in one message.
+pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, payload: &[u8]) -> io::Result<()> {
+    let iov = [IoSlice::new(payload)];
     let fds = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+    // MSG_NOSIGNAL: a receiver gone is an error here, not a SIGPIPE (whose
+    // default action ends a program that embeds the server)
+    let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
         .map_err(io::Error::from)?;
-    if n != bytes.len() {
+    if n != payload.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short sendmsg"));
     }
     Ok(())
 }
 
-/// Receive one file descriptor and its tag sent by [`send_fd`]; `None` at end of stream.
-pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
-    let mut bytes = [0u8; 8];
+/// Receive one file descriptor sent by [`send_fd`], its payload into
+/// `payload` (which must be the payload's exact length); `None` at end of
+/// stream.
+pub(crate) fn recv_fd(sock: &UnixStream, payload: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+    let want = payload.len();
     let (n, received) = {
-        let mut iov = [IoSliceMut::new(&mut bytes)];
+        let mut iov = [IoSliceMut::new(payload)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let msg = recvmsg::<()>(
             sock.as_raw_fd(),
@@ -199,14 +226,14 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
     if n == 0 {
         return Ok(None);
     }
-    if n != bytes.len() {
+    if n != want {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "short fd message",
         ));
     }
     match received {
-        Some(fd) => Ok(Some((fd, u64::from_le_bytes(bytes)))),
+        Some(fd) => Ok(Some(fd)),
         None => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "message without a descriptor",
@@ -215,12 +242,14 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<Option<(OwnedFd, u64)>> {
 }
 
 /// Wait until `sock` brings a descriptor sent by [`send_fd`] or `stop`
-/// becomes readable, whichever is first, and return the descriptor; `None`
-/// at end of stream on `sock` or when `stop` is readable. No timeout: the
-/// caller's peer ends the wait by sending or by closing its end.
+/// becomes readable, whichever is first, and return the descriptor (its
+/// payload in `payload`, as [`recv_fd`]); `None` at end of stream on
+/// `sock` or when `stop` is readable. No timeout: the caller's peer ends
+/// the wait by sending or by closing its end.
 pub(crate) fn recv_fd_or_stop(
     sock: &UnixStream,
     stop: BorrowedFd<'_>,
+    payload: &mut [u8],
 ) -> io::Result<Option<OwnedFd>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
@@ -237,7 +266,7 @@ pub(crate) fn recv_fd_or_stop(
             return Ok(None);
         }
         if fds[0].any().unwrap_or(false) {
-            return Ok(recv_fd(sock)?.map(|(fd, _)| fd));
+            return recv_fd(sock, payload);
         }
     }
 }
@@ -283,21 +312,32 @@ pub(crate) fn signal_received() -> bool {
 /// Route SIGINT and SIGTERM to a fresh non-blocking pipe, whose read end is
 /// returned (readable once a signal arrived); a second signal exits the
 /// process at once (status 130). Called by single-threaded process-model
-/// parents and again in each child, so that every process has its own pipe.
+/// parents and again in each child, so that every process has its own pipe;
+/// in a child, a signal that came since the fork (see [`fork`]) makes the
+/// new pipe readable at once.
 pub(crate) fn signal_pipe() -> io::Result<OwnedFd> {
     use nix::fcntl::OFlag;
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let (read_end, write_end) =
         nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    SIGNALS.store(0, Ordering::SeqCst);
-    let old = SIGNAL_PIPE.swap(
-        std::os::fd::IntoRawFd::into_raw_fd(write_end),
-        Ordering::SeqCst,
-    );
+    let first = SIGNAL_PIPE.load(Ordering::SeqCst) < 0;
+    if !first {
+        // a later server of this process: the signals of the one before are spent
+        SIGNALS.store(0, Ordering::SeqCst);
+    }
+    let write_end = std::os::fd::IntoRawFd::into_raw_fd(write_end);
+    let old = SIGNAL_PIPE.swap(write_end, Ordering::SeqCst);
     if old >= 0 {
         // SAFETY: `old` is the write end created by an earlier call and owned
         // by SIGNAL_PIPE alone; it was just replaced, so nothing uses it again.
         drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+    if first && SIGNALS.load(Ordering::SeqCst) > 0 {
+        // one came since the fork, before this pipe existed
+        // SAFETY: `write_end` is the pipe's write end, owned by SIGNAL_PIPE
+        // from now on and open for the life of the process.
+        let fd = unsafe { BorrowedFd::borrow_raw(write_end) };
+        let _ = nix::unistd::write(fd, &[1u8]);
     }
     let action = SigAction::new(
         SigHandler::Handler(on_signal),
@@ -368,12 +408,28 @@ pub(crate) fn hangup_pipe(nonblocking: bool) -> io::Result<OwnedFd> {
 }
 
 /// In a forked child: SIGHUP only raises a flag, read by
-/// [`take_hangup`] (the parent's pipe, inherited, is closed here, so that
-/// the child's signals never reach the parent).
+/// [`take_hangup`]; a SIGHUP that came since the fork is kept (the
+/// parent's pipe, inherited, was closed by [`fork`], so that the child's
+/// signals never reach the parent).
 pub(crate) fn hangup_flag() -> io::Result<()> {
     set_hangup_pipe(-1);
-    HANGUP_SEEN.store(false, Ordering::SeqCst);
     install_hangup_handler()
+}
+
+/// In a child just forked, the routed signals still blocked: close its
+/// copies of the parent's signal pipes and forget the parent's signals, so
+/// that the handlers inherited only count the child's own from now on.
+fn clear_signal_routes() {
+    SIGNALS.store(0, Ordering::SeqCst);
+    let old = SIGNAL_PIPE.swap(-1, Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: `old` is this process's copy of the parent's write end,
+        // owned by SIGNAL_PIPE alone; it was just taken out, so nothing uses
+        // it again.
+        drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+    set_hangup_pipe(-1);
+    HANGUP_SEEN.store(false, Ordering::SeqCst);
 }
 
 /// Whether SIGHUP arrived since the last call (after [`hangup_flag`]).

@@ -13,12 +13,13 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{ConnLimits, ConnSlot, FtpServer};
@@ -73,6 +74,84 @@ pub(super) fn in_child(f: impl FnOnce()) -> ! {
     // still shares with the parent. That was about a third of a
     // fork-per-connection session's CPU for a login and QUIT.
     crate::sys::exit_immediately(code)
+}
+
+/// A connection passed to the process that serves it (the spare of
+/// [`per_connection`], a worker of [`prefork`]), with its tag and its peer
+/// as `accept` reported it: the socket itself may no longer know the peer
+/// (a client that reset the connection meanwhile makes getpeername fail),
+/// and such a session is still opened, logged and closed like any other.
+struct Handover {
+    /// The parent's id of the connection.
+    tag: u64,
+    peer: SocketAddr,
+}
+
+impl Handover {
+    /// Bytes on the wire: tag, family (4 or 6), address (16, an IPv4 one in
+    /// the first 4), port, IPv6 flow info and scope id.
+    const LEN: usize = 8 + 1 + 16 + 2 + 4 + 4;
+
+    /// Pass `stream` over `sock`.
+    fn send(sock: &UnixStream, stream: &TcpStream, tag: u64, peer: SocketAddr) -> io::Result<()> {
+        let mut b = [0u8; Self::LEN];
+        b[..8].copy_from_slice(&tag.to_le_bytes());
+        match peer {
+            SocketAddr::V4(a) => {
+                b[8] = 4;
+                b[9..13].copy_from_slice(&a.ip().octets());
+            }
+            SocketAddr::V6(a) => {
+                b[8] = 6;
+                b[9..25].copy_from_slice(&a.ip().octets());
+                b[27..31].copy_from_slice(&a.flowinfo().to_le_bytes());
+                b[31..35].copy_from_slice(&a.scope_id().to_le_bytes());
+            }
+        }
+        b[25..27].copy_from_slice(&peer.port().to_le_bytes());
+        sys::send_fd(sock, stream.as_fd(), &b)
+    }
+
+    /// The next connection passed on `sock` (see [`sys::recv_fd`]), or the
+    /// first of it and `stop` to come with `stop` (see
+    /// [`sys::recv_fd_or_stop`]); `None` at end of stream or on `stop`.
+    fn recv(
+        sock: &UnixStream,
+        stop: Option<BorrowedFd<'_>>,
+    ) -> io::Result<Option<(TcpStream, Handover)>> {
+        let mut b = [0u8; Self::LEN];
+        let fd = match stop {
+            Some(stop) => sys::recv_fd_or_stop(sock, stop, &mut b)?,
+            None => sys::recv_fd(sock, &mut b)?,
+        };
+        let Some(fd) = fd else {
+            return Ok(None);
+        };
+        // fixed places in a buffer of fixed length
+        fn take<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+            let mut out = [0u8; N];
+            out.copy_from_slice(&b[at..at + N]);
+            out
+        }
+        let tag = u64::from_le_bytes(take(&b, 0));
+        let port = u16::from_le_bytes(take(&b, 25));
+        let peer = match b[8] {
+            4 => SocketAddr::from((take::<4>(&b, 9), port)),
+            6 => SocketAddr::V6(std::net::SocketAddrV6::new(
+                take::<16>(&b, 9).into(),
+                port,
+                u32::from_le_bytes(take(&b, 27)),
+                u32::from_le_bytes(take(&b, 31)),
+            )),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "handed-over connection without an address family",
+                ))
+            }
+        };
+        Ok(Some((TcpStream::from(fd), Handover { tag, peer })))
+    }
 }
 
 /// Accept every pending connection that the limits admit.
@@ -168,16 +247,45 @@ fn parent_loop(
     Ok(())
 }
 
-/// Ask every child to shut down and wait until all have exited.
-fn stop_children(pids: impl Iterator<Item = Pid>) {
+/// Ask every child to shut down and wait until all have exited; those
+/// still there after the grace period plus ten seconds (a stopped process
+/// never acts on SIGTERM) are killed.
+fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
     let pids: Vec<Pid> = pids.collect();
     for &pid in &pids {
         sys::terminate(pid);
     }
+    let deadline = crate::session::later(
+        Instant::now(),
+        server
+            .ctx
+            .config
+            .shutdown_grace
+            .saturating_add(Duration::from_secs(10)),
+    );
     for pid in pids {
-        let _ = waitpid(pid, None);
+        reap_by(pid, deadline);
     }
     log::info!("every session ended");
+}
+
+/// Reap child `pid` once it exited, waiting until `deadline` at most; then
+/// kill it (SIGKILL ends a stopped process too) and reap it.
+fn reap_by(pid: Pid, deadline: Instant) {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            // reaped, or not a child of ours any more
+            _ => return,
+        }
+        if Instant::now() >= deadline {
+            log::warn!("session process {pid} did not exit in time: killed");
+            sys::kill(pid);
+            let _ = waitpid(pid, None);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn parent_poll(server: &FtpServer) -> io::Result<Poll> {

@@ -18,13 +18,17 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, parent_poll, stop_children, LISTENER, RELOADED};
+use super::{
+    accept_ready, in_child, parent_loop, parent_poll, reap_by, stop_children, Handover, LISTENER,
+    RELOADED,
+};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
 use crate::session::SessionContext;
@@ -66,7 +70,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             let mut spawned = Vec::new();
             accept_ready(&server, &limits, |stream, peer, slot| {
                 let started = match spare.take() {
-                    Some(s) => match sys::send_fd(&s.chan, stream.as_fd(), 0) {
+                    Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
                         Ok(()) => Ok((s.pid, s.pipe, Some(s.token))),
                         Err(e) => {
                             log::warn!("spare session process {}: {e}", s.pid);
@@ -140,7 +144,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     if let Some(s) = spare.take() {
         end_spare(s, poll.registry());
     }
-    stop_children(children.values().map(|c| c.pid));
+    stop_children(&server, children.values().map(|c| c.pid));
     Ok(())
 }
 
@@ -167,12 +171,16 @@ fn make_spare(server: &FtpServer, registry: &mio::Registry, next: &mut usize) ->
 }
 
 /// Stop a spare that has no connection and reap it: the end of file on its
-/// socket ends its wait.
+/// socket ends its wait. One that has not exited a second later (stopped:
+/// it never reads that end of file) is killed, as it serves nobody.
 fn end_spare(spare: Spare, registry: &mio::Registry) {
     let _ = registry.deregister(&mut SourceFd(&spare.pipe.as_raw_fd()));
     drop(spare.chan);
-    let _ = waitpid(spare.pid, None);
+    reap_by(spare.pid, Instant::now() + SPARE_EXIT_LIMIT);
 }
+
+/// How long a spare told to stop may take to exit before it is killed.
+const SPARE_EXIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Fork a spare that will serve the connection the parent passes it.
 fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
@@ -193,8 +201,8 @@ fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
             // state, as it is a listener's. The wait ends with the parent's
             // connection, with end of file when the parent drops its end
             // (it stops, or it dies), or with SIGINT/SIGTERM.
-            let stream = match sys::recv_fd_or_stop(&child_end, stop.as_fd()) {
-                Ok(Some(fd)) => TcpStream::from(fd),
+            let (stream, peer) = match Handover::recv(&child_end, Some(stop.as_fd())) {
+                Ok(Some((stream, h))) => (stream, h.peer),
                 Ok(None) => return,
                 Err(e) => {
                     log::error!(
@@ -208,13 +216,6 @@ fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
             if let Some(name) = name {
                 let _ = nix::sys::prctl::set_name(&name);
             }
-            let peer = match stream.peer_addr() {
-                Ok(p) => p,
-                Err(e) => {
-                    log::debug!("handed-over connection already gone: {e}");
-                    return;
-                }
-            };
             serve(server, ctx, stream, peer, &stop);
         }),
         Forked::Parent(pid) => {

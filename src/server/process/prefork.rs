@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, parent_poll, LISTENER, RELOADED};
+use super::{accept_ready, in_child, parent_loop, parent_poll, Handover, LISTENER, RELOADED};
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -66,7 +66,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             accept_ready(&server, &limits, |stream, peer, slot| {
                 let id = next_id;
                 next_id += 1;
-                match hand_over(&mut pool, &stream, id) {
+                match hand_over(&mut pool, &stream, id, peer) {
                     Ok(token) => {
                         sessions.insert(id, (token, slot));
                     }
@@ -145,7 +145,12 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
 /// every worker's socket is full (a burst of connections faster than the
 /// workers pick them up), wait up to two seconds for the least loaded one.
 /// Returns the chosen worker's token.
-fn hand_over(pool: &mut HashMap<usize, Worker>, stream: &TcpStream, id: u64) -> io::Result<usize> {
+fn hand_over(
+    pool: &mut HashMap<usize, Worker>,
+    stream: &TcpStream,
+    id: u64,
+    peer: SocketAddr,
+) -> io::Result<usize> {
     let mut order: Vec<(usize, usize)> = pool.iter().map(|(&t, w)| (w.load, t)).collect();
     order.sort_unstable();
     let mut last = io::Error::other("no worker is running");
@@ -153,7 +158,7 @@ fn hand_over(pool: &mut HashMap<usize, Worker>, stream: &TcpStream, id: u64) -> 
         let Some(w) = pool.get_mut(&token) else {
             continue;
         };
-        match sys::send_fd(&w.sock, stream.as_fd(), id) {
+        match Handover::send(&w.sock, stream, id, peer) {
             Ok(()) => {
                 w.load += 1;
                 return Ok(token);
@@ -173,7 +178,7 @@ fn hand_over(pool: &mut HashMap<usize, Worker>, stream: &TcpStream, id: u64) -> 
     };
     w.sock.set_nonblocking(false)?;
     w.sock.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let sent = sys::send_fd(&w.sock, stream.as_fd(), id);
+    let sent = Handover::send(&w.sock, stream, id, peer);
     w.sock.set_nonblocking(true)?;
     sent?;
     w.load += 1;
@@ -334,22 +339,17 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         .name("ftp-handover".into())
         .spawn(move || {
             loop {
-                match sys::recv_fd(&sock) {
-                    Ok(Some((fd, id))) => {
-                        let stream = TcpStream::from(fd);
+                match Handover::recv(&sock, None) {
+                    Ok(Some((stream, h))) => {
                         let slot = Box::new(RemoteSlot {
-                            id,
+                            id: h.tag,
                             report: report.clone(),
                         });
-                        match stream.peer_addr() {
-                            Ok(peer) => {
-                                if tx.send(NewConn { stream, peer, slot }).is_err() {
-                                    break;
-                                }
-                                let _ = waker.wake();
-                            }
-                            Err(e) => log::debug!("handed-over connection already gone: {e}"),
+                        let peer = h.peer;
+                        if tx.send(NewConn { stream, peer, slot }).is_err() {
+                            break;
                         }
+                        let _ = waker.wake();
                     }
                     Ok(None) => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
