@@ -47,9 +47,37 @@ impl FtpLogger {
 
     /// Format one record as a line (without colour).
     pub fn format_line(level: Level, msg: &std::fmt::Arguments<'_>) -> String {
-        let now = chrono::Local::now().format("%y-%m-%d %H:%M:%S");
+        let now = local_now().format("%y-%m-%d %H:%M:%S");
         format!("[{} {now}] {msg}\n", letter(level))
     }
+}
+
+/// The local time of a log line, with the local UTC offset looked up at
+/// most once a minute for the whole process.
+///
+/// `chrono::Local` keeps its parsed time zone per thread: the first line a
+/// thread logs reads and parses `/etc/localtime` (or `TZ`) again, which in
+/// the models with a thread per session is every session's first line, and
+/// leaves that thread its own copy of the zone and the deepest stack of its
+/// life (five resident pages instead of four). Offsets change at whole
+/// minutes in every zone in use, so the offset of the current UTC minute is
+/// shared by all threads; the thread that first logs in a new minute asks
+/// chrono for it.
+fn local_now() -> chrono::DateTime<chrono::FixedOffset> {
+    /// The UTC minute (seconds since the epoch / 60) and its local offset.
+    static OFFSET: Mutex<Option<(i64, chrono::FixedOffset)>> = Mutex::new(None);
+    let now = chrono::Utc::now();
+    let minute = now.timestamp().div_euclid(60);
+    let cached = *OFFSET.lock().unwrap_or_else(|e| e.into_inner());
+    let offset = match cached {
+        Some((m, offset)) if m == minute => offset,
+        _ => {
+            let offset = *now.with_timezone(&chrono::Local).offset();
+            *OFFSET.lock().unwrap_or_else(|e| e.into_inner()) = Some((minute, offset));
+            offset
+        }
+    };
+    now.with_timezone(&offset)
 }
 
 fn letter(level: Level) -> char {
@@ -79,7 +107,7 @@ impl Log for FtpLogger {
                     Level::Info => "32",
                     Level::Debug | Level::Trace => "34",
                 };
-                let now = chrono::Local::now().format("%y-%m-%d %H:%M:%S");
+                let now = local_now().format("%y-%m-%d %H:%M:%S");
                 let _ = writeln!(
                     io::stderr().lock(),
                     "\x1b[{code}m[{} {now}]\x1b[0m {}",

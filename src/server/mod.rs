@@ -424,6 +424,27 @@ enum StopSource<'a> {
     Pipe(std::os::fd::RawFd),
 }
 
+/// The session and connection state of a thread's or a process's one
+/// connection, on the heap.
+///
+/// Built out of line and kept on the heap so that neither the session's
+/// state nor the copies made while building it are part of the stack frame
+/// under which every command runs: a thread's or a process's deepest stack
+/// stays resident as long as it lives (a page less per idle session).
+#[inline(never)]
+fn open_connection(
+    ctx: SessionContext,
+    events: Arc<dyn EventHandler>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    registry: &mio::Registry,
+) -> std::io::Result<Box<conn::Connection>> {
+    let config = Arc::clone(&ctx.config);
+    let session = crate::session::Session::new(ctx, peer, local);
+    conn::Connection::new_boxed(session, events, config, stream, registry)
+}
+
 /// Serve one session on the calling thread until it ends (thread and process models).
 fn run_session(
     ctx: SessionContext,
@@ -439,8 +460,6 @@ fn run_session(
             return;
         }
     };
-    let config = Arc::clone(&ctx.config);
-    let session = crate::session::Session::new(ctx, peer, local);
     let mut poll = match mio::Poll::new() {
         Ok(p) => p,
         Err(e) => {
@@ -481,7 +500,7 @@ fn run_session(
         #[cfg(unix)]
         StopSource::Pipe(_) => Box::new(crate::sys::signal_received),
     };
-    match conn::Connection::new(session, events, config, stream, poll.registry(), 0) {
+    match open_connection(ctx, events, stream, peer, local, poll.registry()) {
         Ok(mut c) => {
             c.set_stop_check(stop_requested);
             c.run(&mut poll)

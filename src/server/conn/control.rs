@@ -14,7 +14,6 @@ impl Connection {
     // --- control channel
 
     pub(super) fn read_control(&mut self, registry: &Registry, now: Instant) {
-        let mut buf = [0u8; 4096];
         loop {
             if self.closing {
                 return;
@@ -27,13 +26,12 @@ impl Connection {
             if self.closing || !self.ctrl.ready() || !self.tls_switch.is_empty() {
                 return;
             }
-            match self.ctrl.read(&mut buf) {
+            match self.read_into_inbox() {
                 Ok(0) => {
                     self.peer_closed(registry, now);
                     return;
                 }
-                Ok(n) => {
-                    self.inbox.extend_from_slice(&buf[..n]);
+                Ok(_) => {
                     // The lines were read now, not when the readiness event came.
                     self.process_lines(registry, Instant::now());
                 }
@@ -46,6 +44,22 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Read once from the control connection and append what came to the
+    /// inbox; the number of bytes read (0 at the end of the stream).
+    ///
+    /// Kept out of line: its read buffer (4 KiB) is then on the stack only
+    /// during the read, not under the command that the bytes start (which
+    /// runs from the caller). A session thread's deepest stack stays
+    /// resident for the session's life, a page per session with threads or
+    /// processes per session.
+    #[inline(never)]
+    fn read_into_inbox(&mut self) -> io::Result<usize> {
+        let mut buf = [0u8; 4096];
+        let n = self.ctrl.read(&mut buf)?;
+        self.inbox.extend_from_slice(&buf[..n]);
+        Ok(n)
     }
 
     /// Carry out pending TLS switches and resumable TLS work on the control
@@ -98,8 +112,7 @@ impl Connection {
                     }
                     // read up to the client's close_notify: what the client
                     // sent under TLS after REIN is never run in the clear
-                    let mut buf = [0u8; 4096];
-                    match s.read(&mut buf) {
+                    match drain_tls_read(s) {
                         Ok(0) => {
                             log::debug!(
                                 "{} TLS ended on the control connection",
@@ -279,4 +292,13 @@ impl Connection {
             }
         }
     }
+}
+
+/// Read once from a TLS stream being ended and drop the bytes; how many came
+/// (0 at the client's close_notify). Out of line so that its buffer (4 KiB)
+/// is not part of every reply's stack frame (see `read_into_inbox`).
+#[inline(never)]
+fn drain_tls_read(s: &mut impl Read) -> io::Result<usize> {
+    let mut buf = [0u8; 4096];
+    s.read(&mut buf)
 }

@@ -174,6 +174,43 @@ impl Connection {
         registry: &Registry,
         base: usize,
     ) -> io::Result<Self> {
+        let (mut c, handshake_failed) =
+            Self::unstarted(session, events, config, ctrl, registry, base)?;
+        c.greet(handshake_failed, registry);
+        Ok(c)
+    }
+
+    /// [`Connection::new`] on the heap, for a thread or a process that serves
+    /// one connection.
+    ///
+    /// The client is greeted once the state is in place: the greeting's
+    /// work (the session's first reply and log line) then runs on a shallow
+    /// stack, not under the frames that build the state. A thread's or a
+    /// process's deepest stack stays resident as long as it lives; this
+    /// keeps an idle session at four pages of stack.
+    pub(crate) fn new_boxed(
+        session: Session,
+        events: Arc<dyn EventHandler>,
+        config: Arc<crate::ServerConfig>,
+        ctrl: std::net::TcpStream,
+        registry: &Registry,
+    ) -> io::Result<Box<Self>> {
+        let (c, handshake_failed) = Self::unstarted(session, events, config, ctrl, registry, 0)?;
+        let mut c = Box::new(c);
+        c.greet(handshake_failed, registry);
+        Ok(c)
+    }
+
+    /// Register the control connection and set up the state, without a
+    /// greeting; the error of an implicit-TLS handshake that failed at once.
+    fn unstarted(
+        session: Session,
+        events: Arc<dyn EventHandler>,
+        config: Arc<crate::ServerConfig>,
+        ctrl: std::net::TcpStream,
+        registry: &Registry,
+        base: usize,
+    ) -> io::Result<(Self, Option<io::Error>)> {
         ctrl.set_nonblocking(true)?;
         if config.tcp_no_delay {
             let _ = ctrl.set_nodelay(true);
@@ -203,7 +240,7 @@ impl Connection {
             }
         }
         let max_line = config.max_line_len;
-        let mut c = Connection {
+        let c = Connection {
             session,
             events,
             config,
@@ -227,14 +264,18 @@ impl Connection {
             done: false,
             hot: false,
         };
-        let now = Instant::now();
-        c.feed(Input::Connected, registry, now);
+        Ok((c, handshake_failed))
+    }
+
+    /// Start the session (its greeting) and end it at once if the
+    /// implicit-TLS handshake already failed.
+    fn greet(&mut self, handshake_failed: Option<io::Error>, registry: &Registry) {
+        self.feed(Input::Connected, registry, Instant::now());
         if let Some(e) = handshake_failed {
-            log::info!("{} SSL handshake failed: {e}", c.session.log_prefix());
-            c.out.clear();
-            c.closing = true;
+            log::info!("{} SSL handshake failed: {e}", self.session.log_prefix());
+            self.out.clear();
+            self.closing = true;
         }
-        Ok(c)
     }
 
     /// Whether the connection has finished (control closed, callbacks
@@ -632,7 +673,7 @@ impl Connection {
 
     /// Drive this connection alone until it is done (thread and process
     /// models). An event on [`WAKE`] means the server is shutting down.
-    pub(crate) fn run(mut self, poll: &mut mio::Poll) {
+    pub(crate) fn run(&mut self, poll: &mut mio::Poll) {
         let mut events = mio::Events::with_capacity(16);
         while !self.done {
             let timeout = if self.hot {
