@@ -53,31 +53,68 @@ impl FtpLogger {
 }
 
 /// The local time of a log line, with the local UTC offset looked up at
-/// most once a minute for the whole process.
+/// most a few times a minute for the whole process.
 ///
 /// `chrono::Local` keeps its parsed time zone per thread: the first line a
 /// thread logs reads and parses `/etc/localtime` (or `TZ`) again, which in
 /// the models with a thread per session is every session's first line, and
 /// leaves that thread its own copy of the zone and the deepest stack of its
-/// life (five resident pages instead of four). Offsets change at whole
-/// minutes in every zone in use, so the offset of the current UTC minute is
-/// shared by all threads; the thread that first logs in a new minute asks
-/// chrono for it.
+/// life (five resident pages instead of four). The offset of the current
+/// UTC minute is shared by all threads (see [`MinuteOffsets`]); the thread
+/// that first logs in a new minute asks chrono for it.
 fn local_now() -> chrono::DateTime<chrono::FixedOffset> {
-    /// The UTC minute (seconds since the epoch / 60) and its local offset.
-    static OFFSET: Mutex<Option<(i64, chrono::FixedOffset)>> = Mutex::new(None);
-    let now = chrono::Utc::now();
-    let minute = now.timestamp().div_euclid(60);
-    let cached = *OFFSET.lock().unwrap_or_else(|e| e.into_inner());
-    let offset = match cached {
-        Some((m, offset)) if m == minute => offset,
-        _ => {
-            let offset = *now.with_timezone(&chrono::Local).offset();
-            *OFFSET.lock().unwrap_or_else(|e| e.into_inner()) = Some((minute, offset));
-            offset
+    static OFFSETS: MinuteOffsets = MinuteOffsets::new();
+    OFFSETS.local(chrono::Utc::now(), |t| {
+        *t.with_timezone(&chrono::Local).offset()
+    })
+}
+
+/// The local UTC offset of one UTC minute, shared by the threads that log.
+///
+/// A minute's offset is shared only when it is the same at the minute's
+/// first and last second: the offsets of the zones in tzdata change at whole
+/// minutes, but a `TZ` rule may change them at any second
+/// (`TZ=AAA0BBB,J334/18:38:30,...`), and a line logged after such a change
+/// must not carry the offset of the minute's start. In such a minute each
+/// line looks its offset up.
+struct MinuteOffsets {
+    /// The UTC minute (seconds since the epoch / 60) and its offset, `None`
+    /// when the offset changes within it.
+    cached: Mutex<Option<(i64, Option<chrono::FixedOffset>)>>,
+}
+
+impl MinuteOffsets {
+    const fn new() -> Self {
+        MinuteOffsets {
+            cached: Mutex::new(None),
         }
-    };
-    now.with_timezone(&offset)
+    }
+
+    /// `now` in local time; `offset_at` gives the local offset of an instant.
+    fn local(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        offset_at: impl Fn(chrono::DateTime<chrono::Utc>) -> chrono::FixedOffset,
+    ) -> chrono::DateTime<chrono::FixedOffset> {
+        let minute = now.timestamp().div_euclid(60);
+        let cached = *self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let offset = match cached {
+            Some((m, Some(offset))) if m == minute => offset,
+            Some((m, None)) if m == minute => offset_at(now),
+            _ => {
+                let at = |second: i64| {
+                    chrono::DateTime::from_timestamp(minute * 60 + second, 0).map(&offset_at)
+                };
+                let whole = match (at(0), at(59)) {
+                    (Some(first), Some(last)) if first == last => Some(first),
+                    _ => None,
+                };
+                *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((minute, whole));
+                whole.unwrap_or_else(|| offset_at(now))
+            }
+        };
+        now.with_timezone(&offset)
+    }
 }
 
 fn letter(level: Level) -> char {

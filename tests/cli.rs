@@ -211,6 +211,11 @@ impl Daemon {
     /// Start on 127.0.0.1 at a free port with `args`; wait for the start line
     /// (on stderr, or in `log_file` when given).
     fn start(args: &[&str], log_file: Option<&Path>) -> Daemon {
+        Self::start_env(args, log_file, &[])
+    }
+
+    /// [`Daemon::start`] with `env` added to the daemon's environment.
+    fn start_env(args: &[&str], log_file: Option<&Path>, env: &[(&str, &str)]) -> Daemon {
         let mut last = String::new();
         for _ in 0..5 {
             let port = {
@@ -221,6 +226,7 @@ impl Daemon {
             let mut child = bin()
                 .args(["-i", "127.0.0.1", "-p", &port_s])
                 .args(args)
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -411,6 +417,80 @@ fn log_file_with_debug() {
     // Nothing on stderr (everything went to the file).
     let err = d.stderr_now();
     assert!(err.is_empty(), "{err:?}");
+}
+
+/// Log lines carry the local time of the daemon's zone (`TZ`) in every
+/// session thread, also when the zone's offset changes in the middle of a
+/// minute (a `TZ` rule may change it at any second): a line logged after the
+/// change shows the new offset, not the one the minute started with.
+#[test]
+fn log_times_follow_a_zone_change_in_the_middle_of_a_minute() {
+    use chrono::{Datelike, Timelike};
+    let fmt = "%y-%m-%d %H:%M:%S";
+    // the change 4 s from now, inside the current minute (seconds 5-54)
+    let mut now = chrono::Utc::now();
+    while !(1..=50).contains(&now.second()) {
+        std::thread::sleep(Duration::from_millis(200));
+        now = chrono::Utc::now();
+    }
+    let change = chrono::DateTime::from_timestamp(now.timestamp() + 4, 0).unwrap();
+    // standard time is UTC, daylight time (from the change to the end of
+    // the year) one hour ahead
+    let tz = format!(
+        "AAA0BBB,{}/{},J365/24",
+        change.ordinal0(),
+        change.format("%H:%M:%S")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let started = chrono::Utc::now();
+    let d = Daemon::start_env(
+        &["-d", dir.path().to_str().unwrap()],
+        None,
+        &[("TZ", tz.as_str())],
+    );
+    // the zone is in force, in standard time (UTC) before the change
+    let stamp = |line: &str| line.get(3..20).unwrap_or_default().to_string();
+    let first_session_line = || {
+        let mut seen = Vec::new();
+        wait_until("a session's first log line", 20, || {
+            seen.extend(d.stderr_now());
+            seen.iter().any(|l| l.contains("FTP session opened"))
+        });
+        seen.into_iter()
+            .find(|l| l.contains("FTP session opened"))
+            .unwrap()
+    };
+    let mut raw = d.raw();
+    code(&raw.cmd("QUIT"), "221");
+    let b1 = chrono::Utc::now();
+    assert!(
+        b1 < change,
+        "the daemon took too long to start ({started} -> {b1}, the zone changes at {change}): \
+         run the test again"
+    );
+    let line = first_session_line();
+    let (lo, hi) = (started.format(fmt).to_string(), b1.format(fmt).to_string());
+    let got = stamp(&line);
+    assert!(
+        lo <= got && got <= hi,
+        "TZ={tz}: before the change, {got:?} is not {lo}..{hi}: {line}"
+    );
+    // after the change (in the same minute): one hour ahead of UTC
+    while chrono::Utc::now() < change + chrono::Duration::milliseconds(300) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t0 = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut raw = d.raw();
+    code(&raw.cmd("QUIT"), "221");
+    let t1 = chrono::Utc::now() + chrono::Duration::hours(1);
+    let line = first_session_line();
+    let (lo, hi) = (t0.format(fmt).to_string(), t1.format(fmt).to_string());
+    let got = stamp(&line);
+    assert!(
+        lo <= got && got <= hi,
+        "TZ={tz}: a line logged after the zone's change at {change} shows {got:?}, \
+         not the local time {lo}..{hi}: {line}"
+    );
 }
 
 #[test]
