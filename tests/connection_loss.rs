@@ -8,14 +8,17 @@ each_model!(
     quit_while_an_upload_waits_for_its_data_connection_keeps_the_upload,
     an_upload_sent_whole_before_quit_and_close_is_kept,
     abor_behind_queued_commands_answers_in_command_order,
+    a_client_that_ends_its_side_after_pipelining_gets_every_reply,
 );
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::delayfs::DelayFsFactory;
+use common::delayfs::{DelayFsFactory, SlowAuthorizer};
 use common::{Raw, PASS, USER};
+use ftpdlib::ServerBuilder;
 
 fn logged_in(addr: SocketAddr) -> Raw {
     let mut r = Raw::connect(addr);
@@ -112,4 +115,38 @@ fn abor_behind_queued_commands_answers_in_command_order() {
     assert!(r.reply().starts_with("257"));
     assert_eq!(r.reply(), "226 ABOR command successful.");
     assert!(r.cmd("NOOP").starts_with("200"));
+}
+
+/// A client that pipelines its commands right after connecting and then
+/// ends its side of the control connection (a shutdown for writing, as
+/// `nc -N` does) gets every reply, in command order, in every model: the
+/// login check (slow here) and the MKD still out when the end of its input
+/// is read finish, and the lines behind them run, as in the models that run
+/// that work inline. (The poll models answered 331 and closed.)
+fn a_client_that_ends_its_side_after_pipelining_gets_every_reply() {
+    let srv = common::start_with(
+        |_| {},
+        |_, _| {},
+        |auth| {
+            ServerBuilder::with_shared_authorizer(Arc::new(SlowAuthorizer::new(
+                auth,
+                Duration::from_millis(300),
+            )))
+        },
+    );
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(format!("USER {USER}\r\nPASS {PASS}\r\nMKD made\r\nPWD\r\nQUIT\r\n").as_bytes())
+        .unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    let codes: Vec<&str> = got.lines().map(|l| l.get(..3).unwrap_or(l)).collect();
+    assert_eq!(
+        codes,
+        ["220", "331", "230", "257", "257", "221"],
+        "{:?}: {got}",
+        common::model()
+    );
+    assert!(srv.path("made").is_dir());
 }

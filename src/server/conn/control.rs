@@ -15,7 +15,7 @@ impl Connection {
 
     pub(super) fn read_control(&mut self, registry: &Registry, now: Instant) {
         loop {
-            if self.closing {
+            if self.closing || self.input_ended {
                 return;
             }
             if self.inbox.len() >= MAX_INBOX {
@@ -28,7 +28,7 @@ impl Connection {
             }
             match self.read_into_inbox() {
                 Ok(0) => {
-                    self.peer_closed(registry, now);
+                    self.end_of_input(registry, now);
                     return;
                 }
                 Ok(_) => {
@@ -209,6 +209,12 @@ impl Connection {
         let now = Instant::now();
         self.report_tls(registry, now);
         self.process_lines(registry, now);
+        if self.input_ended {
+            if self.jobs_out == 0 && !self.closing {
+                self.peer_closed(registry, now);
+            }
+            return;
+        }
         if self.read_paused && self.inbox.len() < MAX_INBOX {
             self.read_paused = false;
             self.read_control(registry, now);
@@ -259,6 +265,25 @@ impl Connection {
                 LineEvent::Line(line) => self.feed(Input::Line(&line), registry, now),
                 LineEvent::TooLong => self.feed(Input::LineTooLong, registry, now),
             }
+        }
+    }
+
+    /// The client ended its side of the control connection (end of stream,
+    /// not a reset or an error: those are `peer_closed` at once).
+    ///
+    /// Everything it sent before was offered to the session already, as far
+    /// as the session takes lines, except while a login check or filesystem
+    /// work is out (run off this thread, in the poll loop's pool): the
+    /// models that run that work inline finish it and run the lines behind
+    /// it before they read on and see the end. So does this one: the session
+    /// hears that the connection is lost once no such job is out. A client
+    /// that pipelines its commands and then shuts down its sending side
+    /// (`nc -N`) gets every reply in every model.
+    pub(super) fn end_of_input(&mut self, registry: &Registry, now: Instant) {
+        if self.jobs_out == 0 {
+            self.peer_closed(registry, now);
+        } else {
+            self.input_ended = true;
         }
     }
 

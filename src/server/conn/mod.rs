@@ -135,6 +135,10 @@ pub(crate) struct Connection {
     /// Reading stopped with the inbox full (not at `WouldBlock`): readiness
     /// is edge-triggered, so reading resumes when the inbox has room.
     read_paused: bool,
+    /// The client ended its side of the control connection (end of stream)
+    /// while a login check or filesystem work of its session was out: what
+    /// it sent before is still run (see `end_of_input`).
+    input_ended: bool,
     reader: LineReader,
     /// A TLS change on the control connection was asked for (or implicit
     /// TLS started) and the session has not been told it is done.
@@ -249,6 +253,7 @@ impl Connection {
             tls_switch: VecDeque::new(),
             inbox: Vec::new(),
             read_paused: false,
+            input_ended: false,
             reader: LineReader::new(max_line),
             tls_awaited: implicit,
             data_tls_awaited: false,
