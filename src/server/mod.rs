@@ -442,7 +442,14 @@ fn open_connection(
 ) -> std::io::Result<Box<conn::Connection>> {
     let config = Arc::clone(&ctx.config);
     let session = crate::session::Session::new(ctx, peer, local);
-    conn::Connection::new_boxed(session, events, config, stream, registry)
+    let (c, handshake_failed) =
+        conn::Connection::unstarted(session, events, config, stream, registry, 0)?;
+    // greeted once on the heap: the greeting's work (the session's first
+    // reply and log line) runs on a shallow stack, not under the frames
+    // that built the state
+    let mut c = Box::new(c);
+    c.greet(handshake_failed, registry);
+    Ok(c)
 }
 
 /// Serve one session on the calling thread until it ends (thread and process models).

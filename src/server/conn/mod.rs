@@ -184,30 +184,10 @@ impl Connection {
         Ok(c)
     }
 
-    /// [`Connection::new`] on the heap, for a thread or a process that serves
-    /// one connection.
-    ///
-    /// The client is greeted once the state is in place: the greeting's
-    /// work (the session's first reply and log line) then runs on a shallow
-    /// stack, not under the frames that build the state. A thread's or a
-    /// process's deepest stack stays resident as long as it lives; this
-    /// keeps an idle session at four pages of stack.
-    pub(crate) fn new_boxed(
-        session: Session,
-        events: Arc<dyn EventHandler>,
-        config: Arc<crate::ServerConfig>,
-        ctrl: std::net::TcpStream,
-        registry: &Registry,
-    ) -> io::Result<Box<Self>> {
-        let (c, handshake_failed) = Self::unstarted(session, events, config, ctrl, registry, 0)?;
-        let mut c = Box::new(c);
-        c.greet(handshake_failed, registry);
-        Ok(c)
-    }
-
     /// Register the control connection and set up the state, without a
-    /// greeting; the error of an implicit-TLS handshake that failed at once.
-    fn unstarted(
+    /// greeting (then [`Connection::greet`]); the error of an implicit-TLS
+    /// handshake that failed at once.
+    pub(crate) fn unstarted(
         session: Session,
         events: Arc<dyn EventHandler>,
         config: Arc<crate::ServerConfig>,
@@ -274,7 +254,7 @@ impl Connection {
 
     /// Start the session (its greeting) and end it at once if the
     /// implicit-TLS handshake already failed.
-    fn greet(&mut self, handshake_failed: Option<io::Error>, registry: &Registry) {
+    pub(crate) fn greet(&mut self, handshake_failed: Option<io::Error>, registry: &Registry) {
         self.feed(Input::Connected, registry, Instant::now());
         if let Some(e) = handshake_failed {
             log::info!("{} SSL handshake failed: {e}", self.session.log_prefix());
