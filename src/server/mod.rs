@@ -444,9 +444,9 @@ fn open_connection(
     let session = crate::session::Session::new(ctx, peer, local);
     let (c, handshake_failed) =
         conn::Connection::unstarted(session, events, config, stream, registry, 0)?;
-    // greeted once on the heap: the greeting's work (the session's first
-    // reply and log line) runs on a shallow stack, not under the frames
-    // that built the state
+    // greeted from here once the state is on the heap, not from inside the
+    // constructor: the greeting's work (the session's first reply and log
+    // line) runs under one frame that held the state, not two
     let mut c = Box::new(c);
     c.greet(handshake_failed, registry);
     Ok(c)
