@@ -191,7 +191,7 @@ impl PollLoop {
         });
         let session = Session::new(self.ctx.clone(), nc.peer, local);
         let config = Arc::clone(&self.ctx.config);
-        match Connection::new(
+        match Connection::unstarted(
             session,
             Arc::clone(&self.events_handler),
             config,
@@ -199,7 +199,8 @@ impl PollLoop {
             self.poll.registry(),
             Self::base(idx),
         ) {
-            Ok(mut conn) => {
+            Ok((mut conn, handshake_failed)) => {
+                conn.greet(handshake_failed, self.poll.registry());
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
                     Arc::clone(&self.workers),

@@ -169,24 +169,10 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Wrap an accepted control connection; registers it and greets the client.
-    pub(crate) fn new(
-        session: Session,
-        events: Arc<dyn EventHandler>,
-        config: Arc<crate::ServerConfig>,
-        ctrl: std::net::TcpStream,
-        registry: &Registry,
-        base: usize,
-    ) -> io::Result<Self> {
-        let (mut c, handshake_failed) =
-            Self::unstarted(session, events, config, ctrl, registry, base)?;
-        c.greet(handshake_failed, registry);
-        Ok(c)
-    }
-
-    /// Register the control connection and set up the state, without a
-    /// greeting (then [`Connection::greet`]); the error of an implicit-TLS
-    /// handshake that failed at once.
+    /// Wrap an accepted control connection: register it and set up the
+    /// state, without a greeting (the caller then calls
+    /// [`Connection::greet`], once the state is where it will stay); the
+    /// error of an implicit-TLS handshake that failed at once.
     pub(crate) fn unstarted(
         session: Session,
         events: Arc<dyn EventHandler>,
