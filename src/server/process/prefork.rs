@@ -54,7 +54,9 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         pool.insert(next_token, w);
         next_token += 1;
     }
-    parent_loop(&server, &mut poll, |registry, tok| {
+    // (every wake-up is an event here: no reason to wake sooner than a second)
+    let never_soon = std::cell::Cell::new(false);
+    parent_loop(&server, &mut poll, &never_soon, |registry, tok| {
         if tok == RELOADED {
             // each worker reloads before its next login check
             for w in pool.values() {
@@ -268,7 +270,7 @@ impl Drop for RemoteSlot {
 fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io::Result<Worker> {
     let (parent_end, child_end) = UnixStream::pair()?;
     match sys::fork()? {
-        Forked::Child => in_child(|| {
+        Forked::Child => in_child(None, || {
             drop(parent_end);
             // the child's copy of the table; the parent's is untouched
             drop(std::mem::take(siblings));
