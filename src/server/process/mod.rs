@@ -300,26 +300,11 @@ const SOON: Duration = Duration::from_millis(5);
 /// embedding program's own child processes are not ours to reap.
 fn parent_loop(
     server: &FtpServer,
-    poll: &mut Poll,
+    parent: &mut Parent,
     soon: &std::cell::Cell<bool>,
     mut on_event: impl FnMut(&mio::Registry, Token),
 ) -> io::Result<()> {
-    // SIGINT/SIGTERM end the loop when the server was asked to handle
-    // them; SIGHUP then reloads the accounts
-    let signals = if server.handle_signals {
-        let fd = sys::signal_pipe()?;
-        poll.registry()
-            .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
-        let hangup = sys::hangup_pipe(true)?;
-        poll.registry().register(
-            &mut SourceFd(&hangup.as_raw_fd()),
-            HANGUP,
-            Interest::READABLE,
-        )?;
-        Some((fd, hangup))
-    } else {
-        None
-    };
+    let Parent { poll, signals } = parent;
     let mut events = Events::with_capacity(256);
     while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
         let wait = if soon.get() {
@@ -351,7 +336,7 @@ fn parent_loop(
         }
         on_event(poll.registry(), TICK);
     }
-    drop(signals);
+    *signals = None;
     log::info!("FTP server stopped accepting connections");
     Ok(())
 }
@@ -397,13 +382,47 @@ fn reap_by(pid: Pid, deadline: Instant) {
     }
 }
 
-fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
-    server.listener.set_nonblocking(true)?;
-    let poll = Poll::new()?;
-    poll.registry().register(
-        &mut SourceFd(&server.listener.as_raw_fd()),
-        LISTENER,
-        Interest::READABLE,
-    )?;
-    Ok(poll)
+/// A process model's parent before its loop: its poller, with the
+/// listening socket and, when the server handles signals, the signal pipes
+/// registered.
+struct Parent {
+    poll: Poll,
+    /// SIGINT/SIGTERM's pipe and SIGHUP's.
+    signals: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+}
+
+impl Parent {
+    /// Set up the parent. Its signal handling is in place before it logs
+    /// that it started or forks any child: SIGTERM sent as soon as the
+    /// start-up lines appear is a graceful stop, not the default action
+    /// (the parent dead and its children orphaned). SIGINT/SIGTERM end the
+    /// loop; SIGHUP reloads the accounts.
+    fn new(server: &FtpServer) -> io::Result<Parent> {
+        server.listener.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        poll.registry().register(
+            &mut SourceFd(&server.listener.as_raw_fd()),
+            LISTENER,
+            Interest::READABLE,
+        )?;
+        let signals = if server.handle_signals {
+            let fd = sys::signal_pipe()?;
+            poll.registry()
+                .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
+            let hangup = sys::hangup_pipe(true)?;
+            poll.registry().register(
+                &mut SourceFd(&hangup.as_raw_fd()),
+                HANGUP,
+                Interest::READABLE,
+            )?;
+            Some((fd, hangup))
+        } else {
+            None
+        };
+        Ok(Parent { poll, signals })
+    }
+
+    fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
 }

@@ -28,8 +28,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{
-    accept_ready, in_child, parent_loop, parent_poll, reap_by, stop_children, ExitNotices,
-    Handover, LISTENER, RELOADED, SWEEP_EVERY, TICK,
+    accept_ready, in_child, parent_loop, reap_by, stop_children, ExitNotices, Handover, Parent,
+    LISTENER, RELOADED, SWEEP_EVERY, TICK,
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -74,9 +74,9 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
         server.ctx.config.max_cons,
         server.ctx.config.max_cons_per_ip,
     );
-    let mut poll = parent_poll(&server)?;
+    let mut parent = Parent::new(&server)?;
     let mut notices = ExitNotices::new()?;
-    poll.registry().register(
+    parent.registry().register(
         &mut SourceFd(&notices.read_end().as_raw_fd()),
         NOTICES,
         Interest::READABLE,
@@ -107,7 +107,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             }
         }
     };
-    parent_loop(&server, &mut poll, &soon, |_registry, tok| {
+    parent_loop(&server, &mut parent, &soon, |_registry, tok| {
         if tok == LISTENER {
             accept_ready(&server, &limits, |stream, peer, slot| {
                 let started = match spare.take() {
