@@ -426,3 +426,29 @@ impl Parent {
         self.poll.registry()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_notices_are_read_whole_even_when_split() {
+        let mut n = ExitNotices::new().unwrap();
+        assert!(n.take().is_empty(), "nothing announced yet");
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&1234u32.to_le_bytes());
+        bytes.extend_from_slice(&5678u32.to_le_bytes());
+        // one whole pid and half of the next
+        nix::unistd::write(&n.write, &bytes[..6]).unwrap();
+        assert_eq!(n.take(), vec![Pid::from_raw(1234)]);
+        nix::unistd::write(&n.write, &bytes[6..]).unwrap();
+        assert_eq!(n.take(), vec![Pid::from_raw(5678)]);
+        // a value no pid can have is dropped, the next one still read
+        nix::unistd::write(&n.write, &u32::MAX.to_le_bytes()).unwrap();
+        nix::unistd::write(&n.write, &42u32.to_le_bytes()).unwrap();
+        assert_eq!(n.take(), vec![Pid::from_raw(42)]);
+        // (announce writes this process's own pid)
+        n.announce();
+        assert_eq!(n.take(), vec![Pid::from_raw(std::process::id() as i32)]);
+    }
+}

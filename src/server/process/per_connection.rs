@@ -139,6 +139,14 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             }
         } else if tok == NOTICES {
             for pid in notices.take() {
+                // only our own children are waited for (a pid of 0 would
+                // wait for any child of the process group: an embedding
+                // program's too)
+                let ours =
+                    children.contains_key(&pid) || spare.as_ref().is_some_and(|s| s.pid == pid);
+                if !ours {
+                    continue;
+                }
                 if reaped(pid) {
                     gone(pid, &mut children, &mut spare);
                 } else if !exiting.iter().any(|&(p, _)| p == pid) {
