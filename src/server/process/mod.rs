@@ -86,8 +86,8 @@ pub(super) fn in_child(notices: Option<&ExitNotices>, f: impl FnOnce()) -> ! {
 
 /// How a fork-per-connection parent learns that a child exited, without a
 /// descriptor per child: every child inherits the write end of this one
-/// pipe and writes its pid there as its last act (4 bytes, written
-/// atomically); the parent reads the pids and reaps those children.
+/// pipe and writes its pid there as its last act; the parent
+/// reads the pids and reaps those of its children.
 ///
 /// A descriptor per child in the parent (a pipe whose end of file marks the
 /// exit, or a pidfd) is inherited by every child forked after it: with
@@ -98,11 +98,18 @@ pub(super) fn in_child(notices: Option<&ExitNotices>, f: impl FnOnce()) -> ! {
 ///
 /// A child killed outright writes nothing: the parent also checks each of
 /// its children every [`SWEEP_EVERY`] (`waitpid` with `WNOHANG`, by pid).
+///
+/// Each record is the pid and its bitwise complement (8 bytes, written
+/// atomically): bytes a session process wrote there that are not such a
+/// record (it misused the descriptor) are skipped until the next whole
+/// record, so they never hide the notices after them. The parent reads
+/// [`NOTICES_PER_WAKE`] records at most per wake-up, so a flood costs
+/// bounded time and memory; children close their copy of the read end
+/// ([`ExitNotices::close_read_end_in_child`]).
 pub(super) struct ExitNotices {
     read: std::os::fd::OwnedFd,
     write: std::os::fd::OwnedFd,
-    /// Bytes of a pid not complete yet (reads never split a 4-byte write
-    /// in practice; this keeps the parser right if one ever did).
+    /// Bytes read and not parsed yet: less than a record.
     partial: Vec<u8>,
 }
 
@@ -111,6 +118,14 @@ pub(super) struct ExitNotices {
 /// killed session's process stays a zombie and holds its place under
 /// `max_cons`.
 pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Bytes of one exit notice: the pid and its complement.
+const NOTICE_LEN: usize = 8;
+
+/// Exit notices the parent reads at most per wake-up (the rest wait for the
+/// next one, which comes at once: the pipe stays readable). The pipe holds
+/// 8192 (64 KiB).
+const NOTICES_PER_WAKE: usize = 1024;
 
 impl ExitNotices {
     /// The pipe: both ends close-on-exec and non-blocking (a child never
@@ -132,43 +147,69 @@ impl ExitNotices {
         self.read.as_fd()
     }
 
+    /// In a child just forked: its copy of the read end becomes
+    /// `/dev/null`, so that it cannot take other children's notices.
+    pub(super) fn close_read_end_in_child(&self) {
+        if let Err(e) = sys::release_descriptor(self.read.as_fd()) {
+            log::warn!(
+                "session process {}: can't close the inherited exit notices: {e}",
+                std::process::id()
+            );
+        }
+    }
+
+    /// The record announcing `pid`.
+    fn record(pid: u32) -> [u8; NOTICE_LEN] {
+        let mut r = [0u8; NOTICE_LEN];
+        r[..4].copy_from_slice(&pid.to_le_bytes());
+        r[4..].copy_from_slice(&(!pid).to_le_bytes());
+        r
+    }
+
     /// In a child about to exit: write its pid (errors ignored, see the
     /// type's doc).
     fn announce(&self) {
-        let pid = std::process::id().to_le_bytes();
+        let record = Self::record(std::process::id());
         loop {
-            match nix::unistd::write(&self.write, &pid) {
+            match nix::unistd::write(&self.write, &record) {
                 Err(nix::errno::Errno::EINTR) => {}
                 _ => return,
             }
         }
     }
 
-    /// In the parent: the pids announced since the last call.
+    /// In the parent: the pids announced since the last call, at most
+    /// [`NOTICES_PER_WAKE`]; bytes that are not a record are skipped, and
+    /// 0 and values above `i32::MAX` are no pid.
     pub(super) fn take(&mut self) -> Vec<Pid> {
-        let mut buf = [0u8; 4096];
-        loop {
+        let mut buf = [0u8; NOTICES_PER_WAKE * NOTICE_LEN];
+        let n = loop {
             match nix::unistd::read(&self.read, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    self.partial.extend_from_slice(&buf[..n]);
-                    if n < buf.len() {
-                        break;
-                    }
-                }
+                Ok(n) => break n,
                 Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => break,
+                Err(_) => break 0,
+            }
+        };
+        self.partial.extend_from_slice(&buf[..n]);
+        let mut pids = Vec::new();
+        let mut at = 0;
+        while self.partial.len() - at >= NOTICE_LEN {
+            let r = &self.partial[at..at + NOTICE_LEN];
+            let pid = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let check = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
+            if check != !pid {
+                // not a record here: look for one a byte further on
+                at += 1;
+                continue;
+            }
+            at += NOTICE_LEN;
+            if let Ok(pid) = i32::try_from(pid) {
+                if pid > 0 {
+                    pids.push(Pid::from_raw(pid));
+                }
             }
         }
-        let whole = self.partial.len() / 4 * 4;
-        let pids = self.partial[..whole]
-            .chunks_exact(4)
-            .filter_map(|c| {
-                let raw = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                i32::try_from(raw).ok().map(Pid::from_raw)
-            })
-            .collect();
-        self.partial.drain(..whole);
+        self.partial.drain(..at);
         pids
     }
 }
@@ -432,23 +473,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_notices_are_read_whole_even_when_split() {
+    fn exit_notices_skip_what_is_not_a_record() {
         let mut n = ExitNotices::new().unwrap();
         assert!(n.take().is_empty(), "nothing announced yet");
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(&1234u32.to_le_bytes());
-        bytes.extend_from_slice(&5678u32.to_le_bytes());
-        // one whole pid and half of the next
-        nix::unistd::write(&n.write, &bytes[..6]).unwrap();
-        assert_eq!(n.take(), vec![Pid::from_raw(1234)]);
-        nix::unistd::write(&n.write, &bytes[6..]).unwrap();
+        let write_end = n.write.try_clone().unwrap();
+        let w = |b: &[u8]| {
+            nix::unistd::write(&write_end, b).unwrap();
+        };
+        w(&ExitNotices::record(1234));
+        // a stray byte, a long run of garbage, pid 0 and a value no pid
+        // can have, each followed by a record that must still be read
+        w(&[1]);
+        w(&ExitNotices::record(11));
+        w(&[7u8; 100]);
+        w(&ExitNotices::record(12));
+        w(&ExitNotices::record(0));
+        w(&ExitNotices::record(u32::MAX));
+        // half a record now, the rest later
+        let r = ExitNotices::record(5678);
+        w(&r[..3]);
+        assert_eq!(
+            n.take(),
+            vec![Pid::from_raw(1234), Pid::from_raw(11), Pid::from_raw(12)]
+        );
+        w(&r[3..]);
         assert_eq!(n.take(), vec![Pid::from_raw(5678)]);
-        // a value no pid can have is dropped, the next one still read
-        nix::unistd::write(&n.write, &u32::MAX.to_le_bytes()).unwrap();
-        nix::unistd::write(&n.write, &42u32.to_le_bytes()).unwrap();
-        assert_eq!(n.take(), vec![Pid::from_raw(42)]);
         // (announce writes this process's own pid)
         n.announce();
         assert_eq!(n.take(), vec![Pid::from_raw(std::process::id() as i32)]);
+    }
+
+    #[test]
+    fn a_flood_of_exit_notices_is_read_in_bounded_rounds() {
+        let mut n = ExitNotices::new().unwrap();
+        let mut written = 0;
+        while nix::unistd::write(&n.write, &ExitNotices::record(42)).is_ok() {
+            written += 1;
+        }
+        assert!(written > NOTICES_PER_WAKE, "{written} records fit the pipe");
+        let mut read = 0;
+        loop {
+            let got = n.take().len();
+            assert!(got <= NOTICES_PER_WAKE);
+            if got == 0 {
+                break;
+            }
+            read += got;
+        }
+        assert_eq!(read, written);
     }
 }

@@ -212,6 +212,7 @@ fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
     let (parent_end, child_end) = UnixStream::pair()?;
     match sys::fork()? {
         Forked::Child => in_child(Some(notices), || {
+            notices.close_read_end_in_child();
             drop(parent_end);
             let Some((stop, ctx)) = prepare_child(server) else {
                 return;
@@ -260,6 +261,7 @@ fn fork_session(
 ) -> io::Result<Pid> {
     match sys::fork()? {
         Forked::Child => in_child(Some(notices), || {
+            notices.close_read_end_in_child();
             if let Some((stop, ctx)) = prepare_child(server) {
                 serve(server, ctx, stream, peer, &stop);
             }
