@@ -144,7 +144,7 @@ impl FtpServer {
         let addr = self.local_addr()?;
         let grace = self.ctx.config.shutdown_grace;
         match sys::fork()? {
-            Forked::Child => super::process::in_child(move || {
+            Forked::Child => super::process::in_child(None, move || {
                 if let Err(e) = self.serve_as_supervisor() {
                     log::error!("FTP server failed: {e}");
                     log::logger().flush();

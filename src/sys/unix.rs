@@ -165,12 +165,20 @@ pub(crate) fn fork() -> io::Result<Forked> {
 /// accepts from. The descriptor number stays open (and owned by the same
 /// `TcpListener`); only the file behind it changes.
 pub(crate) fn release_listener(listener: &std::net::TcpListener) -> io::Result<()> {
+    release_descriptor(listener.as_fd())
+}
+
+/// In a forked child: swap its copy of an inherited descriptor that the
+/// parent alone must use for `/dev/null`, in place (see
+/// [`release_listener`]): its owner still closes it, and nothing else gets
+/// its number meanwhile.
+pub(crate) fn release_descriptor(fd: BorrowedFd<'_>) -> io::Result<()> {
     let null = std::fs::File::open("/dev/null")?;
     // SAFETY: both descriptors are open for the duration of the call (`null`
-    // is owned here, the listener's is borrowed from `listener`); dup2
-    // atomically re-points the listener's descriptor number at /dev/null,
-    // so no descriptor is closed under its owner and none is left dangling.
-    let r = unsafe { libc::dup2(null.as_raw_fd(), listener.as_raw_fd()) };
+    // is owned here, `fd` is borrowed from its owner); dup2 atomically
+    // re-points `fd`'s number at /dev/null, so no descriptor is closed under
+    // its owner and none is left dangling.
+    let r = unsafe { libc::dup2(null.as_raw_fd(), fd.as_raw_fd()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

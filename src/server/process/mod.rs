@@ -40,13 +40,18 @@ const HANGUP: Token = Token(usize::MAX - 1);
 /// Handed to the parent loop's `on_event` after a SIGHUP reloaded the
 /// parent's accounts: pass the signal on to the children.
 const RELOADED: Token = Token(usize::MAX - 2);
+/// Handed to the parent loop's `on_event` after every wake-up, events or
+/// not (at least every second; see [`parent_loop`]'s `soon`).
+const TICK: Token = Token(usize::MAX - 3);
 
 /// How long a forked child waits, before it exits, for the file work its
 /// session left to a background thread ([`crate::fs::finish_background_work`]).
 const BACKGROUND_WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Run `f` in a forked child and exit with its outcome; never returns in the child.
-pub(super) fn in_child(f: impl FnOnce()) -> ! {
+/// Run `f` in a forked child and exit with its outcome; never returns in the
+/// child. With `notices`, the child's last act is to tell the parent it is
+/// exiting (see [`ExitNotices`]).
+pub(super) fn in_child(notices: Option<&ExitNotices>, f: impl FnOnce()) -> ! {
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(()) => 0,
         Err(_) => 101,
@@ -73,7 +78,140 @@ pub(super) fn in_child(f: impl FnOnce()) -> ! {
     // the kernel is about to reclaim, and write (so copy) pages the child
     // still shares with the parent. That was about a third of a
     // fork-per-connection session's CPU for a login and QUIT.
+    if let Some(n) = notices {
+        n.announce();
+    }
     crate::sys::exit_immediately(code)
+}
+
+/// How a fork-per-connection parent learns that a child exited, without a
+/// descriptor per child: every child inherits the write end of this one
+/// pipe and writes its pid there as its last act; the parent
+/// reads the pids and reaps those of its children.
+///
+/// A descriptor per child in the parent (a pipe whose end of file marks the
+/// exit, or a pidfd) is inherited by every child forked after it: with
+/// 1000 sessions open, each new session process copied 1000 descriptors at
+/// its fork and closed them at its exit, and a login cost 20-30% more CPU
+/// than with none open. SIGCHLD would need no descriptor either, but its
+/// disposition belongs to the program that embeds the server.
+///
+/// A child killed outright writes nothing: the parent also checks each of
+/// its children every [`SWEEP_EVERY`] (`waitpid` with `WNOHANG`, by pid).
+///
+/// Each record is the pid and its bitwise complement (8 bytes, written
+/// atomically): bytes a session process wrote there that are not such a
+/// record (it misused the descriptor) are skipped until the next whole
+/// record, so they never hide the notices after them. The parent reads
+/// [`NOTICES_PER_WAKE`] records at most per wake-up, so a flood costs
+/// bounded time and memory; children close their copy of the read end
+/// ([`ExitNotices::close_read_end_in_child`]).
+pub(super) struct ExitNotices {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+    /// Bytes read and not parsed yet: less than a record.
+    partial: Vec<u8>,
+}
+
+/// How often a fork-per-connection parent checks every child it has for an
+/// exit it was not told of (a child killed outright): at most this long a
+/// killed session's process stays a zombie and holds its place under
+/// `max_cons`.
+pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Bytes of one exit notice: the pid and its complement.
+const NOTICE_LEN: usize = 8;
+
+/// Exit notices the parent reads at most per wake-up (the rest wait for the
+/// next one, which comes at once: the pipe stays readable). The pipe holds
+/// 8192 (64 KiB).
+const NOTICES_PER_WAKE: usize = 1024;
+
+impl ExitNotices {
+    /// The pipe: both ends close-on-exec and non-blocking (a child never
+    /// waits to announce its exit; a full pipe only defers the news to the
+    /// next sweep).
+    pub(super) fn new() -> io::Result<ExitNotices> {
+        use nix::fcntl::OFlag;
+        let (read, write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)?;
+        Ok(ExitNotices {
+            read,
+            write,
+            partial: Vec::new(),
+        })
+    }
+
+    /// The end the parent polls.
+    pub(super) fn read_end(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// In a child just forked: its copy of the read end becomes
+    /// `/dev/null`, so that it cannot take other children's notices.
+    pub(super) fn close_read_end_in_child(&self) {
+        if let Err(e) = sys::release_descriptor(self.read.as_fd()) {
+            log::warn!(
+                "session process {}: can't close the inherited exit notices: {e}",
+                std::process::id()
+            );
+        }
+    }
+
+    /// The record announcing `pid`.
+    fn record(pid: u32) -> [u8; NOTICE_LEN] {
+        let mut r = [0u8; NOTICE_LEN];
+        r[..4].copy_from_slice(&pid.to_le_bytes());
+        r[4..].copy_from_slice(&(!pid).to_le_bytes());
+        r
+    }
+
+    /// In a child about to exit: write its pid (errors ignored, see the
+    /// type's doc).
+    fn announce(&self) {
+        let record = Self::record(std::process::id());
+        loop {
+            match nix::unistd::write(&self.write, &record) {
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// In the parent: the pids announced since the last call, at most
+    /// [`NOTICES_PER_WAKE`]; bytes that are not a record are skipped, and
+    /// 0 and values above `i32::MAX` are no pid.
+    pub(super) fn take(&mut self) -> Vec<Pid> {
+        let mut buf = [0u8; NOTICES_PER_WAKE * NOTICE_LEN];
+        let n = loop {
+            match nix::unistd::read(&self.read, &mut buf) {
+                Ok(n) => break n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break 0,
+            }
+        };
+        self.partial.extend_from_slice(&buf[..n]);
+        let mut pids = Vec::new();
+        let mut at = 0;
+        while self.partial.len() - at >= NOTICE_LEN {
+            let r = &self.partial[at..at + NOTICE_LEN];
+            let pid = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let check = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
+            if check != !pid {
+                // not a record here: look for one a byte further on
+                at += 1;
+                continue;
+            }
+            at += NOTICE_LEN;
+            if let Ok(pid) = i32::try_from(pid) {
+                if pid > 0 {
+                    pids.push(Pid::from_raw(pid));
+                }
+            }
+        }
+        self.partial.drain(..at);
+        pids
+    }
 }
 
 /// A connection passed to the process that serves it (the spare of
@@ -191,35 +329,31 @@ fn accept_ready(
     }
 }
 
+/// How soon the parent loop wakes while `soon` is set (5 ms): a child that
+/// announced its exit is reaped once its exit is complete.
+const SOON: Duration = Duration::from_millis(5);
+
 /// The parent's event loop: wake for events (and every second to check the
 /// stop flag) and hand each token to `on_event` ([`RELOADED`] after SIGHUP
-/// reloaded the accounts, see `server::reload`). Children are reaped by pid
-/// as their pipes or sockets close, never with `waitpid(-1)`: an embedding
-/// program's own child processes are not ours to reap.
+/// reloaded the accounts, see `server::reload`), then [`TICK`]. While
+/// `soon` is set the loop wakes after [`SOON`] at the latest instead of a
+/// second. Children are reaped by pid, never with `waitpid(-1)`: an
+/// embedding program's own child processes are not ours to reap.
 fn parent_loop(
     server: &FtpServer,
-    poll: &mut Poll,
+    parent: &mut Parent,
+    soon: &std::cell::Cell<bool>,
     mut on_event: impl FnMut(&mio::Registry, Token),
 ) -> io::Result<()> {
-    // SIGINT/SIGTERM end the loop when the server was asked to handle
-    // them; SIGHUP then reloads the accounts
-    let signals = if server.handle_signals {
-        let fd = sys::signal_pipe()?;
-        poll.registry()
-            .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
-        let hangup = sys::hangup_pipe(true)?;
-        poll.registry().register(
-            &mut SourceFd(&hangup.as_raw_fd()),
-            HANGUP,
-            Interest::READABLE,
-        )?;
-        Some((fd, hangup))
-    } else {
-        None
-    };
+    let Parent { poll, signals } = parent;
     let mut events = Events::with_capacity(256);
     while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+        let wait = if soon.get() {
+            SOON
+        } else {
+            Duration::from_secs(1)
+        };
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
@@ -241,8 +375,9 @@ fn parent_loop(
                 on_event(poll.registry(), ev.token());
             }
         }
+        on_event(poll.registry(), TICK);
     }
-    drop(signals);
+    *signals = None;
     log::info!("FTP server stopped accepting connections");
     Ok(())
 }
@@ -288,13 +423,103 @@ fn reap_by(pid: Pid, deadline: Instant) {
     }
 }
 
-fn parent_poll(server: &FtpServer) -> io::Result<Poll> {
-    server.listener.set_nonblocking(true)?;
-    let poll = Poll::new()?;
-    poll.registry().register(
-        &mut SourceFd(&server.listener.as_raw_fd()),
-        LISTENER,
-        Interest::READABLE,
-    )?;
-    Ok(poll)
+/// A process model's parent before its loop: its poller, with the
+/// listening socket and, when the server handles signals, the signal pipes
+/// registered.
+struct Parent {
+    poll: Poll,
+    /// SIGINT/SIGTERM's pipe and SIGHUP's.
+    signals: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+}
+
+impl Parent {
+    /// Set up the parent. Its signal handling is in place before it logs
+    /// that it started or forks any child: SIGTERM sent as soon as the
+    /// start-up lines appear is a graceful stop, not the default action
+    /// (the parent dead and its children orphaned). SIGINT/SIGTERM end the
+    /// loop; SIGHUP reloads the accounts.
+    fn new(server: &FtpServer) -> io::Result<Parent> {
+        server.listener.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        poll.registry().register(
+            &mut SourceFd(&server.listener.as_raw_fd()),
+            LISTENER,
+            Interest::READABLE,
+        )?;
+        let signals = if server.handle_signals {
+            let fd = sys::signal_pipe()?;
+            poll.registry()
+                .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
+            let hangup = sys::hangup_pipe(true)?;
+            poll.registry().register(
+                &mut SourceFd(&hangup.as_raw_fd()),
+                HANGUP,
+                Interest::READABLE,
+            )?;
+            Some((fd, hangup))
+        } else {
+            None
+        };
+        Ok(Parent { poll, signals })
+    }
+
+    fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_notices_skip_what_is_not_a_record() {
+        let mut n = ExitNotices::new().unwrap();
+        assert!(n.take().is_empty(), "nothing announced yet");
+        let write_end = n.write.try_clone().unwrap();
+        let w = |b: &[u8]| {
+            nix::unistd::write(&write_end, b).unwrap();
+        };
+        w(&ExitNotices::record(1234));
+        // a stray byte, a long run of garbage, pid 0 and a value no pid
+        // can have, each followed by a record that must still be read
+        w(&[1]);
+        w(&ExitNotices::record(11));
+        w(&[7u8; 100]);
+        w(&ExitNotices::record(12));
+        w(&ExitNotices::record(0));
+        w(&ExitNotices::record(u32::MAX));
+        // half a record now, the rest later
+        let r = ExitNotices::record(5678);
+        w(&r[..3]);
+        assert_eq!(
+            n.take(),
+            vec![Pid::from_raw(1234), Pid::from_raw(11), Pid::from_raw(12)]
+        );
+        w(&r[3..]);
+        assert_eq!(n.take(), vec![Pid::from_raw(5678)]);
+        // (announce writes this process's own pid)
+        n.announce();
+        assert_eq!(n.take(), vec![Pid::from_raw(std::process::id() as i32)]);
+    }
+
+    #[test]
+    fn a_flood_of_exit_notices_is_read_in_bounded_rounds() {
+        let mut n = ExitNotices::new().unwrap();
+        let mut written = 0;
+        while nix::unistd::write(&n.write, &ExitNotices::record(42)).is_ok() {
+            written += 1;
+        }
+        assert!(written > NOTICES_PER_WAKE, "{written} records fit the pipe");
+        let mut read = 0;
+        loop {
+            let got = n.take().len();
+            assert!(got <= NOTICES_PER_WAKE);
+            if got == 0 {
+                break;
+            }
+            read += got;
+        }
+        assert_eq!(read, written);
+    }
 }

@@ -1,8 +1,9 @@
 //! Fork per connection (pyftpdlib's `MultiprocessFTPServer`): each
 //! connection is served by a child process of its own, which exits when the
-//! session ends. Each child holds the write end of a pipe; its end of file
-//! tells the parent to reap it at once, so no zombie outlives its session,
-//! and a crash in a child touches nobody else.
+//! session ends. Each child tells the parent of its exit as its last act
+//! ([`ExitNotices`]), so the parent reaps it at once and no zombie outlives
+//! its session; a child killed outright is found by the parent's check
+//! every [`SWEEP_EVERY`]. A crash in a child touches nobody else.
 //!
 //! The parent keeps one child forked ahead, the *spare*: it waits for the
 //! parent to pass it the next connection over a Unix socket
@@ -12,6 +13,7 @@
 //! after the accept. When there is no spare (it died, or the fork failed)
 //! the connection's child is forked as before.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -22,23 +24,26 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{
-    accept_ready, in_child, parent_loop, parent_poll, reap_by, stop_children, Handover, LISTENER,
-    RELOADED,
+    accept_ready, in_child, parent_loop, reap_by, stop_children, ExitNotices, Handover, Parent,
+    LISTENER, RELOADED, SWEEP_EVERY, TICK,
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
 use crate::session::SessionContext;
 use crate::sys::{self, Forked};
 
+/// A session's process, by pid in the parent's table; its place under the
+/// connection limits is given back when it is reaped.
 struct Child {
-    pid: Pid,
-    pipe: OwnedFd,
     _slot: ConnSlot,
 }
+
+/// The exit notices' token in the parent's poller.
+const NOTICES: Token = Token(1);
 
 /// The process name (`comm`) of a spare while it waits.
 const SPARE_NAME: &std::ffi::CStr = c"ftp-spare";
@@ -48,10 +53,19 @@ struct Spare {
     pid: Pid,
     /// The parent's end of the socket the connection is passed on.
     chan: UnixStream,
-    /// The read end of the child's life pipe (see [`Child::pipe`]).
-    pipe: OwnedFd,
-    /// The life pipe's token in the parent's poller.
-    token: usize,
+}
+
+/// Whether child `pid` has exited; if so it is reaped now. A pid that is
+/// not (or no longer) a child of this process counts as exited.
+fn reaped(pid: Pid) -> bool {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return false,
+            Err(nix::errno::Errno::EINTR) => {}
+            // exited and reaped, or not ours to wait for
+            _ => return true,
+        }
+    }
 }
 
 /// Fork per connection.
@@ -60,121 +74,132 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
         server.ctx.config.max_cons,
         server.ctx.config.max_cons_per_ip,
     );
-    let mut poll = parent_poll(&server)?;
+    let mut parent = Parent::new(&server)?;
+    let mut notices = ExitNotices::new()?;
+    parent.registry().register(
+        &mut SourceFd(&notices.read_end().as_raw_fd()),
+        NOTICES,
+        Interest::READABLE,
+    )?;
     crate::server::log_start(&server)?;
-    let mut children: HashMap<usize, Child> = HashMap::new();
-    let mut next = 1usize;
-    let mut spare = make_spare(&server, poll.registry(), &mut next);
-    parent_loop(&server, &mut poll, |registry, tok| {
-        if tok == LISTENER {
-            let mut spawned = Vec::new();
-            accept_ready(&server, &limits, |stream, peer, slot| {
-                let started = match spare.take() {
-                    Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
-                        Ok(()) => Ok((s.pid, s.pipe, Some(s.token))),
-                        Err(e) => {
-                            log::warn!("spare session process {}: {e}", s.pid);
-                            end_spare(s, registry);
-                            fork_session(&server, stream, peer).map(|(p, f)| (p, f, None))
-                        }
-                    },
-                    None => fork_session(&server, stream, peer).map(|(p, f)| (p, f, None)),
-                };
-                match started {
-                    Ok((pid, pipe, token)) => spawned.push((
-                        Child {
-                            pid,
-                            pipe,
-                            _slot: slot,
-                        },
-                        token,
-                    )),
-                    Err(e) => log::error!("{peer}: can't fork: {e}"),
-                }
-            });
-            for (child, token) in spawned {
-                // a spare's life pipe is watched already, under its token
-                if let Some(token) = token {
-                    children.insert(token, child);
-                    continue;
-                }
-                let token = next;
-                next += 1;
-                match registry.register(
-                    &mut SourceFd(&child.pipe.as_raw_fd()),
-                    Token(token),
-                    Interest::READABLE,
-                ) {
-                    Ok(()) => {
-                        children.insert(token, child);
-                    }
-                    Err(e) => log::error!("can't watch child {}: {e}", child.pid),
-                }
-            }
-            // the next connection's process, forked while this one's session runs
-            if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                spare = make_spare(&server, registry, &mut next);
-            }
-        } else if tok == RELOADED {
-            // sessions not logged in yet reload before their login check
-            for pid in children
-                .values()
-                .map(|c| c.pid)
-                .chain(spare.iter().map(|s| s.pid))
-            {
-                sys::hangup(pid);
-            }
-        } else if let Some(child) = children.remove(&tok.0) {
-            let _ = registry.deregister(&mut SourceFd(&child.pipe.as_raw_fd()));
-            let _ = waitpid(child.pid, None);
+    let mut children: HashMap<Pid, Child> = HashMap::new();
+    // children that announced their exit before it was complete, and since
+    // when: checked at every wake-up (5 ms apart) for a second at most, then
+    // left to the sweep (a pid announced twice, or an exit that hangs)
+    let mut exiting: Vec<(Pid, Instant)> = Vec::new();
+    let soon = Cell::new(false);
+    let mut next_sweep = Instant::now() + SWEEP_EVERY;
+    let mut spare = make_spare(&server, &notices);
+    // a child gone: give its place back, or note that the spare is gone
+    let gone = |pid: Pid, children: &mut HashMap<Pid, Child>, spare: &mut Option<Spare>| {
+        if children.remove(&pid).is_some() {
             // a child killed outright never gave its session slot back
-            if let Ok(pid) = u32::try_from(child.pid.as_raw()) {
+            if let Ok(pid) = u32::try_from(pid.as_raw()) {
                 server.ctx.shared.release_pid(pid);
             }
-        } else if spare.as_ref().is_some_and(|s| s.token == tok.0) {
+        } else if spare.as_ref().is_some_and(|s| s.pid == pid) {
             // the spare died before it had a connection (killed, or it
             // failed to start): the next connection forks its own child,
             // and a new spare is forked after it
             if let Some(s) = spare.take() {
                 log::warn!("spare session process {} ended unexpectedly", s.pid);
-                end_spare(s, registry);
+                end_spare(s);
             }
+        }
+    };
+    parent_loop(&server, &mut parent, &soon, |_registry, tok| {
+        if tok == LISTENER {
+            accept_ready(&server, &limits, |stream, peer, slot| {
+                let started = match spare.take() {
+                    Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
+                        Ok(()) => Ok(s.pid),
+                        Err(e) => {
+                            log::warn!("spare session process {}: {e}", s.pid);
+                            end_spare(s);
+                            fork_session(&server, &notices, stream, peer)
+                        }
+                    },
+                    None => fork_session(&server, &notices, stream, peer),
+                };
+                match started {
+                    Ok(pid) => {
+                        children.insert(pid, Child { _slot: slot });
+                    }
+                    Err(e) => log::error!("{peer}: can't fork: {e}"),
+                }
+            });
+            // the next connection's process, forked while this one's session runs
+            if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                spare = make_spare(&server, &notices);
+            }
+        } else if tok == RELOADED {
+            // sessions not logged in yet reload before their login check
+            for &pid in children.keys().chain(spare.iter().map(|s| &s.pid)) {
+                sys::hangup(pid);
+            }
+        } else if tok == NOTICES {
+            for pid in notices.take() {
+                // only our own children are waited for (a pid of 0 would
+                // wait for any child of the process group: an embedding
+                // program's too)
+                let ours =
+                    children.contains_key(&pid) || spare.as_ref().is_some_and(|s| s.pid == pid);
+                if !ours {
+                    continue;
+                }
+                if reaped(pid) {
+                    gone(pid, &mut children, &mut spare);
+                } else if !exiting.iter().any(|&(p, _)| p == pid) {
+                    // its exit is under way
+                    exiting.push((pid, Instant::now()));
+                }
+            }
+        } else if tok == TICK {
+            let now = Instant::now();
+            exiting.retain(|&(pid, since)| {
+                let done = reaped(pid);
+                if done {
+                    gone(pid, &mut children, &mut spare);
+                }
+                !done && now.duration_since(since) < SWEEP_EVERY
+            });
+            if now >= next_sweep {
+                next_sweep = now + SWEEP_EVERY;
+                let ended: Vec<Pid> = children
+                    .keys()
+                    .chain(spare.iter().map(|s| &s.pid))
+                    .copied()
+                    .filter(|&pid| reaped(pid))
+                    .collect();
+                for pid in ended {
+                    gone(pid, &mut children, &mut spare);
+                }
+            }
+            soon.set(!exiting.is_empty());
         }
     })?;
     if let Some(s) = spare.take() {
-        end_spare(s, poll.registry());
+        end_spare(s);
     }
-    stop_children(&server, children.values().map(|c| c.pid));
+    stop_children(&server, children.keys().copied());
     Ok(())
 }
 
-/// Fork a spare and watch its life pipe; `None` (logged) if that fails.
-fn make_spare(server: &FtpServer, registry: &mio::Registry, next: &mut usize) -> Option<Spare> {
-    let spare = match fork_spare(server, *next) {
-        Ok(s) => s,
+/// Fork a spare; `None` (logged) if that fails.
+fn make_spare(server: &FtpServer, notices: &ExitNotices) -> Option<Spare> {
+    match fork_spare(server, notices) {
+        Ok(s) => Some(s),
         Err(e) => {
             log::error!("can't fork a spare session process: {e}");
-            return None;
+            None
         }
-    };
-    *next += 1;
-    if let Err(e) = registry.register(
-        &mut SourceFd(&spare.pipe.as_raw_fd()),
-        Token(spare.token),
-        Interest::READABLE,
-    ) {
-        log::error!("can't watch spare session process {}: {e}", spare.pid);
-        end_spare(spare, registry);
-        return None;
     }
-    Some(spare)
 }
 
 /// Stop a spare that has no connection and reap it: the end of file on its
 /// socket ends its wait. One that has not exited a second later (stopped:
 /// it never reads that end of file) is killed, as it serves nobody.
-fn end_spare(spare: Spare, registry: &mio::Registry) {
-    let _ = registry.deregister(&mut SourceFd(&spare.pipe.as_raw_fd()));
+fn end_spare(spare: Spare) {
     drop(spare.chan);
     reap_by(spare.pid, Instant::now() + SPARE_EXIT_LIMIT);
 }
@@ -183,14 +208,12 @@ fn end_spare(spare: Spare, registry: &mio::Registry) {
 const SPARE_EXIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Fork a spare that will serve the connection the parent passes it.
-fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
+fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
     let (parent_end, child_end) = UnixStream::pair()?;
-    let (read_end, write_end) = nix::unistd::pipe().map_err(io::Error::from)?;
     match sys::fork()? {
-        Forked::Child => in_child(|| {
-            drop(read_end);
+        Forked::Child => in_child(Some(notices), || {
+            notices.close_read_end_in_child();
             drop(parent_end);
-            let _life = write_end;
             let Some((stop, ctx)) = prepare_child(server) else {
                 return;
             };
@@ -220,37 +243,32 @@ fn fork_spare(server: &FtpServer, token: usize) -> io::Result<Spare> {
         }),
         Forked::Parent(pid) => {
             drop(child_end);
-            drop(write_end);
             parent_end.set_nonblocking(true)?;
             Ok(Spare {
                 pid,
                 chan: parent_end,
-                pipe: read_end,
-                token,
             })
         }
     }
 }
 
-/// Fork a child that serves one session; returns its pid and the read end of its life pipe.
+/// Fork a child that serves one session; returns its pid.
 fn fork_session(
     server: &FtpServer,
+    notices: &ExitNotices,
     stream: TcpStream,
     peer: SocketAddr,
-) -> io::Result<(Pid, OwnedFd)> {
-    let (read_end, write_end) = nix::unistd::pipe().map_err(io::Error::from)?;
+) -> io::Result<Pid> {
     match sys::fork()? {
-        Forked::Child => in_child(|| {
-            drop(read_end);
-            let _life = write_end;
+        Forked::Child => in_child(Some(notices), || {
+            notices.close_read_end_in_child();
             if let Some((stop, ctx)) = prepare_child(server) {
                 serve(server, ctx, stream, peer, &stop);
             }
         }),
         Forked::Parent(pid) => {
-            drop(write_end);
             drop(stream);
-            Ok((pid, read_end))
+            Ok(pid)
         }
     }
 }

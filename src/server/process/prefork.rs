@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, parent_poll, Handover, LISTENER, RELOADED};
+use super::{accept_ready, in_child, parent_loop, Handover, Parent, LISTENER, RELOADED};
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -37,7 +37,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         server.ctx.config.max_cons,
         server.ctx.config.max_cons_per_ip,
     );
-    let mut poll = parent_poll(&server)?;
+    let mut parent = Parent::new(&server)?;
     crate::server::log_start(&server)?;
     let n = workers.max(1);
     let mut pool: HashMap<usize, Worker> = HashMap::new();
@@ -46,7 +46,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     let mut next_id = 1u64;
     for _ in 0..n {
         let w = spawn_worker(&server, &mut pool)?;
-        poll.registry().register(
+        parent.registry().register(
             &mut SourceFd(&w.sock.as_raw_fd()),
             Token(next_token),
             Interest::READABLE,
@@ -54,7 +54,9 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         pool.insert(next_token, w);
         next_token += 1;
     }
-    parent_loop(&server, &mut poll, |registry, tok| {
+    // (every wake-up is an event here: no reason to wake sooner than a second)
+    let never_soon = std::cell::Cell::new(false);
+    parent_loop(&server, &mut parent, &never_soon, |registry, tok| {
         if tok == RELOADED {
             // each worker reloads before its next login check
             for w in pool.values() {
@@ -137,7 +139,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             }
         }
     })?;
-    stop_workers(&server, &mut poll, pool);
+    stop_workers(&server, &mut parent.poll, pool);
     Ok(())
 }
 
@@ -268,7 +270,7 @@ impl Drop for RemoteSlot {
 fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io::Result<Worker> {
     let (parent_end, child_end) = UnixStream::pair()?;
     match sys::fork()? {
-        Forked::Child => in_child(|| {
+        Forked::Child => in_child(None, || {
             drop(parent_end);
             // the child's copy of the table; the parent's is untouched
             drop(std::mem::take(siblings));
