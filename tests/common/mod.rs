@@ -411,6 +411,19 @@ impl Raw {
             match self.reader.read_until(b'\n', &mut line) {
                 Ok(0) => return all,
                 Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    panic!(
+                        "reading reply: {e} (so far {all:?})\n\
+                         server processes:\n{}\nlast log lines:\n{}",
+                        procs::descendants_report(),
+                        log_tail(80).join("\n")
+                    )
+                }
                 Err(e) => panic!("reading reply: {e} (so far {all:?})"),
             }
             let line = String::from_utf8_lossy(&line).into_owned();
@@ -501,6 +514,13 @@ pub fn own_loopback() -> IpAddr {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     assert!(n < 1 << 16, "out of loopback addresses");
     IpAddr::from([127, 64, (n >> 8) as u8, n as u8])
+}
+
+/// The last `n` captured log lines of this test binary.
+pub fn log_tail(n: usize) -> Vec<String> {
+    let mut all = log_lines("");
+    all.drain(..all.len().saturating_sub(n));
+    all
 }
 
 /// Captured log lines containing `needle` (e.g. a client's `127.0.0.1:PORT` prefix).
