@@ -535,3 +535,101 @@ fn sigterm_right_after_the_start_line_is_a_graceful_stop() {
         }
     }
 }
+
+/// The lowest descriptor number process `pid` has free.
+fn lowest_free_fd(pid: u32) -> u32 {
+    let used: std::collections::HashSet<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    (0..).find(|n| !used.contains(n)).unwrap()
+}
+
+/// Set the soft open-files limit of process `pid` (`prlimit`, util-linux).
+fn set_nofile(pid: u32, soft: &str) {
+    let st = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+        .status()
+        .unwrap();
+    assert!(st.success(), "prlimit failed");
+}
+
+/// A connection that came while the parent could not accept it (out of
+/// descriptors) is accepted once it can, without waiting for another
+/// connection to arrive: the parent watches its listening socket
+/// edge-triggered, and it used to give up until the next one came, so the
+/// client waited with no deadline.
+#[test]
+fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
+    for (model, children) in [
+        (&["--concurrency", "multi-proc"][..], 1),
+        (&["--concurrency", "pre-fork", "--workers", "2"][..], 2),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(["-i", "127.0.0.1", "-p", "0", "-d"])
+            .arg(dir.path())
+            .args(model)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let next_line = |needle: &str| -> String {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(l) if l.contains(needle) => return l,
+                    Ok(_) => {}
+                    Err(e) => panic!("{model:?}: no log line with {needle:?}: {e}"),
+                }
+            }
+        };
+        let start = next_line("starting FTP server on ");
+        let addr: SocketAddr = start
+            .split("starting FTP server on ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        // the spare or the workers are forked: the parent opens nothing more
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while children_of(pid).len() < children {
+            assert!(Instant::now() < deadline, "{model:?}: children not started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        set_nofile(pid, &lowest_free_fd(pid).to_string());
+        let s = TcpStream::connect(addr).unwrap();
+        next_line("accept failed");
+        set_nofile(pid, "20000");
+        // no other connection comes: the parent must try again by itself
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut greeting = String::new();
+        BufReader::new(&s)
+            .read_line(&mut greeting)
+            .unwrap_or_else(|e| {
+                panic!("{model:?}: no greeting once the parent could accept again: {e}")
+            });
+        assert!(greeting.starts_with("220"), "{model:?}: {greeting}");
+        drop(s);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{model:?}: {status}");
+    }
+}

@@ -292,12 +292,22 @@ impl Handover {
     }
 }
 
-/// Accept every pending connection that the limits admit.
+/// How long the parent waits before it tries `accept` again after it failed
+/// for a reason that may pass (out of descriptors or memory): the listening
+/// socket is watched edge-triggered, so the connections still queued would
+/// otherwise wait for the next one to arrive, without a deadline.
+const ACCEPT_AGAIN_AFTER: Duration = Duration::from_millis(50);
+
+/// Accept every pending connection that the limits admit. When `accept`
+/// fails (other than for an aborted connection), the rest are accepted
+/// [`ACCEPT_AGAIN_AFTER`] later (see [`Wakes::accept_again`]).
 fn accept_ready(
     server: &FtpServer,
     limits: &ConnLimits,
+    wakes: &Wakes,
     mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot),
 ) {
+    wakes.accept_again.set(None);
     loop {
         if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return;
@@ -322,37 +332,55 @@ fn accept_ready(
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) => {}
             Err(e) => {
-                log::error!("accept failed: {e}");
+                log::error!("accept failed: {e}; trying again in {ACCEPT_AGAIN_AFTER:?}");
+                wakes
+                    .accept_again
+                    .set(Some(Instant::now() + ACCEPT_AGAIN_AFTER));
                 return;
             }
         }
     }
 }
 
-/// How soon the parent loop wakes while `soon` is set (5 ms): a child that
-/// announced its exit is reaped once its exit is complete.
+/// When the parent loop must wake before its next event, set by the
+/// process model between wake-ups.
+#[derive(Default)]
+struct Wakes {
+    /// Wake after [`SOON`] at the latest instead of a second: a child that
+    /// announced its exit is reaped once its exit is complete.
+    soon: std::cell::Cell<bool>,
+    /// Accept again at this instant, without a new connection's event
+    /// ([`accept_ready`] failed).
+    accept_again: std::cell::Cell<Option<Instant>>,
+}
+
+/// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).
 const SOON: Duration = Duration::from_millis(5);
 
 /// The parent's event loop: wake for events (and every second to check the
 /// stop flag) and hand each token to `on_event` ([`RELOADED`] after SIGHUP
 /// reloaded the accounts, see `server::reload`), then [`TICK`]. While
 /// `soon` is set the loop wakes after [`SOON`] at the latest instead of a
-/// second. Children are reaped by pid, never with `waitpid(-1)`: an
+/// second; at [`Wakes::accept_again`] it hands `on_event` [`LISTENER`]
+/// whether or not a connection came. Children are reaped by pid, never with `waitpid(-1)`: an
 /// embedding program's own child processes are not ours to reap.
 fn parent_loop(
     server: &FtpServer,
     parent: &mut Parent,
-    soon: &std::cell::Cell<bool>,
+    wakes: &Wakes,
     mut on_event: impl FnMut(&mio::Registry, Token),
 ) -> io::Result<()> {
     let Parent { poll, signals } = parent;
     let mut events = Events::with_capacity(256);
     while !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let wait = if soon.get() {
+        let mut wait = if wakes.soon.get() {
             SOON
         } else {
             Duration::from_secs(1)
         };
+        if let Some(at) = wakes.accept_again.get() {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -374,6 +402,13 @@ fn parent_loop(
             } else {
                 on_event(poll.registry(), ev.token());
             }
+        }
+        if wakes
+            .accept_again
+            .get()
+            .is_some_and(|at| at <= Instant::now())
+        {
+            on_event(poll.registry(), LISTENER);
         }
         on_event(poll.registry(), TICK);
     }

@@ -13,7 +13,6 @@
 //! after the accept. When there is no spare (it died, or the fork failed)
 //! the connection's child is forked as before.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -29,7 +28,7 @@ use nix::unistd::Pid;
 
 use super::{
     accept_ready, in_child, parent_loop, reap_by, stop_children, ExitNotices, Handover, Parent,
-    LISTENER, RELOADED, SWEEP_EVERY, TICK,
+    Wakes, LISTENER, RELOADED, SWEEP_EVERY, TICK,
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -87,7 +86,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     // when: checked at every wake-up (5 ms apart) for a second at most, then
     // left to the sweep (a pid announced twice, or an exit that hangs)
     let mut exiting: Vec<(Pid, Instant)> = Vec::new();
-    let soon = Cell::new(false);
+    let wakes = Wakes::default();
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
     let mut spare = make_spare(&server, &notices);
     // a child gone: give its place back, or note that the spare is gone
@@ -107,9 +106,9 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             }
         }
     };
-    parent_loop(&server, &mut parent, &soon, |_registry, tok| {
+    parent_loop(&server, &mut parent, &wakes, |_registry, tok| {
         if tok == LISTENER {
-            accept_ready(&server, &limits, |stream, peer, slot| {
+            accept_ready(&server, &limits, &wakes, |stream, peer, slot| {
                 let started = match spare.take() {
                     Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
                         Ok(()) => Ok(s.pid),
@@ -175,7 +174,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                     gone(pid, &mut children, &mut spare);
                 }
             }
-            soon.set(!exiting.is_empty());
+            wakes.soon.set(!exiting.is_empty());
         }
     })?;
     if let Some(s) = spare.take() {

@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, Handover, Parent, LISTENER, RELOADED};
+use super::{accept_ready, in_child, parent_loop, Handover, Parent, Wakes, LISTENER, RELOADED};
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -54,9 +54,9 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         pool.insert(next_token, w);
         next_token += 1;
     }
-    // (every wake-up is an event here: no reason to wake sooner than a second)
-    let never_soon = std::cell::Cell::new(false);
-    parent_loop(&server, &mut parent, &never_soon, |registry, tok| {
+    // (every wake-up is an event here: `soon` is never set)
+    let wakes = Wakes::default();
+    parent_loop(&server, &mut parent, &wakes, |registry, tok| {
         if tok == RELOADED {
             // each worker reloads before its next login check
             for w in pool.values() {
@@ -65,7 +65,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             return;
         }
         if tok == LISTENER {
-            accept_ready(&server, &limits, |stream, peer, slot| {
+            accept_ready(&server, &limits, &wakes, |stream, peer, slot| {
                 let id = next_id;
                 next_id += 1;
                 match hand_over(&mut pool, &stream, id, peer) {
