@@ -159,9 +159,14 @@ fn multi_proc_reaps_every_child() {
 /// The one child of `d` named `ftp-spare` (waiting for the next
 /// connection), waited for up to 10 s; `not` is a pid it must not be.
 fn spare_of(d: &Daemon, not: Option<u32>) -> u32 {
+    spare_of_parent(d.child.id(), not)
+}
+
+/// [`spare_of`] for the multi-proc parent `parent`.
+fn spare_of_parent(parent: u32, not: Option<u32>) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let spares: Vec<u32> = children_of(d.child.id())
+        let spares: Vec<u32> = children_of(parent)
             .into_iter()
             .map(|(p, _)| p)
             .filter(|&p| comm_of(p) == "ftp-spare" && Some(p) != not)
@@ -172,7 +177,7 @@ fn spare_of(d: &Daemon, not: Option<u32>) -> u32 {
         assert!(
             Instant::now() < deadline,
             "spares: {spares:?}, children: {:?}",
-            children_of(d.child.id())
+            children_of(parent)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -632,4 +637,85 @@ fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
         let status = child.wait().unwrap();
         assert!(status.success(), "{model:?}: {status}");
     }
+}
+
+/// When the multi-proc parent cannot fork a process for a connection (out
+/// of processes), the client gets `421` (RFC 959 section 4.2), not a bare
+/// close; the server serves again once it can fork.
+#[test]
+fn multi_proc_refuses_with_421_when_it_cannot_fork() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the server as a user of its own needs root");
+        return;
+    }
+    // a uid nothing else runs as, allowed two processes: the parent and the
+    // spare it forks at start (each single-threaded)
+    let uid = 61000 + std::process::id() % 4000;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut child = Command::new("prlimit")
+        .args(["--nproc=2:", "setpriv"])
+        .args([&format!("--reuid={uid}"), &format!("--regid={uid}")])
+        .args(["--clear-groups", env!("CARGO_BIN_EXE_ftpdlib")])
+        .args(["-i", "127.0.0.1", "-p", "0", "--concurrency", "multi-proc"])
+        .args(["-u", "user", "-P", "12345", "-d"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no start line");
+        if let Some(rest) = line.split("starting FTP server on ").nth(1) {
+            break rest.split(',').next().unwrap().parse().unwrap();
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        let _ = tx.send(rest);
+    });
+    spare_of_parent(pid, None);
+    // the spare serves the first connection, and no new spare can be
+    // forked; the next connection finds neither a spare nor a fork
+    let (mut s1, mut r1, g1) = login(addr);
+    assert!(g1.starts_with("220"), "the spare's session: {g1}");
+    let (_s2, _r2, g2) = login(addr);
+    assert_eq!(
+        g2, "421 Service not available, closing control connection.\r\n",
+        "no process to serve the connection"
+    );
+    // the first session ends: its process is reaped, the next one is forked
+    s1.write_all(b"QUIT\r\n").unwrap();
+    let mut l = String::new();
+    r1.read_line(&mut l).unwrap();
+    assert!(l.starts_with("221"), "{l}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !children_of(pid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the session's process not reaped"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (_s3, _r3, g3) = login(addr);
+    assert!(g3.starts_with("220"), "served again once it can fork: {g3}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let log = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    assert!(status.success(), "{status}\n{log}");
+    assert!(log.contains("can't fork: "), "{log}");
 }

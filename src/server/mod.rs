@@ -403,16 +403,23 @@ impl FtpServer {
             Ok(slot) => Some(slot),
             Err(reply) => {
                 log::warn!("{peer} refused: {}", reply.log_text());
-                if let Some(mut stream) = stream {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                    let _ = stream.write_all(&reply.to_bytes());
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                if let Some(stream) = stream {
+                    refuse(stream, &reply);
                 }
                 None
             }
         }
     }
+}
+
+/// Send `reply` (a 421) on a control connection no session will serve and
+/// close it. The write waits a second at most (a reply this short fits in
+/// any socket buffer, so only a vanished client makes it wait).
+fn refuse(mut stream: TcpStream, reply: &crate::proto::reply::Reply) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(&reply.to_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// How a session run by [`run_session`] learns that the server stops.

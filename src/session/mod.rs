@@ -586,6 +586,13 @@ pub mod replies {
         Reply::new(421, "Too many connections from the same IP address.")
     }
 
+    /// The server could not start a process (or find a worker) to serve
+    /// the connection (RFC 959 section 4.2: "Service not available, closing
+    /// control connection").
+    pub fn service_not_available() -> Reply {
+        Reply::new(421, "Service not available, closing control connection.")
+    }
+
     /// The client's address is banned for `left` more
     /// ([`crate::config::BanPolicy`]).
     pub fn banned(left: std::time::Duration) -> Reply {

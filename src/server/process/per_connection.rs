@@ -32,7 +32,7 @@ use super::{
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
-use crate::session::SessionContext;
+use crate::session::{replies, SessionContext};
 use crate::sys::{self, Forked};
 
 /// A session's process, by pid in the parent's table; its place under the
@@ -124,7 +124,10 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                     Ok(pid) => {
                         children.insert(pid, Child { _slot: slot });
                     }
-                    Err(e) => log::error!("{peer}: can't fork: {e}"),
+                    Err((e, stream)) => {
+                        log::error!("{peer}: can't fork: {e}");
+                        crate::server::refuse(stream, &replies::service_not_available());
+                    }
                 }
             });
             // the next connection's process, forked while this one's session runs
@@ -251,21 +254,23 @@ fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
     }
 }
 
-/// Fork a child that serves one session; returns its pid.
+/// Fork a child that serves one session; returns its pid, or the error
+/// and the connection when the fork failed (the caller refuses it).
 fn fork_session(
     server: &FtpServer,
     notices: &ExitNotices,
     stream: TcpStream,
     peer: SocketAddr,
-) -> io::Result<Pid> {
-    match sys::fork()? {
-        Forked::Child => in_child(Some(notices), || {
+) -> Result<Pid, (io::Error, TcpStream)> {
+    match sys::fork() {
+        Err(e) => Err((e, stream)),
+        Ok(Forked::Child) => in_child(Some(notices), || {
             notices.close_read_end_in_child();
             if let Some((stop, ctx)) = prepare_child(server) {
                 serve(server, ctx, stream, peer, &stop);
             }
         }),
-        Forked::Parent(pid) => {
+        Ok(Forked::Parent(pid)) => {
             drop(stream);
             Ok(pid)
         }

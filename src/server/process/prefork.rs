@@ -21,6 +21,7 @@ use super::{accept_ready, in_child, parent_loop, Handover, Parent, Wakes, LISTEN
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
+use crate::session::replies;
 use crate::sys::{self, Forked};
 
 struct Worker {
@@ -72,7 +73,10 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                     Ok(token) => {
                         sessions.insert(id, (token, slot));
                     }
-                    Err(e) => log::error!("{peer}: can't hand over to a worker: {e}"),
+                    Err(e) => {
+                        log::error!("{peer}: can't hand over to a worker: {e}");
+                        crate::server::refuse(stream, &replies::service_not_available());
+                    }
                 }
             });
             return;
