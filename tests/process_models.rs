@@ -225,7 +225,17 @@ fn max_cons_holds_across_models() {
         &["--concurrency", "pre-fork", "--workers", "2"][..],
     ] {
         let d = daemon(&[model, &["--max-cons", "3"]].concat());
-        let held: Vec<_> = (0..3).map(|_| login(d.addr)).collect();
+        // (the start-up probe's session may still hold a place for a moment)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let held = loop {
+            let held: Vec<_> = (0..3).map(|_| login(d.addr)).collect();
+            if held.iter().all(|(_, _, g)| g.starts_with("220")) {
+                break held;
+            }
+            assert!(Instant::now() < deadline, "{model:?}: 3 places never free");
+            drop(held);
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let (_s, _r, greeting) = login(d.addr);
         assert!(greeting.starts_with("421"), "{model:?}: {greeting}");
         drop(held);
@@ -462,6 +472,12 @@ fn multi_proc_reaps_a_session_process_killed_outright() {
     use nix::unistd::Pid;
     let d = daemon(&["--concurrency", "multi-proc", "--max-cons", "2"]);
     let first = spare_of(&d, None);
+    // the start-up probe's session is over and reaped: both places are free
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_of(d.child.id()).len() > 1 {
+        assert!(Instant::now() < deadline, "the probe's session not reaped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (_s1, _r1, g1) = login(d.addr);
     let (_s2, _r2, g2) = login(d.addr);
     assert!(g1.starts_with("220") && g2.starts_with("220"), "{g1} {g2}");
@@ -541,16 +557,6 @@ fn sigterm_right_after_the_start_line_is_a_graceful_stop() {
     }
 }
 
-/// The lowest descriptor number process `pid` has free.
-fn lowest_free_fd(pid: u32) -> u32 {
-    let used: std::collections::HashSet<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-        .collect();
-    (0..).find(|n| !used.contains(n)).unwrap()
-}
-
 /// Set the soft open-files limit of process `pid` (`prlimit`, util-linux).
 fn set_nofile(pid: u32, soft: &str) {
     let st = Command::new("prlimit")
@@ -609,13 +615,14 @@ fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
             .unwrap()
             .parse()
             .unwrap();
-        // the spare or the workers are forked: the parent opens nothing more
+        // the spare or the workers are forked
         let deadline = Instant::now() + Duration::from_secs(10);
         while children_of(pid).len() < children {
             assert!(Instant::now() < deadline, "{model:?}: children not started");
             std::thread::sleep(Duration::from_millis(10));
         }
-        set_nofile(pid, &lowest_free_fd(pid).to_string());
+        // no descriptor more: accept fails with EMFILE
+        set_nofile(pid, "0");
         let s = TcpStream::connect(addr).unwrap();
         next_line("accept failed");
         set_nofile(pid, "20000");
