@@ -48,7 +48,8 @@
 //! not run again):
 //! - curl: RETR and STOR MiB/s of the big file; server CPU seconds (user +
 //!   system of its process tree, reaped children included) per GiB for each
-//!   direction;
+//!   direction, the median of the rounds like every other figure (the turns
+//!   rotate by one server each round);
 //! - Rust threads: 100 clients each RETR / STOR 10 MiB at once;
 //! - Python asyncio (`benches/support/many_clients.py`): 100 clients logged
 //!   in first, then all at once RETR 10 MiB each, STOR 10 MiB each to its

@@ -157,29 +157,39 @@ pub(crate) fn transfers(
 
     // curl, the big file; CPU from just before a server's transfer to just
     // before its next one (it is idle meanwhile), so a forking server's
-    // session that ends after curl did is still counted
+    // session that ends after curl did is still counted. The order of the
+    // turns moves by one server each round: whichever transfer meets the
+    // machine in a costly state (the first upload after gigabytes of page
+    // cache were written costs up to 4x the CPU of the next ones) is not
+    // always the same server's, and the medians leave such a round out.
     progress(&format!("[{st}] curl, {} MiB file", p.mb));
     let mut retr = vec![Vec::new(); n];
     let mut stor = vec![Vec::new(); n];
-    let mut cpu = vec![[0.0f64; 2]; n];
+    // per server and direction (0 RETR, 1 STOR): CPU seconds of each turn
+    let mut cpu = vec![[Vec::new(), Vec::new()]; n];
     let mut last: Vec<Option<(usize, f64)>> = vec![None; n];
     // direction 0 RETR, 1 STOR, None: stop counting
-    let mark =
-        |i: usize, dir: Option<usize>, last: &mut [Option<(usize, f64)>], cpu: &mut [[f64; 2]]| {
-            let now = cpu_secs(runs[i].pid());
-            if let Some((d, c)) = last[i] {
-                cpu[i][d] += now - c;
-            }
-            last[i] = dir.map(|d| (d, now));
-        };
-    for _ in 0..p.curl_runs {
-        for (i, r) in runs.iter().enumerate() {
+    let mark = |i: usize,
+                dir: Option<usize>,
+                last: &mut [Option<(usize, f64)>],
+                cpu: &mut [[Vec<f64>; 2]]| {
+        let now = cpu_secs(runs[i].pid());
+        if let Some((d, c)) = last[i] {
+            cpu[i][d].push(now - c);
+        }
+        last[i] = dir.map(|d| (d, now));
+    };
+    for round in 0..p.curl_runs {
+        let turns: Vec<usize> = (0..n).map(|t| (t + round) % n).collect();
+        for &i in &turns {
+            let r = &runs[i];
             settle_storage();
             mark(i, Some(0), &mut last, &mut cpu);
             let url = format!("ftp://{USER}:{PASS}@{}/big.bin", r.addr());
             retr[i].push(rate(curl(&["-o", "/dev/null", &url])));
         }
-        for (i, r) in runs.iter().enumerate() {
+        for &i in &turns {
+            let r = &runs[i];
             let _ = std::fs::remove_file(r.dir.join("up.bin"));
             settle_storage();
             mark(i, Some(1), &mut last, &mut cpu);
@@ -188,15 +198,17 @@ pub(crate) fn transfers(
             stor[i].push(rate(curl(&["-T", &src, &url])));
         }
     }
+    let gib = p.mb as f64 / 1024.0;
     for (i, r) in runs.iter().enumerate() {
         wait_quiet(r.addr());
         mark(i, None, &mut last, &mut cpu);
         let _ = std::fs::remove_file(r.dir.join("up.bin"));
-        let gib = p.curl_runs as f64 * p.mb as f64 / 1024.0;
         res.set(r.name(), &k("retr"), median(std::mem::take(&mut retr[i])));
         res.set(r.name(), &k("stor"), median(std::mem::take(&mut stor[i])));
-        res.set(r.name(), &k("cpu_retr"), cpu[i][0] / gib);
-        res.set(r.name(), &k("cpu_stor"), cpu[i][1] / gib);
+        let [c_retr, c_stor] = std::mem::take(&mut cpu[i]);
+        let per_gib = |v: Vec<f64>| median(v.into_iter().map(|c| c / gib).collect());
+        res.set(r.name(), &k("cpu_retr"), per_gib(c_retr));
+        res.set(r.name(), &k("cpu_stor"), per_gib(c_stor));
     }
 
     progress(&format!("[{st}] Rust clients, {} × 10 MiB", p.par_clients));

@@ -237,7 +237,7 @@ fn transfer_sections(p: &Plan, st: &str) -> [Section; 3] {
     [
         Section {
             title: format!(
-                "Transfers, files in {st}: curl, {} MiB file (median of {}, curl's time from its data connection to the end); server CPU per GiB; Rust clients, {n} × 10 MiB at once (median of {})",
+                "Transfers, files in {st}: curl, {} MiB file (median of {}, curl's time from its data connection to the end); server CPU per GiB (median of the same rounds); Rust clients, {n} × 10 MiB at once (median of {})",
                 p.mb, p.curl_runs, p.runs
             ),
             tag: st.into(),
