@@ -360,10 +360,11 @@ const SOON: Duration = Duration::from_millis(5);
 /// The parent's event loop: wake for events (and every second to check the
 /// stop flag) and hand each token to `on_event` ([`RELOADED`] after SIGHUP
 /// reloaded the accounts, see `server::reload`), then [`TICK`]. While
-/// `soon` is set the loop wakes after [`SOON`] at the latest instead of a
-/// second; at [`Wakes::accept_again`] it hands `on_event` [`LISTENER`]
-/// whether or not a connection came. Children are reaped by pid, never with `waitpid(-1)`: an
-/// embedding program's own child processes are not ours to reap.
+/// [`Wakes::soon`] is set the loop wakes after [`SOON`] at the latest
+/// instead of a second; at [`Wakes::accept_again`] it hands `on_event`
+/// [`LISTENER`] whether or not a connection came. Children are reaped by
+/// pid, never with `waitpid(-1)`: an embedding program's own child
+/// processes are not ours to reap.
 fn parent_loop(
     server: &FtpServer,
     parent: &mut Parent,
