@@ -298,14 +298,16 @@ impl Handover {
 /// otherwise wait for the next one to arrive, without a deadline.
 const ACCEPT_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
-/// Accept every pending connection that the limits admit. When `accept`
+/// Accept every pending connection that the limits admit, while `f`
+/// returns true (false: the process model takes no more for now, and
+/// accepts again when it can, see [`Wakes::accept_again`]). When `accept`
 /// fails (other than for an aborted connection), the rest are accepted
-/// [`ACCEPT_AGAIN_AFTER`] later (see [`Wakes::accept_again`]).
+/// [`ACCEPT_AGAIN_AFTER`] later.
 fn accept_ready(
     server: &FtpServer,
     limits: &ConnLimits,
     wakes: &Wakes,
-    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot),
+    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot) -> bool,
 ) {
     wakes.accept_again.set(None);
     loop {
@@ -322,7 +324,9 @@ fn accept_ready(
                     continue;
                 }
                 if let Some(slot) = server.admit(stream.try_clone().ok(), peer, limits) {
-                    f(stream, peer, slot);
+                    if !f(stream, peer, slot) {
+                        return;
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -350,8 +354,11 @@ struct Wakes {
     /// announced its exit is reaped once its exit is complete.
     soon: std::cell::Cell<bool>,
     /// Accept again at this instant, without a new connection's event
-    /// ([`accept_ready`] failed).
+    /// ([`accept_ready`] failed, or the process model took no more).
     accept_again: std::cell::Cell<Option<Instant>>,
+    /// Hand `on_event` [`TICK`] at this instant at the latest (a deadline
+    /// of the process model's own).
+    tick_by: std::cell::Cell<Option<Instant>>,
 }
 
 /// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).
@@ -379,7 +386,10 @@ fn parent_loop(
         } else {
             Duration::from_secs(1)
         };
-        if let Some(at) = wakes.accept_again.get() {
+        for at in [wakes.accept_again.get(), wakes.tick_by.get()]
+            .into_iter()
+            .flatten()
+        {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
