@@ -625,7 +625,15 @@ fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
         set_nofile(pid, "0");
         let s = TcpStream::connect(addr).unwrap();
         next_line("accept failed");
+        // failing for a while (the parent tries again every 50 ms) logs no
+        // line per attempt: the next line about accepting is the recovery
+        std::thread::sleep(Duration::from_millis(500));
         set_nofile(pid, "20000");
+        let back = next_line("accept");
+        assert!(
+            back.contains("accepting connections again after"),
+            "{model:?}: {back}"
+        );
         // no other connection comes: the parent must try again by itself
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut greeting = String::new();
@@ -769,7 +777,8 @@ fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() 
         }
         got.unwrap_or_else(|e| panic!("client {}: no reply: {e}", 400 + i));
         assert_eq!(
-            line, "421 Service not available, closing control connection.\r\n",
+            line,
+            "421 Service not available, closing control connection.\r\n",
             "client {}",
             400 + i
         );

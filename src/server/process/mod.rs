@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{ConnLimits, ConnSlot, FtpServer};
+use super::{AcceptFailures, ConnLimits, ConnSlot, FtpServer};
 use crate::sys;
 
 mod per_connection;
@@ -314,7 +314,13 @@ fn accept_ready(
         if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        match server.listener.accept() {
+        let accepted = server.listener.accept();
+        if matches!(&accepted, Ok(_))
+            || matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        {
+            wakes.accept_failures.succeeded();
+        }
+        match accepted {
             Ok((stream, peer)) => {
                 if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
@@ -336,7 +342,7 @@ fn accept_ready(
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) => {}
             Err(e) => {
-                log::error!("accept failed: {e}; trying again in {ACCEPT_AGAIN_AFTER:?}");
+                wakes.accept_failures.failed(&e, ACCEPT_AGAIN_AFTER);
                 wakes
                     .accept_again
                     .set(Some(Instant::now() + ACCEPT_AGAIN_AFTER));
@@ -359,6 +365,8 @@ struct Wakes {
     /// Hand `on_event` [`TICK`] at this instant at the latest (a deadline
     /// of the process model's own).
     tick_by: std::cell::Cell<Option<Instant>>,
+    /// The log of a run of failed accepts.
+    accept_failures: AcceptFailures,
 }
 
 /// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).
