@@ -141,7 +141,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 held = false;
                 wakes.accept_again.set(Some(Instant::now()));
             }
-            if before != queue.len() || watching != !queue.is_empty() {
+            if before != queue.len() || watching == queue.is_empty() {
                 watch_room(registry, &pool, &queue, &mut watching, &wakes);
             }
             return;
