@@ -625,7 +625,15 @@ fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
         set_nofile(pid, "0");
         let s = TcpStream::connect(addr).unwrap();
         next_line("accept failed");
+        // failing for a while (the parent tries again every 50 ms) logs no
+        // line per attempt: the next line about accepting is the recovery
+        std::thread::sleep(Duration::from_millis(500));
         set_nofile(pid, "20000");
+        let back = next_line("accept");
+        assert!(
+            back.contains("accepting connections again after"),
+            "{model:?}: {back}"
+        );
         // no other connection comes: the parent must try again by itself
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut greeting = String::new();
@@ -725,4 +733,70 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     let log = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
     assert!(status.success(), "{status}\n{log}");
     assert!(log.contains("can't fork: "), "{log}");
+}
+
+/// A pre-fork worker that does not take its connections (stopped here,
+/// stuck in real life) never stalls the parent: once the worker's socket
+/// is full, each further connection waits in the parent and is refused with
+/// `421` two seconds later, all of them at once, not one every two seconds
+/// (the parent used to block on each hand-over for two seconds, so the
+/// 100th client waited over three minutes and signals went unread); those
+/// already handed over are served once the worker runs again.
+#[test]
+fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let d = daemon(&[
+        "--concurrency",
+        "pre-fork",
+        "--workers",
+        "1",
+        "--max-cons",
+        "5000",
+    ]);
+    let parent = d.child.id();
+    let workers = children_of(parent);
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    let worker = Pid::from_raw(workers[0].0 as i32);
+    kill(worker, Signal::SIGSTOP).unwrap();
+    // more connections than the worker's socket holds (about 280 on Linux)
+    let clients: Vec<TcpStream> = (0..500)
+        .map(|_| TcpStream::connect(d.addr).unwrap())
+        .collect();
+    // the last 100 cannot have been handed over: each gets 421 within a
+    // few seconds of the others
+    let started = Instant::now();
+    for (i, s) in clients[400..].iter().enumerate() {
+        let left = Duration::from_secs(20).saturating_sub(started.elapsed());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut line = String::new();
+        let got = BufReader::new(s).read_line(&mut line);
+        if got.is_err() {
+            let _ = kill(worker, Signal::SIGCONT);
+        }
+        got.unwrap_or_else(|e| panic!("client {}: no reply: {e}", 400 + i));
+        assert_eq!(
+            line,
+            "421 Service not available, closing control connection.\r\n",
+            "client {}",
+            400 + i
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "100 refusals took {:?}",
+        started.elapsed()
+    );
+    // the first ones were handed over: served once the worker runs
+    kill(worker, Signal::SIGCONT).unwrap();
+    clients[0]
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&clients[0]).read_line(&mut line).unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    drop(clients);
+    let (_s, _r, g) = login(d.addr);
+    assert!(g.starts_with("220"), "{g}");
 }

@@ -350,6 +350,8 @@ impl FtpServer {
     /// Accept the next connection that is within the limits; refuse the others
     /// with a 421 reply. `None` when the server is stopping.
     fn accept_next(&self, limits: &ConnLimits) -> Option<(TcpStream, SocketAddr, ConnSlot)> {
+        const AGAIN_AFTER: Duration = Duration::from_millis(50);
+        let failures = AcceptFailures::default();
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return None;
@@ -361,13 +363,14 @@ impl FtpServer {
                         e.kind(),
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) {
-                        log::error!("accept failed: {e}");
+                        failures.failed(&e, AGAIN_AFTER);
                         // e.g. out of file descriptors: don't spin
-                        std::thread::sleep(Duration::from_millis(50));
+                        std::thread::sleep(AGAIN_AFTER);
                     }
                     continue;
                 }
             };
+            failures.succeeded();
             if self.stop.load(Ordering::SeqCst) {
                 return None;
             }
@@ -408,6 +411,55 @@ impl FtpServer {
                 }
                 None
             }
+        }
+    }
+}
+
+/// The log of a run of failed `accept` calls (out of descriptors or memory,
+/// retried every few milliseconds for as long as it lasts): the first
+/// failure at once, then one line every [`AcceptFailures::SUMMARY_EVERY`]
+/// with the count, and one when accepting works again. A line per attempt
+/// grew the log by 20 lines a second.
+#[derive(Default)]
+pub(super) struct AcceptFailures {
+    /// Since when the run is logged (its first failure, or its last
+    /// summary), and the failures since.
+    run: std::cell::Cell<Option<(std::time::Instant, u64)>>,
+    /// Failures in the whole run.
+    total: std::cell::Cell<u64>,
+}
+
+impl AcceptFailures {
+    const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+    /// `accept` failed with `e`; it is tried again after `retry`.
+    pub(super) fn failed(&self, e: &io::Error, retry: Duration) {
+        let now = std::time::Instant::now();
+        self.total.set(self.total.get() + 1);
+        match self.run.get() {
+            None => {
+                log::error!("accept failed: {e}; trying again every {retry:?}");
+                self.run.set(Some((now, 0)));
+            }
+            Some((since, n)) if now.duration_since(since) >= Self::SUMMARY_EVERY => {
+                log::error!(
+                    "accept still failing: {e} ({} times in {:?})",
+                    n + 1,
+                    now.duration_since(since)
+                );
+                self.run.set(Some((now, 0)));
+            }
+            Some((since, n)) => self.run.set(Some((since, n + 1))),
+        }
+    }
+
+    /// `accept` worked (or found nothing to accept): the end of a run.
+    pub(super) fn succeeded(&self) {
+        if self.run.take().is_some() {
+            log::warn!(
+                "accepting connections again after {} failed attempts",
+                self.total.take()
+            );
         }
     }
 }

@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{ConnLimits, ConnSlot, FtpServer};
+use super::{AcceptFailures, ConnLimits, ConnSlot, FtpServer};
 use crate::sys;
 
 mod per_connection;
@@ -298,21 +298,30 @@ impl Handover {
 /// otherwise wait for the next one to arrive, without a deadline.
 const ACCEPT_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
-/// Accept every pending connection that the limits admit. When `accept`
+/// Accept every pending connection that the limits admit, while `f`
+/// returns true (false: the process model takes no more for now, and
+/// accepts again when it can, see [`Wakes::accept_again`]). When `accept`
 /// fails (other than for an aborted connection), the rest are accepted
-/// [`ACCEPT_AGAIN_AFTER`] later (see [`Wakes::accept_again`]).
+/// [`ACCEPT_AGAIN_AFTER`] later.
 fn accept_ready(
     server: &FtpServer,
     limits: &ConnLimits,
     wakes: &Wakes,
-    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot),
+    mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot) -> bool,
 ) {
     wakes.accept_again.set(None);
     loop {
         if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        match server.listener.accept() {
+        let accepted = server.listener.accept();
+        if accepted
+            .as_ref()
+            .map_or_else(|e| e.kind() == io::ErrorKind::WouldBlock, |_| true)
+        {
+            wakes.accept_failures.succeeded();
+        }
+        match accepted {
             Ok((stream, peer)) => {
                 if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
@@ -322,7 +331,9 @@ fn accept_ready(
                     continue;
                 }
                 if let Some(slot) = server.admit(stream.try_clone().ok(), peer, limits) {
-                    f(stream, peer, slot);
+                    if !f(stream, peer, slot) {
+                        return;
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -332,7 +343,7 @@ fn accept_ready(
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) => {}
             Err(e) => {
-                log::error!("accept failed: {e}; trying again in {ACCEPT_AGAIN_AFTER:?}");
+                wakes.accept_failures.failed(&e, ACCEPT_AGAIN_AFTER);
                 wakes
                     .accept_again
                     .set(Some(Instant::now() + ACCEPT_AGAIN_AFTER));
@@ -350,8 +361,13 @@ struct Wakes {
     /// announced its exit is reaped once its exit is complete.
     soon: std::cell::Cell<bool>,
     /// Accept again at this instant, without a new connection's event
-    /// ([`accept_ready`] failed).
+    /// ([`accept_ready`] failed, or the process model took no more).
     accept_again: std::cell::Cell<Option<Instant>>,
+    /// Hand `on_event` [`TICK`] at this instant at the latest (a deadline
+    /// of the process model's own).
+    tick_by: std::cell::Cell<Option<Instant>>,
+    /// The log of a run of failed accepts.
+    accept_failures: AcceptFailures,
 }
 
 /// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).
@@ -379,7 +395,10 @@ fn parent_loop(
         } else {
             Duration::from_secs(1)
         };
-        if let Some(at) = wakes.accept_again.get() {
+        for at in [wakes.accept_again.get(), wakes.tick_by.get()]
+            .into_iter()
+            .flatten()
+        {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
         if let Err(e) = poll.poll(&mut events, Some(wait)) {

@@ -129,6 +129,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                         crate::server::refuse(stream, &replies::service_not_available());
                     }
                 }
+                true
             });
             // the next connection's process, forked while this one's session runs
             if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {

@@ -3,21 +3,31 @@
 //! over a Unix socket (`SCM_RIGHTS`). Workers report finished sessions on
 //! the same socket; a worker that dies is reaped, its sessions released,
 //! and a new one started.
+//!
+//! The parent never waits for a worker: a connection that no worker's
+//! socket has room for (a burst faster than the workers take them, or
+//! workers stopped or stuck) waits in the parent's queue, and is handed
+//! over when a socket has room again, or refused with `421` after
+//! [`HANDOVER_LIMIT`]. While [`QUEUE_MAX`] wait, the parent accepts no more
+//! (they wait in the kernel's backlog): a stalled worker never stalls the
+//! parent's loop, its signals or the other workers' connections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{accept_ready, in_child, parent_loop, Handover, Parent, Wakes, LISTENER, RELOADED};
+use super::{
+    accept_ready, in_child, parent_loop, Handover, Parent, Wakes, LISTENER, RELOADED, TICK,
+};
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, FtpServer};
@@ -30,6 +40,23 @@ struct Worker {
     load: usize,
     /// Bytes of a finished-session message not complete yet.
     partial: Vec<u8>,
+}
+
+/// How long an accepted connection may wait for a worker's socket to have
+/// room before it is refused with `421`.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(2);
+
+/// Connections waiting for a worker at most; then the parent stops
+/// accepting until fewer wait (each holds a descriptor in the parent).
+const QUEUE_MAX: usize = 256;
+
+/// A connection admitted that no worker could take yet.
+struct Waiting {
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnSlot,
+    id: u64,
+    since: Instant,
 }
 
 /// Pre-forked poll-loop workers fed by the parent's acceptor.
@@ -55,8 +82,13 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         pool.insert(next_token, w);
         next_token += 1;
     }
-    // (every wake-up is an event here: `soon` is never set)
+    // (`soon` is never set here: every wake-up is an event or a deadline)
     let wakes = Wakes::default();
+    let mut queue: VecDeque<Waiting> = VecDeque::new();
+    // whether the workers' sockets are watched for room (while `queue` is
+    // not empty), and whether accepting waits for `queue` to shrink
+    let mut watching = false;
+    let mut held = false;
     parent_loop(&server, &mut parent, &wakes, |registry, tok| {
         if tok == RELOADED {
             // each worker reloads before its next login check
@@ -66,19 +98,52 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             return;
         }
         if tok == LISTENER {
+            if queue.len() >= QUEUE_MAX {
+                // accepted again once fewer wait (at the tick below)
+                held = true;
+                return;
+            }
             accept_ready(&server, &limits, &wakes, |stream, peer, slot| {
                 let id = next_id;
                 next_id += 1;
-                match hand_over(&mut pool, &stream, id, peer) {
-                    Ok(token) => {
-                        sessions.insert(id, (token, slot));
+                let waiting = Waiting {
+                    stream,
+                    peer,
+                    slot,
+                    id,
+                    since: Instant::now(),
+                };
+                if queue.is_empty() {
+                    match hand_over(&mut pool, &waiting.stream, id, peer) {
+                        Ok(token) => {
+                            sessions.insert(id, (token, waiting.slot));
+                        }
+                        Err(e) if is_full(&e) => queue.push_back(waiting),
+                        Err(e) => refuse(waiting, &e),
                     }
-                    Err(e) => {
-                        log::error!("{peer}: can't hand over to a worker: {e}");
-                        crate::server::refuse(stream, &replies::service_not_available());
-                    }
+                } else {
+                    // after those that came first
+                    queue.push_back(waiting);
                 }
+                if queue.len() >= QUEUE_MAX {
+                    held = true;
+                    return false;
+                }
+                true
             });
+            watch_room(registry, &pool, &queue, &mut watching, &wakes);
+            return;
+        }
+        if tok == TICK {
+            let before = queue.len();
+            drain_queue(&mut pool, &mut queue, &mut sessions);
+            if held && queue.len() < QUEUE_MAX {
+                held = false;
+                wakes.accept_again.set(Some(Instant::now()));
+            }
+            if before != queue.len() || watching == queue.is_empty() {
+                watch_room(registry, &pool, &queue, &mut watching, &wakes);
+            }
             return;
         }
         let token = tok.0;
@@ -147,10 +212,9 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     Ok(())
 }
 
-/// Pass a connection to the least loaded worker that can take it now; when
-/// every worker's socket is full (a burst of connections faster than the
-/// workers pick them up), wait up to two seconds for the least loaded one.
-/// Returns the chosen worker's token.
+/// Pass a connection to the least loaded worker that can take it now, and
+/// return that worker's token; an error [`is_full`] when every worker's
+/// socket is full. Never waits.
 fn hand_over(
     pool: &mut HashMap<usize, Worker>,
     stream: &TcpStream,
@@ -160,6 +224,7 @@ fn hand_over(
     let mut order: Vec<(usize, usize)> = pool.iter().map(|(&t, w)| (w.load, t)).collect();
     order.sort_unstable();
     let mut last = io::Error::other("no worker is running");
+    let mut full = None;
     for &(_, token) in &order {
         let Some(w) = pool.get_mut(&token) else {
             continue;
@@ -169,26 +234,94 @@ fn hand_over(
                 w.load += 1;
                 return Ok(token);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => last = e,
+            Err(e) if is_full(&e) => full = Some(e),
             Err(e) => {
                 log::error!("worker {}: {e}", w.pid);
                 last = e;
             }
         }
     }
-    let Some(&(_, token)) = order.first() else {
-        return Err(last);
+    Err(full.unwrap_or(last))
+}
+
+/// Whether a hand-over failed only because the worker has not taken the
+/// connections passed before (its socket is full, or the kernel's limit of
+/// descriptors in flight is reached): it may succeed later.
+fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+        || e.raw_os_error() == Some(nix::errno::Errno::ETOOMANYREFS as i32)
+}
+
+/// Refuse a waiting connection with `421`: no worker could take it.
+fn refuse(w: Waiting, why: &dyn std::fmt::Display) {
+    log::error!("{}: can't hand over to a worker: {why}", w.peer);
+    crate::server::refuse(w.stream, &replies::service_not_available());
+}
+
+/// Hand the waiting connections over, in their order, while a worker has
+/// room; refuse those that waited [`HANDOVER_LIMIT`].
+fn drain_queue(
+    pool: &mut HashMap<usize, Worker>,
+    queue: &mut VecDeque<Waiting>,
+    sessions: &mut HashMap<u64, (usize, ConnSlot)>,
+) {
+    while let Some(w) = queue.front() {
+        match hand_over(pool, &w.stream, w.id, w.peer) {
+            Ok(token) => {
+                if let Some(w) = queue.pop_front() {
+                    sessions.insert(w.id, (token, w.slot));
+                }
+            }
+            Err(e) if is_full(&e) => break,
+            Err(e) => {
+                if let Some(w) = queue.pop_front() {
+                    refuse(w, &e);
+                }
+            }
+        }
+    }
+    let now = Instant::now();
+    while queue
+        .front()
+        .is_some_and(|w| now.duration_since(w.since) >= HANDOVER_LIMIT)
+    {
+        if let Some(w) = queue.pop_front() {
+            refuse(w, &format!("no worker took it in {HANDOVER_LIMIT:?}"));
+        }
+    }
+}
+
+/// Watch the workers' sockets for room while connections wait (an event
+/// then drains the queue at the next tick), and tick by the first one's
+/// deadline; stop watching once none waits (room comes after every
+/// connection a worker takes: too many wake-ups otherwise).
+fn watch_room(
+    registry: &mio::Registry,
+    pool: &HashMap<usize, Worker>,
+    queue: &VecDeque<Waiting>,
+    watching: &mut bool,
+    wakes: &Wakes,
+) {
+    wakes
+        .tick_by
+        .set(queue.front().map(|w| w.since + HANDOVER_LIMIT));
+    let want = !queue.is_empty();
+    if want == *watching {
+        return;
+    }
+    *watching = want;
+    let interest = if want {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
     };
-    let Some(w) = pool.get_mut(&token) else {
-        return Err(last);
-    };
-    w.sock.set_nonblocking(false)?;
-    w.sock.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let sent = Handover::send(&w.sock, stream, id, peer);
-    w.sock.set_nonblocking(true)?;
-    sent?;
-    w.load += 1;
-    Ok(token)
+    for (&token, w) in pool {
+        if let Err(e) =
+            registry.reregister(&mut SourceFd(&w.sock.as_raw_fd()), Token(token), interest)
+        {
+            log::error!("worker {}: {e}", w.pid);
+        }
+    }
 }
 
 /// Ask every worker to shut down and wait until all have exited, reading
