@@ -4,7 +4,7 @@
 //! replaced.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -496,6 +496,19 @@ fn multi_proc_reaps_a_session_process_killed_outright() {
     assert!(g4.starts_with("220"), "place not given back: {g4}");
 }
 
+/// `ftpdlib` on a free loopback port sharing `dir`, with `args`; its log
+/// (stderr) piped, where the start line names the port.
+fn spawn_logging(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+        .args(["-i", "127.0.0.1", "-p", "0", "-d"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// SIGTERM sent as soon as the start-up lines appear is a graceful stop
 /// (exit status 0), in both process models. The parents used to log those
 /// lines and fork their first children before their signal handling was in
@@ -510,14 +523,7 @@ fn sigterm_right_after_the_start_line_is_a_graceful_stop() {
     ] {
         for _ in 0..10 {
             let dir = tempfile::tempdir().unwrap();
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-                .args(["-i", "127.0.0.1", "-p", "0", "-d"])
-                .arg(dir.path())
-                .args(model)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut child = spawn_logging(dir.path(), model);
             let mut err = BufReader::new(child.stderr.take().unwrap());
             let mut line = String::new();
             loop {
@@ -578,14 +584,7 @@ fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
         (&["--concurrency", "pre-fork", "--workers", "2"][..], 2),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args(["-i", "127.0.0.1", "-p", "0", "-d"])
-            .arg(dir.path())
-            .args(model)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_logging(dir.path(), model);
         let pid = child.id();
         let err = BufReader::new(child.stderr.take().unwrap());
         let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -699,7 +698,18 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
         let _ = std::io::Read::read_to_string(&mut err, &mut rest);
         let _ = tx.send(rest);
     });
-    spare_of_parent(pid, None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_of(pid).is_empty() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let log = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+            panic!(
+                "no spare forked; tasks of uid {uid}: {:?}; log:\n{log}",
+                tasks_of(uid)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // the spare serves the first connection, and no new spare can be
     // forked; the next connection finds neither a spare nor a fork
     let (mut s1, mut r1, g1) = login(addr);
@@ -759,35 +769,49 @@ fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() 
     assert_eq!(workers.len(), 1, "{workers:?}");
     let worker = Pid::from_raw(workers[0].0 as i32);
     kill(worker, Signal::SIGSTOP).unwrap();
-    // more connections than the worker's socket holds (about 280 on Linux)
-    let clients: Vec<TcpStream> = (0..500)
+    // more connections than the worker's socket holds (about 280 on Linux;
+    // which ones are handed over is the kernel's business)
+    let clients: Vec<TcpStream> = (0..800)
         .map(|_| TcpStream::connect(d.addr).unwrap())
         .collect();
-    // the last 100 cannot have been handed over: each gets 421 within a
-    // few seconds of the others
+    // the last one cannot have been handed over: it is refused within a few
+    // seconds, once the connections before it were
     let started = Instant::now();
-    for (i, s) in clients[400..].iter().enumerate() {
-        let left = Duration::from_secs(20).saturating_sub(started.elapsed());
-        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .unwrap();
-        let mut line = String::new();
-        let got = BufReader::new(s).read_line(&mut line);
-        if got.is_err() {
-            let _ = kill(worker, Signal::SIGCONT);
-        }
-        got.unwrap_or_else(|e| panic!("client {}: no reply: {e}", 400 + i));
-        assert_eq!(
-            line,
-            "421 Service not available, closing control connection.\r\n",
-            "client {}",
-            400 + i
-        );
+    let last = &clients[clients.len() - 1];
+    last.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut line = String::new();
+    let got = BufReader::new(last).read_line(&mut line);
+    if got.is_err() {
+        let _ = kill(worker, Signal::SIGCONT);
     }
+    got.unwrap_or_else(|e| panic!("the last client: no reply: {e}"));
+    assert_eq!(
+        line, "421 Service not available, closing control connection.\r\n",
+        "the last client"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
-        "100 refusals took {:?}",
+        "the refusals took {:?}",
         started.elapsed()
     );
+    // every other client is refused the same way or was handed over, and
+    // none that was handed over has an answer while the worker is stopped
+    let mut refused = 1;
+    for s in &clients[..clients.len() - 1] {
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 128];
+        match (&*s).read(&mut buf) {
+            Ok(n) => {
+                let r = String::from_utf8_lossy(&buf[..n]);
+                assert!(r.starts_with("421 Service not available"), "{r}");
+                refused += 1;
+            }
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
+        }
+        s.set_nonblocking(false).unwrap();
+    }
+    assert!(refused >= 100, "only {refused} of 800 refused");
     // the first ones were handed over: served once the worker runs
     kill(worker, Signal::SIGCONT).unwrap();
     clients[0]
@@ -799,4 +823,26 @@ fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() 
     drop(clients);
     let (_s, _r, g) = login(d.addr);
     assert!(g.starts_with("220"), "{g}");
+}
+
+/// The processes and threads running as real uid `uid`, as `pid/comm`.
+fn tasks_of(uid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let real = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if real == Some(uid) {
+            out.push(format!("{pid}/{}", comm_of(pid)));
+        }
+    }
+    out
 }
