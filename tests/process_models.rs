@@ -496,17 +496,47 @@ fn multi_proc_reaps_a_session_process_killed_outright() {
     assert!(g4.starts_with("220"), "place not given back: {g4}");
 }
 
+/// A server process killed and reaped when dropped unless it already
+/// exited: a test that fails leaves no server behind (which, run as a uid
+/// of its own under a process limit, would count against the next run that
+/// picks the same uid).
+struct Reaped(std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `ftpdlib` on a free loopback port sharing `dir`, with `args`; its log
 /// (stderr) piped, where the start line names the port.
-fn spawn_logging(dir: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-        .args(["-i", "127.0.0.1", "-p", "0", "-d"])
-        .arg(dir)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+fn spawn_logging(dir: &Path, args: &[&str]) -> Reaped {
+    Reaped(
+        Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(["-i", "127.0.0.1", "-p", "0", "-d"])
+            .arg(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// SIGTERM sent as soon as the start-up lines appear is a graceful stop
@@ -664,24 +694,29 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     }
     // a uid nothing else runs as, allowed two processes: the parent and the
     // spare it forks at start (each single-threaded)
-    let uid = 61000 + std::process::id() % 4000;
+    let uid = (0..4000)
+        .map(|k| 61000 + (std::process::id() + k) % 4000)
+        .find(|&u| tasks_of(u).is_empty())
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut child = Command::new("prlimit")
-        .args(["--nproc=2:", "setpriv"])
-        .args([&format!("--reuid={uid}"), &format!("--regid={uid}")])
-        .args(["--clear-groups", env!("CARGO_BIN_EXE_ftpdlib")])
-        .args(["-i", "127.0.0.1", "-p", "0", "--concurrency", "multi-proc"])
-        .args(["-u", "user", "-P", "12345", "-d"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped(
+        Command::new("prlimit")
+            .args(["--nproc=2:", "setpriv"])
+            .args([&format!("--reuid={uid}"), &format!("--regid={uid}")])
+            .args(["--clear-groups", env!("CARGO_BIN_EXE_ftpdlib")])
+            .args(["-i", "127.0.0.1", "-p", "0", "--concurrency", "multi-proc"])
+            .args(["-u", "user", "-P", "12345", "-d"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let pid = child.id();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
