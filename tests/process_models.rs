@@ -539,6 +539,37 @@ fn spawn_logging(dir: &Path, args: &[&str]) -> Reaped {
     )
 }
 
+/// The address a start-up log line names (`starting FTP server on ADDR,`).
+fn start_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.split("starting FTP server on ").nth(1)?;
+    rest.split(',').next()?.parse().ok()
+}
+
+/// Read a server's log (its stderr) up to its start-up line; the address
+/// that line names.
+fn read_to_start(err: &mut BufReader<std::process::ChildStderr>) -> SocketAddr {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no start line");
+        if let Some(addr) = start_addr(&line) {
+            return addr;
+        }
+    }
+}
+
+/// The rest of a server's log, read on a thread of its own until the server
+/// and its children close stderr.
+fn rest_of_log(mut err: BufReader<std::process::ChildStderr>) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        let _ = tx.send(rest);
+    });
+    rx
+}
+
 /// SIGTERM sent as soon as the start-up lines appear is a graceful stop
 /// (exit status 0), in both process models. The parents used to log those
 /// lines and fork their first children before their signal handling was in
@@ -555,24 +586,9 @@ fn sigterm_right_after_the_start_line_is_a_graceful_stop() {
             let dir = tempfile::tempdir().unwrap();
             let mut child = spawn_logging(dir.path(), model);
             let mut err = BufReader::new(child.stderr.take().unwrap());
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = err.read_line(&mut line).unwrap();
-                assert!(n > 0, "{model:?}: no start line");
-                if line.contains("starting FTP server") {
-                    break;
-                }
-            }
+            read_to_start(&mut err);
             kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-            // the rest of the log, read until the server and its children
-            // close stderr
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut rest = String::new();
-                let _ = std::io::Read::read_to_string(&mut err, &mut rest);
-                let _ = tx.send(rest);
-            });
+            let rx = rest_of_log(err);
             let deadline = Instant::now() + Duration::from_secs(20);
             let status = loop {
                 if let Some(s) = child.try_wait().unwrap() {
@@ -636,14 +652,7 @@ fn a_connection_the_parent_could_not_accept_is_accepted_when_it_can() {
                 }
             }
         };
-        let start = next_line("starting FTP server on ");
-        let addr: SocketAddr = start
-            .split("starting FTP server on ")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .unwrap()
-            .parse()
-            .unwrap();
+        let addr = start_addr(&next_line("starting FTP server on ")).unwrap();
         // the spare or the workers are forked
         let deadline = Instant::now() + Duration::from_secs(10);
         while children_of(pid).len() < children {
@@ -719,20 +728,8 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     );
     let pid = child.id();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr: SocketAddr = loop {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "no start line");
-        if let Some(rest) = line.split("starting FTP server on ").nth(1) {
-            break rest.split(',').next().unwrap().parse().unwrap();
-        }
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
-        let _ = tx.send(rest);
-    });
+    let addr = read_to_start(&mut err);
+    let rx = rest_of_log(err);
     let deadline = Instant::now() + Duration::from_secs(10);
     while children_of(pid).is_empty() {
         if Instant::now() >= deadline {
