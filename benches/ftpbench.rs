@@ -28,7 +28,7 @@
 //! - `FTPBENCH_SCRIPT`: path of pyftpdlib's `scripts/ftpbench` (default:
 //!   fetched with `pip download` from pyftpdlib's source distribution of the
 //!   installed version and cached under `target/ftpbench-src`);
-//!   `FTPBENCH_SCRIPT_RUNS` (default 3) its runs per server and storage.
+//!   `FTPBENCH_SCRIPT_RUNS` (default 5) its runs per server and storage.
 //! - `FTPBENCH_TLS_IDLE_SECS` (default 15): the idle-TLS CPU window.
 //! - `FTPBENCH_QUICK=1`: one round of everything with small sizes, a smoke
 //!   check of the whole bench in a few minutes.

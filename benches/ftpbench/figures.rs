@@ -297,8 +297,11 @@ pub(crate) fn transfers(
     progress(&format!("[{st}] pyftpdlib's ftpbench"));
     let mut fb: Vec<HashMap<&str, Vec<f64>>> = vec![HashMap::new(); n];
     let mut hangs = vec![false; n];
-    for _ in 0..p.script_runs {
-        for (i, r) in runs.iter().enumerate() {
+    // the turns rotate by one server each run, as the curl rounds do
+    for round in 0..p.script_runs {
+        for j in 0..n {
+            let i = (j + round) % n;
+            let r = &runs[i];
             if hangs[i] {
                 continue;
             }

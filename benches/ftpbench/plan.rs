@@ -87,7 +87,7 @@ impl Plan {
                 mb: 512,
                 curl_runs: 5,
                 runs: 3,
-                script_runs: 3,
+                script_runs: 5,
                 tls_runs: 3,
                 tls_idle_secs: 15,
                 par_clients: 100,
