@@ -11,9 +11,9 @@ Over one logged-in session:
   COUNT times with `recv(262144)`: the median milliseconds from PASV to the
   226 of each;
 - STOR with 8 KiB `send()`s, as ftplib's default block size, for SECONDS
-  (default 1) to the NEW name (which must not exist) and then over the
-  EXISTING name: MiB/s over that time (the time until the 226 is printed
-  apart).
+  (default 1) to the NEW name (which must not exist), which is then
+  deleted, and then over the EXISTING name: MiB/s over that time (the time
+  until the 226 is printed apart).
 
 Prints one line: `retr64k_ms retr256k_ms stor_new_mibs stor_existing_mibs
 stor_new_226_ms stor_existing_226_ms`; exits non-zero (reason on stderr) on
@@ -78,6 +78,11 @@ def main():
         r64 = retr_ms(ftp, args.retr, args.size, 65536, args.count)
         r256 = retr_ms(ftp, args.retr, args.size, 262144, args.count)
         new, new_226 = stor_rate(ftp, args.new, args.seconds)
+        # The upload just made is gigabytes (a second of sending) and the
+        # faster the server, the bigger: removed before the next one, so
+        # that the next figure does not carry its write-back (on disk) or
+        # the memory it holds (in tmpfs).
+        ftp.delete(args.new)
         old, old_226 = stor_rate(ftp, args.existing, args.seconds)
         ftp.quit()
     except (ftplib.Error, OSError, EOFError) as e:
