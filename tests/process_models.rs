@@ -857,6 +857,119 @@ fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() 
     assert!(g.starts_with("220"), "{g}");
 }
 
+/// Connections waiting in the pre-fork parent for a worker when the server
+/// is told to stop get `421` (RFC 959, section 4.2), not a close without a
+/// word, as they did: the parent dropped its queue on the way out.
+#[test]
+fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_logging(
+        dir.path(),
+        &[
+            "--concurrency",
+            "pre-fork",
+            "--workers",
+            "1",
+            "--max-cons",
+            "5000",
+        ],
+    );
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let addr = read_to_start(&mut err);
+    let rx = rest_of_log(err);
+    let parent = child.id();
+    // (the start line comes before the worker is forked)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let workers = loop {
+        let w = children_of(parent);
+        if w.len() == 1 || Instant::now() >= deadline {
+            break w;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    let worker = Pid::from_raw(workers[0].0 as i32);
+    // the worker's own connection to the parent is in place once it serves
+    let probe = TcpStream::connect(addr).unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut g = String::new();
+    BufReader::new(&probe).read_line(&mut g).unwrap();
+    assert!(g.starts_with("220"), "{g}");
+    drop(probe);
+    let before = fds_of(parent);
+    kill(worker, Signal::SIGSTOP).unwrap();
+    // more connections than the worker's socket holds: the rest wait in the
+    // parent, each holding a descriptor there
+    let clients: Vec<TcpStream> = (0..600)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fds_of(parent) < before + 100 {
+        if Instant::now() >= deadline {
+            let _ = kill(worker, Signal::SIGCONT);
+            panic!("no connection waits in the parent ({} fds)", fds_of(parent));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // stopped within the two seconds a waiting connection is given; the
+    // parent refuses its queue at once, while the worker is still stopped
+    // (those handed to the worker are closed when it stops, those still in
+    // the kernel's backlog are reset with the listening socket)
+    kill(Pid::from_raw(parent as i32), Signal::SIGTERM).unwrap();
+    for s in &clients {
+        s.set_nonblocking(true).unwrap();
+    }
+    let mut answered = vec![false; clients.len()];
+    let mut refused = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused < 100 && Instant::now() < deadline {
+        for (s, done) in clients.iter().zip(answered.iter_mut()) {
+            if *done {
+                continue;
+            }
+            let mut buf = [0u8; 128];
+            match (&*s).read(&mut buf) {
+                Ok(0) | Err(_) => {}
+                Ok(n) => {
+                    *done = true;
+                    let r = String::from_utf8_lossy(&buf[..n]);
+                    assert_eq!(
+                        r,
+                        "421 Service not available, closing control connection.\r\n"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+        if refused < 100 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = kill(worker, Signal::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    assert!(status.success(), "{status}\n{log}");
+    assert!(refused >= 100, "{refused} of 600 got 421\n{log}");
+    assert!(
+        log.contains("still waiting for a worker: the server stops"),
+        "{log}"
+    );
+}
+
 /// The processes and threads running as real uid `uid`, as `pid/comm`.
 fn tasks_of(uid: u32) -> Vec<String> {
     let mut out = Vec::new();

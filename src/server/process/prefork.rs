@@ -10,7 +10,8 @@
 //! over when a socket has room again, or refused with `421` after
 //! [`HANDOVER_LIMIT`]. While [`QUEUE_MAX`] wait, the parent accepts no more
 //! (they wait in the kernel's backlog): a stalled worker never stalls the
-//! parent's loop, its signals or the other workers' connections.
+//! parent's loop, its signals or the other workers' connections. When the
+//! server stops, those still waiting are refused with `421`.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -208,6 +209,18 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             }
         }
     })?;
+    // the server stops: what still waits for a worker is told so (RFC 959,
+    // section 4.2: 421 "may be a reply to any command if the service knows
+    // it must shut down") rather than closed without a word
+    if !queue.is_empty() {
+        log::info!(
+            "refusing {} connection(s) still waiting for a worker: the server stops",
+            queue.len()
+        );
+        for w in queue.drain(..) {
+            crate::server::refuse(w.stream, &replies::service_not_available());
+        }
+    }
     stop_workers(&server, &mut parent.poll, pool);
     Ok(())
 }
