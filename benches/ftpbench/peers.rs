@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::clients::Ctl;
 use crate::plan::{PASS, USER};
-use crate::procs::{halt_if_stopping, proc_table, track_dir, tree, wait_quiet};
+use crate::procs::{drop_cgroup, halt_if_stopping, proc_table, track_dir, tree, wait_quiet};
 use crate::server::{self, free_port, Server};
 use crate::tables::Results;
 
@@ -84,6 +84,7 @@ impl Drop for Running {
                 );
             }
         }
+        drop_cgroup(pid);
     }
 }
 

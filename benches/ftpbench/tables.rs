@@ -370,6 +370,7 @@ pub(crate) fn print_header(p: &Plan, elapsed: u64, versions: &[String], storages
         "big file {} MiB; loopback; every server serves a directory of its own",
         p.mb
     );
+    println!("server CPU: {}", crate::procs::cpu_source());
 }
 
 /// Every table, the ratios, and the notes on what went wrong.
