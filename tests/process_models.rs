@@ -777,6 +777,16 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     assert!(log.contains("can't fork: "), "{log}");
 }
 
+/// A pre-fork server with one worker and room for many connections.
+const ONE_WORKER: &[&str] = &[
+    "--concurrency",
+    "pre-fork",
+    "--workers",
+    "1",
+    "--max-cons",
+    "5000",
+];
+
 /// A pre-fork worker that does not take its connections (stopped here,
 /// stuck in real life) never stalls the parent: once the worker's socket
 /// is full, each further connection waits in the parent and is refused with
@@ -788,14 +798,7 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
 fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    let d = daemon(&[
-        "--concurrency",
-        "pre-fork",
-        "--workers",
-        "1",
-        "--max-cons",
-        "5000",
-    ]);
+    let d = daemon(ONE_WORKER);
     let parent = d.child.id();
     let workers = children_of(parent);
     assert_eq!(workers.len(), 1, "{workers:?}");
@@ -865,17 +868,7 @@ fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_logging(
-        dir.path(),
-        &[
-            "--concurrency",
-            "pre-fork",
-            "--workers",
-            "1",
-            "--max-cons",
-            "5000",
-        ],
-    );
+    let mut child = spawn_logging(dir.path(), ONE_WORKER);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let addr = read_to_start(&mut err);
     let rx = rest_of_log(err);
