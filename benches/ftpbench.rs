@@ -46,10 +46,12 @@
 //! figure that fails in one round, a client failing or the server not
 //! answering, is reported as failed, with the reason under "notes", and is
 //! not run again):
-//! - curl: RETR and STOR MiB/s of the big file; server CPU seconds (user +
-//!   system of its process tree, reaped children included) per GiB for each
-//!   direction, the median of the rounds like every other figure (the turns
-//!   rotate by one server each round);
+//! - curl: RETR and STOR MiB/s of the big file; server CPU seconds per GiB
+//!   for each direction (every process and thread of the server, exited
+//!   ones included: from a cgroup of its own, in nanoseconds, where the
+//!   bench may make one, else from `/proc` in 10 ms ticks), the median of
+//!   the rounds like every other figure (the turns rotate by one server
+//!   each round);
 //! - Rust threads: 100 clients each RETR / STOR 10 MiB at once;
 //! - Python asyncio (`benches/support/many_clients.py`): 100 clients logged
 //!   in first, then all at once RETR 10 MiB each, STOR 10 MiB each to its
