@@ -895,6 +895,8 @@ fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
     drop(probe);
     let before = fds_of(parent);
     kill(worker, Signal::SIGSTOP).unwrap();
+    // a failed assertion below leaves no stopped worker behind
+    let stopped = Continued(worker);
     // more connections than the worker's socket holds: the rest wait in the
     // parent, each holding a descriptor there
     let clients: Vec<TcpStream> = (0..600)
@@ -902,10 +904,11 @@ fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     while fds_of(parent) < before + 100 {
-        if Instant::now() >= deadline {
-            let _ = kill(worker, Signal::SIGCONT);
-            panic!("no connection waits in the parent ({} fds)", fds_of(parent));
-        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection waits in the parent ({} fds)",
+            fds_of(parent)
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     // stopped within the two seconds a waiting connection is given; the
@@ -942,7 +945,7 @@ fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    let _ = kill(worker, Signal::SIGCONT);
+    drop(stopped);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -961,6 +964,16 @@ fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
         log.contains("still waiting for a worker: the server stops"),
         "{log}"
     );
+}
+
+/// A process stopped by a test (SIGSTOP), continued when this is dropped,
+/// whether the test passed or failed.
+struct Continued(nix::unistd::Pid);
+
+impl Drop for Continued {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
 }
 
 /// The processes and threads running as real uid `uid`, as `pid/comm`.
