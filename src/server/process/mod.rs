@@ -298,11 +298,18 @@ impl Handover {
 /// otherwise wait for the next one to arrive, without a deadline.
 const ACCEPT_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
+/// Connections [`accept_ready`] takes in one go at most before the parent
+/// loop looks at its other events (a shutdown signal among them): a steady
+/// stream of clients would otherwise keep it accepting, and handing
+/// connections over, long after it was told to stop.
+const ACCEPT_BATCH: usize = 64;
+
 /// Accept every pending connection that the limits admit, while `f`
 /// returns true (false: the process model takes no more for now, and
-/// accepts again when it can, see [`Wakes::accept_again`]). When `accept`
-/// fails (other than for an aborted connection), the rest are accepted
-/// [`ACCEPT_AGAIN_AFTER`] later.
+/// accepts again when it can, see [`Wakes::accept_again`]), and at most
+/// [`ACCEPT_BATCH`] (the rest right after the parent loop's other events).
+/// When `accept` fails (other than for an aborted connection), the rest are
+/// accepted [`ACCEPT_AGAIN_AFTER`] later.
 fn accept_ready(
     server: &FtpServer,
     limits: &ConnLimits,
@@ -310,7 +317,7 @@ fn accept_ready(
     mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot) -> bool,
 ) {
     wakes.accept_again.set(None);
-    loop {
+    for _ in 0..ACCEPT_BATCH {
         if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
@@ -351,6 +358,8 @@ fn accept_ready(
             }
         }
     }
+    // a full batch: the rest once the parent loop has seen its other events
+    wakes.accept_again.set(Some(Instant::now()));
 }
 
 /// When the parent loop must wake before its next event, set by the
@@ -407,11 +416,16 @@ fn parent_loop(
             }
             continue;
         }
+        // once the stop is seen nothing else is acted on: no connection is
+        // accepted or handed over after it (what waits is refused by the
+        // process model when this returns)
+        if events.iter().any(|ev| ev.token() == SIGNAL) {
+            log::info!("received a shutdown signal");
+            server.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            break;
+        }
         for ev in events.iter() {
-            if ev.token() == SIGNAL {
-                log::info!("received a shutdown signal");
-                server.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            } else if ev.token() == HANGUP {
+            if ev.token() == HANGUP {
                 if let Some((_, hangup)) = &signals {
                     super::reload::drain(hangup);
                 }
