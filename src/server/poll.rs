@@ -215,6 +215,15 @@ impl PollLoop {
                     generation: self.generations[idx],
                     armed: None,
                 });
+                if self.stopping {
+                    // handed in after the stop (a pre-fork worker's
+                    // hand-over thread still delivers what the parent sent
+                    // before it): told at once, as every session was, not
+                    // left open with nothing to end it
+                    if let Some(Some(entry)) = self.entries.get_mut(idx) {
+                        entry.conn.shutdown(self.poll.registry());
+                    }
+                }
                 self.after(idx);
             }
             Err(e) => {
