@@ -1,4 +1,4 @@
-//! The exit notices of the fork-per-connection parent.
+//! The process models' parent: its exit notices, its accept batches, its stop.
 
 use super::*;
 
@@ -51,4 +51,83 @@ fn a_flood_of_exit_notices_is_read_in_bounded_rounds() {
         read += got;
     }
     assert_eq!(read, written);
+}
+
+/// A server on 127.0.0.1 port 0 whose listening socket is non-blocking, as
+/// the parent's, and room for `n` connections in its backlog.
+fn parent_server(n: i32) -> FtpServer {
+    let mut config = crate::config::ServerConfig::default();
+    config.backlog = n.max(config.backlog);
+    crate::server::ServerBuilder::new(crate::auth::MemoryAuthorizer::new())
+        .config(config)
+        .bind("127.0.0.1:0")
+        .unwrap()
+}
+
+/// `n` connections established with the server (waiting in its backlog).
+fn connect(server: &FtpServer, n: usize) -> Vec<TcpStream> {
+    let addr = server.local_addr().unwrap();
+    (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect()
+}
+
+/// Under a steady stream of clients the parent takes at most
+/// `ACCEPT_BATCH` connections before it looks at its other events (a
+/// shutdown signal among them), and asks to accept the rest at once after
+/// them. It used to accept until the backlog was empty, and kept accepting
+/// about a thousand connections after SIGTERM.
+#[test]
+fn the_parent_accepts_in_bounded_batches() {
+    let server = parent_server(256);
+    server.listener.set_nonblocking(true).unwrap();
+    let limits = ConnLimits::new(0, 0);
+    let wakes = Wakes::default();
+    let _clients = connect(&server, ACCEPT_BATCH + 36);
+    let mut taken = Vec::new();
+    accept_ready(&server, &limits, &wakes, |s, _, slot| {
+        taken.push((s, slot));
+        true
+    });
+    assert_eq!(taken.len(), ACCEPT_BATCH);
+    assert!(
+        wakes
+            .accept_again
+            .get()
+            .is_some_and(|at| at <= Instant::now()),
+        "the rest are accepted right after the other events"
+    );
+    accept_ready(&server, &limits, &wakes, |s, _, slot| {
+        taken.push((s, slot));
+        true
+    });
+    assert_eq!(taken.len(), ACCEPT_BATCH + 36);
+    assert_eq!(wakes.accept_again.get(), None, "the backlog is empty");
+}
+
+/// When a shutdown signal and other events (a new connection, a tick due)
+/// are seen on the same wake-up, the parent acts on none of them: nothing
+/// is accepted or handed over after the stop. It used to go on with the
+/// rest of that pass, and handed queued connections to a worker after
+/// SIGTERM.
+#[test]
+fn the_parent_acts_on_nothing_once_it_sees_the_stop() {
+    let server = parent_server(16);
+    let mut parent = Parent::new(&server).unwrap();
+    let (signal_read, signal_write) = nix::unistd::pipe().unwrap();
+    parent
+        .registry()
+        .register(
+            &mut SourceFd(&signal_read.as_raw_fd()),
+            SIGNAL,
+            Interest::READABLE,
+        )
+        .unwrap();
+    let _clients = connect(&server, 3);
+    nix::unistd::write(&signal_write, &[1]).unwrap();
+    let wakes = Wakes::default();
+    wakes.tick_by.set(Some(Instant::now()));
+    wakes.accept_again.set(Some(Instant::now()));
+    let mut seen = Vec::new();
+    parent_loop(&server, &mut parent, &wakes, |_, token| seen.push(token)).unwrap();
+    assert!(seen.is_empty(), "acted on {seen:?} after the stop");
+    assert!(server.stop.load(std::sync::atomic::Ordering::SeqCst));
 }
