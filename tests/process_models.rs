@@ -703,10 +703,7 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     }
     // a uid nothing else runs as, allowed two processes: the parent and the
     // spare it forks at start (each single-threaded)
-    let uid = (0..4000)
-        .map(|k| 61000 + (std::process::id() + k) % 4000)
-        .find(|&u| tasks_of(u).is_empty())
-        .unwrap();
+    let uid = free_uid();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
@@ -1001,4 +998,255 @@ fn tasks_of(uid: u32) -> Vec<String> {
         }
     }
     out
+}
+
+/// The threads (tasks) running as real uid `uid`: what `RLIMIT_NPROC`
+/// counts.
+fn threads_of(uid: u32) -> usize {
+    tasks_of(uid)
+        .iter()
+        .filter_map(|t| t.split('/').next())
+        .map(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The `n` workers of pre-fork parent `pid`, once it has forked them (it
+/// does after its start line).
+fn workers_of(pid: u32, n: usize) -> Vec<(u32, char)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let workers = children_of(pid);
+        if workers.len() >= n {
+            assert_eq!(workers.len(), n, "{workers:?}");
+            return workers;
+        }
+        assert!(Instant::now() < deadline, "{workers:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A uid no process runs as.
+fn free_uid() -> u32 {
+    (0..4000)
+        .map(|k| 61000 + (std::process::id() + k) % 4000)
+        .find(|&u| tasks_of(u).is_empty())
+        .unwrap()
+}
+
+/// A pre-fork server with `workers` workers, run as `uid` (so that a
+/// process limit applies to it), sharing a fresh directory; its address
+/// and its log, line by line as written.
+fn pre_fork_as(
+    uid: u32,
+    workers: &str,
+) -> (
+    Reaped,
+    SocketAddr,
+    std::sync::mpsc::Receiver<String>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut child = Reaped(
+        Command::new("setpriv")
+            .args([&format!("--reuid={uid}"), &format!("--regid={uid}")])
+            .args(["--clear-groups", env!("CARGO_BIN_EXE_ftpdlib")])
+            .args(["-i", "127.0.0.1", "-p", "0", "--concurrency", "pre-fork"])
+            .args(["--workers", workers, "-u", "user", "-P", "12345", "-d"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let addr = read_to_start(&mut err);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in err.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, addr, rx, dir)
+}
+
+/// Read `log` until a line contains `needle` (10 s at most); every line
+/// read, that one last.
+fn log_until(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no log line with {needle:?}; read:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Set the soft process limit (`RLIMIT_NPROC`) of process `pid`, which
+/// runs as `uid`: `limit` threads of its user, or its hard limit. Set as
+/// that user: root may change another user's limits only with
+/// `CAP_SYS_RESOURCE`, which containers often drop.
+fn set_nproc(pid: u32, uid: u32, limit: Option<usize>) {
+    let soft = limit.map_or_else(
+        || {
+            let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+            let line = limits
+                .lines()
+                .find(|l| l.starts_with("Max processes"))
+                .unwrap()
+                .to_string();
+            line.split_whitespace().nth(3).unwrap().to_string()
+        },
+        |n| n.to_string(),
+    );
+    let ok = Command::new("setpriv")
+        .args([&format!("--reuid={uid}"), &format!("--regid={uid}")])
+        .args(["--clear-groups", "prlimit", "--pid", &pid.to_string()])
+        .arg(format!("--nproc={soft}:"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "prlimit --nproc={soft}: failed");
+}
+
+/// Workers that die as they start (here: they can't create their threads
+/// under a process limit) are replaced after a delay that doubles at each
+/// death in a row, not at once: the parent used to fork a thousand of them
+/// and write two thousand log lines in half a second. Once they can start,
+/// the pool is full again and serves.
+#[test]
+fn pre_fork_backs_off_from_workers_that_die_as_they_start() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the server as a user of its own needs root");
+        return;
+    }
+    let uid = free_uid();
+    let (mut child, addr, log, _dir) = pre_fork_as(uid, "2");
+    let pid = child.id();
+    let workers = workers_of(pid, 2);
+    // one thread fewer than the workers have once they run: the worker
+    // killed below can't be replaced by one with as many threads
+    drop(login(addr));
+    let mut threads = threads_of(uid);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = threads_of(uid);
+        if now == threads {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{threads} then {now} threads");
+        threads = now;
+    }
+    set_nproc(pid, uid, Some(threads - 1));
+    Command::new("kill")
+        .args(["-9", &workers[0].0.to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    // until the fourth death in a row as it started: the killed worker, at
+    // most one death of the other (it may fail to start a thread too), and
+    // those four
+    let deadline = started + Duration::from_secs(10);
+    let mut deaths = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = log.recv_timeout(left) else {
+            panic!("no fourth death in 10 s: {deaths:#?}");
+        };
+        if !line.contains(" died") {
+            continue;
+        }
+        let last = line.contains("starting a new one in 800ms");
+        deaths.push(line);
+        assert!(deaths.len() <= 6, "replaced without a delay: {deaths:#?}");
+        if last {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "100 + 200 + 400 ms of delays at least: {deaths:#?}"
+    );
+    for delay in ["in 100ms", "in 200ms", "in 400ms"] {
+        assert!(
+            deaths.iter().any(|l| l.contains(delay)),
+            "{delay}: {deaths:#?}"
+        );
+    }
+    set_nproc(pid, uid, None);
+    log_until(&log, "all workers started again (2)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children_of(pid).iter().filter(|(_, s)| *s != 'Z').count() != 2 {
+        assert!(Instant::now() < deadline, "{:?}", children_of(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A worker that can't be replaced (the fork fails) is tried again, with
+/// the same growing delay, until it can: the parent used to try once, and
+/// with no worker left it refused every connection until it was restarted.
+#[test]
+fn pre_fork_starts_the_workers_it_could_not_fork_once_it_can() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the server as a user of its own needs root");
+        return;
+    }
+    let uid = free_uid();
+    let (mut child, addr, log, _dir) = pre_fork_as(uid, "1");
+    let pid = child.id();
+    let workers = workers_of(pid, 1);
+    // no fork at all
+    set_nproc(pid, uid, Some(1));
+    Command::new("kill")
+        .args(["-9", &workers[0].0.to_string()])
+        .status()
+        .unwrap();
+    log_until(&log, "can't start a worker");
+    set_nproc(pid, uid, None);
+    // served again: a connection made while no worker runs waits for the
+    // one being started (or is refused after 2 s, and made again)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_s, _r, g) = login(addr);
+        if g.starts_with("220") {
+            break;
+        }
+        assert!(g.starts_with("421"), "{g}");
+        assert!(Instant::now() < deadline, "no worker started again");
+    }
+    log_until(&log, "all workers started again (1)");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
 }

@@ -2,7 +2,9 @@
 //! checks the limits and passes each connection to the least loaded worker
 //! over a Unix socket (`SCM_RIGHTS`). Workers report finished sessions on
 //! the same socket; a worker that dies is reaped, its sessions released,
-//! and a new one started.
+//! and a new one started ([`Respawn`]: at once after a worker that served a
+//! while, after a growing delay while workers die as they start or the
+//! fork fails).
 //!
 //! The parent never waits for a worker: a connection that no worker's
 //! socket has room for (a burst faster than the workers take them, or
@@ -39,6 +41,8 @@ struct Worker {
     pid: Pid,
     sock: UnixStream,
     load: usize,
+    /// When it was forked.
+    started: Instant,
     /// Bytes of a finished-session message not complete yet.
     partial: Vec<u8>,
 }
@@ -50,6 +54,139 @@ const HANDOVER_LIMIT: Duration = Duration::from_secs(2);
 /// Connections waiting for a worker at most; then the parent stops
 /// accepting until fewer wait (each holds a descriptor in the parent).
 const QUEUE_MAX: usize = 256;
+
+/// A worker that lived this long before it died had started well: it is
+/// replaced at once, and the back-off of [`Respawn`] starts over.
+const STABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The first delay before a worker is replaced after a failed start (a
+/// worker that died younger than [`STABLE_AFTER`], or a fork that failed).
+const RESPAWN_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest delay before a worker is replaced after failed starts.
+const RESPAWN_MAX: Duration = Duration::from_secs(10);
+
+/// When the parent starts the workers missing from its pool.
+///
+/// A worker that served a while and died is replaced at once. Starts that
+/// fail are tried again after a delay that doubles at each failure in a
+/// row, from [`RESPAWN_FIRST`] to [`RESPAWN_MAX`], as a service manager
+/// restarts a failing service: a worker that dies as it starts (it can't
+/// create its threads: a limit on processes or memory) used to be
+/// replaced at once, over and over, a thousand forks and two thousand log
+/// lines in half a second; a fork that failed left the pool a worker short
+/// for good, and with no worker left every connection was refused until
+/// the server was restarted.
+struct Respawn {
+    /// When to start the missing workers; `None` while none is missing.
+    at: Option<Instant>,
+    /// The delay after the next failed start.
+    delay: Duration,
+    /// Whether a start failed since the pool was last full (its refill is
+    /// then logged).
+    failed: bool,
+}
+
+impl Respawn {
+    fn new() -> Respawn {
+        Respawn {
+            at: None,
+            delay: RESPAWN_FIRST,
+            failed: false,
+        }
+    }
+
+    /// A worker that lived `age` died: how long until its replacement
+    /// starts.
+    fn died(&mut self, age: Duration, now: Instant) -> Duration {
+        let delay = if age >= STABLE_AFTER {
+            self.delay = RESPAWN_FIRST;
+            Duration::ZERO
+        } else {
+            self.backoff()
+        };
+        let at = now + delay;
+        self.at = Some(self.at.map_or(at, |a| a.min(at)));
+        delay
+    }
+
+    /// A start failed: how long until the next try.
+    fn start_failed(&mut self, now: Instant) -> Duration {
+        let delay = self.backoff();
+        self.at = Some(now + delay);
+        delay
+    }
+
+    /// The delay for this failed start; the next one's is twice as long.
+    fn backoff(&mut self) -> Duration {
+        self.failed = true;
+        let delay = self.delay;
+        self.delay = (self.delay * 2).min(RESPAWN_MAX);
+        delay
+    }
+
+    /// Whether the missing workers are to be started now.
+    fn due(&self, now: Instant) -> bool {
+        self.at.is_some_and(|at| at <= now)
+    }
+
+    /// The pool is full again.
+    fn refilled(&mut self, workers: usize) {
+        self.at = None;
+        if std::mem::take(&mut self.failed) {
+            log::warn!("all workers started again ({workers})");
+        }
+    }
+}
+
+/// Start workers until the pool has `n` (see [`Respawn`]); their sockets
+/// are watched for room too while `watching` (see [`watch_room`]).
+fn start_missing(
+    server: &FtpServer,
+    registry: &mio::Registry,
+    pool: &mut HashMap<usize, Worker>,
+    next_token: &mut usize,
+    (n, watching): (usize, bool),
+    respawn: &mut Respawn,
+) {
+    let interest = if watching {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    while pool.len() < n {
+        let started = spawn_worker(server, pool).and_then(|w| {
+            match registry.register(
+                &mut SourceFd(&w.sock.as_raw_fd()),
+                Token(*next_token),
+                interest,
+            ) {
+                Ok(()) => Ok(w),
+                Err(e) => {
+                    // unwatched, it would serve nobody: ended now
+                    sys::kill(w.pid);
+                    let _ = waitpid(w.pid, None);
+                    Err(e)
+                }
+            }
+        });
+        match started {
+            Ok(w) => {
+                pool.insert(*next_token, w);
+                *next_token += 1;
+            }
+            Err(e) => {
+                let delay = respawn.start_failed(Instant::now());
+                log::error!(
+                    "can't start a worker ({} of {n} running): {e}; trying again in {delay:?}",
+                    pool.len()
+                );
+                return;
+            }
+        }
+    }
+    respawn.refilled(n);
+}
 
 /// A connection admitted that no worker could take yet.
 struct Waiting {
@@ -85,6 +222,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     }
     // (`soon` is never set here: every wake-up is an event or a deadline)
     let wakes = Wakes::default();
+    let mut respawn = Respawn::new();
     let mut queue: VecDeque<Waiting> = VecDeque::new();
     // whether the workers' sockets are watched for room (while `queue` is
     // not empty), and whether accepting waits for `queue` to shrink
@@ -132,10 +270,21 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 }
                 true
             });
-            watch_room(registry, &pool, &queue, &mut watching, &wakes);
+            watch_room(registry, &pool, &queue, &mut watching);
             return;
         }
         if tok == TICK {
+            // (the last call of every pass of the parent loop)
+            if respawn.due(Instant::now()) {
+                start_missing(
+                    &server,
+                    registry,
+                    &mut pool,
+                    &mut next_token,
+                    (n, watching),
+                    &mut respawn,
+                );
+            }
             let before = queue.len();
             drain_queue(&mut pool, &mut queue, &mut sessions);
             if held && queue.len() < QUEUE_MAX {
@@ -143,8 +292,13 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 wakes.accept_again.set(Some(Instant::now()));
             }
             if before != queue.len() || watching == queue.is_empty() {
-                watch_room(registry, &pool, &queue, &mut watching, &wakes);
+                watch_room(registry, &pool, &queue, &mut watching);
             }
+            // the first waiting connection's deadline, or the next start
+            let refuse_by = queue.front().map(|w| w.since + HANDOVER_LIMIT);
+            wakes
+                .tick_by
+                .set(refuse_by.into_iter().chain(respawn.at).min());
             return;
         }
         let token = tok.0;
@@ -184,28 +338,28 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             if let Some(dead) = pool.remove(&token) {
                 let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
                 let _ = waitpid(dead.pid, None);
-                log::warn!("worker {} died; starting a new one", dead.pid);
+                let age = dead.started.elapsed();
+                let delay = respawn.died(age, Instant::now());
+                log::warn!(
+                    "worker {} died after {age:.1?}; starting a new one in {delay:?}",
+                    dead.pid
+                );
                 // its sessions never gave their slots back
                 if let Ok(pid) = u32::try_from(dead.pid.as_raw()) {
                     server.ctx.shared.release_pid(pid);
                 }
                 sessions.retain(|_, (t, _)| *t != token);
             }
-            match spawn_worker(&server, &mut pool) {
-                Ok(w) => {
-                    if registry
-                        .register(
-                            &mut SourceFd(&w.sock.as_raw_fd()),
-                            Token(next_token),
-                            Interest::READABLE,
-                        )
-                        .is_ok()
-                    {
-                        pool.insert(next_token, w);
-                        next_token += 1;
-                    }
-                }
-                Err(e) => log::error!("can't start a worker: {e}"),
+            // started at once if due now, else at the tick it is due
+            if respawn.due(Instant::now()) {
+                start_missing(
+                    &server,
+                    registry,
+                    &mut pool,
+                    &mut next_token,
+                    (n, watching),
+                    &mut respawn,
+                );
             }
         }
     })?;
@@ -227,13 +381,21 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
 
 /// Pass a connection to the least loaded worker that can take it now, and
 /// return that worker's token; an error [`is_full`] when every worker's
-/// socket is full. Never waits.
+/// socket is full, or no worker runs (they are being started). Never waits.
 fn hand_over(
     pool: &mut HashMap<usize, Worker>,
     stream: &TcpStream,
     id: u64,
     peer: SocketAddr,
 ) -> io::Result<usize> {
+    if pool.is_empty() {
+        // they wait for the workers being started (see `Respawn`), as for
+        // a worker with room
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "no worker is running",
+        ));
+    }
     let mut order: Vec<(usize, usize)> = pool.iter().map(|(&t, w)| (w.load, t)).collect();
     order.sort_unstable();
     let mut last = io::Error::other("no worker is running");
@@ -305,19 +467,15 @@ fn drain_queue(
 }
 
 /// Watch the workers' sockets for room while connections wait (an event
-/// then drains the queue at the next tick), and tick by the first one's
-/// deadline; stop watching once none waits (room comes after every
-/// connection a worker takes: too many wake-ups otherwise).
+/// then drains the queue at the next tick); stop watching once none waits
+/// (room comes after every connection a worker takes: too many wake-ups
+/// otherwise).
 fn watch_room(
     registry: &mio::Registry,
     pool: &HashMap<usize, Worker>,
     queue: &VecDeque<Waiting>,
     watching: &mut bool,
-    wakes: &Wakes,
 ) {
-    wakes
-        .tick_by
-        .set(queue.front().map(|w| w.since + HANDOVER_LIMIT));
     let want = !queue.is_empty();
     if want == *watching {
         return;
@@ -439,6 +597,7 @@ fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io
                 pid,
                 sock: parent_end,
                 load: 0,
+                started: Instant::now(),
                 partial: Vec::new(),
             })
         }
@@ -519,4 +678,35 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         return;
     }
     poll_loop.run(rx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn respawn_backs_off_while_starts_fail_and_starts_over_after_a_stable_worker() {
+        let t0 = Instant::now();
+        let mut r = Respawn::new();
+        assert!(!r.due(t0));
+        // workers that die as they start: 100, 200, 400 ms ... 10 s at most
+        assert_eq!(r.died(Duration::from_millis(1), t0), RESPAWN_FIRST);
+        assert!(!r.due(t0) && r.due(t0 + RESPAWN_FIRST));
+        assert_eq!(r.died(Duration::ZERO, t0), 2 * RESPAWN_FIRST);
+        assert_eq!(r.start_failed(t0), 4 * RESPAWN_FIRST);
+        assert_eq!(r.at, Some(t0 + 4 * RESPAWN_FIRST));
+        for _ in 0..20 {
+            r.start_failed(t0);
+        }
+        assert_eq!(r.start_failed(t0), RESPAWN_MAX);
+        r.refilled(2);
+        assert_eq!(r.at, None);
+        assert!(!r.failed);
+        // a worker that served a while: replaced at once, back-off over
+        assert_eq!(r.died(STABLE_AFTER, t0), Duration::ZERO);
+        assert!(r.due(t0));
+        assert_eq!(r.died(Duration::ZERO, t0), RESPAWN_FIRST);
+        // the earlier of two deaths' times
+        assert_eq!(r.at, Some(t0));
+    }
 }
