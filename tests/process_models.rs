@@ -1,7 +1,8 @@
 //! The fork-based models, run as the real `ftpdlib` binary (forking inside
 //! the multi-threaded test harness would not be safe): transfers, lftp
 //! mirroring, limits across pre-fork workers, children reaped, a dead worker
-//! replaced.
+//! replaced; and the models at the system's limit of processes and threads
+//! (the server run as a user of its own under `RLIMIT_NPROC`).
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -1037,12 +1038,12 @@ fn free_uid() -> u32 {
         .unwrap()
 }
 
-/// A pre-fork server with `workers` workers, run as `uid` (so that a
-/// process limit applies to it), sharing a fresh directory; its address
-/// and its log, line by line as written.
-fn pre_fork_as(
+/// A server with `args`, run as `uid` (so that a process limit applies to
+/// it), sharing a fresh directory; its address and its log, line by line
+/// as written.
+fn daemon_as(
     uid: u32,
-    workers: &str,
+    args: &[&str],
 ) -> (
     Reaped,
     SocketAddr,
@@ -1059,8 +1060,9 @@ fn pre_fork_as(
         Command::new("setpriv")
             .args([&format!("--reuid={uid}"), &format!("--regid={uid}")])
             .args(["--clear-groups", env!("CARGO_BIN_EXE_ftpdlib")])
-            .args(["-i", "127.0.0.1", "-p", "0", "--concurrency", "pre-fork"])
-            .args(["--workers", workers, "-u", "user", "-P", "12345", "-d"])
+            .args(["-i", "127.0.0.1", "-p", "0"])
+            .args(args)
+            .args(["-u", "user", "-P", "12345", "-d"])
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1140,7 +1142,8 @@ fn pre_fork_backs_off_from_workers_that_die_as_they_start() {
         return;
     }
     let uid = free_uid();
-    let (mut child, addr, log, _dir) = pre_fork_as(uid, "2");
+    let (mut child, addr, log, _dir) =
+        daemon_as(uid, &["--concurrency", "pre-fork", "--workers", "2"]);
     let pid = child.id();
     let workers = workers_of(pid, 2);
     // one thread fewer than the workers have once they run: the worker
@@ -1220,7 +1223,8 @@ fn pre_fork_starts_the_workers_it_could_not_fork_once_it_can() {
         return;
     }
     let uid = free_uid();
-    let (mut child, addr, log, _dir) = pre_fork_as(uid, "1");
+    let (mut child, addr, log, _dir) =
+        daemon_as(uid, &["--concurrency", "pre-fork", "--workers", "1"]);
     let pid = child.id();
     let workers = workers_of(pid, 1);
     // no fork at all
@@ -1249,4 +1253,145 @@ fn pre_fork_starts_the_workers_it_could_not_fork_once_it_can() {
     )
     .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// The rest of a log read by [`daemon_as`], once the server exited (10 s
+/// at most).
+fn all_of(log: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    while let Ok(line) = log.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The threads of process `pid` and of its children.
+fn threads_under(pid: u32) -> usize {
+    std::iter::once(pid)
+        .chain(children_of(pid).into_iter().map(|(p, _)| p))
+        .map(|p| {
+            std::fs::read_dir(format!("/proc/{p}/task"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// At the system's limit of threads, the thread-pool model refuses a
+/// connection it can't start a session thread for with `421`, at once: it
+/// used to queue it behind the running sessions, and the client waited
+/// without a banner until one of them ended (hours, for a long transfer).
+#[test]
+fn multi_thread_refuses_with_421_when_it_cannot_start_a_thread() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the server as a user of its own needs root");
+        return;
+    }
+    let uid = free_uid();
+    let (mut child, addr, log, _dir) = daemon_as(uid, &["--concurrency", "multi-thread"]);
+    let pid = child.id();
+    // no thread more than it has now (its idle ones serve the first
+    // clients)
+    set_nproc(pid, uid, Some(threads_of(uid)));
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut g = String::new();
+        r.read_line(&mut g).expect("a reply at once, 220 or 421");
+        if g.starts_with("421") {
+            assert_eq!(
+                g,
+                "421 Service not available, closing control connection.\r\n"
+            );
+            refused += 1;
+        } else {
+            assert!(g.starts_with("220"), "{g}");
+            held.push((s, r));
+        }
+    }
+    assert!(refused > 0 && !held.is_empty(), "{} served", held.len());
+    // those served are served whole
+    let (s, r) = &mut held[0];
+    s.write_all(b"USER user\r\nPASS 12345\r\n").unwrap();
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    l.clear();
+    r.read_line(&mut l).unwrap();
+    assert!(l.starts_with("230"), "{l}");
+    drop(held);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines = all_of(&log);
+    let logged = lines
+        .iter()
+        .filter(|l| l.contains("can't start a session thread"))
+        .count();
+    assert_eq!(logged, refused, "a line per refused connection");
+}
+
+/// At the system's limit of threads, the poll loop's login checks and file
+/// operations wait for the pool's running threads: every client is served,
+/// and the refused starts make one log line, not one per job (a line per
+/// login check was written).
+#[test]
+fn poll_models_serve_at_the_thread_limit_and_log_it_once() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the server as a user of its own needs root");
+        return;
+    }
+    for args in [
+        &["--concurrency", "async"][..],
+        &["--concurrency", "pre-fork", "--workers", "1"][..],
+    ] {
+        let uid = free_uid();
+        let (mut child, addr, log, _dir) = daemon_as(uid, args);
+        let pid = child.id();
+        if args.contains(&"pre-fork") {
+            workers_of(pid, 1);
+        }
+        // no thread more than they have now, the parent and its worker
+        let threads = threads_under(pid);
+        for p in std::iter::once(pid).chain(children_of(pid).into_iter().map(|(p, _)| p)) {
+            set_nproc(p, uid, Some(threads));
+        }
+        // 16 clients at once, 4 logins each
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for _ in 0..4 {
+                        let (mut s, mut r, g) = login(addr);
+                        assert!(g.starts_with("220"), "{g}");
+                        s.write_all(b"QUIT\r\n").unwrap();
+                        let mut l = String::new();
+                        r.read_line(&mut l).unwrap();
+                        assert!(l.starts_with("221"), "{l}");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success(), "{args:?}");
+        let lines = all_of(&log);
+        let refusals: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("can't start a") && l.contains("thread"))
+            .collect();
+        // (one at least: the limit was reached)
+        assert!((1..=2).contains(&refusals.len()), "{args:?}: {refusals:#?}");
+    }
 }

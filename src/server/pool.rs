@@ -40,6 +40,18 @@ pub(crate) struct PoolConfig {
     pub spare: usize,
 }
 
+/// Where [`Pool::submit`] left a job.
+enum Submitted {
+    /// An idle thread or a new one takes it.
+    Running,
+    /// Every thread the cap allows is busy: the first to finish takes it.
+    AtCap,
+    /// The OS refused a new thread: it waits in the queue for a busy one.
+    WaitsForBusy(io::Error),
+    /// The OS refused a new thread and none runs: the queue was dropped.
+    Dropped(io::Error),
+}
+
 /// A pool that runs each job on a thread of its own (see the module docs).
 pub(crate) struct Pool {
     shared: Arc<Shared>,
@@ -70,7 +82,23 @@ struct State {
     starting: usize,
     /// No more jobs come; threads exit once the queue is empty.
     closed: bool,
+    /// The run of refused thread starts under way, if any.
+    refusals: Option<Refusals>,
 }
+
+/// A run of refused thread starts whose jobs waited for a busy thread.
+struct Refusals {
+    /// When the run was last logged.
+    logged: Instant,
+    /// Refusals since then.
+    since_logged: u64,
+    /// Refusals in the whole run.
+    total: u64,
+}
+
+/// How often a run of refused thread starts is logged (see
+/// [`Pool::execute`]).
+const REFUSALS_SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -97,6 +125,7 @@ impl Pool {
                 alive: 0,
                 starting: 0,
                 closed: false,
+                refusals: None,
             }),
             work: Condvar::new(),
             all_gone: Condvar::new(),
@@ -121,40 +150,126 @@ impl Pool {
     /// If threads are running, a refused start is only logged and the job
     /// waits for one of them.
     pub(crate) fn execute(&self, job: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        match self.submit(Box::new(job)) {
+            Submitted::Running | Submitted::AtCap => Ok(()),
+            Submitted::WaitsForBusy(e) => {
+                self.refused(&e);
+                Ok(())
+            }
+            Submitted::Dropped(e) => Err(e),
+        }
+    }
+
+    /// Log a refused thread start whose job waits for a busy thread: the
+    /// first of a run at once, then one line every [`REFUSALS_SUMMARY_EVERY`]
+    /// with the count (a line per job wrote one per login and per file
+    /// operation while the system's thread limit lasted).
+    fn refused(&self, e: &io::Error) {
+        let name = &self.shared.config.name;
+        let now = Instant::now();
         let mut st = self.shared.lock();
-        st.queue.push_back(Box::new(job));
+        match &mut st.refusals {
+            None => {
+                st.refusals = Some(Refusals {
+                    logged: now,
+                    since_logged: 0,
+                    total: 1,
+                });
+                drop(st);
+                log::warn!("can't start a {name} thread ({e}); jobs wait for a busy one");
+            }
+            Some(r) => {
+                r.total += 1;
+                r.since_logged += 1;
+                if now.duration_since(r.logged) >= REFUSALS_SUMMARY_EVERY {
+                    let (n, over) = (r.since_logged, now.duration_since(r.logged));
+                    r.logged = now;
+                    r.since_logged = 0;
+                    drop(st);
+                    log::warn!(
+                        "still can't start {name} threads ({e}): {n} more jobs waited for a busy one in {over:.0?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Run `f(data)` on an idle thread, or on a new one if none is idle and
+    /// the cap allows it; at the cap, on the first thread whose job ends.
+    /// Unlike [`Pool::execute`], a job never waits for a busy thread when
+    /// the OS refuses a new one: the threads of the thread-pool model run
+    /// whole sessions, and the first to be free again may be hours away.
+    ///
+    /// Errors: the OS refused to start a thread
+    /// (`std::thread::Builder::spawn`, e.g. `EAGAIN` at the process limit);
+    /// `data` is given back, unused, for the caller to refuse the work.
+    pub(crate) fn execute_now<T: Send + 'static>(
+        &self,
+        data: T,
+        f: impl FnOnce(T) + Send + 'static,
+    ) -> Result<(), (io::Error, T)> {
+        // the job takes `data` from here when it runs; what no thread took
+        // when the start failed is taken back (the job then does nothing)
+        let slot = Arc::new(Mutex::new(Some(data)));
+        let theirs = Arc::clone(&slot);
+        let job = move || {
+            let data = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(data) = data {
+                f(data);
+            }
+        };
+        let e = match self.submit(Box::new(job)) {
+            Submitted::Running | Submitted::AtCap => return Ok(()),
+            Submitted::WaitsForBusy(e) | Submitted::Dropped(e) => e,
+        };
+        let back = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match back {
+            Some(data) => Err((e, data)),
+            // a thread freed meanwhile took it
+            None => Ok(()),
+        }
+    }
+
+    /// Queue `job` and find it a thread.
+    fn submit(&self, job: Job) -> Submitted {
+        let mut st = self.shared.lock();
+        st.queue.push_back(job);
         if st.idle > 0 {
             st.idle -= 1;
             st.notified += 1;
             self.shared.work.notify_one();
             self.keep_spares(st);
-            return Ok(());
+            return Submitted::Running;
         }
         if st.alive >= self.shared.config.cap {
             // every thread is busy: the first to finish takes the job
-            return Ok(());
+            return Submitted::AtCap;
         }
         st.alive += 1;
         drop(st);
         let Err(e) = spawn(&self.shared, false) else {
-            self.keep_spares(self.shared.lock());
-            return Ok(());
+            let mut st = self.shared.lock();
+            if let Some(r) = st.refusals.take() {
+                log::warn!(
+                    "{} threads start again ({} jobs waited for a busy one)",
+                    self.shared.config.name,
+                    r.total
+                );
+            }
+            self.keep_spares(st);
+            return Submitted::Running;
         };
         let mut st = self.shared.lock();
         st.alive -= 1;
         if st.alive > 0 {
-            log::warn!(
-                "can't start a {} thread ({e}); the job waits for a busy one",
-                self.shared.config.name
-            );
-            return Ok(());
+            return Submitted::WaitsForBusy(e);
         }
         // nobody would ever run the queue: drop it (outside the lock)
         let dropped = std::mem::take(&mut st.queue);
         self.shared.all_gone.notify_all();
         drop(st);
         drop(dropped);
-        Err(e)
+        Submitted::Dropped(e)
     }
 
     /// Start threads (outside the lock, after the job was handed out) until

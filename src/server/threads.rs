@@ -2,7 +2,9 @@
 //! runs on its own pool thread and may block freely (slow filesystems,
 //! authorizers that query a database). A session that finds no idle thread
 //! gets a new one at once, up to `max_cons`, so client N never waits for a
-//! banner while N <= max_cons; threads idle for
+//! banner while N <= max_cons (one the system refuses a thread for is
+//! refused with `421`, as the process models refuse a connection they
+//! can't fork for); threads idle for
 //! [`crate::ServerConfig::thread_idle_timeout`] exit down to
 //! [`INITIAL_THREADS`].
 
@@ -43,7 +45,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         let ctx = server.ctx.clone();
         let events = Arc::clone(&server.events);
         let signal = Arc::clone(&server.sessions);
-        let started = pool.execute(move || {
+        let started = pool.execute_now((stream, slot), move |(stream, slot)| {
             let _slot = slot;
             super::run_session(
                 ctx,
@@ -53,9 +55,12 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
                 super::StopSource::Signal(&signal),
             );
         });
-        if let Err(e) = started {
-            // the session (and its connection) was dropped
+        if let Err((e, (stream, _slot))) = started {
+            // refused as when a process can't be forked for it (see the
+            // process models), not left without a banner until a session
+            // thread is free
             log::error!("{peer}: can't start a session thread: {e}");
+            super::refuse(stream, &crate::session::replies::service_not_available());
         }
     }
     log::info!("FTP server stopped accepting connections");

@@ -182,3 +182,43 @@ fn spare_threads_wait_ready_behind_the_jobs_within_the_cap() {
     eventually("all jobs done", || running.load(Ordering::SeqCst) == 8);
     p.join();
 }
+
+/// A pool whose threads can't be started: a stack no address space holds.
+fn unstartable() -> Pool {
+    Pool::new(PoolConfig {
+        name: "pool-test".into(),
+        stack_size: 1 << 60,
+        floor: 0,
+        cap: 4,
+        idle_timeout: Duration::from_secs(1),
+        spare: 0,
+    })
+    .unwrap()
+}
+
+#[test]
+fn execute_now_gives_the_data_back_when_no_thread_starts() {
+    let p = unstartable();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&ran);
+    let Err((_e, back)) = p.execute_now(String::from("the session"), move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    }) else {
+        panic!("a thread started with a stack of 2^60 bytes");
+    };
+    assert_eq!(back, "the session");
+    assert_eq!(p.alive(), 0);
+    p.join();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn execute_now_runs_on_a_thread_of_its_own() {
+    let p = pool(0, 4, Duration::from_secs(1));
+    let (tx, rx) = std::sync::mpsc::channel();
+    p.execute_now(7u32, move |n| tx.send(n * 6).unwrap())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 42);
+    p.join();
+}
