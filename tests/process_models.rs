@@ -1015,8 +1015,9 @@ fn threads_of(uid: u32) -> usize {
         .sum()
 }
 
-/// The `n` workers of pre-fork parent `pid`, once it has forked them (it
-/// does after its start line).
+/// The `n` workers of pre-fork parent `pid` (or the spare of a
+/// multi-proc one), once it has forked them (it does after its start
+/// line).
 fn workers_of(pid: u32, n: usize) -> Vec<(u32, char)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -1393,5 +1394,110 @@ fn poll_models_serve_at_the_thread_limit_and_log_it_once() {
             .collect();
         // (one at least: the limit was reached)
         assert!((1..=2).contains(&refusals.len()), "{args:?}: {refusals:#?}");
+    }
+}
+
+/// The descriptor process `pid` would open next: under a limit of open
+/// files this low, it opens none.
+fn lowest_free_fd(pid: u32) -> usize {
+    let open: std::collections::HashSet<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !open.contains(n)).unwrap()
+}
+
+/// The soft limit of open files of process `pid`.
+fn nofile_soft(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    line.split_whitespace().nth(3).unwrap().to_string()
+}
+
+/// A passive data connection the session's process could not accept (it
+/// was out of descriptors) is accepted once it can, and the transfer
+/// runs: `accept` is tried again every 50 ms. The failure was only
+/// logged, and the client's connection waited in the listener's backlog
+/// until the session's deadline for the data connection.
+#[test]
+fn a_data_connection_the_session_could_not_accept_is_accepted_when_it_can() {
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.bin"), &body).unwrap();
+        let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
+        if model == "pre-fork" {
+            args.extend(["--workers", "1"]);
+        }
+        let mut child = spawn_logging(dir.path(), &args);
+        let pid = child.id();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let start = log_until(&log, "starting FTP server on ");
+        let addr = start_addr(start.last().unwrap()).unwrap();
+        // the process that serves this session: the one worker, the spare
+        // forked ahead of it, or the server
+        let server = match model {
+            "multi-proc" | "pre-fork" => workers_of(pid, 1)[0].0,
+            _ => pid,
+        };
+        let (mut s, mut r, g) = login(addr);
+        assert!(g.starts_with("220"), "{model}: {g}");
+        let mut cmd = |line: &str| {
+            s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            l
+        };
+        assert!(cmd("TYPE I").starts_with("200"));
+        let pasv = cmd("PASV");
+        let nums: Vec<u16> = pasv
+            .split(['(', ')'])
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let data_addr = SocketAddr::from(([127, 0, 0, 1], nums[4] * 256 + nums[5]));
+        // no descriptor more: the accept of the data connection fails
+        let soft = nofile_soft(server);
+        set_nofile(server, &lowest_free_fd(server).to_string());
+        let mut data = TcpStream::connect(data_addr).unwrap();
+        log_until(&log, "passive accept failed");
+        set_nofile(server, &soft);
+        let l = cmd("RETR f.bin");
+        assert!(l.starts_with("150") || l.starts_with("125"), "{model}: {l}");
+        data.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        data.read_to_end(&mut got)
+            .unwrap_or_else(|e| panic!("{model}: the data connection: {e}"));
+        assert!(
+            got == body,
+            "{model}: {} bytes of {}",
+            got.len(),
+            body.len()
+        );
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("226"), "{model}: {l}");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success(), "{model}");
     }
 }

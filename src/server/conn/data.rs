@@ -15,6 +15,10 @@ use mio::{Interest, Registry};
 
 use super::*;
 
+/// How soon a passive data listener's `accept` is tried again after it
+/// failed for a reason that may pass (50 ms, as the control listener's).
+const PASSIVE_ACCEPT_AGAIN: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Connection {
     // --- data channel
 
@@ -132,9 +136,22 @@ impl Connection {
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(e) => {
-                    log::warn!("{} passive accept failed: {e}", self.session.log_prefix());
+                    // tried again shortly, until the session's deadline for
+                    // the data connection (logged once per listener)
+                    if !self.accept_failed {
+                        self.accept_failed = true;
+                        log::warn!(
+                            "{} passive accept failed: {e}; trying again every {PASSIVE_ACCEPT_AGAIN:?}",
+                            self.session.log_prefix()
+                        );
+                    }
+                    self.accept_again = Some(now + PASSIVE_ACCEPT_AGAIN);
                     return;
                 }
             }
@@ -142,6 +159,8 @@ impl Connection {
     }
 
     pub(super) fn drop_passive(&mut self, registry: &Registry) {
+        self.accept_again = None;
+        self.accept_failed = false;
         if let Some(mut l) = self.passive.take() {
             let _ = registry.deregister(&mut l);
         }

@@ -148,6 +148,13 @@ pub(crate) struct Connection {
     data_tls_awaited: bool,
     out: Vec<u8>,
     passive: Option<TcpListener>,
+    /// When to call `accept` on `passive` again after it failed for a
+    /// reason that may pass (out of descriptors or memory): the listener is
+    /// watched edge-triggered, so the client's connection, already in its
+    /// backlog, would otherwise wait for the data connection's deadline.
+    accept_again: Option<Instant>,
+    /// `accept` on `passive` failed (logged once per listener).
+    accept_failed: bool,
     data: DataSock,
     running: Option<Running>,
     closing: bool,
@@ -225,6 +232,8 @@ impl Connection {
             data_tls_awaited: false,
             out: Vec::new(),
             passive: None,
+            accept_again: None,
+            accept_failed: false,
             data: DataSock::None,
             running: None,
             closing: false,
@@ -292,11 +301,10 @@ impl Connection {
                 (None, b) => b,
             }
         });
-        match (session, pause) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, None) => a,
-            (None, b) => b,
-        }
+        [session, pause, self.accept_again]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Readiness of one of this connection's sockets.
@@ -349,6 +357,10 @@ impl Connection {
                 r.read_again_at = None;
                 self.hot = true;
             }
+        }
+        if self.accept_again.is_some_and(|at| now >= at) {
+            self.accept_again = None;
+            self.accept_data(registry, now);
         }
         if self.session.next_deadline().is_some_and(|d| now >= d) {
             self.feed(Input::Tick, registry, now);
