@@ -1031,6 +1031,27 @@ fn workers_of(pid: u32, n: usize) -> Vec<(u32, char)> {
     }
 }
 
+/// A uid for a server of its own: `None` (the test is skipped, and says
+/// so) where this does not run as root.
+fn own_uid() -> Option<u32> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the server as a user of its own needs root");
+        return None;
+    }
+    Some(free_uid())
+}
+
+/// Stop a server with SIGTERM; it must exit 0.
+fn stop(child: &mut Reaped) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
 /// A uid no process runs as.
 fn free_uid() -> u32 {
     (0..4000)
@@ -1138,11 +1159,9 @@ fn set_nproc(pid: u32, uid: u32, limit: Option<usize>) {
 /// the pool is full again and serves.
 #[test]
 fn pre_fork_backs_off_from_workers_that_die_as_they_start() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: running the server as a user of its own needs root");
+    let Some(uid) = own_uid() else {
         return;
-    }
-    let uid = free_uid();
+    };
     let (mut child, addr, log, _dir) =
         daemon_as(uid, &["--concurrency", "pre-fork", "--workers", "2"]);
     let pid = child.id();
@@ -1206,12 +1225,7 @@ fn pre_fork_backs_off_from_workers_that_die_as_they_start() {
     }
     let (_s, _r, g) = login(addr);
     assert!(g.starts_with("220"), "{g}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 /// A worker that can't be replaced (the fork fails) is tried again, with
@@ -1219,11 +1233,9 @@ fn pre_fork_backs_off_from_workers_that_die_as_they_start() {
 /// with no worker left it refused every connection until it was restarted.
 #[test]
 fn pre_fork_starts_the_workers_it_could_not_fork_once_it_can() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: running the server as a user of its own needs root");
+    let Some(uid) = own_uid() else {
         return;
-    }
-    let uid = free_uid();
+    };
     let (mut child, addr, log, _dir) =
         daemon_as(uid, &["--concurrency", "pre-fork", "--workers", "1"]);
     let pid = child.id();
@@ -1248,12 +1260,7 @@ fn pre_fork_starts_the_workers_it_could_not_fork_once_it_can() {
         assert!(Instant::now() < deadline, "no worker started again");
     }
     log_until(&log, "all workers started again (1)");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
 }
 
 /// The rest of a log read by [`daemon_as`], once the server exited (10 s
@@ -1285,11 +1292,9 @@ fn threads_under(pid: u32) -> usize {
 /// without a banner until one of them ended (hours, for a long transfer).
 #[test]
 fn multi_thread_refuses_with_421_when_it_cannot_start_a_thread() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: running the server as a user of its own needs root");
+    let Some(uid) = own_uid() else {
         return;
-    }
-    let uid = free_uid();
+    };
     let (mut child, addr, log, _dir) = daemon_as(uid, &["--concurrency", "multi-thread"]);
     let pid = child.id();
     // no thread more than it has now (its idle ones serve the first
@@ -1324,12 +1329,7 @@ fn multi_thread_refuses_with_421_when_it_cannot_start_a_thread() {
     r.read_line(&mut l).unwrap();
     assert!(l.starts_with("230"), "{l}");
     drop(held);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
     let lines = all_of(&log);
     let logged = lines
         .iter()
@@ -1381,12 +1381,7 @@ fn poll_models_serve_at_the_thread_limit_and_log_it_once() {
         for c in clients {
             c.join().unwrap();
         }
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        assert!(child.wait().unwrap().success(), "{args:?}");
+        stop(&mut child);
         let lines = all_of(&log);
         let refusals: Vec<&String> = lines
             .iter()
@@ -1493,11 +1488,6 @@ fn a_data_connection_the_session_could_not_accept_is_accepted_when_it_can() {
         let mut l = String::new();
         r.read_line(&mut l).unwrap();
         assert!(l.starts_with("226"), "{model}: {l}");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        assert!(child.wait().unwrap().success(), "{model}");
+        stop(&mut child);
     }
 }

@@ -350,17 +350,8 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 }
                 sessions.retain(|_, (t, _)| *t != token);
             }
-            // started at once if due now, else at the tick it is due
-            if respawn.due(Instant::now()) {
-                start_missing(
-                    &server,
-                    registry,
-                    &mut pool,
-                    &mut next_token,
-                    (n, watching),
-                    &mut respawn,
-                );
-            }
+            // (started at this pass's tick if due now, else at the tick
+            // it is due)
         }
     })?;
     // the server stops: what still waits for a worker is told so (RFC 959,
