@@ -860,7 +860,7 @@ fn later(job: Later) {
         return job.run();
     };
     if bg.as_ref().map_or(true, |b| b.pid != pid) {
-        let (tx, rx) = crossbeam_channel::unbounded::<Later>();
+        let (tx, rx) = crossbeam_channel::bounded::<Later>(BACKGROUND_QUEUE);
         // started from a commit, which runs as a system user: the thread
         // must not be that user for the rest of its life
         let spawned = crate::sys::as_server(|| {
@@ -879,13 +879,23 @@ fn later(job: Later) {
     }
     match bg.as_ref() {
         Some(b) => {
-            if let Err(e) = b.jobs.send(job) {
+            // a full queue (the thread is behind: a slow disk) is not let
+            // grow: the committer does the work itself, and waits for it
+            if let Err(e) = b.jobs.try_send(job) {
+                drop(bg);
                 e.into_inner().run();
             }
         }
         None => job.run(),
     }
 }
+
+/// Jobs the background thread holds at most; each holds an open file.
+/// Uploads that replace files faster than the thread closes them (or
+/// starts their writeback) do that work themselves beyond this: the queue
+/// grew without bound, holding a descriptor per job, until the process
+/// ran out of them.
+const BACKGROUND_QUEUE: usize = 256;
 
 /// Wait, at most `limit`, until the work that commits left to the background
 /// thread of this process is done: a forked session process calls this
@@ -900,15 +910,24 @@ pub(crate) fn finish_background_work(limit: std::time::Duration) -> bool {
         return true; // this process never queued any
     }
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let deadline = crate::session::later(std::time::Instant::now(), limit);
     let sent = background_lock().and_then(|bg| {
-        bg.as_ref()
-            .map(|b| b.jobs.send(Later::Done(done_tx)).is_ok())
+        let jobs = bg.as_ref()?.jobs.clone();
+        drop(bg);
+        // (waits for room in a full queue, within the limit)
+        Some(jobs.send_timeout(Later::Done(done_tx), limit))
     });
-    if sent != Some(true) {
-        return true; // no thread, so nothing left to it
+    match sent {
+        Some(Ok(())) => {}
+        // the queue stayed full: its work is not done
+        Some(Err(crossbeam_channel::SendTimeoutError::Timeout(_))) => return false,
+        // no thread, so nothing left to it
+        Some(Err(crossbeam_channel::SendTimeoutError::Disconnected(_))) | None => return true,
     }
     // the queue runs in order: every job queued before this one is done
-    done_rx.recv_timeout(limit).is_ok()
+    done_rx
+        .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        .is_ok()
 }
 
 /// The rename a replacing upload does at commit.

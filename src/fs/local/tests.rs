@@ -1035,3 +1035,26 @@ fn an_undone_exchange_gives_the_name_back_even_when_it_was_removed() {
         b"someone else's"
     );
 }
+
+#[test]
+#[cfg(unix)]
+fn a_full_background_queue_has_the_committer_do_the_work_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |i: usize| std::fs::File::create(dir.path().join(i.to_string())).unwrap();
+    // the thread busy: what is queued meanwhile waits, up to the bound
+    let (hold, held) = crossbeam_channel::bounded::<()>(0);
+    later(Later::Hold(held));
+    for i in 0..BACKGROUND_QUEUE {
+        later(Later::Close(file(i)));
+    }
+    // (other tests' commits may have taken places in the queue: it is
+    // full now either way)
+    let (done, probe) = crossbeam_channel::bounded::<()>(1);
+    later(Later::Done(done));
+    assert!(
+        probe.try_recv().is_ok(),
+        "done here, not queued behind a busy thread"
+    );
+    drop(hold);
+    assert!(finish_background_work(std::time::Duration::from_secs(10)));
+}
