@@ -88,7 +88,10 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     let mut exiting: Vec<(Pid, Instant)> = Vec::new();
     let wakes = Wakes::default();
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
-    let mut spare = make_spare(&server, &notices);
+    // whether the last spare could not be forked (a run of failures is
+    // logged at its start and its end)
+    let mut spare_failing = false;
+    let mut spare = make_spare(&server, &notices, &mut spare_failing);
     // a child gone: give its place back, or note that the spare is gone
     let gone = |pid: Pid, children: &mut HashMap<Pid, Child>, spare: &mut Option<Spare>| {
         if children.remove(&pid).is_some() {
@@ -133,7 +136,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             });
             // the next connection's process, forked while this one's session runs
             if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                spare = make_spare(&server, &notices);
+                spare = make_spare(&server, &notices, &mut spare_failing);
             }
         } else if tok == RELOADED {
             // sessions not logged in yet reload before their login check
@@ -188,12 +191,22 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     Ok(())
 }
 
-/// Fork a spare; `None` (logged) if that fails.
-fn make_spare(server: &FtpServer, notices: &ExitNotices) -> Option<Spare> {
+/// Fork a spare; `None` if that fails. Only the first failure of a run is
+/// logged, and the end of the run (`failing` says whether one is under
+/// way): a spare is tried after every batch of connections, and each
+/// connection that finds none and can't be forked for is logged already.
+fn make_spare(server: &FtpServer, notices: &ExitNotices, failing: &mut bool) -> Option<Spare> {
     match fork_spare(server, notices) {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            if std::mem::take(failing) {
+                log::warn!("forking spare session processes again");
+            }
+            Some(s)
+        }
         Err(e) => {
-            log::error!("can't fork a spare session process: {e}");
+            if !std::mem::replace(failing, true) {
+                log::error!("can't fork a spare session process: {e}");
+            }
             None
         }
     }
