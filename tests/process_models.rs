@@ -1500,3 +1500,124 @@ fn a_data_connection_the_session_could_not_accept_is_accepted_when_it_can() {
         stop(&mut child);
     }
 }
+
+/// A server started by [`spawn_logging`] with `args`: its address and its
+/// log, line by line as written.
+fn logging(dir: &Path, args: &[&str]) -> (Reaped, SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let mut child = spawn_logging(dir, args);
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = log_until(&log, "starting FTP server on ");
+    let addr = start_addr(start.last().unwrap()).unwrap();
+    (child, addr, log)
+}
+
+/// The first line a new control connection to `addr` gets ("" for none
+/// before it was closed).
+fn greeting(addr: SocketAddr) -> String {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut g = String::new();
+    BufReader::new(s).read_line(&mut g).unwrap();
+    g
+}
+
+/// The descriptors process `pid` has open, by number.
+fn open_fds(pid: u32) -> Vec<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// A connection passed to a process at its limit of open files (a pre-fork
+/// worker, the multi-proc spare) is served: the process keeps a descriptor
+/// in reserve for it. The kernel used to close it (the client got no
+/// reply), and the pre-fork worker then took no connection any more.
+#[test]
+fn a_connection_passed_to_a_process_out_of_descriptors_is_served() {
+    for model in ["multi-proc", "pre-fork"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
+        if model == "pre-fork" {
+            args.extend(["--workers", "1"]);
+        }
+        let (mut child, addr, _log) = logging(dir.path(), &args);
+        // the one worker, or the spare that takes the next connection,
+        // once it is ready for it (a session served and ended)
+        let target = workers_of(child.id(), 1)[0].0;
+        if model == "pre-fork" {
+            let (mut s, mut r, _) = login(addr);
+            s.write_all(b"QUIT\r\n").unwrap();
+            let mut rest = String::new();
+            r.read_to_string(&mut rest).unwrap();
+            assert!(rest.starts_with("221"), "{rest}");
+        }
+        let soft = nofile_soft(target);
+        // a worker: no descriptor above those open now (the free numbers
+        // below them take the first connections, the reserve's the next
+        // one); the spare: none from the lowest free number (its reserve
+        // is below it, opened as it started)
+        let (limit, gaps) = if model == "pre-fork" {
+            let open = open_fds(target);
+            let limit = open.iter().max().unwrap() + 1;
+            (limit, limit - open.len())
+        } else {
+            (lowest_free_fd(target), 0)
+        };
+        set_nofile(target, &limit.to_string());
+        let mut held = Vec::new();
+        for k in 0..=gaps {
+            let s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut g = String::new();
+            BufReader::new(s.try_clone().unwrap())
+                .read_line(&mut g)
+                .unwrap();
+            assert!(
+                g.starts_with("220"),
+                "{model}, client {k} of {}: {g:?}",
+                gaps + 1
+            );
+            held.push(s);
+        }
+        set_nofile(target, &soft);
+        // and the next one as any
+        let (_s, _r, g) = login(addr);
+        assert!(g.starts_with("220"), "{model}: {g:?}");
+        stop(&mut child);
+    }
+}
+
+/// A session that can't be set up (its thread is out of descriptors for
+/// its poller) is refused with `421`, not closed without a word (the same
+/// code sets up a multi-proc session).
+#[test]
+fn a_session_that_cannot_be_set_up_is_refused_with_421() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = logging(
+        dir.path(),
+        &["--concurrency", "multi-thread", "-u", "user", "-P", "12345"],
+    );
+    let pid = child.id();
+    let soft = nofile_soft(pid);
+    // room for the connection's descriptor, not for the poller's
+    set_nofile(pid, &(lowest_free_fd(pid) + 1).to_string());
+    assert_eq!(
+        greeting(addr),
+        "421 Service not available, closing control connection.\r\n"
+    );
+    log_until(&log, "can't create a poller");
+    set_nofile(pid, &soft);
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g:?}");
+    stop(&mut child);
+}

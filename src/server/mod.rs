@@ -526,11 +526,14 @@ fn run_session(
             return;
         }
     };
+    // a session that can't be set up (out of descriptors) is refused as
+    // one no thread or process could be started for, not closed without a
+    // word
     let mut poll = match mio::Poll::new() {
         Ok(p) => p,
         Err(e) => {
             log::error!("{peer}: can't create a poller: {e}");
-            return;
+            return refuse(stream, &replies::service_not_available());
         }
     };
     // keep the waker alive as long as the session runs
@@ -543,7 +546,7 @@ fn run_session(
             }
             Err(e) => {
                 log::error!("{peer}: can't create a waker: {e}");
-                return;
+                return refuse(stream, &replies::service_not_available());
             }
         },
         #[cfg(unix)]

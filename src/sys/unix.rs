@@ -201,36 +201,102 @@ pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, payload: &[u8]) -> 
     Ok(())
 }
 
+/// What [`recv_fd`] received with a message's payload.
+pub(crate) enum Received {
+    /// The descriptor sent.
+    Fd(OwnedFd),
+    /// The payload came, but the kernel could not give this process the
+    /// descriptor (`MSG_CTRUNC`: it is at its limit of open files) and
+    /// closed it.
+    Lost,
+}
+
+/// A descriptor (of `/dev/null`) kept open so that one passed with
+/// `SCM_RIGHTS` has a number to take when the process is at its limit of
+/// open files: [`recv_fd`] closes it right before its `recvmsg` and opens
+/// it again after. Without it, a process out of descriptors loses each
+/// descriptor passed to it (the kernel closes it): a client's connection
+/// closed without a reply.
+pub(crate) struct FdReserve(Option<OwnedFd>);
+
+impl FdReserve {
+    /// Hold a descriptor in reserve (none if none can be opened now: it
+    /// is tried again after each receive).
+    pub(crate) fn new() -> FdReserve {
+        let mut r = FdReserve(None);
+        r.restore();
+        r
+    }
+
+    fn restore(&mut self) {
+        if self.0.is_none() {
+            self.0 = std::fs::File::open("/dev/null").ok().map(OwnedFd::from);
+        }
+    }
+}
+
 /// Receive one file descriptor sent by [`send_fd`], its payload into
 /// `payload` (which must be the payload's exact length); `None` at end of
-/// stream.
-pub(crate) fn recv_fd(sock: &UnixStream, payload: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+/// stream. Waits for the message first, then receives it with `reserve`'s
+/// descriptor closed.
+pub(crate) fn recv_fd(
+    sock: &UnixStream,
+    payload: &mut [u8],
+    reserve: &mut FdReserve,
+) -> io::Result<Option<Received>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return recv_ready(sock, payload, reserve),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
+        }
+    }
+}
+
+/// [`recv_fd`] once a message (or the end of stream) is there.
+fn recv_ready(
+    sock: &UnixStream,
+    payload: &mut [u8],
+    reserve: &mut FdReserve,
+) -> io::Result<Option<Received>> {
     let want = payload.len();
-    let (n, received) = {
+    // the reserve's number is free for the descriptor to come (another
+    // thread of this process may take it first: then it is lost as without)
+    reserve.0 = None;
+    let got = {
         let mut iov = [IoSliceMut::new(payload)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
+        recvmsg::<()>(
             sock.as_raw_fd(),
             &mut iov,
             Some(&mut space),
             MsgFlags::MSG_CMSG_CLOEXEC,
         )
-        .map_err(io::Error::from)?;
-        let mut received = None;
-        for c in msg.cmsgs().map_err(io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for fd in fds {
-                    // SAFETY: the kernel just installed this descriptor in our
-                    // table for us (SCM_RIGHTS); nothing else owns it.
-                    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                    if received.is_none() {
-                        received = Some(owned);
+        .map_err(io::Error::from)
+        .and_then(|msg| {
+            if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+                return Ok((msg.bytes, Received::Lost));
+            }
+            let mut received = None;
+            for c in msg.cmsgs().map_err(io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for fd in fds {
+                        // SAFETY: the kernel just installed this descriptor in
+                        // our table for us (SCM_RIGHTS); nothing else owns it.
+                        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                        if received.is_none() {
+                            received = Some(owned);
+                        }
                     }
                 }
             }
-        }
-        (msg.bytes, received)
+            Ok((msg.bytes, received.map_or(Received::Lost, Received::Fd)))
+        })
     };
+    reserve.restore();
+    let (n, received) = got?;
     if n == 0 {
         return Ok(None);
     }
@@ -240,13 +306,7 @@ pub(crate) fn recv_fd(sock: &UnixStream, payload: &mut [u8]) -> io::Result<Optio
             "short fd message",
         ));
     }
-    match received {
-        Some(fd) => Ok(Some(fd)),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "message without a descriptor",
-        )),
-    }
+    Ok(Some(received))
 }
 
 /// Wait until `sock` brings a descriptor sent by [`send_fd`] or `stop`
@@ -258,7 +318,8 @@ pub(crate) fn recv_fd_or_stop(
     sock: &UnixStream,
     stop: BorrowedFd<'_>,
     payload: &mut [u8],
-) -> io::Result<Option<OwnedFd>> {
+    reserve: &mut FdReserve,
+) -> io::Result<Option<Received>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
         let mut fds = [
@@ -274,7 +335,7 @@ pub(crate) fn recv_fd_or_stop(
             return Ok(None);
         }
         if fds[0].any().unwrap_or(false) {
-            return recv_fd(sock, payload);
+            return recv_ready(sock, payload, reserve);
         }
     }
 }
@@ -1120,5 +1181,49 @@ impl Drop for SharedWords {
                 self.words * std::mem::size_of::<AtomicU64>(),
             )
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In a forked child (its limit of open files is its own): a descriptor
+    /// passed while the process is at that limit is received with the
+    /// reserve's place, and reported lost without one.
+    #[test]
+    fn a_descriptor_passed_at_the_limit_of_open_files_takes_the_reserves_place() {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let (a, b) = UnixStream::pair().unwrap();
+        let passed = std::fs::File::open("/dev/null").unwrap();
+        match fork().unwrap() {
+            Forked::Child => {
+                let outcome = (|| -> Option<()> {
+                    let mut reserve = FdReserve::new();
+                    let mut none = FdReserve(None);
+                    // no descriptor more than the reserve's
+                    let lowest = (0..)
+                        .find(|n| !std::path::Path::new(&format!("/proc/self/fd/{n}")).exists())?;
+                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+                    setrlimit(Resource::RLIMIT_NOFILE, lowest, hard).ok()?;
+                    let mut payload = [0u8; 3];
+                    let first = recv_fd(&b, &mut payload, &mut reserve).ok()??;
+                    if !matches!(first, Received::Fd(_)) || payload != *b"one" {
+                        return None;
+                    }
+                    // (the first kept open: no place is left) without a
+                    // reserve, the next one is lost
+                    let second = recv_fd(&b, &mut payload, &mut none).ok()??;
+                    (matches!(second, Received::Lost) && payload == *b"two").then_some(())
+                })();
+                exit_immediately(if outcome.is_some() { 0 } else { 1 })
+            }
+            Forked::Parent(pid) => {
+                send_fd(&a, passed.as_fd(), b"one").unwrap();
+                send_fd(&a, passed.as_fd(), b"two").unwrap();
+                let status = nix::sys::wait::waitpid(pid, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+            }
+        }
     }
 }

@@ -253,16 +253,20 @@ impl Handover {
     /// The next connection passed on `sock` (see [`sys::recv_fd`]), or the
     /// first of it and `stop` to come with `stop` (see
     /// [`sys::recv_fd_or_stop`]); `None` at end of stream or on `stop`.
+    /// The connection is `None` when this process could not take its
+    /// descriptor (out of descriptors, even with `reserve`'s): the kernel
+    /// closed it, and the caller tells whom it concerns.
     fn recv(
         sock: &UnixStream,
         stop: Option<BorrowedFd<'_>>,
-    ) -> io::Result<Option<(TcpStream, Handover)>> {
+        reserve: &mut sys::FdReserve,
+    ) -> io::Result<Option<(Option<TcpStream>, Handover)>> {
         let mut b = [0u8; Self::LEN];
-        let fd = match stop {
-            Some(stop) => sys::recv_fd_or_stop(sock, stop, &mut b)?,
-            None => sys::recv_fd(sock, &mut b)?,
+        let received = match stop {
+            Some(stop) => sys::recv_fd_or_stop(sock, stop, &mut b, reserve)?,
+            None => sys::recv_fd(sock, &mut b, reserve)?,
         };
-        let Some(fd) = fd else {
+        let Some(received) = received else {
             return Ok(None);
         };
         // fixed places in a buffer of fixed length
@@ -288,7 +292,11 @@ impl Handover {
                 ))
             }
         };
-        Ok(Some((TcpStream::from(fd), Handover { tag, peer })))
+        let stream = match received {
+            sys::Received::Fd(fd) => Some(TcpStream::from(fd)),
+            sys::Received::Lost => None,
+        };
+        Ok(Some((stream, Handover { tag, peer })))
     }
 }
 

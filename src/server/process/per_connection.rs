@@ -240,8 +240,20 @@ fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
             // state, as it is a listener's. The wait ends with the parent's
             // connection, with end of file when the parent drops its end
             // (it stops, or it dies), or with SIGINT/SIGTERM.
-            let (stream, peer) = match Handover::recv(&child_end, Some(stop.as_fd())) {
-                Ok(Some((stream, h))) => (stream, h.peer),
+            let mut reserve = sys::FdReserve::new();
+            let (stream, peer) = match Handover::recv(&child_end, Some(stop.as_fd()), &mut reserve)
+            {
+                Ok(Some((Some(stream), h))) => (stream, h.peer),
+                Ok(Some((None, h))) => {
+                    // closed by the kernel; the parent reaps this process
+                    // and gives the connection's place back
+                    log::error!(
+                        "{}: connection lost: session process {} is out of descriptors",
+                        h.peer,
+                        std::process::id()
+                    );
+                    return;
+                }
                 Ok(None) => return,
                 Err(e) => {
                     log::error!(
@@ -252,6 +264,7 @@ fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
                 }
             };
             drop(child_end);
+            drop(reserve);
             if let Some(name) = name {
                 let _ = nix::sys::prctl::set_name(&name);
             }

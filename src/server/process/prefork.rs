@@ -640,9 +640,20 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
     let receiver = std::thread::Builder::new()
         .name("ftp-handover".into())
         .spawn(move || {
+            let mut reserve = sys::FdReserve::new();
             loop {
-                match Handover::recv(&sock, None) {
-                    Ok(Some((stream, h))) => {
+                match Handover::recv(&sock, None, &mut reserve) {
+                    Ok(Some((None, h))) => {
+                        // closed by the kernel: the parent is told that
+                        // this session ended, as of any other
+                        log::error!(
+                            "{}: connection lost: worker {} is out of descriptors",
+                            h.peer,
+                            std::process::id()
+                        );
+                        let _ = report.send(h.tag);
+                    }
+                    Ok(Some((Some(stream), h))) => {
                         let slot = Box::new(RemoteSlot {
                             id: h.tag,
                             report: report.clone(),
