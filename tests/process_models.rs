@@ -1621,3 +1621,33 @@ fn a_session_that_cannot_be_set_up_is_refused_with_421() {
     assert!(g.starts_with("220"), "{g:?}");
     stop(&mut child);
 }
+
+/// A command whose file can't be opened because the server is out of
+/// descriptors gets `451` (a local error: try again), logged as a warning,
+/// not `550` (the file unavailable for good, and nothing in the log).
+#[test]
+fn a_file_the_server_has_no_descriptor_for_gets_451() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.bin"), b"content").unwrap();
+    let (mut child, addr, log) = logging(
+        dir.path(),
+        &["--concurrency", "multi-thread", "-u", "user", "-P", "12345"],
+    );
+    let pid = child.id();
+    let (mut s, mut r, _) = login(addr);
+    let mut cmd = |line: &str| {
+        s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l
+    };
+    assert!(cmd("PASV").starts_with("227"));
+    let soft = nofile_soft(pid);
+    set_nofile(pid, &lowest_free_fd(pid).to_string());
+    let reply = cmd("RETR f.bin");
+    set_nofile(pid, &soft);
+    assert_eq!(reply, "451 Too many open files.\r\n");
+    log_until(&log, "451 Too many open files.");
+    assert!(cmd("NOOP").starts_with("200"));
+    stop(&mut child);
+}

@@ -9,16 +9,40 @@ use super::*;
 /// OS errors of a file that mean the storage is full (`452`, RFC 959):
 /// no space, over quota, file too large.
 #[cfg(unix)]
-const STORAGE_FULL: [i32; 3] = [libc::ENOSPC, libc::EDQUOT, libc::EFBIG];
+pub(super) const STORAGE_FULL: [i32; 3] = [libc::ENOSPC, libc::EDQUOT, libc::EFBIG];
 /// OS errors of a file that mean the storage is full (`452`, RFC 959).
 #[cfg(windows)]
-const STORAGE_FULL: [i32; 4] = {
+pub(super) const STORAGE_FULL: [i32; 4] = {
     use windows_sys::Win32::Foundation as w;
     [
         w::ERROR_DISK_FULL as i32,
         w::ERROR_HANDLE_DISK_FULL as i32,
         w::ERROR_DISK_QUOTA_EXCEEDED as i32,
         w::ERROR_FILE_TOO_LARGE as i32,
+    ]
+};
+
+/// OS errors that mean the server is short of a resource of its own for
+/// now (`451`, RFC 959: "local error in processing"), not that the file
+/// or the request is at fault: out of descriptors (the process's or the
+/// system's), of memory or of buffer space.
+#[cfg(unix)]
+pub(super) const SHORT_OF_RESOURCES: [i32; 5] = [
+    libc::EMFILE,
+    libc::ENFILE,
+    libc::ENOMEM,
+    libc::ENOBUFS,
+    libc::EAGAIN,
+];
+/// OS errors that mean the server is short of a resource of its own
+/// (`451`).
+#[cfg(windows)]
+pub(super) const SHORT_OF_RESOURCES: [i32; 3] = {
+    use windows_sys::Win32::Foundation as w;
+    [
+        w::ERROR_TOO_MANY_OPEN_FILES as i32,
+        w::ERROR_NOT_ENOUGH_MEMORY as i32,
+        w::ERROR_OUTOFMEMORY as i32,
     ]
 };
 

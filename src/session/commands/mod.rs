@@ -244,11 +244,27 @@ impl Session {
         out.push(Action::Fs(FsTask::new(fs, check, op)));
     }
 
+    /// The reply to a command whose filesystem work failed with `e`:
+    /// `550` with the system's message, as pyftpdlib's, except where the
+    /// server, not the file or the request, is at fault: `452` when the
+    /// storage is full and `451` when the server is short of descriptors
+    /// or memory (RFC 959: the client may try again), logged as warnings
+    /// for the operator.
     fn fs_error(&mut self, out: &mut Vec<Action>, e: &io::Error) {
-        self.reply(
-            out,
-            Reply::new(550, format!("{}.", strerror(e).trim_end_matches('.'))),
-        );
+        let text = format!("{}.", strerror(e).trim_end_matches('.'));
+        let code = e.raw_os_error().and_then(|c| {
+            if super::transfer::STORAGE_FULL.contains(&c) {
+                Some(452)
+            } else if super::transfer::SHORT_OF_RESOURCES.contains(&c) {
+                Some(451)
+            } else {
+                None
+            }
+        });
+        match code {
+            Some(code) => self.warn_reply(out, Reply::new(code, text)),
+            None => self.reply(out, Reply::new(550, text)),
+        }
     }
 
     /// A data-channel set-up command (PORT, EPRT, PASV, EPSV) passes a REST
