@@ -348,10 +348,14 @@ impl FtpServer {
     }
 
     /// Accept the next connection that is within the limits; refuse the others
-    /// with a 421 reply. `None` when the server is stopping.
-    fn accept_next(&self, limits: &ConnLimits) -> Option<(TcpStream, SocketAddr, ConnSlot)> {
-        const AGAIN_AFTER: Duration = Duration::from_millis(50);
-        let failures = AcceptFailures::default();
+    /// with a 421 reply. `None` when the server is stopping. A failed
+    /// `accept` is tried again after [`ACCEPT_AGAIN_AFTER`], and logged
+    /// in `failures` (kept by the caller from one call to the next).
+    fn accept_next(
+        &self,
+        limits: &ConnLimits,
+        failures: &FailureRun,
+    ) -> Option<(TcpStream, SocketAddr, ConnSlot)> {
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return None;
@@ -363,9 +367,9 @@ impl FtpServer {
                         e.kind(),
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) {
-                        failures.failed(&e, AGAIN_AFTER);
+                        failures.failed(&e);
                         // e.g. out of file descriptors: don't spin
-                        std::thread::sleep(AGAIN_AFTER);
+                        std::thread::sleep(ACCEPT_AGAIN_AFTER);
                     }
                     continue;
                 }
@@ -415,13 +419,34 @@ impl FtpServer {
     }
 }
 
-/// The log of a run of failed `accept` calls (out of descriptors or memory,
-/// retried every few milliseconds for as long as it lasts): the first
-/// failure at once, then one line every [`AcceptFailures::SUMMARY_EVERY`]
-/// with the count, and one when accepting works again. A line per attempt
-/// grew the log by 20 lines a second.
-#[derive(Default)]
-pub(super) struct AcceptFailures {
+/// How long an acceptor waits before it tries `accept` again after it
+/// failed for a reason that may pass (out of descriptors or memory): in
+/// the process models the listening socket is watched edge-triggered, so
+/// the connections still queued would otherwise wait for the next one to
+/// arrive, without a deadline.
+pub(super) const ACCEPT_AGAIN_AFTER: Duration = Duration::from_millis(50);
+
+/// What fails in a [`FailureRun`], for its log lines.
+#[derive(Clone, Copy)]
+pub(super) enum Failing {
+    /// `accept` on the listening socket, tried again after this long.
+    Accept(Duration),
+    /// Starting a session's thread (the thread-pool model): each
+    /// connection meanwhile is refused with `421`.
+    SessionThread,
+    /// Forking a session's process (fork per connection): each connection
+    /// meanwhile is refused with `421`.
+    SessionProcess,
+}
+
+/// The log of a run of failures that may pass (out of descriptors, memory,
+/// processes or threads), retried for as long as it lasts: the first
+/// failure at once, then one line every [`FailureRun::SUMMARY_EVERY`]
+/// with the count, and one when it works again. A line per attempt grew
+/// the log by 20 lines a second for `accept`, and by thousands for
+/// connections refused at the system's limit of processes.
+pub(super) struct FailureRun {
+    what: Failing,
     /// Since when the run is logged (its first failure, or its last
     /// summary), and the failures since.
     run: std::cell::Cell<Option<(std::time::Instant, u64)>>,
@@ -429,21 +454,51 @@ pub(super) struct AcceptFailures {
     total: std::cell::Cell<u64>,
 }
 
-impl AcceptFailures {
+/// A run of failed accepts, tried again after [`ACCEPT_AGAIN_AFTER`].
+impl Default for FailureRun {
+    fn default() -> FailureRun {
+        FailureRun::new(Failing::Accept(ACCEPT_AGAIN_AFTER))
+    }
+}
+
+impl FailureRun {
     const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
-    /// `accept` failed with `e`; it is tried again after `retry`.
-    pub(super) fn failed(&self, e: &io::Error, retry: Duration) {
+    pub(super) fn new(what: Failing) -> FailureRun {
+        FailureRun {
+            what,
+            run: std::cell::Cell::new(None),
+            total: std::cell::Cell::new(0),
+        }
+    }
+
+    /// It failed with `e`.
+    pub(super) fn failed(&self, e: &io::Error) {
         let now = std::time::Instant::now();
         self.total.set(self.total.get() + 1);
         match self.run.get() {
             None => {
-                log::error!("accept failed: {e}; trying again every {retry:?}");
+                match self.what {
+                    Failing::Accept(retry) => {
+                        log::error!("accept failed: {e}; trying again every {retry:?}")
+                    }
+                    Failing::SessionThread => log::error!(
+                        "can't start a session thread: {e}; connections are refused with 421 meanwhile"
+                    ),
+                    Failing::SessionProcess => log::error!(
+                        "can't fork a session process: {e}; connections are refused with 421 meanwhile"
+                    ),
+                }
                 self.run.set(Some((now, 0)));
             }
             Some((since, n)) if now.duration_since(since) >= Self::SUMMARY_EVERY => {
+                let what = match self.what {
+                    Failing::Accept(_) => "accept",
+                    Failing::SessionThread => "starting session threads",
+                    Failing::SessionProcess => "forking session processes",
+                };
                 log::error!(
-                    "accept still failing: {e} ({} times in {:?})",
+                    "{what} still failing: {e} ({} times in {:?})",
                     n + 1,
                     now.duration_since(since)
                 );
@@ -453,13 +508,23 @@ impl AcceptFailures {
         }
     }
 
-    /// `accept` worked (or found nothing to accept): the end of a run.
+    /// It worked (for `accept`: or found nothing to accept): the end of a
+    /// run.
     pub(super) fn succeeded(&self) {
-        if self.run.take().is_some() {
-            log::warn!(
-                "accepting connections again after {} failed attempts",
-                self.total.take()
-            );
+        if self.run.take().is_none() {
+            return;
+        }
+        let total = self.total.take();
+        match self.what {
+            Failing::Accept(_) => {
+                log::warn!("accepting connections again after {total} failed attempts")
+            }
+            Failing::SessionThread => {
+                log::warn!("starting session threads again after {total} refused connections")
+            }
+            Failing::SessionProcess => {
+                log::warn!("forking session processes again after {total} refused connections")
+            }
         }
     }
 }

@@ -388,7 +388,8 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         .name("ftp-poll".into())
         .spawn(move || poll_loop.run(rx))?;
     super::log_start(&server)?;
-    while let Some((stream, peer, slot)) = server.accept_next(&limits) {
+    let failures = super::FailureRun::default();
+    while let Some((stream, peer, slot)) = server.accept_next(&limits, &failures) {
         if tx
             .send(NewConn {
                 stream,

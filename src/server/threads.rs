@@ -41,7 +41,10 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         spare: SPARE_THREADS,
     })?;
     super::log_start(&server)?;
-    while let Some((stream, peer, slot)) = server.accept_next(&limits) {
+    let failures = super::FailureRun::default();
+    // connections refused for want of a thread
+    let refusals = super::FailureRun::new(super::Failing::SessionThread);
+    while let Some((stream, peer, slot)) = server.accept_next(&limits, &failures) {
         let ctx = server.ctx.clone();
         let events = Arc::clone(&server.events);
         let signal = Arc::clone(&server.sessions);
@@ -55,12 +58,16 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
                 super::StopSource::Signal(&signal),
             );
         });
-        if let Err((e, (stream, _slot))) = started {
-            // refused as when a process can't be forked for it (see the
-            // process models), not left without a banner until a session
-            // thread is free
-            log::error!("{peer}: can't start a session thread: {e}");
-            super::refuse(stream, &crate::session::replies::service_not_available());
+        match started {
+            Ok(()) => refusals.succeeded(),
+            Err((e, (stream, _slot))) => {
+                // refused as when a process can't be forked for it (see the
+                // process models), not left without a banner until a
+                // session thread is free
+                refusals.failed(&e);
+                log::debug!("{peer} refused: no session thread");
+                super::refuse(stream, &crate::session::replies::service_not_available());
+            }
         }
     }
     log::info!("FTP server stopped accepting connections");

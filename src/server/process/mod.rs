@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{AcceptFailures, ConnLimits, ConnSlot, FtpServer};
+use super::{ConnLimits, ConnSlot, FailureRun, FtpServer, ACCEPT_AGAIN_AFTER};
 use crate::sys;
 
 mod per_connection;
@@ -300,12 +300,6 @@ impl Handover {
     }
 }
 
-/// How long the parent waits before it tries `accept` again after it failed
-/// for a reason that may pass (out of descriptors or memory): the listening
-/// socket is watched edge-triggered, so the connections still queued would
-/// otherwise wait for the next one to arrive, without a deadline.
-const ACCEPT_AGAIN_AFTER: Duration = Duration::from_millis(50);
-
 /// Connections [`accept_ready`] takes in one go at most before the parent
 /// loop looks at its other events (a shutdown signal among them): a steady
 /// stream of clients would otherwise keep it accepting, and handing
@@ -358,7 +352,7 @@ fn accept_ready(
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) => {}
             Err(e) => {
-                wakes.accept_failures.failed(&e, ACCEPT_AGAIN_AFTER);
+                wakes.accept_failures.failed(&e);
                 wakes
                     .accept_again
                     .set(Some(Instant::now() + ACCEPT_AGAIN_AFTER));
@@ -384,7 +378,7 @@ struct Wakes {
     /// of the process model's own).
     tick_by: std::cell::Cell<Option<Instant>>,
     /// The log of a run of failed accepts.
-    accept_failures: AcceptFailures,
+    accept_failures: FailureRun,
 }
 
 /// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).

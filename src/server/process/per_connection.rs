@@ -31,7 +31,7 @@ use super::{
     Wakes, LISTENER, RELOADED, SWEEP_EVERY, TICK,
 };
 use crate::server::reload::ReloadOnHangup;
-use crate::server::{ConnLimits, ConnSlot, FtpServer};
+use crate::server::{ConnLimits, ConnSlot, Failing, FailureRun, FtpServer};
 use crate::session::{replies, SessionContext};
 use crate::sys::{self, Forked};
 
@@ -91,6 +91,8 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     // whether the last spare could not be forked (a run of failures is
     // logged at its start and its end)
     let mut spare_failing = false;
+    // connections refused because no process could be forked for them
+    let refusals = FailureRun::new(Failing::SessionProcess);
     let mut spare = make_spare(&server, &notices, &mut spare_failing);
     // a child gone: give its place back, or note that the spare is gone
     let gone = |pid: Pid, children: &mut HashMap<Pid, Child>, spare: &mut Option<Spare>| {
@@ -125,10 +127,12 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                 };
                 match started {
                     Ok(pid) => {
+                        refusals.succeeded();
                         children.insert(pid, Child { _slot: slot });
                     }
                     Err((e, stream)) => {
-                        log::error!("{peer}: can't fork: {e}");
+                        refusals.failed(&e);
+                        log::debug!("{peer} refused: no session process");
                         crate::server::refuse(stream, &replies::service_not_available());
                     }
                 }

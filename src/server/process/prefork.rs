@@ -82,8 +82,9 @@ struct Respawn {
     at: Option<Instant>,
     /// The delay after the next failed start.
     delay: Duration,
-    /// Whether a start failed since the pool was last full (its refill is
-    /// then logged).
+    /// Whether a start failed since the pool was last full and stable:
+    /// the pool's recovery is logged once each of its workers has lived
+    /// [`STABLE_AFTER`] (see [`Respawn::check_stable`]).
     failed: bool,
 }
 
@@ -131,11 +132,25 @@ impl Respawn {
     }
 
     /// The pool is full again.
-    fn refilled(&mut self, workers: usize) {
+    fn refilled(&mut self) {
         self.at = None;
-        if std::mem::take(&mut self.failed) {
-            log::warn!("all workers started again ({workers})");
+    }
+
+    /// After failed starts, with the pool full: log its recovery once its
+    /// youngest worker has lived [`STABLE_AFTER`] (a worker that dies as it
+    /// starts is forked all right first), else return when to look again.
+    fn check_stable(&mut self, pool: &HashMap<usize, Worker>, n: usize) -> Option<Instant> {
+        if !self.failed || pool.len() < n {
+            return None;
         }
+        let youngest = pool.values().map(|w| w.started).max()?;
+        let stable_at = youngest + STABLE_AFTER;
+        if Instant::now() < stable_at {
+            return Some(stable_at);
+        }
+        self.failed = false;
+        log::warn!("workers running again: {n} of {n}");
+        None
     }
 }
 
@@ -185,7 +200,7 @@ fn start_missing(
             }
         }
     }
-    respawn.refilled(n);
+    respawn.refilled();
 }
 
 /// A connection admitted that no worker could take yet.
@@ -294,11 +309,16 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             if before != queue.len() || watching == queue.is_empty() {
                 watch_room(registry, &pool, &queue, &mut watching);
             }
-            // the first waiting connection's deadline, or the next start
+            // the first waiting connection's deadline, the next start, or
+            // when the pool's recovery is known
             let refuse_by = queue.front().map(|w| w.since + HANDOVER_LIMIT);
-            wakes
-                .tick_by
-                .set(refuse_by.into_iter().chain(respawn.at).min());
+            let stable_by = respawn.check_stable(&pool, n);
+            wakes.tick_by.set(
+                [refuse_by, respawn.at, stable_by]
+                    .into_iter()
+                    .flatten()
+                    .min(),
+            );
             return;
         }
         let token = tok.0;
@@ -701,9 +721,11 @@ mod tests {
             r.start_failed(t0);
         }
         assert_eq!(r.start_failed(t0), RESPAWN_MAX);
-        r.refilled(2);
+        r.refilled();
         assert_eq!(r.at, None);
-        assert!(!r.failed);
+        // (the recovery is logged once the pool is stable)
+        assert!(r.failed);
+        r.failed = false;
         // a worker that served a while: replaced at once, back-off over
         assert_eq!(r.died(STABLE_AFTER, t0), Duration::ZERO);
         assert!(r.due(t0));
