@@ -1668,3 +1668,77 @@ fn a_file_the_server_has_no_descriptor_for_gets_451() {
     assert!(cmd("NOOP").starts_with("200"));
     stop(&mut child);
 }
+
+/// A client that connects while the accepting process is out of
+/// descriptors gets `421` at once, in every model: the acceptor takes it
+/// with a descriptor kept in reserve. It used to wait in the backlog, with
+/// no reply, for as long as the shortage lasted.
+#[test]
+fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
+    for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
+        if model == "pre-fork" {
+            args.extend(["--workers", "1"]);
+        }
+        let (mut child, addr, log) = logging(dir.path(), &args);
+        let pid = child.id();
+        if model != "async" && model != "multi-thread" {
+            workers_of(pid, 1);
+        }
+        let soft = nofile_soft(pid);
+        set_nofile(pid, &lowest_free_fd(pid).to_string());
+        // (an in-process model's acceptor blocked in `accept` holds the
+        // number for the next connection already: that one is served)
+        let first = TcpStream::connect(addr).unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                greeting(addr),
+                "421 Service not available, closing control connection.\r\n",
+                "{model}"
+            );
+        }
+        drop(first);
+        set_nofile(pid, &soft);
+        let (_s, _r, g) = login(addr);
+        assert!(g.starts_with("220"), "{model}: {g:?}");
+        log_until(&log, "accepting connections again after");
+        stop(&mut child);
+    }
+}
+
+/// A login whose home directory can't be opened for want of descriptors
+/// gets `421` (the server's shortage, try again), not `530 Authentication
+/// failed.` after the failed-login delay, as if the password were wrong.
+#[test]
+fn a_login_the_server_has_no_descriptor_for_gets_421() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = logging(
+        dir.path(),
+        &["--concurrency", "multi-thread", "-u", "user", "-P", "12345"],
+    );
+    let pid = child.id();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    s.write_all(b"USER user\r\n").unwrap();
+    l.clear();
+    r.read_line(&mut l).unwrap();
+    assert!(l.starts_with("331"), "{l}");
+    let soft = nofile_soft(pid);
+    set_nofile(pid, &lowest_free_fd(pid).to_string());
+    s.write_all(b"PASS 12345\r\n").unwrap();
+    l.clear();
+    r.read_line(&mut l).unwrap();
+    set_nofile(pid, &soft);
+    assert_eq!(
+        l,
+        "421 Service not available, closing control connection.\r\n"
+    );
+    log_until(&log, "login of 'user' failed: can't open");
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g:?}");
+    stop(&mut child);
+}

@@ -355,6 +355,7 @@ impl FtpServer {
         &self,
         limits: &ConnLimits,
         failures: &FailureRun,
+        reserve: &mut crate::sys::FdReserve,
     ) -> Option<(TcpStream, SocketAddr, ConnSlot)> {
         loop {
             if self.stop.load(Ordering::SeqCst) {
@@ -363,15 +364,22 @@ impl FtpServer {
             let (stream, peer) = match self.listener.accept() {
                 Ok(x) => x,
                 Err(e) => {
-                    if !matches!(
+                    if matches!(
                         e.kind(),
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) {
-                        failures.failed(&e);
-                        // e.g. out of file descriptors: don't spin
-                        std::thread::sleep(ACCEPT_AGAIN_AFTER);
+                        continue;
                     }
-                    continue;
+                    failures.failed(&e);
+                    match accept_with_reserve(&self.listener, &e, reserve) {
+                        Reserved::Serve(stream, peer) => (stream, peer),
+                        Reserved::Refused => continue,
+                        Reserved::Nothing => {
+                            // e.g. out of file descriptors: don't spin
+                            std::thread::sleep(ACCEPT_AGAIN_AFTER);
+                            continue;
+                        }
+                    }
                 }
             };
             failures.succeeded();
@@ -436,7 +444,13 @@ pub(super) enum Failing {
     SessionThread,
     /// Forking a session's process (fork per connection): each connection
     /// meanwhile is refused with `421`.
+    #[cfg_attr(not(unix), allow(dead_code))]
     SessionProcess,
+    /// Receiving the connections the pre-fork parent passes to this worker
+    /// (out of descriptors: the kernel closes them); their places are
+    /// given back.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Handover,
 }
 
 /// The log of a run of failures that may pass (out of descriptors, memory,
@@ -488,17 +502,17 @@ impl FailureRun {
                     Failing::SessionProcess => log::error!(
                         "can't fork a session process: {e}; connections are refused with 421 meanwhile"
                     ),
+                    Failing::Handover => log::error!(
+                        "worker {}: connections passed to it are lost: {e}",
+                        std::process::id()
+                    ),
                 }
                 self.run.set(Some((now, 0)));
             }
             Some((since, n)) if now.duration_since(since) >= Self::SUMMARY_EVERY => {
-                let what = match self.what {
-                    Failing::Accept(_) => "accept",
-                    Failing::SessionThread => "starting session threads",
-                    Failing::SessionProcess => "forking session processes",
-                };
                 log::error!(
-                    "{what} still failing: {e} ({} times in {:?})",
+                    "{} still failing: {e} ({} times in {:.1?})",
+                    self.name(),
                     n + 1,
                     now.duration_since(since)
                 );
@@ -525,8 +539,74 @@ impl FailureRun {
             Failing::SessionProcess => {
                 log::warn!("forking session processes again after {total} refused connections")
             }
+            Failing::Handover => log::warn!(
+                "worker {}: receiving connections again after {total} lost",
+                std::process::id()
+            ),
         }
     }
+
+    fn name(&self) -> &'static str {
+        match self.what {
+            Failing::Accept(_) => "accept",
+            Failing::SessionThread => "starting session threads",
+            Failing::SessionProcess => "forking session processes",
+            Failing::Handover => "receiving connections",
+        }
+    }
+}
+
+/// A run still under way when the server stops: its last count.
+impl Drop for FailureRun {
+    fn drop(&mut self) {
+        if let Some((since, n)) = self.run.get() {
+            log::error!(
+                "{} failed {} times, {} since {:.1?} ago, until the stop",
+                self.name(),
+                self.total.get(),
+                n,
+                since.elapsed()
+            );
+        }
+    }
+}
+
+/// What [`accept_with_reserve`] did.
+pub(super) enum Reserved {
+    /// Nothing: not out of descriptors, no reserve, or no connection.
+    Nothing,
+    /// A connection was refused with `421`.
+    Refused,
+    /// A connection was accepted, and descriptors are to be had again:
+    /// serve it.
+    Serve(TcpStream, SocketAddr),
+}
+
+/// After `accept` failed with `e`: when this process is out of
+/// descriptors, take the next waiting connection with `reserve`'s number
+/// and refuse it with `421` (clients get a reply while the shortage lasts,
+/// rather than wait in the backlog), or, when the reserve can be opened
+/// again after it (the shortage is over: a blocking `accept` may have
+/// waited long for this connection), have it served.
+pub(super) fn accept_with_reserve(
+    listener: &std::net::TcpListener,
+    e: &io::Error,
+    reserve: &mut crate::sys::FdReserve,
+) -> Reserved {
+    if !crate::sys::out_of_descriptors(e) {
+        return Reserved::Nothing;
+    }
+    let Some(Ok((stream, peer))) = reserve.with_released(|| listener.accept()) else {
+        return Reserved::Nothing;
+    };
+    if reserve.is_held() {
+        return Reserved::Serve(stream, peer);
+    }
+    log::debug!("{peer} refused: out of descriptors");
+    refuse(stream, &replies::service_not_available());
+    // the number it had is the reserve's again
+    reserve.restore();
+    Reserved::Refused
 }
 
 /// Send `reply` (a 421) on a control connection no session will serve and

@@ -389,7 +389,8 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         .spawn(move || poll_loop.run(rx))?;
     super::log_start(&server)?;
     let failures = super::FailureRun::default();
-    while let Some((stream, peer, slot)) = server.accept_next(&limits, &failures) {
+    let mut reserve = crate::sys::FdReserve::new();
+    while let Some((stream, peer, slot)) = server.accept_next(&limits, &failures, &mut reserve) {
         if tx
             .send(NewConn {
                 stream,

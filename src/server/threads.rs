@@ -42,9 +42,10 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
     })?;
     super::log_start(&server)?;
     let failures = super::FailureRun::default();
+    let mut reserve = crate::sys::FdReserve::new();
     // connections refused for want of a thread
     let refusals = super::FailureRun::new(super::Failing::SessionThread);
-    while let Some((stream, peer, slot)) = server.accept_next(&limits, &failures) {
+    while let Some((stream, peer, slot)) = server.accept_next(&limits, &failures, &mut reserve) {
         let ctx = server.ctx.clone();
         let events = Arc::clone(&server.events);
         let signal = Arc::clone(&server.sessions);

@@ -46,6 +46,13 @@ pub(super) const SHORT_OF_RESOURCES: [i32; 3] = {
     ]
 };
 
+/// Whether `e` says the server is short of a resource of its own (see
+/// [`SHORT_OF_RESOURCES`]).
+pub(super) fn short_of_resources(e: &std::io::Error) -> bool {
+    e.raw_os_error()
+        .is_some_and(|c| SHORT_OF_RESOURCES.contains(&c))
+}
+
 /// A transfer that is running on the data connection.
 pub(super) struct Running {
     pub(super) cmd: TransferCmd,

@@ -228,11 +228,41 @@ impl FdReserve {
         r
     }
 
-    fn restore(&mut self) {
+    /// Open the reserve's descriptor again if it is not held (after what
+    /// took its number closed).
+    pub(crate) fn restore(&mut self) {
         if self.0.is_none() {
             self.0 = std::fs::File::open("/dev/null").ok().map(OwnedFd::from);
         }
     }
+
+    /// Whether the reserve holds its descriptor (after [`Self::with_released`]:
+    /// whether one could be opened again, that is, whether the process has
+    /// descriptors to spare again).
+    pub(crate) fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Run `f` with the reserve's descriptor closed (its number free for
+    /// what `f` opens); `None` when there is no reserve to free.
+    pub(crate) fn with_released<T>(&mut self, f: impl FnOnce() -> T) -> Option<T> {
+        self.0.take()?;
+        let out = f();
+        self.restore();
+        Some(out)
+    }
+}
+
+impl Default for FdReserve {
+    fn default() -> FdReserve {
+        FdReserve::new()
+    }
+}
+
+/// Whether `e` says this process (`EMFILE`) or the system (`ENFILE`) has
+/// no descriptor left.
+pub(crate) fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Receive one file descriptor sent by [`send_fd`], its payload into

@@ -346,3 +346,33 @@ impl SharedWords {
 pub(crate) fn as_server<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
+
+/// No reserve of descriptors on Windows (see the Unix `FdReserve`).
+#[derive(Default)]
+pub(crate) struct FdReserve;
+
+impl FdReserve {
+    /// No reserve.
+    pub(crate) fn new() -> FdReserve {
+        FdReserve
+    }
+
+    /// Nothing to open.
+    pub(crate) fn restore(&mut self) {}
+
+    /// There is none.
+    pub(crate) fn is_held(&self) -> bool {
+        false
+    }
+
+    /// Nothing to free here: `None`.
+    pub(crate) fn with_released<T>(&mut self, _f: impl FnOnce() -> T) -> Option<T> {
+        None
+    }
+}
+
+/// Whether `e` says this process has no handle left: not told apart on
+/// Windows.
+pub(crate) fn out_of_descriptors(_e: &io::Error) -> bool {
+    false
+}

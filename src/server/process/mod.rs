@@ -323,7 +323,33 @@ fn accept_ready(
         if server.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let accepted = server.listener.accept();
+        let accepted = match server.listener.accept() {
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                wakes.accept_failures.failed(&e);
+                match super::accept_with_reserve(
+                    &server.listener,
+                    &e,
+                    &mut wakes.reserve.borrow_mut(),
+                ) {
+                    super::Reserved::Serve(stream, peer) => Ok((stream, peer)),
+                    super::Reserved::Refused => continue,
+                    super::Reserved::Nothing => {
+                        wakes
+                            .accept_again
+                            .set(Some(Instant::now() + ACCEPT_AGAIN_AFTER));
+                        return;
+                    }
+                }
+            }
+            other => other,
+        };
         if accepted
             .as_ref()
             .map_or_else(|e| e.kind() == io::ErrorKind::WouldBlock, |_| true)
@@ -346,18 +372,8 @@ fn accept_ready(
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                ) => {}
-            Err(e) => {
-                wakes.accept_failures.failed(&e);
-                wakes
-                    .accept_again
-                    .set(Some(Instant::now() + ACCEPT_AGAIN_AFTER));
-                return;
-            }
+            // interrupted, or a connection reset while it waited
+            Err(_) => {}
         }
     }
     // a full batch: the rest once the parent loop has seen its other events
@@ -379,6 +395,8 @@ struct Wakes {
     tick_by: std::cell::Cell<Option<Instant>>,
     /// The log of a run of failed accepts.
     accept_failures: FailureRun,
+    /// A descriptor kept to refuse connections with while out of them.
+    reserve: std::cell::RefCell<sys::FdReserve>,
 }
 
 /// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).

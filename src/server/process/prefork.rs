@@ -661,19 +661,18 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         .name("ftp-handover".into())
         .spawn(move || {
             let mut reserve = sys::FdReserve::new();
+            let lost = crate::server::FailureRun::new(crate::server::Failing::Handover);
             loop {
                 match Handover::recv(&sock, None, &mut reserve) {
                     Ok(Some((None, h))) => {
                         // closed by the kernel: the parent is told that
                         // this session ended, as of any other
-                        log::error!(
-                            "{}: connection lost: worker {} is out of descriptors",
-                            h.peer,
-                            std::process::id()
-                        );
+                        lost.failed(&io::Error::other("out of descriptors"));
+                        log::debug!("{}: connection lost", h.peer);
                         let _ = report.send(h.tag);
                     }
                     Ok(Some((Some(stream), h))) => {
+                        lost.succeeded();
                         let slot = Box::new(RemoteSlot {
                             id: h.tag,
                             report: report.clone(),

@@ -104,6 +104,19 @@ impl Session {
                 self.reply(out, Reply::new(421, text));
                 self.close(out);
             }
+            Err(LoginError::Home(home, e)) if super::super::transfer::short_of_resources(&e) => {
+                // the server's fault, not the client's: not a failed login
+                // (no 530, no delay, nothing counted towards a ban), but a
+                // reply the client may try again after (RFC 959, 421)
+                log::error!(
+                    "{} login of '{}' failed: can't open {}: {e}",
+                    self.prefix,
+                    username,
+                    home.display()
+                );
+                self.reply(out, crate::session::replies::service_not_available());
+                self.close(out);
+            }
             Err(why) => {
                 let refused = matches!(why, LoginError::Auth(AuthError::Failed));
                 if !refused {

@@ -255,7 +255,7 @@ impl Session {
         let code = e.raw_os_error().and_then(|c| {
             if super::transfer::STORAGE_FULL.contains(&c) {
                 Some(452)
-            } else if super::transfer::SHORT_OF_RESOURCES.contains(&c) {
+            } else if super::transfer::short_of_resources(e) {
                 Some(451)
             } else {
                 None
