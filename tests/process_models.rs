@@ -1742,3 +1742,31 @@ fn a_login_the_server_has_no_descriptor_for_gets_421() {
     assert!(g.starts_with("220"), "{g:?}");
     stop(&mut child);
 }
+
+/// A pre-fork worker that loses the connections passed to it (its limit of
+/// open files is below even its reserve) is passed none for a second after
+/// each loss: the others take them. Its lost connections give their places
+/// back at once, so it always looked the least loaded, and took, and lost,
+/// almost every connection while the other worker sat idle.
+#[test]
+fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = logging(
+        dir.path(),
+        &[
+            "--concurrency",
+            "pre-fork",
+            "--workers",
+            "2",
+            "-u",
+            "user",
+            "-P",
+            "12345",
+        ],
+    );
+    let sick = workers_of(child.id(), 2)[0].0;
+    set_nofile(sick, "3");
+    let lost = (0..100).filter(|_| greeting(addr).is_empty()).count();
+    assert!(lost <= 2, "{lost} of 100 lost");
+    stop(&mut child);
+}

@@ -43,6 +43,9 @@ struct Worker {
     load: usize,
     /// When it was forked.
     started: Instant,
+    /// Until when it is passed no connection: it lost one (out of
+    /// descriptors, see [`LOST`]).
+    shunned_until: Option<Instant>,
     /// Bytes of a finished-session message not complete yet.
     partial: Vec<u8>,
 }
@@ -203,6 +206,17 @@ fn start_missing(
     respawn.refilled();
 }
 
+/// Set in the id a worker reports when the connection passed to it was
+/// lost rather than served and ended (ids count from 1 and never reach
+/// it).
+const LOST: u64 = 1 << 63;
+
+/// How long a worker that lost a connection passed to it (out of
+/// descriptors) is passed none: being the least loaded (its lost
+/// connections give their places back at once), it took almost every
+/// connection, and lost them all, while another worker sat idle.
+const SHUN_FOR: Duration = Duration::from_secs(1);
+
 /// A connection admitted that no worker could take yet.
 struct Waiting {
     stream: TcpStream,
@@ -309,12 +323,19 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             if before != queue.len() || watching == queue.is_empty() {
                 watch_room(registry, &pool, &queue, &mut watching);
             }
-            // the first waiting connection's deadline, the next start, or
-            // when the pool's recovery is known
+            // the first waiting connection's deadline, the next start,
+            // when the pool's recovery is known, or (while connections
+            // wait) when a shunned worker may take them
             let refuse_by = queue.front().map(|w| w.since + HANDOVER_LIMIT);
             let stable_by = respawn.check_stable(&pool, n);
+            let now = Instant::now();
+            let unshunned_by = pool
+                .values()
+                .filter_map(|w| w.shunned_until)
+                .filter(|&until| until > now && !queue.is_empty())
+                .min();
             wakes.tick_by.set(
-                [refuse_by, respawn.at, stable_by]
+                [refuse_by, respawn.at, stable_by, unshunned_by]
                     .into_iter()
                     .flatten()
                     .min(),
@@ -339,7 +360,11 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                     let whole = w.partial.len() / 8 * 8;
                     for id in w.partial[..whole].chunks_exact(8) {
                         let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
-                        if sessions.remove(&id).is_some() {
+                        if id & LOST != 0 {
+                            // the others take the next connections
+                            w.shunned_until = Some(Instant::now() + SHUN_FOR);
+                        }
+                        if sessions.remove(&(id & !LOST)).is_some() {
                             w.load = w.load.saturating_sub(1);
                         }
                     }
@@ -390,24 +415,30 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     Ok(())
 }
 
-/// Pass a connection to the least loaded worker that can take it now, and
-/// return that worker's token; an error [`is_full`] when every worker's
-/// socket is full, or no worker runs (they are being started). Never waits.
+/// Pass a connection to the least loaded worker that can take it now (not
+/// shunned, see [`SHUN_FOR`]), and return that worker's token; an error
+/// [`is_full`] when every worker's socket is full, or no worker can take
+/// it (they are being started, or shunned). Never waits.
 fn hand_over(
     pool: &mut HashMap<usize, Worker>,
     stream: &TcpStream,
     id: u64,
     peer: SocketAddr,
 ) -> io::Result<usize> {
-    if pool.is_empty() {
-        // they wait for the workers being started (see `Respawn`), as for
-        // a worker with room
+    let now = Instant::now();
+    let mut order: Vec<(usize, usize)> = pool
+        .iter()
+        .filter(|(_, w)| w.shunned_until.map_or(true, |until| until <= now))
+        .map(|(&t, w)| (w.load, t))
+        .collect();
+    if order.is_empty() {
+        // they wait for the workers being started (see `Respawn`), or for
+        // a shunned one's time to end, as for a worker with room
         return Err(io::Error::new(
             io::ErrorKind::WouldBlock,
-            "no worker is running",
+            "no worker can take it now",
         ));
     }
-    let mut order: Vec<(usize, usize)> = pool.iter().map(|(&t, w)| (w.load, t)).collect();
     order.sort_unstable();
     let mut last = io::Error::other("no worker is running");
     let mut full = None;
@@ -610,6 +641,7 @@ fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io
                 load: 0,
                 started: Instant::now(),
                 partial: Vec::new(),
+                shunned_until: None,
             })
         }
     }
@@ -669,7 +701,7 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
                         // this session ended, as of any other
                         lost.failed(&io::Error::other("out of descriptors"));
                         log::debug!("{}: connection lost", h.peer);
-                        let _ = report.send(h.tag);
+                        let _ = report.send(h.tag | LOST);
                     }
                     Ok(Some((Some(stream), h))) => {
                         lost.succeeded();
