@@ -1451,23 +1451,8 @@ fn a_data_connection_the_session_could_not_accept_is_accepted_when_it_can() {
     for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f.bin"), &body).unwrap();
-        let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
-        if model == "pre-fork" {
-            args.extend(["--workers", "1"]);
-        }
-        let mut child = spawn_logging(dir.path(), &args);
+        let (mut child, addr, log) = model_logging(dir.path(), model);
         let pid = child.id();
-        let err = BufReader::new(child.stderr.take().unwrap());
-        let (tx, log) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in err.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let start = log_until(&log, "starting FTP server on ");
-        let addr = start_addr(start.last().unwrap()).unwrap();
         // the process that serves this session: the one worker, the spare
         // forked ahead of it, or the server
         let server = match model {
@@ -1536,6 +1521,19 @@ fn logging(dir: &Path, args: &[&str]) -> (Reaped, SocketAddr, std::sync::mpsc::R
     (child, addr, log)
 }
 
+/// [`logging`] for a server in concurrency model `model` (one worker for
+/// pre-fork) with the account `user`/`12345`.
+fn model_logging(
+    dir: &Path,
+    model: &str,
+) -> (Reaped, SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
+    if model == "pre-fork" {
+        args.extend(["--workers", "1"]);
+    }
+    logging(dir, &args)
+}
+
 /// The first line a new control connection to `addr` gets ("" for none
 /// before it was closed).
 fn greeting(addr: SocketAddr) -> String {
@@ -1563,11 +1561,7 @@ fn open_fds(pid: u32) -> Vec<usize> {
 fn a_connection_passed_to_a_process_out_of_descriptors_is_served() {
     for model in ["multi-proc", "pre-fork"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
-        if model == "pre-fork" {
-            args.extend(["--workers", "1"]);
-        }
-        let (mut child, addr, _log) = logging(dir.path(), &args);
+        let (mut child, addr, _log) = model_logging(dir.path(), model);
         // the one worker, or the spare that takes the next connection,
         // once it is ready for it (a session served and ended)
         let target = workers_of(child.id(), 1)[0].0;
@@ -1620,10 +1614,7 @@ fn a_connection_passed_to_a_process_out_of_descriptors_is_served() {
 #[test]
 fn a_session_that_cannot_be_set_up_is_refused_with_421() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, log) = logging(
-        dir.path(),
-        &["--concurrency", "multi-thread", "-u", "user", "-P", "12345"],
-    );
+    let (mut child, addr, log) = model_logging(dir.path(), "multi-thread");
     let pid = child.id();
     let soft = nofile_soft(pid);
     // room for the connection's descriptor, not for the poller's
@@ -1646,10 +1637,7 @@ fn a_session_that_cannot_be_set_up_is_refused_with_421() {
 fn a_file_the_server_has_no_descriptor_for_gets_451() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.bin"), b"content").unwrap();
-    let (mut child, addr, log) = logging(
-        dir.path(),
-        &["--concurrency", "multi-thread", "-u", "user", "-P", "12345"],
-    );
+    let (mut child, addr, log) = model_logging(dir.path(), "multi-thread");
     let pid = child.id();
     let (mut s, mut r, _) = login(addr);
     let mut cmd = |line: &str| {
@@ -1677,11 +1665,7 @@ fn a_file_the_server_has_no_descriptor_for_gets_451() {
 fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
     for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
-        if model == "pre-fork" {
-            args.extend(["--workers", "1"]);
-        }
-        let (mut child, addr, log) = logging(dir.path(), &args);
+        let (mut child, addr, log) = model_logging(dir.path(), model);
         let pid = child.id();
         if model != "async" && model != "multi-thread" {
             workers_of(pid, 1);
@@ -1713,10 +1697,7 @@ fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
 #[test]
 fn a_login_the_server_has_no_descriptor_for_gets_421() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, log) = logging(
-        dir.path(),
-        &["--concurrency", "multi-thread", "-u", "user", "-P", "12345"],
-    );
+    let (mut child, addr, log) = model_logging(dir.path(), "multi-thread");
     let pid = child.id();
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
