@@ -1362,6 +1362,13 @@ fn multi_thread_refuses_with_421_when_it_cannot_start_a_thread() {
         .filter(|l| l.contains("can't start a session thread"))
         .count();
     assert_eq!(logged, 1, "{refused} refused: {lines:#?}");
+    // and the run, still under way at the stop, is counted then
+    assert!(
+        lines.iter().any(|l| l
+            .contains(&format!("starting session threads failed {refused} times"))
+            && l.contains("until the stop")),
+        "{lines:#?}"
+    );
 }
 
 /// At the system's limit of threads, the poll loop's login checks and file
@@ -1732,7 +1739,7 @@ fn a_login_the_server_has_no_descriptor_for_gets_421() {
 #[test]
 fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, _log) = logging(
+    let (mut child, addr, log) = logging(
         dir.path(),
         &[
             "--concurrency",
@@ -1750,4 +1757,11 @@ fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
     let lost = (0..100).filter(|_| greeting(addr).is_empty()).count();
     assert!(lost <= 2, "{lost} of 100 lost");
     stop(&mut child);
+    // the worker's losses make one line for their run
+    let lines = all_of(&log);
+    let logged = lines
+        .iter()
+        .filter(|l| l.contains("connections passed to it are lost"))
+        .count();
+    assert!(logged <= 1, "{lost} lost: {lines:#?}");
 }
