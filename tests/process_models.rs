@@ -1665,23 +1665,33 @@ fn a_file_the_server_has_no_descriptor_for_gets_451() {
 }
 
 /// A client that connects while the accepting process is out of
-/// descriptors gets `421` at once, in every model: the acceptor takes it
-/// with a descriptor kept in reserve. It used to wait in the backlog, with
-/// no reply, for as long as the shortage lasted.
+/// descriptors gets `421` at once: the acceptor takes it with a descriptor
+/// kept in reserve. It used to wait in the backlog, with no reply, for as
+/// long as the shortage lasted. (The process models' parents: the
+/// in-process models' acceptor shares its descriptors with the session
+/// threads, which take and give back numbers meanwhile, so the shortage
+/// this test makes is not steady there.)
 #[test]
 fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
-    for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
+    for model in ["multi-proc", "pre-fork"] {
         let dir = tempfile::tempdir().unwrap();
         let (mut child, addr, log) = model_logging(dir.path(), model);
         let pid = child.id();
-        if model != "async" && model != "multi-thread" {
-            workers_of(pid, 1);
+        workers_of(pid, 1);
+        // once the parent is done with the descriptors of the fork
+        let mut lowest = lowest_free_fd(pid);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = lowest_free_fd(pid);
+            if now == lowest {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{model}: {lowest} then {now}");
+            lowest = now;
         }
         let soft = nofile_soft(pid);
-        set_nofile(pid, &lowest_free_fd(pid).to_string());
-        // (an in-process model's acceptor blocked in `accept` holds the
-        // number for the next connection already: that one is served)
-        let first = TcpStream::connect(addr).unwrap();
+        set_nofile(pid, &lowest.to_string());
         for _ in 0..3 {
             assert_eq!(
                 greeting(addr),
@@ -1689,7 +1699,6 @@ fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
                 "{model}"
             );
         }
-        drop(first);
         set_nofile(pid, &soft);
         let (_s, _r, g) = login(addr);
         assert!(g.starts_with("220"), "{model}: {g:?}");

@@ -246,6 +246,8 @@ impl FdReserve {
     /// Run `f` with the reserve's descriptor closed (its number free for
     /// what `f` opens); `None` when there is no reserve to free.
     pub(crate) fn with_released<T>(&mut self, f: impl FnOnce() -> T) -> Option<T> {
+        // (one lost to another thread before is taken back if it can be)
+        self.restore();
         self.0.take()?;
         let out = f();
         self.restore();
