@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use common::procs::{children_of, comm_of};
 use common::{daemon, Daemon};
 
+/// The reply to a connection the server can't serve now (RFC 959, 421).
+const NOT_AVAILABLE: &str = "421 Service not available, closing control connection.\r\n";
+
 fn login(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, String) {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -746,10 +749,7 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     assert!(g1.starts_with("220"), "the spare's session: {g1}");
     for _ in 0..5 {
         let (_s2, _r2, g2) = login(addr);
-        assert_eq!(
-            g2, "421 Service not available, closing control connection.\r\n",
-            "no process to serve the connection"
-        );
+        assert_eq!(g2, NOT_AVAILABLE, "no process to serve the connection");
     }
     // the first session ends: its process is reaped, the next one is forked
     s1.write_all(b"QUIT\r\n").unwrap();
@@ -837,10 +837,7 @@ fn pre_fork_parent_refuses_what_a_stopped_worker_cannot_take_without_stalling() 
         let _ = kill(worker, Signal::SIGCONT);
     }
     got.unwrap_or_else(|e| panic!("the last client: no reply: {e}"));
-    assert_eq!(
-        line, "421 Service not available, closing control connection.\r\n",
-        "the last client"
-    );
+    assert_eq!(line, NOT_AVAILABLE, "the last client");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the refusals took {:?}",
@@ -949,10 +946,7 @@ fn pre_fork_refuses_what_waits_for_a_worker_when_it_stops() {
                 Ok(n) => {
                     *done = true;
                     let r = String::from_utf8_lossy(&buf[..n]);
-                    assert_eq!(
-                        r,
-                        "421 Service not available, closing control connection.\r\n"
-                    );
+                    assert_eq!(r, NOT_AVAILABLE);
                     refused += 1;
                 }
             }
@@ -1017,6 +1011,22 @@ fn tasks_of(uid: u32) -> Vec<String> {
         }
     }
     out
+}
+
+/// What `read` reads once two reads 50 ms apart agree (10 s at most): a
+/// count a server still starting or forking changes.
+fn steady(what: &str, read: impl Fn() -> usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = read();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = read();
+        if now == last {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{what}: {last} then {now}");
+        last = now;
+    }
 }
 
 /// The threads (tasks) running as real uid `uid`: what `RLIMIT_NPROC`
@@ -1194,17 +1204,7 @@ fn pre_fork_backs_off_from_workers_that_die_as_they_start() {
     // one thread fewer than the workers have once they run: the worker
     // killed below can't be replaced by one with as many threads
     drop(login(addr));
-    let mut threads = threads_of(uid);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = threads_of(uid);
-        if now == threads {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{threads} then {now} threads");
-        threads = now;
-    }
+    let threads = steady("threads", || threads_of(uid));
     set_nproc(pid, uid, Some(threads - 1));
     Command::new("kill")
         .args(["-9", &workers[0].0.to_string()])
@@ -1334,10 +1334,7 @@ fn multi_thread_refuses_with_421_when_it_cannot_start_a_thread() {
         let mut g = String::new();
         r.read_line(&mut g).expect("a reply at once, 220 or 421");
         if g.starts_with("421") {
-            assert_eq!(
-                g,
-                "421 Service not available, closing control connection.\r\n"
-            );
+            assert_eq!(g, NOT_AVAILABLE);
             refused += 1;
         } else {
             assert!(g.starts_with("220"), "{g}");
@@ -1551,6 +1548,16 @@ fn greeting(addr: SocketAddr) -> String {
     g
 }
 
+/// Give process `pid` of a server back its soft limit of open files
+/// `soft`; the server at `addr` must then serve a login as any, and stop
+/// (exit 0).
+fn lift_then_serve(child: &mut Reaped, pid: u32, soft: &str, addr: SocketAddr) {
+    set_nofile(pid, soft);
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g:?}");
+    stop(child);
+}
+
 /// The descriptors process `pid` has open, by number.
 fn open_fds(pid: u32) -> Vec<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -1607,11 +1614,8 @@ fn a_connection_passed_to_a_process_out_of_descriptors_is_served() {
             );
             held.push(s);
         }
-        set_nofile(target, &soft);
         // and the next one as any
-        let (_s, _r, g) = login(addr);
-        assert!(g.starts_with("220"), "{model}: {g:?}");
-        stop(&mut child);
+        lift_then_serve(&mut child, target, &soft, addr);
     }
 }
 
@@ -1626,15 +1630,9 @@ fn a_session_that_cannot_be_set_up_is_refused_with_421() {
     let soft = nofile_soft(pid);
     // room for the connection's descriptor, not for the poller's
     set_nofile(pid, &(lowest_free_fd(pid) + 1).to_string());
-    assert_eq!(
-        greeting(addr),
-        "421 Service not available, closing control connection.\r\n"
-    );
+    assert_eq!(greeting(addr), NOT_AVAILABLE);
     log_until(&log, "can't create a poller");
-    set_nofile(pid, &soft);
-    let (_s, _r, g) = login(addr);
-    assert!(g.starts_with("220"), "{g:?}");
-    stop(&mut child);
+    lift_then_serve(&mut child, pid, &soft, addr);
 }
 
 /// A command whose file can't be opened because the server is out of
@@ -1679,31 +1677,14 @@ fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
         let pid = child.id();
         workers_of(pid, 1);
         // once the parent is done with the descriptors of the fork
-        let mut lowest = lowest_free_fd(pid);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            std::thread::sleep(Duration::from_millis(50));
-            let now = lowest_free_fd(pid);
-            if now == lowest {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{model}: {lowest} then {now}");
-            lowest = now;
-        }
+        let lowest = steady("the lowest free descriptor", || lowest_free_fd(pid));
         let soft = nofile_soft(pid);
         set_nofile(pid, &lowest.to_string());
         for _ in 0..3 {
-            assert_eq!(
-                greeting(addr),
-                "421 Service not available, closing control connection.\r\n",
-                "{model}"
-            );
+            assert_eq!(greeting(addr), NOT_AVAILABLE, "{model}");
         }
-        set_nofile(pid, &soft);
-        let (_s, _r, g) = login(addr);
-        assert!(g.starts_with("220"), "{model}: {g:?}");
+        lift_then_serve(&mut child, pid, &soft, addr);
         log_until(&log, "accepting connections again after");
-        stop(&mut child);
     }
 }
 
@@ -1730,14 +1711,9 @@ fn a_login_the_server_has_no_descriptor_for_gets_421() {
     l.clear();
     r.read_line(&mut l).unwrap();
     set_nofile(pid, &soft);
-    assert_eq!(
-        l,
-        "421 Service not available, closing control connection.\r\n"
-    );
+    assert_eq!(l, NOT_AVAILABLE);
     log_until(&log, "login of 'user' failed: can't open");
-    let (_s, _r, g) = login(addr);
-    assert!(g.starts_with("220"), "{g:?}");
-    stop(&mut child);
+    lift_then_serve(&mut child, pid, &soft, addr);
 }
 
 /// A pre-fork worker that loses the connections passed to it (its limit of

@@ -1,0 +1,60 @@
+//! The poll loop: a connection that reaches it after the stop.
+
+use std::io::{BufRead, BufReader};
+
+use super::*;
+use crate::auth::MemoryAuthorizer;
+use crate::config::ServerConfig;
+use crate::events::NoEvents;
+use crate::fs::LocalFsFactory;
+
+/// A connection that reaches the loop after it began to stop (a
+/// pre-fork worker's hand-over thread delivers what the parent sent
+/// before SIGTERM) is told at once, as every session was: 220, then
+/// 421, then the loop ends. Left open, it kept the worker alive until
+/// the parent killed it.
+#[test]
+fn a_connection_handed_in_after_the_stop_is_told_at_once() {
+    let ctx = SessionContext::new(
+        ServerConfig::default(),
+        Arc::new(MemoryAuthorizer::new()),
+        Arc::new(LocalFsFactory::default()),
+    )
+    .unwrap();
+    let signal = Arc::new(ShutdownSignal::default());
+    let mut poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), Arc::clone(&signal)).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, peer) = listener.accept().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    tx.send(NewConn {
+        stream,
+        peer,
+        slot: Box::new(()),
+    })
+    .unwrap();
+    drop(tx);
+    // the stop is seen on the same wake-up, before the connection is
+    // taken from the channel
+    signal.trigger();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        poll_loop.run(rx);
+        let _ = done_tx.send(());
+    });
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut lines = BufReader::new(client).lines();
+    let greeting = lines.next().unwrap().unwrap();
+    assert!(greeting.starts_with("220"), "{greeting}");
+    let told = lines.next().unwrap().expect("a reply right after the 220");
+    assert_eq!(told, "421 Server is shutting down.");
+    assert!(
+        lines.next().is_none(),
+        "the connection is closed after the 421"
+    );
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the loop ends once its last session did");
+}
