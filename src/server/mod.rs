@@ -451,6 +451,10 @@ pub(super) enum Failing {
     /// given back.
     #[cfg_attr(not(unix), allow(dead_code))]
     Handover,
+    /// Handing connections over to a pre-fork worker: none took them in
+    /// time (each is refused with `421`).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    NoWorker,
 }
 
 /// The log of a run of failures that may pass (out of descriptors, memory,
@@ -506,6 +510,9 @@ impl FailureRun {
                         "worker {}: connections passed to it are lost: {e}",
                         std::process::id()
                     ),
+                    Failing::NoWorker => log::error!(
+                        "can't hand connections over to a worker: {e}; they are refused with 421"
+                    ),
                 }
                 self.run.set(Some((now, 0)));
             }
@@ -543,6 +550,9 @@ impl FailureRun {
                 "worker {}: receiving connections again after {total} lost",
                 std::process::id()
             ),
+            Failing::NoWorker => {
+                log::warn!("handing connections over to workers again after {total} refused")
+            }
         }
     }
 
@@ -552,6 +562,7 @@ impl FailureRun {
             Failing::SessionThread => "starting session threads",
             Failing::SessionProcess => "forking session processes",
             Failing::Handover => "receiving connections",
+            Failing::NoWorker => "handing connections over to workers",
         }
     }
 }
@@ -616,6 +627,23 @@ fn refuse(mut stream: TcpStream, reply: &crate::proto::reply::Reply) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(&reply.to_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Refuse a connection whose socket another process shares (a pre-fork
+/// worker holds its copy): `reply` is sent without waiting and without
+/// changing the socket's flags, which the copies share (the worker's
+/// copy must stay non-blocking), and the connection is shut down in both
+/// directions, for the worker's copy too, so that the client sees it end.
+#[cfg(unix)]
+pub(super) fn refuse_shared(stream: &TcpStream, reply: &crate::proto::reply::Reply) {
+    use nix::sys::socket::{send, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let _ = send(
+        stream.as_raw_fd(),
+        &reply.to_bytes(),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+    );
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 

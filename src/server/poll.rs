@@ -48,13 +48,30 @@ const STOP: Token = Token(usize::MAX);
 pub(super) struct NewConn {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    /// Released (dropped) when the session ends.
-    pub slot: Box<dyn Send>,
+    /// Told when the loop has taken the connection in, released (dropped)
+    /// when the session ends.
+    pub slot: Box<dyn Place>,
 }
+
+/// A connection's place while the poll loop serves it: dropped when its
+/// session ends (or when it could not be set up), and told once before
+/// that when the loop has taken the connection in and greeted it, so that
+/// a pre-fork worker can acknowledge the connection to its parent (which
+/// refuses, with `421`, a connection no worker took in time).
+pub(super) trait Place: Send {
+    /// The loop has taken the connection in and sent its greeting.
+    fn taken(&mut self) {}
+}
+
+/// A connection's place under the server's limits (the async model).
+impl Place for super::ConnSlot {}
+
+/// No place to tell (tests).
+impl Place for () {}
 
 struct Entry {
     conn: Connection,
-    _slot: Box<dyn Send>,
+    _slot: Box<dyn Place>,
     /// Bumped on every reuse of the index, so stale timers are ignored.
     generation: u64,
     /// The deadline this connection has in the heap, if any. A connection
@@ -201,6 +218,8 @@ impl PollLoop {
         ) {
             Ok((mut conn, handshake_failed)) => {
                 conn.greet(handshake_failed, self.poll.registry());
+                let mut slot = nc.slot;
+                slot.taken();
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
                     Arc::clone(&self.workers),
@@ -211,7 +230,7 @@ impl PollLoop {
                 ));
                 self.entries[idx] = Some(Entry {
                     conn,
-                    _slot: nc.slot,
+                    _slot: slot,
                     generation: self.generations[idx],
                     armed: None,
                 });

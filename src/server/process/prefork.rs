@@ -14,6 +14,15 @@
 //! (they wait in the kernel's backlog): a stalled worker never stalls the
 //! parent's loop, its signals or the other workers' connections. When the
 //! server stops, those still waiting are refused with `421`.
+//!
+//! A connection passed to a worker is not yet served: the worker may be
+//! stopped or stuck. The parent keeps its copy until the worker reports
+//! that its poll loop took the connection in ([`TAKEN`]); one not taken
+//! within [`HANDOVER_LIMIT`] is refused with `421` on that copy and shut
+//! down, and the worker is passed no more until it reports again
+//! ([`Handed`]).
+//! So is a connection the worker lost or could not set up, or that a
+//! worker which died had not taken.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -33,7 +42,7 @@ use super::{
 };
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
-use crate::server::{ConnLimits, ConnSlot, FtpServer};
+use crate::server::{ConnLimits, ConnSlot, Failing, FailureRun, FtpServer};
 use crate::session::replies;
 use crate::sys::{self, Forked};
 
@@ -46,12 +55,18 @@ struct Worker {
     /// Until when it is passed no connection: it lost one (out of
     /// descriptors, see [`LOST`]).
     shunned_until: Option<Instant>,
-    /// Bytes of a finished-session message not complete yet.
+    /// Bytes of a report not complete yet.
     partial: Vec<u8>,
+    /// While it is passed no connection because it took none of those
+    /// passed to it in [`HANDOVER_LIMIT`] (stopped or stuck): how many of
+    /// them were refused. It is passed connections again once it reports
+    /// what it did with one.
+    stalled: Option<u64>,
 }
 
-/// How long an accepted connection may wait for a worker's socket to have
-/// room before it is refused with `421`.
+/// How long an accepted connection may wait for a worker to take it (for
+/// a worker's socket to have room, then for the worker's poll loop to take
+/// it in and greet it) before it is refused with `421`.
 const HANDOVER_LIMIT: Duration = Duration::from_secs(2);
 
 /// Connections waiting for a worker at most; then the parent stops
@@ -211,6 +226,11 @@ fn start_missing(
 /// it).
 const LOST: u64 = 1 << 63;
 
+/// Set in the id a worker reports when its poll loop took the connection
+/// in and greeted it (the parent's copy is closed then). A report without
+/// [`LOST`] or this bit: the session ended.
+const TAKEN: u64 = 1 << 62;
+
 /// How long a worker that lost a connection passed to it (out of
 /// descriptors) is passed none: being the least loaded (its lost
 /// connections give their places back at once), it took almost every
@@ -226,6 +246,121 @@ struct Waiting {
     since: Instant,
 }
 
+/// The connections passed to the workers, in the parent: each one's
+/// worker and place under the limits until its session ends, and, until
+/// the worker reports it taken, the parent's copy and its deadline.
+#[derive(Default)]
+struct Handed {
+    sessions: HashMap<u64, (usize, ConnSlot)>,
+    /// Not taken yet: the parent's copy, and the worker's token.
+    unacked: HashMap<u64, (TcpStream, usize)>,
+    /// When each connection passed must be taken by (in the order they
+    /// were passed: one limit for all); the ids taken since are skipped.
+    deadlines: VecDeque<(Instant, u64)>,
+}
+
+impl Handed {
+    /// `w` was passed to the worker with `token`.
+    fn insert(&mut self, w: Waiting, token: usize) {
+        self.sessions.insert(w.id, (token, w.slot));
+        self.unacked.insert(w.id, (w.stream, token));
+        self.deadlines
+            .push_back((Instant::now() + HANDOVER_LIMIT, w.id));
+    }
+
+    /// What the worker `w` (`token`) reported: [`TAKEN`], [`LOST`] or a
+    /// session's end.
+    fn report(&mut self, token: usize, w: &mut Worker, report: u64) {
+        let id = report & !(LOST | TAKEN);
+        // it runs again (it reports what it did with a connection passed
+        // before it stalled)
+        if let Some(n) = w.stalled.take() {
+            log::warn!(
+                "worker {}: running again; {n} connection(s) it had not taken were refused",
+                w.pid
+            );
+        }
+        if report & TAKEN != 0 {
+            self.unacked.remove(&id);
+            return;
+        }
+        if report & LOST != 0 {
+            // the others take the next connections
+            w.shunned_until = Some(Instant::now() + SHUN_FOR);
+        }
+        if let Some((stream, _)) = self.unacked.remove(&id) {
+            // lost, or ended before it was taken (it could not be set up):
+            // the client is told, rather than see the connection close
+            crate::server::refuse_shared(&stream, &replies::service_not_available());
+        }
+        if self.sessions.remove(&id).is_some_and(|(t, _)| t == token) {
+            w.load = w.load.saturating_sub(1);
+        }
+    }
+
+    /// Refuse the connections not taken by their deadline; their workers
+    /// are passed none until they report again.
+    fn expire(&mut self, pool: &mut HashMap<usize, Worker>, now: Instant) {
+        while let Some(&(by, id)) = self.deadlines.front() {
+            if by > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            let Some((stream, token)) = self.unacked.remove(&id) else {
+                continue;
+            };
+            crate::server::refuse_shared(&stream, &replies::service_not_available());
+            if let Some(w) = pool.get_mut(&token) {
+                match &mut w.stalled {
+                    Some(n) => *n += 1,
+                    None => {
+                        log::error!(
+                            "worker {} took no connection passed to it in {HANDOVER_LIMIT:?} \
+                             (stopped or stuck): refusing them with 421, passing it none \
+                             until it runs again",
+                            w.pid
+                        );
+                        w.stalled = Some(1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the first connection not taken yet must be taken by.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&(by, id)) = self.deadlines.front() {
+            if self.unacked.contains_key(&id) {
+                return Some(by);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
+
+    /// The worker with `token` died: its sessions never gave their places
+    /// back, and the connections it had not taken are refused.
+    fn worker_died(&mut self, token: usize) {
+        self.sessions.retain(|_, (t, _)| *t != token);
+        self.unacked.retain(|_, (stream, t)| {
+            if *t == token {
+                crate::server::refuse_shared(stream, &replies::service_not_available());
+            }
+            *t != token
+        });
+    }
+
+    /// The server stops: the connections passed to a stalled worker and
+    /// not taken are refused (the others' workers tell them).
+    fn stop(&mut self, pool: &HashMap<usize, Worker>) {
+        for (stream, token) in self.unacked.values() {
+            if pool.get(token).is_some_and(|w| w.stalled.is_some()) {
+                crate::server::refuse_shared(stream, &replies::service_not_available());
+            }
+        }
+    }
+}
+
 /// Pre-forked poll-loop workers fed by the parent's acceptor.
 pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io::Result<()> {
     let limits = ConnLimits::new(
@@ -236,7 +371,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     crate::server::log_start(&server)?;
     let n = workers.max(1);
     let mut pool: HashMap<usize, Worker> = HashMap::new();
-    let mut sessions: HashMap<u64, (usize, ConnSlot)> = HashMap::new();
+    let mut handed = Handed::default();
     let mut next_token = 1usize;
     let mut next_id = 1u64;
     for _ in 0..n {
@@ -252,6 +387,8 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     // (`soon` is never set here: every wake-up is an event or a deadline)
     let wakes = Wakes::default();
     let mut respawn = Respawn::new();
+    // connections refused because no worker took them
+    let no_worker = FailureRun::new(Failing::NoWorker);
     let mut queue: VecDeque<Waiting> = VecDeque::new();
     // whether the workers' sockets are watched for room (while `queue` is
     // not empty), and whether accepting waits for `queue` to shrink
@@ -283,11 +420,9 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 };
                 if queue.is_empty() {
                     match hand_over(&mut pool, &waiting.stream, id, peer) {
-                        Ok(token) => {
-                            sessions.insert(id, (token, waiting.slot));
-                        }
+                        Ok(token) => handed.insert(waiting, token),
                         Err(e) if is_full(&e) => queue.push_back(waiting),
-                        Err(e) => refuse(waiting, &e),
+                        Err(e) => refuse(waiting, &e, &no_worker),
                     }
                 } else {
                     // after those that came first
@@ -315,7 +450,8 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 );
             }
             let before = queue.len();
-            drain_queue(&mut pool, &mut queue, &mut sessions);
+            handed.expire(&mut pool, Instant::now());
+            drain_queue(&mut pool, &mut queue, &mut handed, &no_worker);
             if held && queue.len() < QUEUE_MAX {
                 held = false;
                 wakes.accept_again.set(Some(Instant::now()));
@@ -323,10 +459,11 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             if before != queue.len() || watching == queue.is_empty() {
                 watch_room(registry, &pool, &queue, &mut watching);
             }
-            // the first waiting connection's deadline, the next start,
-            // when the pool's recovery is known, or (while connections
-            // wait) when a shunned worker may take them
+            // the first waiting or unacknowledged connection's deadline,
+            // the next start, when the pool's recovery is known, or (while
+            // connections wait) when a shunned worker may take them
             let refuse_by = queue.front().map(|w| w.since + HANDOVER_LIMIT);
+            let taken_by = handed.next_deadline();
             let stable_by = respawn.check_stable(&pool, n);
             let now = Instant::now();
             let unshunned_by = pool
@@ -335,7 +472,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 .filter(|&until| until > now && !queue.is_empty())
                 .min();
             wakes.tick_by.set(
-                [refuse_by, respawn.at, stable_by, unshunned_by]
+                [refuse_by, taken_by, respawn.at, stable_by, unshunned_by]
                     .into_iter()
                     .flatten()
                     .min(),
@@ -346,7 +483,8 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         let Some(w) = pool.get_mut(&token) else {
             return;
         };
-        // finished sessions: 8-byte ids; end of file: the worker died
+        // reports: 8-byte ids (see `TAKEN`, `LOST`); end of file: the
+        // worker died
         let mut alive = true;
         let mut buf = [0u8; 512];
         loop {
@@ -356,19 +494,15 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                     break;
                 }
                 Ok(k) => {
-                    w.partial.extend_from_slice(&buf[..k]);
-                    let whole = w.partial.len() / 8 * 8;
-                    for id in w.partial[..whole].chunks_exact(8) {
+                    let mut partial = std::mem::take(&mut w.partial);
+                    partial.extend_from_slice(&buf[..k]);
+                    let whole = partial.len() / 8 * 8;
+                    for id in partial[..whole].chunks_exact(8) {
                         let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
-                        if id & LOST != 0 {
-                            // the others take the next connections
-                            w.shunned_until = Some(Instant::now() + SHUN_FOR);
-                        }
-                        if sessions.remove(&(id & !LOST)).is_some() {
-                            w.load = w.load.saturating_sub(1);
-                        }
+                        handed.report(token, w, id);
                     }
-                    w.partial.drain(..whole);
+                    partial.drain(..whole);
+                    w.partial = partial;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -393,7 +527,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 if let Ok(pid) = u32::try_from(dead.pid.as_raw()) {
                     server.ctx.shared.release_pid(pid);
                 }
-                sessions.retain(|_, (t, _)| *t != token);
+                handed.worker_died(token);
             }
             // (started at this pass's tick if due now, else at the tick
             // it is due)
@@ -402,6 +536,9 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     // the server stops: what still waits for a worker is told so (RFC 959,
     // section 4.2: 421 "may be a reply to any command if the service knows
     // it must shut down") rather than closed without a word
+    handed.stop(&pool);
+    drop(handed);
+    drop(no_worker);
     if !queue.is_empty() {
         log::info!(
             "refusing {} connection(s) still waiting for a worker: the server stops",
@@ -416,7 +553,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
 }
 
 /// Pass a connection to the least loaded worker that can take it now (not
-/// shunned, see [`SHUN_FOR`]), and return that worker's token; an error
+/// shunned, see [`SHUN_FOR`], nor stalled, see [`Handed`]), and return that worker's token; an error
 /// [`is_full`] when every worker's socket is full, or no worker can take
 /// it (they are being started, or shunned). Never waits.
 fn hand_over(
@@ -428,7 +565,7 @@ fn hand_over(
     let now = Instant::now();
     let mut order: Vec<(usize, usize)> = pool
         .iter()
-        .filter(|(_, w)| w.shunned_until.map_or(true, |until| until <= now))
+        .filter(|(_, w)| w.stalled.is_none() && w.shunned_until.map_or(true, |until| until <= now))
         .map(|(&t, w)| (w.load, t))
         .collect();
     if order.is_empty() {
@@ -469,9 +606,11 @@ fn is_full(e: &io::Error) -> bool {
         || e.raw_os_error() == Some(nix::errno::Errno::ETOOMANYREFS as i32)
 }
 
-/// Refuse a waiting connection with `421`: no worker could take it.
-fn refuse(w: Waiting, why: &dyn std::fmt::Display) {
-    log::error!("{}: can't hand over to a worker: {why}", w.peer);
+/// Refuse a waiting connection with `421`: no worker could take it (a
+/// run of these is logged by `run`).
+fn refuse(w: Waiting, why: &io::Error, run: &FailureRun) {
+    log::debug!("{}: can't hand over to a worker: {why}", w.peer);
+    run.failed(why);
     crate::server::refuse(w.stream, &replies::service_not_available());
 }
 
@@ -480,19 +619,21 @@ fn refuse(w: Waiting, why: &dyn std::fmt::Display) {
 fn drain_queue(
     pool: &mut HashMap<usize, Worker>,
     queue: &mut VecDeque<Waiting>,
-    sessions: &mut HashMap<u64, (usize, ConnSlot)>,
+    handed: &mut Handed,
+    no_worker: &FailureRun,
 ) {
     while let Some(w) = queue.front() {
         match hand_over(pool, &w.stream, w.id, w.peer) {
             Ok(token) => {
                 if let Some(w) = queue.pop_front() {
-                    sessions.insert(w.id, (token, w.slot));
+                    no_worker.succeeded();
+                    handed.insert(w, token);
                 }
             }
             Err(e) if is_full(&e) => break,
             Err(e) => {
                 if let Some(w) = queue.pop_front() {
-                    refuse(w, &e);
+                    refuse(w, &e, no_worker);
                 }
             }
         }
@@ -503,7 +644,8 @@ fn drain_queue(
         .is_some_and(|w| now.duration_since(w.since) >= HANDOVER_LIMIT)
     {
         if let Some(w) = queue.pop_front() {
-            refuse(w, &format!("no worker took it in {HANDOVER_LIMIT:?}"));
+            let e = io::Error::other(format!("no worker took it in {HANDOVER_LIMIT:?}"));
+            refuse(w, &e, no_worker);
         }
     }
 }
@@ -614,6 +756,14 @@ impl Drop for RemoteSlot {
     }
 }
 
+/// The parent is told that the poll loop took the connection in: it
+/// closes its copy, and refuses none of this worker's connections.
+impl crate::server::poll::Place for RemoteSlot {
+    fn taken(&mut self) {
+        let _ = self.report.send(self.id | TAKEN);
+    }
+}
+
 /// Fork a worker. `siblings` are the running workers: the new one closes
 /// its copies of their parent-side sockets, so that each worker's socket
 /// has exactly two ends, one in the parent and one in the worker.
@@ -642,6 +792,7 @@ fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io
                 started: Instant::now(),
                 partial: Vec::new(),
                 shunned_until: None,
+                stalled: None,
             })
         }
     }
@@ -654,9 +805,19 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         std::thread::Builder::new()
             .name("ftp-report".into())
             .spawn(move || {
-                // a blocking write: the parent reads these in its own loop
-                for id in finished {
-                    if let Err(e) = parent.write_all(&id.to_le_bytes()) {
+                // a blocking write: the parent reads these in its own loop;
+                // the reports waiting are written together
+                let mut batch = Vec::with_capacity(512);
+                while let Ok(id) = finished.recv() {
+                    batch.clear();
+                    batch.extend_from_slice(&id.to_le_bytes());
+                    while batch.len() < 512 {
+                        match finished.try_recv() {
+                            Ok(id) => batch.extend_from_slice(&id.to_le_bytes()),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = parent.write_all(&batch) {
                         log::error!(
                             "worker {}: reporting to the parent: {e}",
                             std::process::id()
