@@ -865,6 +865,49 @@ fn pre_fork_refuses_what_a_stopped_worker_does_not_take() {
     stop(&mut child);
 }
 
+/// Connections passed to a pre-fork worker that dies before it takes them
+/// in are refused with `421` by the parent as soon as it sees the death,
+/// not closed without a reply with the worker's descriptors.
+#[test]
+fn pre_fork_refuses_what_a_dead_worker_had_not_taken() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = logging(dir.path(), ONE_WORKER);
+    let parent = child.id();
+    assert!(greeting(addr).starts_with("220"));
+    let workers = children_of(parent);
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    let worker = Pid::from_raw(workers[0].0 as i32);
+    let before = steady("descriptors of the parent", || fds_of(parent));
+    kill(worker, Signal::SIGSTOP).unwrap();
+    let stopped = Continued(worker);
+    let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // passed to the worker: the parent holds its copies until it takes them
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fds_of(parent) < before + 3 {
+        assert!(Instant::now() < deadline, "not passed to the worker");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(worker, Signal::SIGKILL).unwrap();
+    drop(stopped);
+    let killed = Instant::now();
+    for s in &clients {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        assert_eq!(line, NOT_AVAILABLE);
+    }
+    // (not at the two seconds' deadline of a connection not taken)
+    assert!(
+        killed.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(greeting(addr).starts_with("220"));
+    stop(&mut child);
+}
+
 /// Connections waiting in the pre-fork parent for a worker when the server
 /// is told to stop get `421` (RFC 959, section 4.2), not a close without a
 /// word, as they did: the parent dropped its queue on the way out.
