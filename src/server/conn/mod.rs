@@ -198,11 +198,19 @@ impl Connection {
         // registered before it is shared with the TLS layer: on Windows mio
         // keeps the registration inside the socket and needs it `&mut`
         let mut sock = TcpStream::from_std(ctrl);
-        registry.register(
+        if let Err(e) = registry.register(
             &mut sock,
             Token(base),
             Interest::READABLE | Interest::WRITABLE,
-        )?;
+        ) {
+            // (out of memory, or of the user's epoll watches): the client
+            // is told, rather than see the connection close without a
+            // reply; a fresh socket's buffer has room for the line
+            let reply = crate::session::replies::service_not_available().to_bytes();
+            let _ = io::Write::write(&mut sock, &reply);
+            let _ = sock.shutdown(Shutdown::Both);
+            return Err(e);
+        }
         let mut ctrl = Ctrl::new(sock);
         let mut handshake_failed = None;
         let implicit = config.tls.as_ref().is_some_and(|t| t.implicit);

@@ -58,3 +58,57 @@ fn a_connection_handed_in_after_the_stop_is_told_at_once() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the loop ends once its last session did");
 }
+
+/// A connection the loop cannot watch (its registration fails: out of
+/// memory, or of the user's epoll watches; here its descriptor is
+/// registered already) is refused with `421`, not closed without a reply.
+#[cfg(unix)]
+#[test]
+fn a_connection_that_cannot_be_watched_is_refused_with_421() {
+    let ctx = SessionContext::new(
+        ServerConfig::default(),
+        Arc::new(MemoryAuthorizer::new()),
+        Arc::new(LocalFsFactory::default()),
+    )
+    .unwrap();
+    let mut poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), Arc::default()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, peer) = listener.accept().unwrap();
+    poll_loop
+        .poll
+        .registry()
+        .register(
+            &mut SourceFd(&stream.as_raw_fd()),
+            Token(usize::MAX - 1),
+            Interest::READABLE,
+        )
+        .unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    tx.send(NewConn {
+        stream,
+        peer,
+        slot: Box::new(()),
+    })
+    .unwrap();
+    drop(tx);
+    poll_loop.waker().wake().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        poll_loop.run(rx);
+        let _ = done_tx.send(());
+    });
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut lines = BufReader::new(client).lines();
+    let first = lines.next().unwrap().expect("a reply");
+    assert_eq!(
+        first,
+        "421 Service not available, closing control connection."
+    );
+    assert!(lines.next().is_none(), "the connection is closed after it");
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the loop ends: no session, no more connections");
+}
