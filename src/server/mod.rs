@@ -570,7 +570,16 @@ impl FailureRun {
 /// A run still under way when the server stops: its last count.
 impl Drop for FailureRun {
     fn drop(&mut self) {
-        if let Some((since, n)) = self.run.get() {
+        self.finish();
+    }
+}
+
+impl FailureRun {
+    /// The server stops (for a run a thread that never ends holds, before
+    /// the process exits): a run still under way logs its last count,
+    /// once.
+    pub(super) fn finish(&self) {
+        if let Some((since, n)) = self.run.take() {
             log::error!(
                 "{} failed {} times, {} since {:.1?} ago, until the stop",
                 self.name(),

@@ -850,22 +850,29 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
     }
     let waker = poll_loop.waker();
     let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
+    // connections lost in a run (logged by the receiving thread, and by
+    // this one at the stop: the receiving thread may never end)
+    let losses = Arc::new(std::sync::Mutex::new(FailureRun::new(Failing::Handover)));
+    let lost = Arc::clone(&losses);
     let receiver = std::thread::Builder::new()
         .name("ftp-handover".into())
         .spawn(move || {
             let mut reserve = sys::FdReserve::new();
-            let lost = crate::server::FailureRun::new(crate::server::Failing::Handover);
             loop {
                 match Handover::recv(&sock, None, &mut reserve) {
                     Ok(Some((None, h))) => {
                         // closed by the kernel: the parent is told that
                         // this session ended, as of any other
-                        lost.failed(&io::Error::other("out of descriptors"));
+                        if let Ok(run) = lost.lock() {
+                            run.failed(&io::Error::other("out of descriptors"));
+                        }
                         log::debug!("{}: connection lost", h.peer);
                         let _ = report.send(h.tag | LOST);
                     }
                     Ok(Some((Some(stream), h))) => {
-                        lost.succeeded();
+                        if let Ok(run) = lost.lock() {
+                            run.succeeded();
+                        }
                         let slot = Box::new(RemoteSlot {
                             id: h.tag,
                             report: report.clone(),
@@ -892,6 +899,9 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         return;
     }
     poll_loop.run(rx);
+    if let Ok(run) = losses.lock() {
+        run.finish();
+    };
 }
 
 #[cfg(test)]
