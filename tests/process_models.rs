@@ -1820,3 +1820,41 @@ fn a_pre_fork_workers_losses_make_one_line() {
         "{lines:#?}"
     );
 }
+
+/// A connection over the limits that arrives when the acceptor has one
+/// descriptor left is refused with its `421` all the same. The acceptor
+/// used to copy every accepted connection's descriptor to be able to refuse
+/// it, and with no descriptor for the copy the refused client saw the
+/// connection close without a reply.
+#[test]
+fn a_connection_over_the_limits_gets_421_with_one_descriptor_left() {
+    for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--concurrency",
+            model,
+            "--max-cons",
+            "1",
+            "-u",
+            "user",
+            "-P",
+            "12345",
+        ];
+        if model == "pre-fork" {
+            args.extend(["--workers", "1"]);
+        }
+        let (mut child, addr, _log) = logging(dir.path(), &args);
+        let pid = child.id();
+        let (held, _r, g) = login(addr);
+        assert!(g.starts_with("220"), "{model}: {g}");
+        let soft = nofile_soft(pid);
+        steady("descriptors of the acceptor", || fds_of(pid));
+        // the next descriptor the acceptor gets is its last
+        set_nofile(pid, &(lowest_free_fd(pid) + 1).to_string());
+        let g = greeting(addr);
+        assert!(g.starts_with("421"), "{model}: {g:?}");
+        set_nofile(pid, &soft);
+        drop(held);
+        stop(&mut child);
+    }
+}

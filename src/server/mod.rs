@@ -386,20 +386,21 @@ impl FtpServer {
             if self.stop.load(Ordering::SeqCst) {
                 return None;
             }
-            if let Some(slot) = self.admit(stream.try_clone().ok(), peer, limits) {
-                return Some((stream, peer, slot));
+            match self.admit(peer, limits) {
+                Ok(slot) => return Some((stream, peer, slot)),
+                Err(reply) => refuse(stream, &reply),
             }
         }
     }
 
-    /// Count a new session in, or refuse it with a 421 reply and close it
-    /// (a banned address, or a connection limit reached).
+    /// Count a new session in, or log its refusal and return the `421`
+    /// reply the caller refuses it with (a banned address, or a connection
+    /// limit reached).
     fn admit(
         &self,
-        stream: Option<TcpStream>,
         peer: SocketAddr,
         limits: &ConnLimits,
-    ) -> Option<ConnSlot> {
+    ) -> Result<ConnSlot, crate::proto::reply::Reply> {
         let banned = match &self.ctx.config.ban {
             Some(_) => self.ctx.shared.banned(peer.ip(), std::time::Instant::now()),
             None => None,
@@ -414,16 +415,10 @@ impl FtpServer {
                 }
             }),
         };
-        match refused {
-            Ok(slot) => Some(slot),
-            Err(reply) => {
-                log::warn!("{peer} refused: {}", reply.log_text());
-                if let Some(stream) = stream {
-                    refuse(stream, &reply);
-                }
-                None
-            }
+        if let Err(reply) = &refused {
+            log::warn!("{peer} refused: {}", reply.log_text());
         }
+        refused
     }
 }
 

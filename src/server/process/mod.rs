@@ -365,10 +365,13 @@ fn accept_ready(
                     log::warn!("{peer}: {e}");
                     continue;
                 }
-                if let Some(slot) = server.admit(stream.try_clone().ok(), peer, limits) {
-                    if !f(stream, peer, slot) {
-                        return;
+                match server.admit(peer, limits) {
+                    Ok(slot) => {
+                        if !f(stream, peer, slot) {
+                            return;
+                        }
                     }
+                    Err(reply) => super::refuse(stream, &reply),
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
