@@ -543,9 +543,13 @@ pub(crate) fn hangup(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
 }
 
-/// Ask a child process to shut down (SIGTERM).
+/// Ask a child process to shut down (SIGTERM), then continue it
+/// (SIGCONT), as service managers do: a stopped process (SIGSTOP, a
+/// debugger let go) acts on the SIGTERM at once rather than be killed
+/// when its time is up, with its clients told nothing.
 pub(crate) fn terminate(pid: nix::unistd::Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
 }
 
 /// End a child process that ignored [`terminate`] (SIGKILL).
