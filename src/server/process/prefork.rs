@@ -298,19 +298,38 @@ impl Handed {
         }
     }
 
-    /// Refuse the connections not taken by their deadline; their workers
-    /// are passed none until they report again.
-    fn expire(&mut self, pool: &mut HashMap<usize, Worker>, now: Instant) {
+    /// Refuse the connections not taken by their deadline, and give their
+    /// places under the limits back (their clients are gone; a worker that
+    /// runs again finds them shut down); their workers are passed none
+    /// until they report again. A worker's reports already sent are read
+    /// first (`read`, see [`read_reports`]): one that took a connection
+    /// just in time is not refused.
+    fn expire(
+        &mut self,
+        pool: &mut HashMap<usize, Worker>,
+        now: Instant,
+        read: &mut dyn FnMut(&mut Handed, usize, &mut Worker),
+    ) {
         while let Some(&(by, id)) = self.deadlines.front() {
             if by > now {
                 break;
             }
             self.deadlines.pop_front();
+            let Some(&(_, token)) = self.unacked.get(&id) else {
+                continue;
+            };
+            if let Some(w) = pool.get_mut(&token) {
+                read(self, token, w);
+            }
             let Some((stream, token)) = self.unacked.remove(&id) else {
                 continue;
             };
             crate::server::refuse_shared(&stream, &replies::service_not_available());
+            let released = self.sessions.remove(&id).is_some();
             if let Some(w) = pool.get_mut(&token) {
+                if released {
+                    w.load = w.load.saturating_sub(1);
+                }
                 match &mut w.stalled {
                     Some(n) => *n += 1,
                     None => {
@@ -349,16 +368,43 @@ impl Handed {
             *t != token
         });
     }
+}
 
-    /// The server stops: the connections passed to a stalled worker and
-    /// not taken are refused (the others' workers tell them).
-    fn stop(&mut self, pool: &HashMap<usize, Worker>) {
-        for (stream, token) in self.unacked.values() {
-            if pool.get(token).is_some_and(|w| w.stalled.is_some()) {
-                crate::server::refuse_shared(stream, &replies::service_not_available());
+/// Read what worker `w` (`token`) reported (see [`TAKEN`] and [`LOST`])
+/// into `handed`, without waiting; false once it is gone (end of file, or
+/// its socket failed).
+fn read_reports(handed: &mut Handed, token: usize, w: &mut Worker) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match (&w.sock).read(&mut buf) {
+            Ok(0) => return false,
+            Ok(k) => {
+                let mut partial = std::mem::take(&mut w.partial);
+                partial.extend_from_slice(&buf[..k]);
+                let whole = partial.len() / 8 * 8;
+                for id in partial[..whole].chunks_exact(8) {
+                    let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
+                    handed.report(token, w, id);
+                }
+                partial.drain(..whole);
+                w.partial = partial;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // (a worker that died with reports unread: its death is logged)
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return false,
+            Err(e) => {
+                log::error!("worker {}: {e}", w.pid);
+                return false;
             }
         }
     }
+}
+
+/// [`read_reports`] for [`Handed::expire`] (a worker that is gone is
+/// found at its next event).
+fn read_reports_now(handed: &mut Handed, token: usize, w: &mut Worker) {
+    read_reports(handed, token, w);
 }
 
 /// Pre-forked poll-loop workers fed by the parent's acceptor.
@@ -450,7 +496,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 );
             }
             let before = queue.len();
-            handed.expire(&mut pool, Instant::now());
+            handed.expire(&mut pool, Instant::now(), &mut read_reports_now);
             drain_queue(&mut pool, &mut queue, &mut handed, &no_worker);
             if held && queue.len() < QUEUE_MAX {
                 held = false;
@@ -485,35 +531,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         };
         // reports: 8-byte ids (see `TAKEN`, `LOST`); end of file: the
         // worker died
-        let mut alive = true;
-        let mut buf = [0u8; 512];
-        loop {
-            match (&w.sock).read(&mut buf) {
-                Ok(0) => {
-                    alive = false;
-                    break;
-                }
-                Ok(k) => {
-                    let mut partial = std::mem::take(&mut w.partial);
-                    partial.extend_from_slice(&buf[..k]);
-                    let whole = partial.len() / 8 * 8;
-                    for id in partial[..whole].chunks_exact(8) {
-                        let id = u64::from_le_bytes(id.try_into().unwrap_or_default());
-                        handed.report(token, w, id);
-                    }
-                    partial.drain(..whole);
-                    w.partial = partial;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::error!("worker {}: {e}", w.pid);
-                    alive = false;
-                    break;
-                }
-            }
-        }
-        if !alive {
+        if !read_reports(&mut handed, token, w) {
             if let Some(dead) = pool.remove(&token) {
                 let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
                 let _ = waitpid(dead.pid, None);
@@ -536,8 +554,6 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     // the server stops: what still waits for a worker is told so (RFC 959,
     // section 4.2: 421 "may be a reply to any command if the service knows
     // it must shut down") rather than closed without a word
-    handed.stop(&pool);
-    drop(handed);
     drop(no_worker);
     if !queue.is_empty() {
         log::info!(
@@ -548,7 +564,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             crate::server::refuse(w.stream, &replies::service_not_available());
         }
     }
-    stop_workers(&server, &mut parent.poll, pool);
+    stop_workers(&server, &mut parent.poll, pool, &mut handed);
     Ok(())
 }
 
@@ -680,11 +696,18 @@ fn watch_room(
 }
 
 /// Ask every worker to shut down and wait until all have exited, reading
-/// (and discarding) what they still report meanwhile: a worker blocked on
-/// reporting finished sessions to a parent that no longer reads would
-/// never see its signal. Workers still alive after the grace period plus
-/// ten seconds are killed.
-fn stop_workers(server: &FtpServer, poll: &mut Poll, mut pool: HashMap<usize, Worker>) {
+/// what they still report meanwhile: a worker blocked on reporting finished
+/// sessions to a parent that no longer reads would never see its signal.
+/// The connections passed to the workers and not taken yet keep their
+/// deadline ([`Handed::expire`]); those a worker had not taken when it
+/// exited are refused. Workers still alive after the grace period plus ten
+/// seconds are killed.
+fn stop_workers(
+    server: &FtpServer,
+    poll: &mut Poll,
+    mut pool: HashMap<usize, Worker>,
+    handed: &mut Handed,
+) {
     for w in pool.values() {
         sys::terminate(w.pid);
     }
@@ -697,17 +720,25 @@ fn stop_workers(server: &FtpServer, poll: &mut Poll, mut pool: HashMap<usize, Wo
             .saturating_add(Duration::from_secs(10)),
     );
     let mut events = Events::with_capacity(64);
-    let mut buf = [0u8; 4096];
     while !pool.is_empty() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let now = Instant::now();
+        handed.expire(&mut pool, now, &mut read_reports_now);
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             for w in pool.values() {
                 log::warn!("worker {} did not stop in time; killing it", w.pid);
                 sys::kill(w.pid);
             }
+            for (token, w) in pool.drain() {
+                let _ = waitpid(w.pid, None);
+                handed.worker_died(token);
+            }
             break;
         }
-        if let Err(e) = poll.poll(&mut events, Some(left.min(Duration::from_millis(500)))) {
+        let wait = handed
+            .next_deadline()
+            .map_or(left, |by| by.saturating_duration_since(now).min(left));
+        if let Err(e) = poll.poll(&mut events, Some(wait.min(Duration::from_millis(500)))) {
             if e.kind() != io::ErrorKind::Interrupted {
                 log::error!("waiting for workers: {e}");
                 break;
@@ -715,30 +746,24 @@ fn stop_workers(server: &FtpServer, poll: &mut Poll, mut pool: HashMap<usize, Wo
             continue;
         }
         for ev in events.iter() {
-            let Some(w) = pool.get(&ev.token().0) else {
+            let token = ev.token().0;
+            let Some(w) = pool.get_mut(&token) else {
                 continue;
             };
-            let gone = loop {
-                match (&w.sock).read(&mut buf) {
-                    Ok(0) => break true,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break true,
-                }
-            };
-            if gone {
-                if let Some(w) = pool.remove(&ev.token().0) {
+            if !read_reports(handed, token, w) {
+                if let Some(w) = pool.remove(&token) {
                     let _ = poll
                         .registry()
                         .deregister(&mut SourceFd(&w.sock.as_raw_fd()));
                     let _ = waitpid(w.pid, None);
+                    handed.worker_died(token);
                 }
             }
         }
     }
-    for w in pool.values() {
+    for (token, w) in pool {
         let _ = waitpid(w.pid, None);
+        handed.worker_died(token);
     }
     log::info!("every session ended");
 }
@@ -907,6 +932,91 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One connection passed to a worker (`load` 1) whose deadline is
+    /// over; the worker's end of its socket, and the client.
+    fn overdue() -> io::Result<(Handed, HashMap<usize, Worker>, UnixStream, TcpStream)> {
+        let (parent_end, worker_end) = UnixStream::pair()?;
+        parent_end.set_nonblocking(true)?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let client = TcpStream::connect(listener.local_addr()?)?;
+        client.set_nonblocking(true)?;
+        let (stream, peer) = listener.accept()?;
+        let slot = ConnLimits::new(0, 0)
+            .acquire(peer.ip())
+            .map_err(|_| io::Error::other("no place"))?;
+        let mut pool = HashMap::new();
+        pool.insert(
+            1,
+            Worker {
+                pid: Pid::from_raw(0),
+                sock: parent_end,
+                load: 1,
+                started: Instant::now(),
+                shunned_until: None,
+                partial: Vec::new(),
+                stalled: None,
+            },
+        );
+        let mut handed = Handed::default();
+        let since = Instant::now();
+        handed.insert(
+            Waiting {
+                stream,
+                peer,
+                slot,
+                id: 7,
+                since,
+            },
+            1,
+        );
+        Ok((handed, pool, worker_end, client))
+    }
+
+    /// What the client has received so far.
+    fn received(mut client: &TcpStream) -> String {
+        let mut buf = [0u8; 256];
+        match client.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// A connection the worker reported taken just before its deadline (the
+    /// report sent, not read yet) is not refused: the parent reads what the
+    /// worker reported before it refuses (clients of a worker continued at
+    /// the deadline got `421` after a whole session).
+    #[test]
+    fn a_connection_taken_just_in_time_is_not_refused() -> io::Result<()> {
+        let (mut handed, mut pool, mut worker_end, client) = overdue()?;
+        worker_end.write_all(&(7 | TAKEN).to_le_bytes())?;
+        let late = Instant::now() + HANDOVER_LIMIT;
+        handed.expire(&mut pool, late, &mut read_reports_now);
+        assert!(handed.unacked.is_empty());
+        assert!(handed.sessions.contains_key(&7));
+        let w = &pool[&1];
+        assert!(w.stalled.is_none() && w.load == 1);
+        assert_eq!(received(&client), "");
+        Ok(())
+    }
+
+    /// A connection not taken by its deadline is refused with `421`; its
+    /// place under the limits is given back at once (its worker may stay
+    /// stopped for long), and the worker is passed none until it reports.
+    #[test]
+    fn a_connection_not_taken_in_time_is_refused_and_its_place_given_back() -> io::Result<()> {
+        let (mut handed, mut pool, _worker_end, client) = overdue()?;
+        let late = Instant::now() + HANDOVER_LIMIT;
+        handed.expire(&mut pool, late, &mut read_reports_now);
+        assert!(handed.unacked.is_empty() && handed.sessions.is_empty());
+        let w = &pool[&1];
+        assert!(w.stalled == Some(1) && w.load == 0);
+        assert_eq!(
+            received(&client),
+            "421 Service not available, closing control connection.\r\n"
+        );
+        Ok(())
+    }
 
     #[test]
     fn respawn_backs_off_while_starts_fail_and_starts_over_after_a_stable_worker() {
