@@ -1704,23 +1704,32 @@ fn a_file_the_server_has_no_descriptor_for_gets_451() {
 /// A client that connects while the accepting process is out of
 /// descriptors gets `421` at once: the acceptor takes it with a descriptor
 /// kept in reserve. It used to wait in the backlog, with no reply, for as
-/// long as the shortage lasted. (The process models' parents: the
-/// in-process models' acceptor shares its descriptors with the session
-/// threads, which take and give back numbers meanwhile, so the shortage
-/// this test makes is not steady there.)
+/// long as the shortage lasted.
 #[test]
 fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
-    for model in ["multi-thread", "async"] {
+    for model in ["multi-proc", "pre-fork", "multi-thread", "async"] {
         let dir = tempfile::tempdir().unwrap();
         let (mut child, addr, log) = model_logging(dir.path(), model);
         let pid = child.id();
-        // (no workers)
+        let forks = matches!(model, "multi-proc" | "pre-fork");
+        if forks {
+            workers_of(pid, 1);
+        }
         // once the parent is done with the descriptors of the fork
         let lowest = steady("the lowest free descriptor", || lowest_free_fd(pid));
         let soft = nofile_soft(pid);
         set_nofile(pid, &lowest.to_string());
-        let first = greeting(addr);
-        eprintln!("{model} first: {first:?}");
+        if !forks {
+            // the in-process models' acceptor waits in a blocking `accept`,
+            // which took its number before the limit was lowered: that
+            // connection is served (async), or refused by its session
+            // thread, which can't make its poller (multi-thread)
+            let first = greeting(addr);
+            assert!(
+                first.starts_with("220 ") || first == NOT_AVAILABLE,
+                "{model}: {first:?}"
+            );
+        }
         for _ in 0..3 {
             assert_eq!(greeting(addr), NOT_AVAILABLE, "{model}");
         }
