@@ -55,11 +55,12 @@ pub(super) struct NewConn {
 
 /// A connection's place while the poll loop serves it: dropped when its
 /// session ends (or when it could not be set up), and told once before
-/// that when the loop has taken the connection in and greeted it, so that
-/// a pre-fork worker can acknowledge the connection to its parent (which
-/// refuses, with `421`, a connection no worker took in time).
+/// that when the loop has taken the connection in, just before its
+/// greeting, so that a pre-fork worker can acknowledge the connection to
+/// its parent (which refuses, with `421`, a connection no worker took in
+/// time) before the client hears from the worker.
 pub(super) trait Place: Send {
-    /// The loop has taken the connection in and sent its greeting.
+    /// The loop has taken the connection in and is about to greet it.
     fn taken(&mut self) {}
 }
 
@@ -217,9 +218,10 @@ impl PollLoop {
             Self::base(idx),
         ) {
             Ok((mut conn, handshake_failed)) => {
-                conn.greet(handshake_failed, self.poll.registry());
+                // (told before the greeting: see `Place`)
                 let mut slot = nc.slot;
                 slot.taken();
+                conn.greet(handshake_failed, self.poll.registry());
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
                     Arc::clone(&self.workers),

@@ -112,3 +112,70 @@ fn a_connection_that_cannot_be_watched_is_refused_with_421() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the loop ends: no session, no more connections");
 }
+
+/// Looks at what the client has received when the loop says it took the
+/// connection in.
+struct Peek {
+    client: TcpStream,
+    seen: std::sync::mpsc::Sender<usize>,
+}
+
+impl Place for Peek {
+    fn taken(&mut self) {
+        let mut buf = [0u8; 64];
+        let _ = self.client.set_nonblocking(true);
+        let n = self.client.peek(&mut buf).unwrap_or(0);
+        let _ = self.client.set_nonblocking(false);
+        let _ = self.seen.send(n);
+    }
+}
+
+/// The loop tells a connection's place that it took the connection in
+/// before it greets the client: a pre-fork worker's report reaches the
+/// parent before the client hears from the worker (told after the
+/// greeting, a client could get a whole session and then the parent's
+/// `421` for a connection "not taken").
+#[test]
+fn a_connection_is_reported_taken_before_its_greeting() {
+    let ctx = SessionContext::new(
+        ServerConfig::default(),
+        Arc::new(MemoryAuthorizer::new()),
+        Arc::new(LocalFsFactory::default()),
+    )
+    .unwrap();
+    let mut poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), Arc::default()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, peer) = listener.accept().unwrap();
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    tx.send(NewConn {
+        stream,
+        peer,
+        slot: Box::new(Peek {
+            client: client.try_clone().unwrap(),
+            seen: seen_tx,
+        }),
+    })
+    .unwrap();
+    drop(tx);
+    poll_loop.waker().wake().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        poll_loop.run(rx);
+        let _ = done_tx.send(());
+    });
+    let before = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(before, 0, "bytes the client had when the loop took it in");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut w = client.try_clone().unwrap();
+    let mut lines = BufReader::new(client).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("220 "));
+    std::io::Write::write_all(&mut w, b"QUIT\r\n").unwrap();
+    assert!(lines.next().unwrap().unwrap().starts_with("221 "));
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the loop ends with its session");
+}

@@ -773,6 +773,9 @@ fn stop_workers(
 struct RemoteSlot {
     id: u64,
     report: crossbeam_channel::Sender<u64>,
+    /// The worker's socket to the parent, for [`TAKEN`], written by the
+    /// poll loop's thread itself.
+    direct: Arc<UnixStream>,
 }
 
 impl Drop for RemoteSlot {
@@ -782,10 +785,29 @@ impl Drop for RemoteSlot {
 }
 
 /// The parent is told that the poll loop took the connection in: it
-/// closes its copy, and refuses none of this worker's connections.
+/// closes its copy, and refuses none of this worker's connections. Written
+/// by the poll loop's thread before the greeting, without waiting (8 bytes
+/// go whole into a Unix stream socket, or not at all), so that the parent,
+/// which reads a worker's reports before it refuses a connection not taken
+/// in time, never refuses one already greeted (sent by the reporting
+/// thread, the report could come after the greeting and even after the
+/// whole session). Through the reporting thread only when the parent's
+/// side is full.
 impl crate::server::poll::Place for RemoteSlot {
     fn taken(&mut self) {
-        let _ = self.report.send(self.id | TAKEN);
+        use nix::sys::socket::{send, MsgFlags};
+        let msg = (self.id | TAKEN).to_le_bytes();
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match send(self.direct.as_raw_fd(), &msg, flags) {
+            Ok(n) if n == msg.len() => {}
+            Ok(n) if n > 0 => {
+                // (not seen: the rest, at once, before anything else)
+                let _ = (&*self.direct).write_all(&msg[n..]);
+            }
+            _ => {
+                let _ = self.report.send(self.id | TAKEN);
+            }
+        }
     }
 }
 
@@ -826,6 +848,13 @@ fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io
 /// A worker process: receive connections from the parent and serve them in a poll loop.
 fn run_worker(server: &FtpServer, sock: UnixStream) {
     let (report, finished) = crossbeam_channel::unbounded::<u64>();
+    let direct = match sock.try_clone() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            log::error!("worker {}: {e}", std::process::id());
+            return;
+        }
+    };
     let reporter = sock.try_clone().and_then(|mut parent| {
         std::thread::Builder::new()
             .name("ftp-report".into())
@@ -901,6 +930,7 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
                         let slot = Box::new(RemoteSlot {
                             id: h.tag,
                             report: report.clone(),
+                            direct: Arc::clone(&direct),
                         });
                         let peer = h.peer;
                         if tx.send(NewConn { stream, peer, slot }).is_err() {
