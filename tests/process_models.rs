@@ -2014,3 +2014,31 @@ fn multi_proc_stops_at_once_with_a_session_process_stopped() {
         told.elapsed()
     );
 }
+
+/// A connection passed to the multi-proc spare while it is stopped
+/// (SIGSTOP) when the server is told to stop: the spare, continued after
+/// its SIGTERM, still takes it and tells its client of the stop (it used to
+/// see the stop first and exit, and the client saw the connection close
+/// with no reply).
+#[test]
+fn multi_proc_spare_tells_the_connection_it_had_when_the_server_stops() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = logging(dir.path(), &["--concurrency", "multi-proc"]);
+    let parent = child.id();
+    let spare = spare_of_parent(parent, None);
+    kill(Pid::from_raw(spare as i32), Signal::SIGSTOP).unwrap();
+    let stopped = Continued(Pid::from_raw(spare as i32));
+    let s = TcpStream::connect(addr).unwrap();
+    // passed to it: the parent forked the next spare
+    spare_of_parent(parent, Some(spare));
+    kill(Pid::from_raw(parent as i32), Signal::SIGTERM).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = String::new();
+    std::io::Read::read_to_string(&mut &s, &mut all).unwrap();
+    drop(stopped);
+    assert!(all.starts_with("220 "), "{all:?}");
+    assert!(all.ends_with("421 Server is shutting down.\r\n"), "{all:?}");
+    assert!(child.wait().unwrap().success());
+}

@@ -344,8 +344,10 @@ fn recv_ready(
 /// Wait until `sock` brings a descriptor sent by [`send_fd`] or `stop`
 /// becomes readable, whichever is first, and return the descriptor (its
 /// payload in `payload`, as [`recv_fd`]); `None` at end of stream on
-/// `sock` or when `stop` is readable. No timeout: the caller's peer ends
-/// the wait by sending or by closing its end.
+/// `sock` or when `stop` is readable and no descriptor waits. A descriptor
+/// sent before the stop is still received (its client is then told of the
+/// stop rather than see its connection close with no reply). No timeout:
+/// the caller's peer ends the wait by sending or by closing its end.
 pub(crate) fn recv_fd_or_stop(
     sock: &UnixStream,
     stop: BorrowedFd<'_>,
@@ -363,11 +365,11 @@ pub(crate) fn recv_fd_or_stop(
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(io::Error::from(e)),
         }
-        if fds[1].any().unwrap_or(false) {
-            return Ok(None);
-        }
         if fds[0].any().unwrap_or(false) {
             return recv_ready(sock, payload, reserve);
+        }
+        if fds[1].any().unwrap_or(false) {
+            return Ok(None);
         }
     }
 }
