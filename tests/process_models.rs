@@ -2042,3 +2042,48 @@ fn multi_proc_spare_tells_the_connection_it_had_when_the_server_stops() {
     assert!(all.ends_with("421 Server is shutting down.\r\n"), "{all:?}");
     assert!(child.wait().unwrap().success());
 }
+
+/// A connection passed to the multi-proc spare while it is stopped
+/// (SIGSTOP) gets `421` from the parent once the spare has not taken it in
+/// 2 s (it used to wait with no reply for as long as the spare stayed
+/// stopped); the next connections are served by the next spare.
+#[test]
+fn multi_proc_refuses_what_a_stopped_spare_does_not_take() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = logging(dir.path(), &["--concurrency", "multi-proc"]);
+    let parent = child.id();
+    let spare = spare_of_parent(parent, None);
+    kill(Pid::from_raw(spare as i32), Signal::SIGSTOP).unwrap();
+    let stopped = Continued(Pid::from_raw(spare as i32));
+    let started = Instant::now();
+    let g = greeting(addr);
+    assert_eq!(g, NOT_AVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    log_until(&log, "took no connection in 2s");
+    assert!(greeting(addr).starts_with("220 "));
+    drop(stopped);
+    stop(&mut child);
+}
+
+/// A connection the multi-proc spare loses (its limit of open files is
+/// below even its reserve: the kernel closes the descriptor passed) gets
+/// `421` from the parent, which kept its copy, rather than a close with no
+/// reply.
+#[test]
+fn multi_proc_refuses_what_its_spare_loses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, log) = logging(dir.path(), &["--concurrency", "multi-proc"]);
+    let parent = child.id();
+    let spare = spare_of_parent(parent, None);
+    set_nofile(spare, "3");
+    assert_eq!(greeting(addr), NOT_AVAILABLE);
+    log_until(&log, "ended without taking it");
+    assert!(greeting(addr).starts_with("220 "));
+    stop(&mut child);
+}

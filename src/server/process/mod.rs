@@ -402,6 +402,12 @@ struct Wakes {
     reserve: std::cell::RefCell<sys::FdReserve>,
 }
 
+/// How long an accepted connection may wait for the process that is to
+/// serve it to take it in (a pre-fork worker: for its socket to have room,
+/// then for its poll loop; the multi-proc spare: to receive it) before the
+/// parent refuses it with `421` on its own copy.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(2);
+
 /// How soon the parent loop wakes while [`Wakes::soon`] is set (5 ms).
 const SOON: Duration = Duration::from_millis(5);
 

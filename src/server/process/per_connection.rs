@@ -14,7 +14,7 @@
 //! the connection's child is forked as before.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -28,7 +28,7 @@ use nix::unistd::Pid;
 
 use super::{
     accept_ready, in_child, parent_loop, reap_by, stop_children, ExitNotices, Handover, Parent,
-    Wakes, LISTENER, RELOADED, SWEEP_EVERY, TICK,
+    Wakes, HANDOVER_LIMIT, LISTENER, RELOADED, SWEEP_EVERY, TICK,
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, Failing, FailureRun, FtpServer};
@@ -46,6 +46,39 @@ const NOTICES: Token = Token(1);
 
 /// The process name (`comm`) of a spare while it waits.
 const SPARE_NAME: &std::ffi::CStr = c"ftp-spare";
+
+/// A connection passed to a spare, until the spare reports it taken (one
+/// byte on `chan`, before its greeting): the parent's copy, refused with
+/// `421` if the spare exits without taking it (it lost it, out of
+/// descriptors) or has not taken it by `by` (stopped or stuck), rather
+/// than leave its client with no reply, or none for as long as the spare
+/// is stopped.
+struct Passed {
+    stream: TcpStream,
+    chan: UnixStream,
+    peer: SocketAddr,
+    by: Instant,
+}
+
+impl Passed {
+    /// Whether it is still waiting for the spare's report, at `now`; if
+    /// not, it was taken, or it is refused now.
+    fn waiting(&self, now: Instant) -> bool {
+        let mut b = [0u8; 1];
+        let why = match (&self.chan).read(&mut b) {
+            Ok(1..) => return false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && now < self.by => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                format!("its session process took no connection in {HANDOVER_LIMIT:?}")
+            }
+            Ok(0) | Err(_) => "its session process ended without taking it".to_string(),
+        };
+        log::warn!("{}: refused: {why}", self.peer);
+        crate::server::refuse_shared(&self.stream, &replies::service_not_available());
+        false
+    }
+}
 
 /// A child forked ahead of its connection, waiting for it on `chan`.
 struct Spare {
@@ -93,7 +126,9 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     let mut spare_failing = false;
     // connections refused because no process could be forked for them
     let refusals = FailureRun::new(Failing::SessionProcess);
-    let mut spare = make_spare(&server, &notices, &mut spare_failing);
+    // connections passed to a spare that has not reported them taken
+    let mut passed: Vec<Passed> = Vec::new();
+    let mut spare = make_spare(&server, &notices, &mut spare_failing, &mut passed);
     // a child gone: give its place back, or note that the spare is gone
     let gone = |pid: Pid, children: &mut HashMap<Pid, Child>, spare: &mut Option<Spare>| {
         if children.remove(&pid).is_some() {
@@ -116,14 +151,22 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             accept_ready(&server, &limits, &wakes, |stream, peer, slot| {
                 let started = match spare.take() {
                     Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
-                        Ok(()) => Ok(s.pid),
+                        Ok(()) => {
+                            passed.push(Passed {
+                                stream,
+                                chan: s.chan,
+                                peer,
+                                by: Instant::now() + HANDOVER_LIMIT,
+                            });
+                            Ok(s.pid)
+                        }
                         Err(e) => {
                             log::warn!("spare session process {}: {e}", s.pid);
                             end_spare(s);
-                            fork_session(&server, &notices, stream, peer)
+                            fork_session(&server, &notices, stream, peer, &mut passed)
                         }
                     },
-                    None => fork_session(&server, &notices, stream, peer),
+                    None => fork_session(&server, &notices, stream, peer, &mut passed),
                 };
                 match started {
                     Ok(pid) => {
@@ -140,7 +183,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             });
             // the next connection's process, forked while this one's session runs
             if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                spare = make_spare(&server, &notices, &mut spare_failing);
+                spare = make_spare(&server, &notices, &mut spare_failing, &mut passed);
             }
         } else if tok == RELOADED {
             // sessions not logged in yet reload before their login check
@@ -166,6 +209,8 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             }
         } else if tok == TICK {
             let now = Instant::now();
+            passed.retain(|p| p.waiting(now));
+            wakes.tick_by.set(passed.iter().map(|p| p.by).min());
             exiting.retain(|&(pid, since)| {
                 let done = reaped(pid);
                 if done {
@@ -199,8 +244,13 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
 /// logged, and the end of the run (`failing` says whether one is under
 /// way): a spare is tried after every batch of connections, and each
 /// connection that finds none and can't be forked for is logged already.
-fn make_spare(server: &FtpServer, notices: &ExitNotices, failing: &mut bool) -> Option<Spare> {
-    match fork_spare(server, notices) {
+fn make_spare(
+    server: &FtpServer,
+    notices: &ExitNotices,
+    failing: &mut bool,
+    passed: &mut Vec<Passed>,
+) -> Option<Spare> {
+    match fork_spare(server, notices, passed) {
         Ok(s) => {
             if std::mem::take(failing) {
                 log::warn!("forking spare session processes again");
@@ -228,12 +278,19 @@ fn end_spare(spare: Spare) {
 const SPARE_EXIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// Fork a spare that will serve the connection the parent passes it.
-fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
+/// `passed`: the parent's copies of other connections, closed in the child
+/// (no session process holds another session's descriptors).
+fn fork_spare(
+    server: &FtpServer,
+    notices: &ExitNotices,
+    passed: &mut Vec<Passed>,
+) -> io::Result<Spare> {
     let (parent_end, child_end) = UnixStream::pair()?;
     match sys::fork()? {
         Forked::Child => in_child(Some(notices), || {
             notices.close_read_end_in_child();
             drop(parent_end);
+            drop(std::mem::take(passed));
             let Some((stop, ctx)) = prepare_child(server) else {
                 return;
             };
@@ -267,6 +324,9 @@ fn fork_spare(server: &FtpServer, notices: &ExitNotices) -> io::Result<Spare> {
                     return;
                 }
             };
+            // taken: the parent's copy is closed (before the greeting, so
+            // that the parent never refuses a connection greeted already)
+            let _ = (&child_end).write_all(&[1]);
             drop(child_end);
             drop(reserve);
             if let Some(name) = name {
@@ -292,11 +352,14 @@ fn fork_session(
     notices: &ExitNotices,
     stream: TcpStream,
     peer: SocketAddr,
+    passed: &mut Vec<Passed>,
 ) -> Result<Pid, (io::Error, TcpStream)> {
     match sys::fork() {
         Err(e) => Err((e, stream)),
         Ok(Forked::Child) => in_child(Some(notices), || {
             notices.close_read_end_in_child();
+            // (as a spare does)
+            drop(std::mem::take(passed));
             if let Some((stop, ctx)) = prepare_child(server) {
                 serve(server, ctx, stream, peer, &stop);
             }

@@ -38,7 +38,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::{
-    accept_ready, in_child, parent_loop, Handover, Parent, Wakes, LISTENER, RELOADED, TICK,
+    accept_ready, in_child, parent_loop, Handover, Parent, Wakes, HANDOVER_LIMIT, LISTENER,
+    RELOADED, TICK,
 };
 use crate::server::poll::{NewConn, PollLoop};
 use crate::server::reload::ReloadOnHangup;
@@ -63,11 +64,6 @@ struct Worker {
     /// what it did with one.
     stalled: Option<u64>,
 }
-
-/// How long an accepted connection may wait for a worker to take it (for
-/// a worker's socket to have room, then for the worker's poll loop to take
-/// it in and greet it) before it is refused with `421`.
-const HANDOVER_LIMIT: Duration = Duration::from_secs(2);
 
 /// Connections waiting for a worker at most; then the parent stops
 /// accepting until fewer wait (each holds a descriptor in the parent).
@@ -177,7 +173,7 @@ impl Respawn {
 fn start_missing(
     server: &FtpServer,
     registry: &mio::Registry,
-    pool: &mut HashMap<usize, Worker>,
+    (pool, others): (&mut HashMap<usize, Worker>, Others<'_>),
     next_token: &mut usize,
     (n, watching): (usize, bool),
     respawn: &mut Respawn,
@@ -188,7 +184,7 @@ fn start_missing(
         Interest::READABLE
     };
     while pool.len() < n {
-        let started = spawn_worker(server, pool).and_then(|w| {
+        let started = spawn_worker(server, pool, (&mut *others.0, &mut *others.1)).and_then(|w| {
             match registry.register(
                 &mut SourceFd(&w.sock.as_raw_fd()),
                 Token(*next_token),
@@ -418,10 +414,11 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     let n = workers.max(1);
     let mut pool: HashMap<usize, Worker> = HashMap::new();
     let mut handed = Handed::default();
+    let mut queue: VecDeque<Waiting> = VecDeque::new();
     let mut next_token = 1usize;
     let mut next_id = 1u64;
     for _ in 0..n {
-        let w = spawn_worker(&server, &mut pool)?;
+        let w = spawn_worker(&server, &mut pool, (&mut queue, &mut handed))?;
         parent.registry().register(
             &mut SourceFd(&w.sock.as_raw_fd()),
             Token(next_token),
@@ -435,7 +432,6 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     let mut respawn = Respawn::new();
     // connections refused because no worker took them
     let no_worker = FailureRun::new(Failing::NoWorker);
-    let mut queue: VecDeque<Waiting> = VecDeque::new();
     // whether the workers' sockets are watched for room (while `queue` is
     // not empty), and whether accepting waits for `queue` to shrink
     let mut watching = false;
@@ -489,7 +485,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 start_missing(
                     &server,
                     registry,
-                    &mut pool,
+                    (&mut pool, (&mut queue, &mut handed)),
                     &mut next_token,
                     (n, watching),
                     &mut respawn,
@@ -811,16 +807,28 @@ impl crate::server::poll::Place for RemoteSlot {
     }
 }
 
+/// The parent's connections that are not a new worker's: those waiting for
+/// a worker, and those passed to one and not taken yet.
+type Others<'a> = (&'a mut VecDeque<Waiting>, &'a mut Handed);
+
 /// Fork a worker. `siblings` are the running workers: the new one closes
 /// its copies of their parent-side sockets, so that each worker's socket
-/// has exactly two ends, one in the parent and one in the worker.
-fn spawn_worker(server: &FtpServer, siblings: &mut HashMap<usize, Worker>) -> io::Result<Worker> {
+/// has exactly two ends, one in the parent and one in the worker; and its
+/// copies of the `others` connections, which it would hold open for its
+/// whole life.
+fn spawn_worker(
+    server: &FtpServer,
+    siblings: &mut HashMap<usize, Worker>,
+    others: Others<'_>,
+) -> io::Result<Worker> {
     let (parent_end, child_end) = UnixStream::pair()?;
     match sys::fork()? {
         Forked::Child => in_child(None, || {
             drop(parent_end);
-            // the child's copy of the table; the parent's is untouched
+            // the child's copy of the tables; the parent's are untouched
             drop(std::mem::take(siblings));
+            drop(std::mem::take(others.0));
+            drop(std::mem::take(others.1));
             if let Err(e) = sys::release_listener(&server.listener) {
                 log::warn!(
                     "worker {}: can't close the inherited listening socket: {e}",
