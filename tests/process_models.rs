@@ -2087,3 +2087,77 @@ fn multi_proc_refuses_what_its_spare_loses() {
     assert!(greeting(addr).starts_with("220 "));
     stop(&mut child);
 }
+
+/// A second SIGTERM while a forking server waits for a transfer (the
+/// grace period) kills its children before the server exits (status
+/// 130): it used to exit at once in its signal handler and leave the
+/// session processes or workers running, with nobody to stop them.
+#[test]
+fn a_second_sigterm_leaves_no_child_behind() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for model in ["multi-proc", "pre-fork"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
+        let mut args = vec![
+            "--concurrency",
+            model,
+            "--shutdown-grace",
+            "60",
+            "-u",
+            "user",
+            "-P",
+            "12345",
+        ];
+        if model == "pre-fork" {
+            args.extend(["--workers", "1"]);
+        }
+        let (mut child, addr, log) = logging(dir.path(), &args);
+        let parent = child.id();
+        // the process the session runs in
+        let serving = if model == "multi-proc" {
+            spare_of_parent(parent, None)
+        } else {
+            workers_of(parent, 1)[0].0
+        };
+        let (s, mut r, _) = login(addr);
+        let mut w = s.try_clone().unwrap();
+        let mut l = String::new();
+        w.write_all(b"TYPE I\r\nPASV\r\n").unwrap();
+        r.read_line(&mut l).unwrap();
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("227"), "{l}");
+        let nums: Vec<u16> = l[l.find('(').unwrap() + 1..l.find(')').unwrap()]
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let data = TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap();
+        w.write_all(b"RETR big\r\n").unwrap();
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("150") || l.starts_with("125"), "{l}");
+        // the download stalls (nothing read): the first SIGTERM gives it
+        // the grace period, the second ends it all
+        let p = Pid::from_raw(parent as i32);
+        kill(p, Signal::SIGTERM).unwrap();
+        // (two signals sent at once may reach the server as one)
+        log_until(&log, "received a shutdown signal");
+        kill(p, Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "{model}: still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let left = Path::new(&format!("/proc/{serving}")).exists();
+        if left {
+            let _ = kill(Pid::from_raw(serving as i32), Signal::SIGKILL);
+        }
+        assert_eq!(status.code(), Some(130), "{model}");
+        assert!(!left, "{model}: process {serving} outlived the server");
+        drop(data);
+    }
+}

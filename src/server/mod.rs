@@ -298,7 +298,9 @@ impl FtpServer {
     /// sessions, let running transfers finish within
     /// [`ServerConfig::shutdown_grace`] and then cut them, end every session
     /// (and reap every child process), then return. A second signal exits
-    /// the process at once (status 130).
+    /// the process at once (status 130); in the forking models, once the
+    /// parent has killed and reaped its children, so that none is left
+    /// running with nobody to stop it.
     ///
     /// SIGHUP reloads the accounts ([`Authorizer::reload`], e.g. a users
     /// file read again) in every process that checks logins, without

@@ -389,10 +389,28 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+/// Whether a second SIGINT/SIGTERM exits in the handler (see
+/// [`defer_second_signal`]).
+static EXIT_ON_SECOND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// In a parent of session processes or workers: a second SIGINT/SIGTERM
+/// no longer exits in the handler, which would leave the children running
+/// with nobody to stop them; the parent's stop sees it
+/// ([`second_signal`]), kills its children and exits with status 130.
+/// Children forked later exit in the handler again.
+pub(crate) fn defer_second_signal() {
+    EXIT_ON_SECOND.store(false, Ordering::SeqCst);
+}
+
+/// Whether a second SIGINT or SIGTERM arrived (after
+/// [`defer_second_signal`]).
+pub(crate) fn second_signal() -> bool {
+    SIGNALS.load(Ordering::SeqCst) >= 2
+}
 
 extern "C" fn on_signal(_sig: libc::c_int) {
     // Only async-signal-safe calls here: atomics, write(2), _exit(2).
-    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 && EXIT_ON_SECOND.load(Ordering::SeqCst) {
         // SAFETY: _exit is async-signal-safe and never returns.
         unsafe { libc::_exit(130) };
     }
@@ -524,6 +542,7 @@ pub(crate) fn hangup_flag() -> io::Result<()> {
 /// that the handlers inherited only count the child's own from now on.
 fn clear_signal_routes() {
     SIGNALS.store(0, Ordering::SeqCst);
+    EXIT_ON_SECOND.store(true, Ordering::SeqCst);
     let old = SIGNAL_PIPE.swap(-1, Ordering::SeqCst);
     if old >= 0 {
         // SAFETY: `old` is this process's copy of the parent's write end,

@@ -481,8 +481,9 @@ fn parent_loop(
 }
 
 /// Ask every child to shut down and wait until all have exited; those
-/// still there after the grace period plus ten seconds (a stopped process
-/// never acts on SIGTERM) are killed.
+/// still there after the grace period plus ten seconds are killed, and
+/// all of them at a second SIGINT/SIGTERM (the parent then exits with
+/// status 130, leaving no process behind).
 fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
     let pids: Vec<Pid> = pids.collect();
     for &pid in &pids {
@@ -499,7 +500,17 @@ fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
     for pid in pids {
         reap_by(pid, deadline);
     }
+    exit_if_forced();
     log::info!("every session ended");
+}
+
+/// After a second SIGINT/SIGTERM (see [`sys::defer_second_signal`]), once
+/// every child was killed and reaped: exit at once, with status 130.
+fn exit_if_forced() {
+    if sys::second_signal() {
+        log::warn!("a second signal: every child process killed; exiting at once");
+        std::process::exit(130);
+    }
 }
 
 /// Reap child `pid` once it exited, waiting until `deadline` at most; then
@@ -511,8 +522,11 @@ fn reap_by(pid: Pid, deadline: Instant) {
             // reaped, or not a child of ours any more
             _ => return,
         }
-        if Instant::now() >= deadline {
-            log::warn!("session process {pid} did not exit in time: killed");
+        let forced = sys::second_signal();
+        if forced || Instant::now() >= deadline {
+            if !forced {
+                log::warn!("session process {pid} did not exit in time: killed");
+            }
             sys::kill(pid);
             let _ = waitpid(pid, None);
             return;
@@ -546,6 +560,9 @@ impl Parent {
         )?;
         let signals = if server.handle_signals {
             let fd = sys::signal_pipe()?;
+            // a second SIGINT/SIGTERM kills the children, then exits (see
+            // `stop_children`, `prefork::stop_workers`)
+            sys::defer_second_signal();
             poll.registry()
                 .register(&mut SourceFd(&fd.as_raw_fd()), SIGNAL, Interest::READABLE)?;
             let hangup = sys::hangup_pipe(true)?;

@@ -697,7 +697,8 @@ fn watch_room(
 /// The connections passed to the workers and not taken yet keep their
 /// deadline ([`Handed::expire`]); those a worker had not taken when it
 /// exited are refused. Workers still alive after the grace period plus ten
-/// seconds are killed.
+/// seconds are killed, and all of them at a second SIGINT/SIGTERM (the
+/// parent then exits with status 130, leaving no process behind).
 fn stop_workers(
     server: &FtpServer,
     poll: &mut Poll,
@@ -720,9 +721,12 @@ fn stop_workers(
         let now = Instant::now();
         handed.expire(&mut pool, now, &mut read_reports_now);
         let left = deadline.saturating_duration_since(now);
-        if left.is_zero() {
+        let forced = sys::second_signal();
+        if forced || left.is_zero() {
             for w in pool.values() {
-                log::warn!("worker {} did not stop in time; killing it", w.pid);
+                if !forced {
+                    log::warn!("worker {} did not stop in time; killing it", w.pid);
+                }
                 sys::kill(w.pid);
             }
             for (token, w) in pool.drain() {
@@ -761,6 +765,7 @@ fn stop_workers(
         let _ = waitpid(w.pid, None);
         handed.worker_died(token);
     }
+    super::exit_if_forced();
     log::info!("every session ended");
 }
 
