@@ -816,15 +816,8 @@ const ONE_WORKER: &[&str] = &[
 #[test]
 fn pre_fork_refuses_what_a_stopped_worker_does_not_take() {
     use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, log) = logging(dir.path(), ONE_WORKER);
-    let parent = child.id();
-    // the worker serves (it is forked after the start line)
-    assert!(greeting(addr).starts_with("220"));
-    let workers = children_of(parent);
-    assert_eq!(workers.len(), 1, "{workers:?}");
-    let worker = Pid::from_raw(workers[0].0 as i32);
+    let (mut child, addr, log, worker) = one_worker(dir.path(), ONE_WORKER);
     kill(worker, Signal::SIGSTOP).unwrap();
     // a failed assertion below leaves no stopped worker behind
     let stopped = Continued(worker);
@@ -871,14 +864,9 @@ fn pre_fork_refuses_what_a_stopped_worker_does_not_take() {
 #[test]
 fn pre_fork_refuses_what_a_dead_worker_had_not_taken() {
     use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, _log) = logging(dir.path(), ONE_WORKER);
+    let (mut child, addr, _log, worker) = one_worker(dir.path(), ONE_WORKER);
     let parent = child.id();
-    assert!(greeting(addr).starts_with("220"));
-    let workers = children_of(parent);
-    assert_eq!(workers.len(), 1, "{workers:?}");
-    let worker = Pid::from_raw(workers[0].0 as i32);
     let before = steady("descriptors of the parent", || fds_of(parent));
     kill(worker, Signal::SIGSTOP).unwrap();
     let stopped = Continued(worker);
@@ -1938,10 +1926,8 @@ fn pre_fork_stops_at_once_with_a_stopped_worker() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = ONE_WORKER.to_vec();
     args.extend(["--shutdown-grace", "30"]);
-    let (mut child, addr, _log) = logging(dir.path(), &args);
+    let (mut child, addr, _log, worker) = one_worker(dir.path(), &args);
     let parent = child.id();
-    assert!(greeting(addr).starts_with("220"));
-    let worker = Pid::from_raw(workers_of(parent, 1)[0].0 as i32);
     let before = steady("descriptors of the parent", || fds_of(parent));
     kill(worker, Signal::SIGSTOP).unwrap();
     let stopped = Continued(worker);
@@ -1959,14 +1945,8 @@ fn pre_fork_stops_at_once_with_a_stopped_worker() {
         std::io::Read::read_to_string(&mut &*s, &mut all).unwrap();
         assert!(all.contains("421 "), "{all:?}");
     }
-    let status = child.wait().unwrap();
+    stops_soon(&mut child, told);
     drop(stopped);
-    assert!(status.success(), "{status}");
-    assert!(
-        told.elapsed() < Duration::from_secs(10),
-        "stopped in {:?}",
-        told.elapsed()
-    );
 }
 
 /// A multi-proc server told to stop while a session's process is stopped
@@ -2005,14 +1985,8 @@ fn multi_proc_stops_at_once_with_a_session_process_stopped() {
     let mut l = String::new();
     r.read_line(&mut l).unwrap();
     assert_eq!(l, "421 Server is shutting down.\r\n");
-    let status = child.wait().unwrap();
+    stops_soon(&mut child, told);
     drop(stopped);
-    assert!(status.success(), "{status}");
-    assert!(
-        told.elapsed() < Duration::from_secs(10),
-        "stopped in {:?}",
-        told.elapsed()
-    );
 }
 
 /// A connection passed to the multi-proc spare while it is stopped
@@ -2160,4 +2134,36 @@ fn a_second_sigterm_leaves_no_child_behind() {
         assert!(!left, "{model}: process {serving} outlived the server");
         drop(data);
     }
+}
+
+/// The server `child`, told to stop at `told`, exits with status 0 within
+/// 10 s (not after a grace period of 30 s).
+fn stops_soon(child: &mut Reaped, told: Instant) {
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        told.elapsed() < Duration::from_secs(10),
+        "stopped in {:?}",
+        told.elapsed()
+    );
+}
+
+/// A pre-fork server started with `args` (one worker), once its worker
+/// serves: as [`logging`], and the worker.
+fn one_worker(
+    dir: &Path,
+    args: &[&str],
+) -> (
+    Reaped,
+    SocketAddr,
+    std::sync::mpsc::Receiver<String>,
+    nix::unistd::Pid,
+) {
+    let (child, addr, log) = logging(dir, args);
+    // (forked after the start line)
+    assert!(greeting(addr).starts_with("220"));
+    let workers = children_of(child.id());
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    let worker = nix::unistd::Pid::from_raw(workers[0].0 as i32);
+    (child, addr, log, worker)
 }

@@ -8,6 +8,42 @@ use crate::config::ServerConfig;
 use crate::events::NoEvents;
 use crate::fs::LocalFsFactory;
 
+/// A poll loop stopped by `signal`, and a connection to hand it: the
+/// client's end, the server's end and the client's address.
+fn loop_and_connection(
+    signal: Arc<ShutdownSignal>,
+) -> (PollLoop, TcpStream, TcpStream, SocketAddr) {
+    let ctx = SessionContext::new(
+        ServerConfig::default(),
+        Arc::new(MemoryAuthorizer::new()),
+        Arc::new(LocalFsFactory::default()),
+    )
+    .unwrap();
+    let poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), signal).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, peer) = listener.accept().unwrap();
+    (poll_loop, client, stream, peer)
+}
+
+/// A channel that hands the loop `conn`, then is closed.
+fn handed(conn: NewConn) -> Receiver<NewConn> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    tx.send(conn).unwrap();
+    rx
+}
+
+/// Run `poll_loop` on a thread of its own; the receiver gets a message
+/// when the loop ended.
+fn run(mut poll_loop: PollLoop, rx: Receiver<NewConn>) -> std::sync::mpsc::Receiver<()> {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        poll_loop.run(rx);
+        let _ = done_tx.send(());
+    });
+    done_rx
+}
+
 /// A connection that reaches the loop after it began to stop (a
 /// pre-fork worker's hand-over thread delivers what the parent sent
 /// before SIGTERM) is told at once, as every session was: 220, then
@@ -15,33 +51,17 @@ use crate::fs::LocalFsFactory;
 /// the parent killed it.
 #[test]
 fn a_connection_handed_in_after_the_stop_is_told_at_once() {
-    let ctx = SessionContext::new(
-        ServerConfig::default(),
-        Arc::new(MemoryAuthorizer::new()),
-        Arc::new(LocalFsFactory::default()),
-    )
-    .unwrap();
     let signal = Arc::new(ShutdownSignal::default());
-    let mut poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), Arc::clone(&signal)).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (stream, peer) = listener.accept().unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    tx.send(NewConn {
+    let (poll_loop, client, stream, peer) = loop_and_connection(Arc::clone(&signal));
+    let rx = handed(NewConn {
         stream,
         peer,
         slot: Box::new(()),
-    })
-    .unwrap();
-    drop(tx);
+    });
     // the stop is seen on the same wake-up, before the connection is
     // taken from the channel
     signal.trigger();
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        poll_loop.run(rx);
-        let _ = done_tx.send(());
-    });
+    let done_rx = run(poll_loop, rx);
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -65,16 +85,7 @@ fn a_connection_handed_in_after_the_stop_is_told_at_once() {
 #[cfg(unix)]
 #[test]
 fn a_connection_that_cannot_be_watched_is_refused_with_421() {
-    let ctx = SessionContext::new(
-        ServerConfig::default(),
-        Arc::new(MemoryAuthorizer::new()),
-        Arc::new(LocalFsFactory::default()),
-    )
-    .unwrap();
-    let mut poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), Arc::default()).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (stream, peer) = listener.accept().unwrap();
+    let (poll_loop, client, stream, peer) = loop_and_connection(Arc::default());
     poll_loop
         .poll
         .registry()
@@ -84,20 +95,13 @@ fn a_connection_that_cannot_be_watched_is_refused_with_421() {
             Interest::READABLE,
         )
         .unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    tx.send(NewConn {
+    let rx = handed(NewConn {
         stream,
         peer,
         slot: Box::new(()),
-    })
-    .unwrap();
-    drop(tx);
-    poll_loop.waker().wake().unwrap();
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        poll_loop.run(rx);
-        let _ = done_tx.send(());
     });
+    poll_loop.waker().wake().unwrap();
+    let done_rx = run(poll_loop, rx);
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -137,34 +141,18 @@ impl Place for Peek {
 /// `421` for a connection "not taken").
 #[test]
 fn a_connection_is_reported_taken_before_its_greeting() {
-    let ctx = SessionContext::new(
-        ServerConfig::default(),
-        Arc::new(MemoryAuthorizer::new()),
-        Arc::new(LocalFsFactory::default()),
-    )
-    .unwrap();
-    let mut poll_loop = PollLoop::new(ctx, Arc::new(NoEvents), Arc::default()).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (stream, peer) = listener.accept().unwrap();
+    let (poll_loop, client, stream, peer) = loop_and_connection(Arc::default());
     let (seen_tx, seen) = std::sync::mpsc::channel();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    tx.send(NewConn {
+    let rx = handed(NewConn {
         stream,
         peer,
         slot: Box::new(Peek {
             client: client.try_clone().unwrap(),
             seen: seen_tx,
         }),
-    })
-    .unwrap();
-    drop(tx);
-    poll_loop.waker().wake().unwrap();
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        poll_loop.run(rx);
-        let _ = done_tx.send(());
     });
+    poll_loop.waker().wake().unwrap();
+    let done_rx = run(poll_loop, rx);
     let before = seen.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(before, 0, "bytes the client had when the loop took it in");
     client
