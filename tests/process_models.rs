@@ -1807,9 +1807,9 @@ fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
 #[test]
 fn a_pre_fork_workers_losses_make_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, log) = logging(dir.path(), ONE_WORKER);
-    let sick = workers_of(child.id(), 1)[0].0;
-    set_nofile(sick, "3");
+    // (the limit is set once the worker is set up and serves)
+    let (mut child, addr, log, sick) = one_worker(dir.path(), ONE_WORKER);
+    set_nofile(sick.as_raw() as u32, "3");
     for i in 0..2 {
         assert_eq!(greeting(addr), NOT_AVAILABLE, "client {i}");
     }

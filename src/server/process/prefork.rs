@@ -910,10 +910,14 @@ fn run_worker(server: &FtpServer, sock: UnixStream) {
         }
     };
     if let Err(e) = sys::signal_pipe().and_then(|fd| poll_loop.stop_on(fd)) {
+        // a worker that can't hear the stop would serve on until it is
+        // killed, its clients told nothing: it ends now, and is started
+        // again (after a delay while starts fail, see `Respawn`)
         log::error!(
             "worker {}: can't set up signal handling: {e}",
             std::process::id()
         );
+        return;
     }
     let waker = poll_loop.waker();
     let (tx, rx) = crossbeam_channel::unbounded::<NewConn>();
