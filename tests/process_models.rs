@@ -793,6 +793,9 @@ fn multi_proc_refuses_with_421_when_it_cannot_fork() {
     );
 }
 
+/// A pre-fork server with two workers.
+const TWO_WORKERS: &[&str] = &["--concurrency", "pre-fork", "--workers", "2"];
+
 /// A pre-fork server with one worker and room for many connections.
 const ONE_WORKER: &[&str] = &[
     "--concurrency",
@@ -867,16 +870,7 @@ fn pre_fork_refuses_what_a_dead_worker_had_not_taken() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, _log, worker) = one_worker(dir.path(), ONE_WORKER);
     let parent = child.id();
-    let before = steady("descriptors of the parent", || fds_of(parent));
-    kill(worker, Signal::SIGSTOP).unwrap();
-    let stopped = Continued(worker);
-    let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    // passed to the worker: the parent holds its copies until it takes them
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fds_of(parent) < before + 3 {
-        assert!(Instant::now() < deadline, "not passed to the worker");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (clients, stopped) = three_passed_to_stopped(parent, addr, worker);
     kill(worker, Signal::SIGKILL).unwrap();
     drop(stopped);
     let killed = Instant::now();
@@ -1558,10 +1552,20 @@ fn model_logging(
     dir: &Path,
     model: &str,
 ) -> (Reaped, SocketAddr, std::sync::mpsc::Receiver<String>) {
+    model_logging_with(dir, model, &[])
+}
+
+/// [`model_logging`] with the options `extra` too.
+fn model_logging_with(
+    dir: &Path,
+    model: &str,
+    extra: &[&str],
+) -> (Reaped, SocketAddr, std::sync::mpsc::Receiver<String>) {
     let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
     if model == "pre-fork" {
         args.extend(["--workers", "1"]);
     }
+    args.extend(extra);
     logging(dir, &args)
 }
 
@@ -1767,16 +1771,7 @@ fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, log) = logging(
         dir.path(),
-        &[
-            "--concurrency",
-            "pre-fork",
-            "--workers",
-            "2",
-            "-u",
-            "user",
-            "-P",
-            "12345",
-        ],
+        &[TWO_WORKERS, &["-u", "user", "-P", "12345"]].concat(),
     );
     let sick = workers_of(child.id(), 2)[0].0;
     set_nofile(sick, "3");
@@ -1833,20 +1828,7 @@ fn a_pre_fork_workers_losses_make_one_line() {
 fn a_connection_over_the_limits_gets_421_with_one_descriptor_left() {
     for model in ["async", "multi-thread", "multi-proc", "pre-fork"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "--concurrency",
-            model,
-            "--max-cons",
-            "1",
-            "-u",
-            "user",
-            "-P",
-            "12345",
-        ];
-        if model == "pre-fork" {
-            args.extend(["--workers", "1"]);
-        }
-        let (mut child, addr, _log) = logging(dir.path(), &args);
+        let (mut child, addr, _log) = model_logging_with(dir.path(), model, &["--max-cons", "1"]);
         let pid = child.id();
         let (held, _r, g) = login(addr);
         assert!(g.starts_with("220"), "{model}: {g}");
@@ -1872,17 +1854,8 @@ fn pre_fork_gives_back_the_places_of_what_a_stopped_worker_did_not_take() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr, _log) = logging(
-        dir.path(),
-        &[
-            "--concurrency",
-            "pre-fork",
-            "--workers",
-            "2",
-            "--max-cons",
-            "4",
-        ],
-    );
+    let (mut child, addr, _log) =
+        logging(dir.path(), &[TWO_WORKERS, &["--max-cons", "4"]].concat());
     let workers = workers_of(child.id(), 2);
     let worker = Pid::from_raw(workers[0].0 as i32);
     kill(worker, Signal::SIGSTOP).unwrap();
@@ -1928,15 +1901,7 @@ fn pre_fork_stops_at_once_with_a_stopped_worker() {
     args.extend(["--shutdown-grace", "30"]);
     let (mut child, addr, _log, worker) = one_worker(dir.path(), &args);
     let parent = child.id();
-    let before = steady("descriptors of the parent", || fds_of(parent));
-    kill(worker, Signal::SIGSTOP).unwrap();
-    let stopped = Continued(worker);
-    let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fds_of(parent) < before + 3 {
-        assert!(Instant::now() < deadline, "not passed to the worker");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (clients, stopped) = three_passed_to_stopped(parent, addr, worker);
     let told = Instant::now();
     kill(Pid::from_raw(parent as i32), Signal::SIGTERM).unwrap();
     for s in &clients {
@@ -2073,20 +2038,8 @@ fn a_second_sigterm_leaves_no_child_behind() {
     for model in ["multi-proc", "pre-fork"] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
-        let mut args = vec![
-            "--concurrency",
-            model,
-            "--shutdown-grace",
-            "60",
-            "-u",
-            "user",
-            "-P",
-            "12345",
-        ];
-        if model == "pre-fork" {
-            args.extend(["--workers", "1"]);
-        }
-        let (mut child, addr, log) = logging(dir.path(), &args);
+        let (mut child, addr, log) =
+            model_logging_with(dir.path(), model, &["--shutdown-grace", "60"]);
         let parent = child.id();
         // the process the session runs in
         let serving = if model == "multi-proc" {
@@ -2166,4 +2119,26 @@ fn one_worker(
     assert_eq!(workers.len(), 1, "{workers:?}");
     let worker = nix::unistd::Pid::from_raw(workers[0].0 as i32);
     (child, addr, log, worker)
+}
+
+/// Stop the one `worker` of pre-fork server `parent` (SIGSTOP; continued
+/// when the guard is dropped), then open three connections and wait until
+/// the parent has passed them to it (it holds its copies until the worker
+/// takes them).
+fn three_passed_to_stopped(
+    parent: u32,
+    addr: SocketAddr,
+    worker: nix::unistd::Pid,
+) -> (Vec<TcpStream>, Continued) {
+    use nix::sys::signal::{kill, Signal};
+    let before = steady("descriptors of the parent", || fds_of(parent));
+    kill(worker, Signal::SIGSTOP).unwrap();
+    let stopped = Continued(worker);
+    let clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fds_of(parent) < before + 3 {
+        assert!(Instant::now() < deadline, "not passed to the worker");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (clients, stopped)
 }
