@@ -1609,7 +1609,12 @@ fn a_connection_passed_to_a_process_out_of_descriptors_is_served() {
         let (mut child, addr, _log) = model_logging(dir.path(), model);
         // the one worker, or the spare that takes the next connection,
         // once it is ready for it (a session served and ended)
-        let target = workers_of(child.id(), 1)[0].0;
+        // (the spare by its name: it takes it once it holds its reserve)
+        let target = if model == "multi-proc" {
+            spare_of_parent(child.id(), None)
+        } else {
+            workers_of(child.id(), 1)[0].0
+        };
         if model == "pre-fork" {
             let (mut s, mut r, _) = login(addr);
             s.write_all(b"QUIT\r\n").unwrap();

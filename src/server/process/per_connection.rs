@@ -294,14 +294,16 @@ fn fork_spare(
             let Some((stop, ctx)) = prepare_child(server) else {
                 return;
             };
-            // named while it waits (`ps`, `top`), its own name back once it serves
+            let mut reserve = sys::FdReserve::new();
+            // named while it waits (`ps`, `top`), its own name back once it
+            // serves; named once it is ready (its reserve held), so that the
+            // name says a connection passed now is taken
             let name = nix::sys::prctl::get_name().ok();
             let _ = nix::sys::prctl::set_name(SPARE_NAME);
             // No deadline: waiting for a connection is the spare's idle
             // state, as it is a listener's. The wait ends with the parent's
             // connection, with end of file when the parent drops its end
             // (it stops, or it dies), or with SIGINT/SIGTERM.
-            let mut reserve = sys::FdReserve::new();
             let (stream, peer) = match Handover::recv(&child_end, Some(stop.as_fd()), &mut reserve)
             {
                 Ok(Some((Some(stream), h))) => (stream, h.peer),
