@@ -613,6 +613,35 @@ fn sigterm_right_after_the_start_line_is_a_graceful_stop() {
     }
 }
 
+/// Wait (10 s at most) until a thread of process `pid` is blocked in
+/// `accept(2)`: the kernel took the number of the descriptor it will
+/// return when the call started, so the process's lowest free number is
+/// the one after it from then on (the start line is logged before the
+/// acceptor gets there).
+fn waiting_in_accept(pid: u32) {
+    // the system call numbers of accept and accept4
+    #[cfg(target_arch = "x86_64")]
+    const ACCEPT: [&str; 2] = ["43", "288"];
+    #[cfg(target_arch = "aarch64")]
+    const ACCEPT: [&str; 2] = ["202", "242"];
+    let in_accept = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("syscall")).ok())
+            .any(|s| s.split(' ').next().is_some_and(|n| ACCEPT.contains(&n)))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !in_accept() {
+        assert!(
+            Instant::now() < deadline,
+            "no thread of {pid} waits in accept"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Set the soft open-files limit of process `pid` (`prlimit`, util-linux).
 fn set_nofile(pid: u32, soft: &str) {
     let st = Command::new("prlimit")
@@ -1656,18 +1685,23 @@ fn a_connection_passed_to_a_process_out_of_descriptors_is_served() {
 }
 
 /// A session that can't be set up (its thread is out of descriptors for
-/// its poller) is refused with `421`, not closed without a word (the same
-/// code sets up a multi-proc session).
+/// its poller, or for the waker the stop uses) is refused with `421`, not
+/// closed without a word (the same code sets up a multi-proc session).
 #[test]
 fn a_session_that_cannot_be_set_up_is_refused_with_421() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, log) = model_logging(dir.path(), "multi-thread");
     let pid = child.id();
     let soft = nofile_soft(pid);
-    // room for the connection's descriptor, not for the poller's
+    // room for the connection's descriptor (taken by the acceptor's
+    // `accept`), not for the poller's
+    waiting_in_accept(pid);
     set_nofile(pid, &(lowest_free_fd(pid) + 1).to_string());
     assert_eq!(greeting(addr), NOT_AVAILABLE);
-    log_until(&log, "can't create a poller");
+    // a poller, or a waker: the acceptor's `accept` took the lowest free
+    // number when it started, which a descriptor open for a moment then
+    // (a session thread starting) can make the one above the poller's
+    log_until(&log, "can't create a ");
     lift_then_serve(&mut child, pid, &soft, addr);
 }
 
