@@ -531,16 +531,18 @@ impl Drop for Reaped {
 /// `ftpdlib` on a free loopback port sharing `dir`, with `args`; its log
 /// (stderr) piped, where the start line names the port.
 fn spawn_logging(dir: &Path, args: &[&str]) -> Reaped {
-    Reaped(
-        Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-            .args(["-i", "127.0.0.1", "-p", "0", "-d"])
-            .arg(dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+    Reaped(server_command(dir, args).spawn().unwrap())
+}
+
+/// The command [`spawn_logging`] runs.
+fn server_command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+    c.args(["-i", "127.0.0.1", "-p", "0", "-d"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
 }
 
 /// The address a start-up log line names (`starting FTP server on ADDR,`).
@@ -1560,7 +1562,11 @@ fn a_data_connection_the_session_could_not_accept_is_accepted_when_it_can() {
 /// A server started by [`spawn_logging`] with `args`: its address and its
 /// log, line by line as written.
 fn logging(dir: &Path, args: &[&str]) -> (Reaped, SocketAddr, std::sync::mpsc::Receiver<String>) {
-    let mut child = spawn_logging(dir, args);
+    started(spawn_logging(dir, args))
+}
+
+/// [`logging`] for the server `child` just spawned.
+fn started(mut child: Reaped) -> (Reaped, SocketAddr, std::sync::mpsc::Receiver<String>) {
     let err = BufReader::new(child.stderr.take().unwrap());
     let (tx, log) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -2086,23 +2092,7 @@ fn a_second_sigterm_leaves_no_child_behind() {
         } else {
             workers_of(parent, 1)[0].0
         };
-        let (s, mut r, _) = login(addr);
-        let mut w = s.try_clone().unwrap();
-        let mut l = String::new();
-        w.write_all(b"TYPE I\r\nPASV\r\n").unwrap();
-        r.read_line(&mut l).unwrap();
-        l.clear();
-        r.read_line(&mut l).unwrap();
-        assert!(l.starts_with("227"), "{l}");
-        let nums: Vec<u16> = l[l.find('(').unwrap() + 1..l.find(')').unwrap()]
-            .split(',')
-            .map(|n| n.trim().parse().unwrap())
-            .collect();
-        let data = TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap();
-        w.write_all(b"RETR big\r\n").unwrap();
-        l.clear();
-        r.read_line(&mut l).unwrap();
-        assert!(l.starts_with("150") || l.starts_with("125"), "{l}");
+        let (_s, _r, data) = stalled_download(addr);
         // the download stalls (nothing read): the first SIGTERM gives it
         // the grace period, the second ends it all
         let p = Pid::from_raw(parent as i32);
@@ -2125,6 +2115,79 @@ fn a_second_sigterm_leaves_no_child_behind() {
         assert_eq!(status.code(), Some(130), "{model}");
         assert!(!left, "{model}: process {serving} outlived the server");
         drop(data);
+    }
+}
+
+/// A session at `addr` downloading `big` (which must be larger than the
+/// socket buffers hold) that reads nothing: its control connection (and
+/// a reader of it, past the `150`) and its data connection.
+fn stalled_download(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, TcpStream) {
+    let (s, mut r, _) = login(addr);
+    let mut w = s.try_clone().unwrap();
+    let mut l = String::new();
+    w.write_all(b"TYPE I\r\nPASV\r\n").unwrap();
+    r.read_line(&mut l).unwrap();
+    l.clear();
+    r.read_line(&mut l).unwrap();
+    assert!(l.starts_with("227"), "{l}");
+    let nums: Vec<u16> = l[l.find('(').unwrap() + 1..l.find(')').unwrap()]
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    let data = TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap();
+    w.write_all(b"RETR big\r\n").unwrap();
+    l.clear();
+    r.read_line(&mut l).unwrap();
+    assert!(l.starts_with("150") || l.starts_with("125"), "{l}");
+    (s, r, data)
+}
+
+/// SIGINT or SIGTERM sent to a forking server's whole process group (a
+/// terminal's Ctrl-C, a service manager stopping the group) is the
+/// graceful stop: a download gets its grace period, then `426`, and an
+/// idle session `421`. Each child got the stop twice, from the group
+/// signal and from its parent, and the second used to end it at once in
+/// its signal handler: its clients saw their connections closed with no
+/// reply, the server gone in a few milliseconds.
+#[test]
+fn a_stop_sent_to_the_whole_process_group_is_graceful() {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    use std::os::unix::process::CommandExt;
+    for model in ["multi-proc", "pre-fork"] {
+        for signal in [Signal::SIGINT, Signal::SIGTERM] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
+            let mut args = vec!["--concurrency", model, "-u", "user", "-P", "12345"];
+            args.extend(["--shutdown-grace", "2"]);
+            if model == "pre-fork" {
+                args.extend(["--workers", "2"]);
+            }
+            let mut cmd = server_command(dir.path(), &args);
+            cmd.process_group(0);
+            let (mut child, addr, _log) = started(Reaped(cmd.spawn().unwrap()));
+            let (_s, mut downloading, _data) = stalled_download(addr);
+            let (_i, mut idle, _) = login(addr);
+            let told = Instant::now();
+            killpg(Pid::from_raw(child.id() as i32), signal).unwrap();
+            let mut l = String::new();
+            idle.read_line(&mut l).unwrap();
+            assert!(l.starts_with("421"), "{model}, {signal}, idle: {l:?}");
+            l.clear();
+            downloading.read_line(&mut l).unwrap();
+            assert!(
+                l.starts_with("426"),
+                "{model}, {signal}, downloading, after {:?}: {l:?}",
+                told.elapsed()
+            );
+            assert!(
+                told.elapsed() >= Duration::from_millis(1500),
+                "{model}, {signal}: the download cut after {:?}",
+                told.elapsed()
+            );
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{model}, {signal}: {status}");
+        }
     }
 }
 

@@ -385,32 +385,55 @@ pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     Ok(hard.max(soft))
 }
 
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
 
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
-/// Whether a second SIGINT/SIGTERM exits in the handler (see
-/// [`defer_second_signal`]).
-static EXIT_ON_SECOND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// What a second SIGINT/SIGTERM does in this process: one of
+/// [`SECOND_EXITS`], [`SECOND_DEFERRED`], [`SECOND_IGNORED`].
+static SECOND_SIGNAL: AtomicU8 = AtomicU8::new(SECOND_EXITS);
+/// The process exits in the handler (status 130): a server whose sessions
+/// are its own threads.
+const SECOND_EXITS: u8 = 0;
+/// The parent of session processes or workers sees it
+/// ([`second_signal`]), kills its children and exits.
+const SECOND_DEFERRED: u8 = 1;
+/// A forked child (a session process, a worker, a spare, a supervisor):
+/// every SIGINT/SIGTERM is the graceful stop. A child often gets the same
+/// stop twice, once from a signal sent to the whole process group (a
+/// terminal's Ctrl-C, a service manager stopping the group) and once from
+/// its parent passing the stop on; the second must not cut its sessions'
+/// transfers short. Its parent forces it (SIGKILL) when the parent is
+/// forced or the grace period is over.
+const SECOND_IGNORED: u8 = 2;
 
 /// In a parent of session processes or workers: a second SIGINT/SIGTERM
 /// no longer exits in the handler, which would leave the children running
 /// with nobody to stop them; the parent's stop sees it
 /// ([`second_signal`]), kills its children and exits with status 130.
-/// Children forked later exit in the handler again.
+/// Nothing changes in a forked child, whose second signal stays ignored
+/// (see [`SECOND_IGNORED`]).
 pub(crate) fn defer_second_signal() {
-    EXIT_ON_SECOND.store(false, Ordering::SeqCst);
+    let _ = SECOND_SIGNAL.compare_exchange(
+        SECOND_EXITS,
+        SECOND_DEFERRED,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
 }
 
 /// Whether a second SIGINT or SIGTERM arrived (after
-/// [`defer_second_signal`]).
+/// [`defer_second_signal`], in a process that was not forked by the
+/// server: always `false` in a forked child).
 pub(crate) fn second_signal() -> bool {
-    SIGNALS.load(Ordering::SeqCst) >= 2
+    SECOND_SIGNAL.load(Ordering::SeqCst) == SECOND_DEFERRED && SIGNALS.load(Ordering::SeqCst) >= 2
 }
 
 extern "C" fn on_signal(_sig: libc::c_int) {
     // Only async-signal-safe calls here: atomics, write(2), _exit(2).
-    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 && EXIT_ON_SECOND.load(Ordering::SeqCst) {
+    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1
+        && SECOND_SIGNAL.load(Ordering::SeqCst) == SECOND_EXITS
+    {
         // SAFETY: _exit is async-signal-safe and never returns.
         unsafe { libc::_exit(130) };
     }
@@ -432,7 +455,8 @@ pub(crate) fn signal_received() -> bool {
 
 /// Route SIGINT and SIGTERM to a fresh non-blocking pipe, whose read end is
 /// returned (readable once a signal arrived); a second signal exits the
-/// process at once (status 130). Called by single-threaded process-model
+/// process at once (status 130), except in a parent that deferred it and
+/// in a forked child (see [`SECOND_SIGNAL`]). Called by single-threaded process-model
 /// parents and again in each child, so that every process has its own pipe;
 /// in a child, a signal that came since the fork (see [`fork`]) makes the
 /// new pipe readable at once.
@@ -542,7 +566,7 @@ pub(crate) fn hangup_flag() -> io::Result<()> {
 /// that the handlers inherited only count the child's own from now on.
 fn clear_signal_routes() {
     SIGNALS.store(0, Ordering::SeqCst);
-    EXIT_ON_SECOND.store(true, Ordering::SeqCst);
+    SECOND_SIGNAL.store(SECOND_IGNORED, Ordering::SeqCst);
     let old = SIGNAL_PIPE.swap(-1, Ordering::SeqCst);
     if old >= 0 {
         // SAFETY: `old` is this process's copy of the parent's write end,
