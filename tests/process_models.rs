@@ -256,6 +256,31 @@ fn max_cons_holds_across_models() {
     }
 }
 
+/// `--max-cons` and `--max-cons-per-ip` are exact: a client that saw its
+/// session end (`221`, then end of file) and connects again at once gets
+/// the place. The forking models' parents used to free it only once they
+/// had reaped the session process (multi-proc) or read the worker's report
+/// (pre-fork), a few milliseconds later: such a client was refused with
+/// `421` in 24-93 of 100 tries.
+#[test]
+fn a_place_is_free_once_its_client_sees_the_session_end() {
+    for model in ["multi-proc", "pre-fork", "multi-thread", "async"] {
+        for limit in ["--max-cons", "--max-cons-per-ip"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut child, addr, _log) = model_logging_with(dir.path(), model, &[limit, "1"]);
+            for k in 0..100 {
+                let (mut s, mut r, g) = login(addr);
+                assert!(g.starts_with("220"), "{model}, {limit}, try {k}: {g:?}");
+                s.write_all(b"QUIT\r\n").unwrap();
+                let mut rest = String::new();
+                r.read_to_string(&mut rest).unwrap();
+                assert!(rest.starts_with("221"), "{model}, {limit}: {rest:?}");
+            }
+            stop(&mut child);
+        }
+    }
+}
+
 #[test]
 fn pre_fork_replaces_a_dead_worker() {
     let d = daemon(&["--concurrency", "pre-fork", "--workers", "2"]);

@@ -388,7 +388,7 @@ impl FtpServer {
             if self.stop.load(Ordering::SeqCst) {
                 return None;
             }
-            match self.admit(peer, limits) {
+            match self.admit(peer, limits, &mut || {}) {
                 Ok(slot) => return Some((stream, peer, slot)),
                 Err(reply) => refuse(stream, &reply),
             }
@@ -398,10 +398,14 @@ impl FtpServer {
     /// Count a new session in, or log its refusal and return the `421`
     /// reply the caller refuses it with (a banned address, or a connection
     /// limit reached).
+    /// `settle`: run before a connection is refused for the limits, then
+    /// the limits are checked again; a forking parent reads there what its
+    /// children told it of places given back (see `Connection::set_place`).
     fn admit(
         &self,
         peer: SocketAddr,
         limits: &ConnLimits,
+        settle: &mut dyn FnMut(),
     ) -> Result<ConnSlot, crate::proto::reply::Reply> {
         let banned = match &self.ctx.config.ban {
             Some(_) => self.ctx.shared.banned(peer.ip(), std::time::Instant::now()),
@@ -409,13 +413,19 @@ impl FtpServer {
         };
         let refused = match banned {
             Some(left) => Err(replies::banned(left)),
-            None => limits.acquire(peer.ip()).map_err(|per_ip| {
-                if per_ip {
-                    replies::too_many_connections_from_ip()
-                } else {
-                    replies::too_many_connections()
-                }
-            }),
+            None => limits
+                .acquire(peer.ip())
+                .or_else(|_| {
+                    settle();
+                    limits.acquire(peer.ip())
+                })
+                .map_err(|per_ip| {
+                    if per_ip {
+                        replies::too_many_connections_from_ip()
+                    } else {
+                        replies::too_many_connections()
+                    }
+                }),
         };
         if let Err(reply) = &refused {
             log::warn!("{peer} refused: {}", reply.log_text());
@@ -691,12 +701,16 @@ fn open_connection(
 }
 
 /// Serve one session on the calling thread until it ends (thread and process models).
+/// `place`: its place under the limits, given back just before the control
+/// connection is shut down (see `Connection::set_place`), or when the
+/// session could not be set up.
 fn run_session(
     ctx: SessionContext,
     events: Arc<dyn EventHandler>,
     stream: TcpStream,
     peer: SocketAddr,
     stop: StopSource<'_>,
+    place: Box<dyn Send>,
 ) {
     let local = match stream.local_addr() {
         Ok(a) => a,
@@ -751,6 +765,7 @@ fn run_session(
     match open_connection(ctx, events, stream, peer, local, poll.registry()) {
         Ok(mut c) => {
             c.set_stop_check(stop_requested);
+            c.set_place(place);
             c.run(&mut poll)
         }
         Err(e) => log::warn!("{peer}: can't set up the session: {e}"),

@@ -54,7 +54,8 @@ pub(super) struct NewConn {
 }
 
 /// A connection's place while the poll loop serves it: dropped when its
-/// session ends (or when it could not be set up), and told once before
+/// session ends, just before its control connection is shut down (see
+/// `Connection::set_place`), or when it could not be set up; told once before
 /// that when the loop has taken the connection in, just before its
 /// greeting, so that a pre-fork worker can acknowledge the connection to
 /// its parent (which refuses, with `421`, a connection no worker took in
@@ -72,7 +73,6 @@ impl Place for () {}
 
 struct Entry {
     conn: Connection,
-    _slot: Box<dyn Place>,
     /// Bumped on every reuse of the index, so stale timers are ignored.
     generation: u64,
     /// The deadline this connection has in the heap, if any. A connection
@@ -221,6 +221,7 @@ impl PollLoop {
                 // (told before the greeting: see `Place`)
                 let mut slot = nc.slot;
                 slot.taken();
+                conn.set_place(Box::new(slot));
                 conn.greet(handshake_failed, self.poll.registry());
                 self.generations[idx] += 1;
                 conn.set_offload(Offload::new(
@@ -232,7 +233,6 @@ impl PollLoop {
                 ));
                 self.entries[idx] = Some(Entry {
                     conn,
-                    _slot: slot,
                     generation: self.generations[idx],
                     armed: None,
                 });

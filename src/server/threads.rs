@@ -50,13 +50,13 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         let events = Arc::clone(&server.events);
         let signal = Arc::clone(&server.sessions);
         let started = pool.execute_now((stream, slot), move |(stream, slot)| {
-            let _slot = slot;
             super::run_session(
                 ctx,
                 events,
                 stream,
                 peer,
                 super::StopSource::Signal(&signal),
+                Box::new(slot),
             );
         });
         match started {

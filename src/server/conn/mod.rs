@@ -167,6 +167,10 @@ pub(crate) struct Connection {
     /// Whether the server was asked to stop, for a driver that runs
     /// blocking work inline (its poller only hears of it between calls).
     stop_check: Option<Box<dyn Fn() -> bool + Send>>,
+    /// The session's place under `max_cons` and `max_cons_per_ip` (see
+    /// [`Connection::set_place`]): dropped just before the control
+    /// connection is shut down.
+    place: Option<Box<dyn Send>>,
     /// Offloaded jobs whose result has not come back yet: the connection is
     /// not done before they are (an upload's file gets its commit or abort
     /// and its callback).
@@ -249,6 +253,7 @@ impl Connection {
             offload: None,
             jobs_out: 0,
             stop_check: None,
+            place: None,
             done: false,
             hot: false,
         };
@@ -281,6 +286,16 @@ impl Connection {
     /// and a command queued behind a slow one must not start after it.
     pub(crate) fn set_stop_check(&mut self, stop: Box<dyn Fn() -> bool + Send>) {
         self.stop_check = Some(stop);
+    }
+
+    /// Hold the session's place under the server's limits (a `ConnSlot`,
+    /// or what tells a forking
+    /// parent that the place is free) until the session ends, and give it
+    /// back (drop it) just before the control connection is shut down: a
+    /// client that sees the close and connects again at once finds its
+    /// place free, so `max_cons` and `max_cons_per_ip` hold exactly.
+    pub(crate) fn set_place(&mut self, place: Box<dyn Send>) {
+        self.place = Some(place);
     }
 
     /// Whether the server is stopping; the first time, the session is told
@@ -469,6 +484,8 @@ impl Connection {
         // (on Windows the registration ends when the socket is dropped)
         #[cfg(unix)]
         let _ = registry.deregister(&mut SourceFd(&self.ctrl.fd()));
+        // (given back before the client can see the close: see `set_place`)
+        drop(self.place.take());
         let _ = self.ctrl.sock.shutdown(Shutdown::Both);
         self.done = true;
         let actions = self.session.handle(Input::Disconnected, now);

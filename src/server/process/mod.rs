@@ -111,6 +111,9 @@ pub(super) struct ExitNotices {
     write: std::os::fd::OwnedFd,
     /// Bytes read and not parsed yet: less than a record.
     partial: Vec<u8>,
+    /// Children that gave their session's place back (see
+    /// [`Released`]), read and not taken yet.
+    released: Vec<Pid>,
 }
 
 /// How often a fork-per-connection parent checks every child it has for an
@@ -139,6 +142,7 @@ impl ExitNotices {
             read,
             write,
             partial: Vec::new(),
+            released: Vec::new(),
         })
     }
 
@@ -166,16 +170,32 @@ impl ExitNotices {
         r
     }
 
+    /// The record saying that child `pid` gave its session's place back:
+    /// the complement's top bit cleared (a pid's is always clear, its
+    /// complement's set).
+    fn released_record(pid: u32) -> [u8; NOTICE_LEN] {
+        let mut r = Self::record(pid);
+        r[7] &= 0x7f;
+        r
+    }
+
     /// In a child about to exit: write its pid (errors ignored, see the
     /// type's doc).
     fn announce(&self) {
-        let record = Self::record(std::process::id());
-        loop {
-            match nix::unistd::write(&self.write, &record) {
-                Err(nix::errno::Errno::EINTR) => {}
-                _ => return,
-            }
-        }
+        write_record(&self.write, &Self::record(std::process::id()));
+    }
+
+    /// In a session process: what tells the parent, when dropped, that the
+    /// session's place under the limits is free; `None` (the parent frees
+    /// it when it reaps this process) when the descriptor can't be copied.
+    pub(super) fn released_on_drop(&self) -> Option<Released> {
+        self.write.try_clone().ok().map(Released)
+    }
+
+    /// In the parent: the children that gave their places back, read by
+    /// [`Self::take`] since the last call.
+    pub(super) fn take_released(&mut self) -> Vec<Pid> {
+        std::mem::take(&mut self.released)
     }
 
     /// In the parent: the pids announced since the last call, at most
@@ -197,20 +217,49 @@ impl ExitNotices {
             let r = &self.partial[at..at + NOTICE_LEN];
             let pid = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
             let check = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
-            if check != !pid {
+            let to = if check == !pid {
+                &mut pids
+            } else if check == !pid & 0x7fff_ffff {
+                &mut self.released
+            } else {
                 // not a record here: look for one a byte further on
                 at += 1;
                 continue;
-            }
+            };
             at += NOTICE_LEN;
             if let Ok(pid) = i32::try_from(pid) {
                 if pid > 0 {
-                    pids.push(Pid::from_raw(pid));
+                    to.push(Pid::from_raw(pid));
                 }
             }
         }
         self.partial.drain(..at);
         pids
+    }
+}
+
+/// Write one exit notice record (errors ignored, see [`ExitNotices`]).
+fn write_record(fd: &std::os::fd::OwnedFd, record: &[u8; NOTICE_LEN]) {
+    loop {
+        match nix::unistd::write(fd, record) {
+            Err(nix::errno::Errno::EINTR) => {}
+            _ => return,
+        }
+    }
+}
+
+/// A session process's place under `max_cons` and `max_cons_per_ip`, held
+/// by its connection: dropped just before the control connection is shut
+/// down, it tells the parent (a record on the exit notices' pipe) that the
+/// place is free, so that a client that sees the close and connects again
+/// at once is not refused for a place the parent would only free when it
+/// reaps the process. The parent reads these records before it refuses a
+/// connection over the limits.
+pub(super) struct Released(std::os::fd::OwnedFd);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        write_record(&self.0, &ExitNotices::released_record(std::process::id()));
     }
 }
 
@@ -311,11 +360,13 @@ const ACCEPT_BATCH: usize = 64;
 /// accepts again when it can, see [`Wakes::accept_again`]), and at most
 /// [`ACCEPT_BATCH`] (the rest right after the parent loop's other events).
 /// When `accept` fails (other than for an aborted connection), the rest are
-/// accepted [`ACCEPT_AGAIN_AFTER`] later.
+/// accepted [`ACCEPT_AGAIN_AFTER`] later. `settle` runs before a connection
+/// is refused for the limits (see `FtpServer::admit`).
 fn accept_ready(
     server: &FtpServer,
     limits: &ConnLimits,
     wakes: &Wakes,
+    settle: &mut dyn FnMut(),
     mut f: impl FnMut(TcpStream, SocketAddr, ConnSlot) -> bool,
 ) {
     wakes.accept_again.set(None);
@@ -365,7 +416,7 @@ fn accept_ready(
                     log::warn!("{peer}: {e}");
                     continue;
                 }
-                match server.admit(peer, limits) {
+                match server.admit(peer, limits, settle) {
                     Ok(slot) => {
                         if !f(stream, peer, slot) {
                             return;

@@ -13,7 +13,8 @@
 //! after the accept. When there is no spare (it died, or the fork failed)
 //! the connection's child is forked as before.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -34,12 +35,6 @@ use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, Failing, FailureRun, FtpServer};
 use crate::session::{replies, SessionContext};
 use crate::sys::{self, Forked};
-
-/// A session's process, by pid in the parent's table; its place under the
-/// connection limits is given back when it is reaped.
-struct Child {
-    _slot: ConnSlot,
-}
 
 /// The exit notices' token in the parent's poller.
 const NOTICES: Token = Token(1);
@@ -107,14 +102,30 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
         server.ctx.config.max_cons_per_ip,
     );
     let mut parent = Parent::new(&server)?;
-    let mut notices = ExitNotices::new()?;
+    let notices = RefCell::new(ExitNotices::new()?);
     parent.registry().register(
-        &mut SourceFd(&notices.read_end().as_raw_fd()),
+        &mut SourceFd(&notices.borrow().read_end().as_raw_fd()),
         NOTICES,
         Interest::READABLE,
     )?;
     crate::server::log_start(&server)?;
-    let mut children: HashMap<Pid, Child> = HashMap::new();
+    let mut children: HashSet<Pid> = HashSet::new();
+    // the places under the limits of the children that have not given
+    // theirs back yet (see `Released`)
+    let places: RefCell<HashMap<Pid, ConnSlot>> = RefCell::default();
+    // exits read while places were being settled, handled right after
+    let early: RefCell<Vec<Pid>> = RefCell::default();
+    // the exit notices' records: the places given back are given back now,
+    // the exits announced are returned
+    let read_notices = || {
+        let mut n = notices.borrow_mut();
+        let exited = n.take();
+        let mut places = places.borrow_mut();
+        for pid in n.take_released() {
+            places.remove(&pid);
+        }
+        exited
+    };
     // children that announced their exit before it was complete, and since
     // when: checked at every wake-up (5 ms apart) for a second at most, then
     // left to the sweep (a pid announced twice, or an exit that hangs)
@@ -128,10 +139,11 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     let refusals = FailureRun::new(Failing::SessionProcess);
     // connections passed to a spare that has not reported them taken
     let mut passed: Vec<Passed> = Vec::new();
-    let mut spare = make_spare(&server, &notices, &mut spare_failing, &mut passed);
+    let mut spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
     // a child gone: give its place back, or note that the spare is gone
-    let gone = |pid: Pid, children: &mut HashMap<Pid, Child>, spare: &mut Option<Spare>| {
-        if children.remove(&pid).is_some() {
+    let gone = |pid: Pid, children: &mut HashSet<Pid>, spare: &mut Option<Spare>| {
+        if children.remove(&pid) {
+            places.borrow_mut().remove(&pid);
             // a child killed outright never gave its session slot back
             if let Ok(pid) = u32::try_from(pid.as_raw()) {
                 server.ctx.shared.release_pid(pid);
@@ -148,65 +160,63 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     };
     parent_loop(&server, &mut parent, &wakes, |_registry, tok| {
         if tok == LISTENER {
-            accept_ready(&server, &limits, &wakes, |stream, peer, slot| {
-                let started = match spare.take() {
-                    Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
-                        Ok(()) => {
-                            passed.push(Passed {
-                                stream,
-                                chan: s.chan,
-                                peer,
-                                by: Instant::now() + HANDOVER_LIMIT,
-                            });
-                            Ok(s.pid)
+            let mut settle = || early.borrow_mut().extend(read_notices());
+            accept_ready(
+                &server,
+                &limits,
+                &wakes,
+                &mut settle,
+                |stream, peer, slot| {
+                    let notices = notices.borrow();
+                    let started = match spare.take() {
+                        Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
+                            Ok(()) => {
+                                passed.push(Passed {
+                                    stream,
+                                    chan: s.chan,
+                                    peer,
+                                    by: Instant::now() + HANDOVER_LIMIT,
+                                });
+                                Ok(s.pid)
+                            }
+                            Err(e) => {
+                                log::warn!("spare session process {}: {e}", s.pid);
+                                end_spare(s);
+                                fork_session(&server, &notices, stream, peer, &mut passed)
+                            }
+                        },
+                        None => fork_session(&server, &notices, stream, peer, &mut passed),
+                    };
+                    match started {
+                        Ok(pid) => {
+                            refusals.succeeded();
+                            children.insert(pid);
+                            places.borrow_mut().insert(pid, slot);
                         }
-                        Err(e) => {
-                            log::warn!("spare session process {}: {e}", s.pid);
-                            end_spare(s);
-                            fork_session(&server, &notices, stream, peer, &mut passed)
+                        Err((e, stream)) => {
+                            refusals.failed(&e);
+                            log::debug!("{peer} refused: no session process");
+                            crate::server::refuse(stream, &replies::service_not_available());
                         }
-                    },
-                    None => fork_session(&server, &notices, stream, peer, &mut passed),
-                };
-                match started {
-                    Ok(pid) => {
-                        refusals.succeeded();
-                        children.insert(pid, Child { _slot: slot });
                     }
-                    Err((e, stream)) => {
-                        refusals.failed(&e);
-                        log::debug!("{peer} refused: no session process");
-                        crate::server::refuse(stream, &replies::service_not_available());
-                    }
-                }
-                true
-            });
+                    true
+                },
+            );
             // the next connection's process, forked while this one's session runs
             if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                spare = make_spare(&server, &notices, &mut spare_failing, &mut passed);
+                spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
             }
+            let exited = early.take();
+            on_exits(exited, &mut children, &mut spare, &mut exiting, &gone);
         } else if tok == RELOADED {
             // sessions not logged in yet reload before their login check
-            for &pid in children.keys().chain(spare.iter().map(|s| &s.pid)) {
+            for &pid in children.iter().chain(spare.iter().map(|s| &s.pid)) {
                 sys::hangup(pid);
             }
         } else if tok == NOTICES {
-            for pid in notices.take() {
-                // only our own children are waited for (a pid of 0 would
-                // wait for any child of the process group: an embedding
-                // program's too)
-                let ours =
-                    children.contains_key(&pid) || spare.as_ref().is_some_and(|s| s.pid == pid);
-                if !ours {
-                    continue;
-                }
-                if reaped(pid) {
-                    gone(pid, &mut children, &mut spare);
-                } else if !exiting.iter().any(|&(p, _)| p == pid) {
-                    // its exit is under way
-                    exiting.push((pid, Instant::now()));
-                }
-            }
+            let mut exited = early.take();
+            exited.extend(read_notices());
+            on_exits(exited, &mut children, &mut spare, &mut exiting, &gone);
         } else if tok == TICK {
             let now = Instant::now();
             passed.retain(|p| p.waiting(now));
@@ -221,7 +231,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             if now >= next_sweep {
                 next_sweep = now + SWEEP_EVERY;
                 let ended: Vec<Pid> = children
-                    .keys()
+                    .iter()
                     .chain(spare.iter().map(|s| &s.pid))
                     .copied()
                     .filter(|&pid| reaped(pid))
@@ -236,8 +246,33 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     if let Some(s) = spare.take() {
         end_spare(s);
     }
-    stop_children(&server, children.keys().copied());
+    stop_children(&server, children.iter().copied());
     Ok(())
+}
+
+/// Children `exited` announced their exit: reap those that are done (see
+/// `gone`), and check again soon those whose exit is under way.
+fn on_exits(
+    exited: Vec<Pid>,
+    children: &mut HashSet<Pid>,
+    spare: &mut Option<Spare>,
+    exiting: &mut Vec<(Pid, Instant)>,
+    gone: &impl Fn(Pid, &mut HashSet<Pid>, &mut Option<Spare>),
+) {
+    for pid in exited {
+        // only our own children are waited for (a pid of 0 would wait for
+        // any child of the process group: an embedding program's too)
+        let ours = children.contains(&pid) || spare.as_ref().is_some_and(|s| s.pid == pid);
+        if !ours {
+            continue;
+        }
+        if reaped(pid) {
+            gone(pid, children, spare);
+        } else if !exiting.iter().any(|&(p, _)| p == pid) {
+            // its exit is under way
+            exiting.push((pid, Instant::now()));
+        }
+    }
 }
 
 /// Fork a spare; `None` if that fails. Only the first failure of a run is
@@ -294,6 +329,10 @@ fn fork_spare(
             let Some((stop, ctx)) = prepare_child(server) else {
                 return;
             };
+            // opened now, with the descriptors it holds while it waits:
+            // at its limit of open files, the number its reserve frees is
+            // the session's poller's
+            let place = notices.released_on_drop();
             let mut reserve = sys::FdReserve::new();
             // named while it waits (`ps`, `top`), its own name back once it
             // serves; named once it is ready (its reserve held), so that the
@@ -334,7 +373,7 @@ fn fork_spare(
             if let Some(name) = name {
                 let _ = nix::sys::prctl::set_name(&name);
             }
-            serve(server, ctx, stream, peer, &stop);
+            serve(server, place, ctx, stream, peer, &stop);
         }),
         Forked::Parent(pid) => {
             drop(child_end);
@@ -363,7 +402,8 @@ fn fork_session(
             // (as a spare does)
             drop(std::mem::take(passed));
             if let Some((stop, ctx)) = prepare_child(server) {
-                serve(server, ctx, stream, peer, &stop);
+                let place = notices.released_on_drop();
+                serve(server, place, ctx, stream, peer, &stop);
             }
         }),
         Ok(Forked::Parent(pid)) => {
@@ -398,19 +438,28 @@ fn prepare_child(server: &FtpServer) -> Option<(OwnedFd, SessionContext)> {
     Some((stop, ctx))
 }
 
-/// Serve the one session of this child process.
+/// Serve the one session of this child process; its place under the
+/// limits is given back by `place` as its control connection is shut down
+/// (see `Released`), or, without one (no descriptor for it), when the
+/// parent reaps this process.
 fn serve(
     server: &FtpServer,
+    place: Option<super::Released>,
     ctx: SessionContext,
     stream: TcpStream,
     peer: SocketAddr,
     stop: &OwnedFd,
 ) {
+    let place: Box<dyn Send> = match place {
+        Some(r) => Box::new(r),
+        None => Box::new(()),
+    };
     crate::server::run_session(
         ctx,
         Arc::clone(&server.events),
         stream,
         peer,
         crate::server::StopSource::Pipe(stop.as_raw_fd()),
+        place,
     );
 }

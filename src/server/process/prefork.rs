@@ -24,6 +24,7 @@
 //! So is a connection the worker lost or could not set up, or that a
 //! worker which died had not taken.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -450,32 +451,50 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 held = true;
                 return;
             }
-            accept_ready(&server, &limits, &wakes, |stream, peer, slot| {
-                let id = next_id;
-                next_id += 1;
-                let waiting = Waiting {
-                    stream,
-                    peer,
-                    slot,
-                    id,
-                    since: Instant::now(),
-                };
-                if queue.is_empty() {
-                    match hand_over(&mut pool, &waiting.stream, id, peer) {
-                        Ok(token) => handed.insert(waiting, token),
-                        Err(e) if is_full(&e) => queue.push_back(waiting),
-                        Err(e) => refuse(waiting, &e, &no_worker),
+            // before refusing a connection for the limits, what the
+            // workers reported of places given back (sessions ended: see
+            // `RemoteSlot`); a worker's death read here is handled at its
+            // own event
+            let shared = RefCell::new((&mut pool, &mut handed));
+            let mut settle = || {
+                let (pool, handed) = &mut *shared.borrow_mut();
+                for (&token, w) in pool.iter_mut() {
+                    read_reports(handed, token, w);
+                }
+            };
+            accept_ready(
+                &server,
+                &limits,
+                &wakes,
+                &mut settle,
+                |stream, peer, slot| {
+                    let (pool, handed) = &mut *shared.borrow_mut();
+                    let id = next_id;
+                    next_id += 1;
+                    let waiting = Waiting {
+                        stream,
+                        peer,
+                        slot,
+                        id,
+                        since: Instant::now(),
+                    };
+                    if queue.is_empty() {
+                        match hand_over(pool, &waiting.stream, id, peer) {
+                            Ok(token) => handed.insert(waiting, token),
+                            Err(e) if is_full(&e) => queue.push_back(waiting),
+                            Err(e) => refuse(waiting, &e, &no_worker),
+                        }
+                    } else {
+                        // after those that came first
+                        queue.push_back(waiting);
                     }
-                } else {
-                    // after those that came first
-                    queue.push_back(waiting);
-                }
-                if queue.len() >= QUEUE_MAX {
-                    held = true;
-                    return false;
-                }
-                true
-            });
+                    if queue.len() >= QUEUE_MAX {
+                        held = true;
+                        return false;
+                    }
+                    true
+                },
+            );
             watch_room(registry, &pool, &queue, &mut watching);
             return;
         }
@@ -779,9 +798,36 @@ struct RemoteSlot {
     direct: Arc<UnixStream>,
 }
 
+/// The session ended: its place is given back (the parent reads its
+/// worker's reports before it refuses a connection over the limits).
+/// Written at once, like [`TAKEN`], by the poll loop's thread, just before
+/// the control connection is shut down (see `Connection::set_place`), so
+/// that a client that sees the close and connects again at once is not
+/// refused for a place the parent has not heard is free.
 impl Drop for RemoteSlot {
     fn drop(&mut self) {
-        let _ = self.report.send(self.id);
+        self.report_now(self.id);
+    }
+}
+
+impl RemoteSlot {
+    /// Write report `msg` on the worker's socket without waiting (8 bytes
+    /// go whole into a Unix stream socket, or not at all); through the
+    /// reporting thread only when the parent's side is full.
+    fn report_now(&self, msg: u64) {
+        use nix::sys::socket::{send, MsgFlags};
+        let bytes = msg.to_le_bytes();
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match send(self.direct.as_raw_fd(), &bytes, flags) {
+            Ok(n) if n == bytes.len() => {}
+            Ok(n) if n > 0 => {
+                // (not seen: the rest, at once, before anything else)
+                let _ = (&*self.direct).write_all(&bytes[n..]);
+            }
+            _ => {
+                let _ = self.report.send(msg);
+            }
+        }
     }
 }
 
@@ -792,23 +838,10 @@ impl Drop for RemoteSlot {
 /// which reads a worker's reports before it refuses a connection not taken
 /// in time, never refuses one already greeted (sent by the reporting
 /// thread, the report could come after the greeting and even after the
-/// whole session). Through the reporting thread only when the parent's
-/// side is full.
+/// whole session). See [`RemoteSlot::report_now`].
 impl crate::server::poll::Place for RemoteSlot {
     fn taken(&mut self) {
-        use nix::sys::socket::{send, MsgFlags};
-        let msg = (self.id | TAKEN).to_le_bytes();
-        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        match send(self.direct.as_raw_fd(), &msg, flags) {
-            Ok(n) if n == msg.len() => {}
-            Ok(n) if n > 0 => {
-                // (not seen: the rest, at once, before anything else)
-                let _ = (&*self.direct).write_all(&msg[n..]);
-            }
-            _ => {
-                let _ = self.report.send(self.id | TAKEN);
-            }
-        }
+        self.report_now(self.id | TAKEN);
     }
 }
 

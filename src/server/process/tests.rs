@@ -83,7 +83,7 @@ fn the_parent_accepts_in_bounded_batches() {
     let wakes = Wakes::default();
     let _clients = connect(&server, ACCEPT_BATCH + 36);
     let mut taken = Vec::new();
-    accept_ready(&server, &limits, &wakes, |s, _, slot| {
+    accept_ready(&server, &limits, &wakes, &mut || {}, |s, _, slot| {
         taken.push((s, slot));
         true
     });
@@ -95,7 +95,7 @@ fn the_parent_accepts_in_bounded_batches() {
             .is_some_and(|at| at <= Instant::now()),
         "the rest are accepted right after the other events"
     );
-    accept_ready(&server, &limits, &wakes, |s, _, slot| {
+    accept_ready(&server, &limits, &wakes, &mut || {}, |s, _, slot| {
         taken.push((s, slot));
         true
     });
