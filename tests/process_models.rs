@@ -429,18 +429,21 @@ fn a_connection_reset_before_its_handover_is_still_a_session() {
 /// SIGTERM to a multi-proc server whose spare (the process forked ahead)
 /// is stopped: the server still exits, and the spare with it. The parent
 /// waited for the stopped spare to read the end of file on its socket,
-/// which it never does: the server never exited.
+/// which it never does: the server never exited. Then it killed the spare
+/// a second later; the spare gets SIGCONT after SIGTERM now, and exits.
 #[test]
 fn multi_proc_stops_with_its_spare_stopped() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    let mut d = daemon(&["--concurrency", "multi-proc", "--shutdown-grace", "0"]);
-    let spare = Pid::from_raw(spare_of(&d, None) as i32);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _addr, log) =
+        model_logging_with(dir.path(), "multi-proc", &["--shutdown-grace", "0"]);
+    let spare = Pid::from_raw(spare_of_parent(child.id(), None) as i32);
     kill(spare, Signal::SIGSTOP).unwrap();
-    kill(Pid::from_raw(d.child.id() as i32), Signal::SIGTERM).unwrap();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let exited = loop {
-        if let Some(status) = d.child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait().unwrap() {
             break Some(status);
         }
         if Instant::now() >= deadline {
@@ -454,6 +457,15 @@ fn multi_proc_stops_with_its_spare_stopped() {
     let _ = kill(spare, Signal::SIGKILL);
     assert!(exited.is_some(), "the server did not exit");
     assert!(!spare_left, "the spare outlived the server");
+    // the whole log: to its end of file, once every process has exited
+    let mut lines = Vec::new();
+    while let Ok(l) = log.recv_timeout(Duration::from_secs(10)) {
+        lines.push(l);
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains("did not exit in time")),
+        "{lines:#?}"
+    );
 }
 
 /// Descriptors open in the process `pid`.

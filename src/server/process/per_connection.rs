@@ -302,10 +302,13 @@ fn make_spare(
 }
 
 /// Stop a spare that has no connection and reap it: the end of file on its
-/// socket ends its wait. One that has not exited a second later (stopped:
-/// it never reads that end of file) is killed, as it serves nobody.
+/// socket ends its wait, and so do SIGTERM and the SIGCONT after it (a
+/// stopped spare exits at once too; it used to be killed a second later,
+/// which held up the server's stop). One that has not exited a second later
+/// (stuck) is killed, as it serves nobody.
 fn end_spare(spare: Spare) {
     drop(spare.chan);
+    sys::terminate(spare.pid);
     reap_by(spare.pid, Instant::now() + SPARE_EXIT_LIMIT);
 }
 
