@@ -281,6 +281,37 @@ fn a_place_is_free_once_its_client_sees_the_session_end() {
     }
 }
 
+/// A pre-fork worker that served a session and then died young (killed,
+/// or its session crashed it) had started well: it is replaced at once.
+/// Such deaths used to count as failed starts, and the back-off after
+/// five of them in a row (1.6 s, then 3.2 s) left the server with no
+/// worker: the next client got `421`.
+#[test]
+fn pre_fork_replaces_at_once_a_young_worker_that_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = model_logging(dir.path(), "pre-fork");
+    for k in 0..7 {
+        let (_s, _r, g) = login(addr);
+        assert!(g.starts_with("220"), "round {k}: {g:?}");
+        let (worker, _) = workers_of(child.id(), 1)[0];
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(worker as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        // reaped by the server (a connection passed to it before would be
+        // refused when its death is seen)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{worker}")).exists() {
+            assert!(Instant::now() < deadline, "worker {worker} not reaped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g:?}");
+    stop(&mut child);
+}
+
 #[test]
 fn pre_fork_replaces_a_dead_worker() {
     let d = daemon(&["--concurrency", "pre-fork", "--workers", "2"]);

@@ -59,6 +59,9 @@ struct Worker {
     shunned_until: Option<Instant>,
     /// Bytes of a report not complete yet.
     partial: Vec<u8>,
+    /// Whether it took a connection in: it had started well, whatever its
+    /// age when it dies (see [`Respawn::died`]).
+    served: bool,
     /// While it is passed no connection because it took none of those
     /// passed to it in [`HANDOVER_LIMIT`] (stopped or stuck): how many of
     /// them were refused. It is passed connections again once it reports
@@ -112,10 +115,14 @@ impl Respawn {
         }
     }
 
-    /// A worker that lived `age` died: how long until its replacement
-    /// starts.
-    fn died(&mut self, age: Duration, now: Instant) -> Duration {
-        let delay = if age >= STABLE_AFTER {
+    /// A worker that lived `age` died, having taken a connection in
+    /// (`served`) or not: how long until its replacement starts. One that
+    /// served had started well, even if it died young (killed, or its
+    /// session crashed it): it is replaced at once, and the back-off starts
+    /// over; it used to count as a failed start, and a few such deaths in a
+    /// row left the server with no worker for up to 10 s.
+    fn died(&mut self, age: Duration, served: bool, now: Instant) -> Duration {
+        let delay = if served || age >= STABLE_AFTER {
             self.delay = RESPAWN_FIRST;
             Duration::ZERO
         } else {
@@ -278,6 +285,7 @@ impl Handed {
             );
         }
         if report & TAKEN != 0 {
+            w.served = true;
             self.unacked.remove(&id);
             return;
         }
@@ -551,7 +559,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
                 let _ = waitpid(dead.pid, None);
                 let age = dead.started.elapsed();
-                let delay = respawn.died(age, Instant::now());
+                let delay = respawn.died(age, dead.served, Instant::now());
                 log::warn!(
                     "worker {} died after {age:.1?}; starting a new one in {delay:?}",
                     dead.pid
@@ -886,6 +894,7 @@ fn spawn_worker(
                 partial: Vec::new(),
                 shunned_until: None,
                 stalled: None,
+                served: false,
             })
         }
     }
@@ -1036,6 +1045,7 @@ mod tests {
                 shunned_until: None,
                 partial: Vec::new(),
                 stalled: None,
+                served: false,
             },
         );
         let mut handed = Handed::default();
@@ -1104,9 +1114,9 @@ mod tests {
         let mut r = Respawn::new();
         assert!(!r.due(t0));
         // workers that die as they start: 100, 200, 400 ms ... 10 s at most
-        assert_eq!(r.died(Duration::from_millis(1), t0), RESPAWN_FIRST);
+        assert_eq!(r.died(Duration::from_millis(1), false, t0), RESPAWN_FIRST);
         assert!(!r.due(t0) && r.due(t0 + RESPAWN_FIRST));
-        assert_eq!(r.died(Duration::ZERO, t0), 2 * RESPAWN_FIRST);
+        assert_eq!(r.died(Duration::ZERO, false, t0), 2 * RESPAWN_FIRST);
         assert_eq!(r.start_failed(t0), 4 * RESPAWN_FIRST);
         assert_eq!(r.at, Some(t0 + 4 * RESPAWN_FIRST));
         for _ in 0..20 {
@@ -1119,9 +1129,13 @@ mod tests {
         assert!(r.failed);
         r.failed = false;
         // a worker that served a while: replaced at once, back-off over
-        assert_eq!(r.died(STABLE_AFTER, t0), Duration::ZERO);
+        assert_eq!(r.died(STABLE_AFTER, false, t0), Duration::ZERO);
         assert!(r.due(t0));
-        assert_eq!(r.died(Duration::ZERO, t0), RESPAWN_FIRST);
+        assert_eq!(r.died(Duration::ZERO, false, t0), RESPAWN_FIRST);
+        // one that served, however young: at once, back-off over
+        r.died(Duration::ZERO, false, t0);
+        assert_eq!(r.died(Duration::from_millis(5), true, t0), Duration::ZERO);
+        assert_eq!(r.died(Duration::ZERO, false, t0), RESPAWN_FIRST);
         // the earlier of two deaths' times
         assert_eq!(r.at, Some(t0));
     }
