@@ -961,10 +961,12 @@ fn pre_fork_refuses_what_a_stopped_worker_does_not_take() {
 }
 
 /// Connections passed to a pre-fork worker that dies before it takes them
-/// in are refused with `421` by the parent as soon as it sees the death,
-/// not closed without a reply with the worker's descriptors.
+/// in are passed to another worker (here the one started in its place) as
+/// soon as the parent sees the death: their clients had heard nothing.
+/// They used to be closed without a reply with the worker's descriptors,
+/// then refused with `421` while another worker could serve them.
 #[test]
-fn pre_fork_refuses_what_a_dead_worker_had_not_taken() {
+fn pre_fork_passes_on_what_a_dead_worker_had_not_taken() {
     use nix::sys::signal::{kill, Signal};
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, _log, worker) = one_worker(dir.path(), ONE_WORKER);
@@ -977,7 +979,7 @@ fn pre_fork_refuses_what_a_dead_worker_had_not_taken() {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut line = String::new();
         BufReader::new(s).read_line(&mut line).unwrap();
-        assert_eq!(line, NOT_AVAILABLE);
+        assert!(line.starts_with("220"), "{line:?}");
     }
     // (not at the two seconds' deadline of a connection not taken)
     assert!(

@@ -256,8 +256,8 @@ struct Waiting {
 #[derive(Default)]
 struct Handed {
     sessions: HashMap<u64, (usize, ConnSlot)>,
-    /// Not taken yet: the parent's copy, and the worker's token.
-    unacked: HashMap<u64, (TcpStream, usize)>,
+    /// Not taken yet: the parent's copy, the worker's token, and the peer.
+    unacked: HashMap<u64, (TcpStream, usize, SocketAddr)>,
     /// When each connection passed must be taken by (in the order they
     /// were passed: one limit for all); the ids taken since are skipped.
     deadlines: VecDeque<(Instant, u64)>,
@@ -267,7 +267,7 @@ impl Handed {
     /// `w` was passed to the worker with `token`.
     fn insert(&mut self, w: Waiting, token: usize) {
         self.sessions.insert(w.id, (token, w.slot));
-        self.unacked.insert(w.id, (w.stream, token));
+        self.unacked.insert(w.id, (w.stream, token, w.peer));
         self.deadlines
             .push_back((Instant::now() + HANDOVER_LIMIT, w.id));
     }
@@ -293,7 +293,7 @@ impl Handed {
             // the others take the next connections
             w.shunned_until = Some(Instant::now() + SHUN_FOR);
         }
-        if let Some((stream, _)) = self.unacked.remove(&id) {
+        if let Some((stream, ..)) = self.unacked.remove(&id) {
             // lost, or ended before it was taken (it could not be set up):
             // the client is told, rather than see the connection close
             crate::server::refuse_shared(&stream, &replies::service_not_available());
@@ -320,13 +320,13 @@ impl Handed {
                 break;
             }
             self.deadlines.pop_front();
-            let Some(&(_, token)) = self.unacked.get(&id) else {
+            let Some(&(_, token, _)) = self.unacked.get(&id) else {
                 continue;
             };
             if let Some(w) = pool.get_mut(&token) {
                 read(self, token, w);
             }
-            let Some((stream, token)) = self.unacked.remove(&id) else {
+            let Some((stream, token, _)) = self.unacked.remove(&id) else {
                 continue;
             };
             crate::server::refuse_shared(&stream, &replies::service_not_available());
@@ -366,12 +366,44 @@ impl Handed {
     /// back, and the connections it had not taken are refused.
     fn worker_died(&mut self, token: usize) {
         self.sessions.retain(|_, (t, _)| *t != token);
-        self.unacked.retain(|_, (stream, t)| {
+        self.unacked.retain(|_, (stream, t, _)| {
             if *t == token {
                 crate::server::refuse_shared(stream, &replies::service_not_available());
             }
             *t != token
         });
+    }
+}
+
+impl Handed {
+    /// The connections the worker with `token`, which died, had not taken,
+    /// in the order they came, to be passed to another worker: their
+    /// clients have heard nothing yet (a worker reports a connection taken
+    /// before its greeting, and every report it wrote before it died was
+    /// read). They used to be refused with `421` while another worker was
+    /// there to serve them.
+    fn untaken_of_dead(&mut self, token: usize) -> Vec<Waiting> {
+        let mut ids: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, (_, t, _))| *t == token)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        let now = Instant::now();
+        ids.into_iter()
+            .filter_map(|id| {
+                let (stream, _, peer) = self.unacked.remove(&id)?;
+                let (_, slot) = self.sessions.remove(&id)?;
+                Some(Waiting {
+                    stream,
+                    peer,
+                    slot,
+                    id,
+                    since: now,
+                })
+            })
+            .collect()
     }
 }
 
@@ -567,6 +599,19 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
                 // its sessions never gave their slots back
                 if let Ok(pid) = u32::try_from(dead.pid.as_raw()) {
                     server.ctx.shared.release_pid(pid);
+                }
+                // (first in the queue: they came first; passed at this
+                // pass's tick)
+                let again = handed.untaken_of_dead(token);
+                if !again.is_empty() {
+                    log::warn!(
+                        "worker {}: passing the {} connection(s) it had not taken to another",
+                        dead.pid,
+                        again.len()
+                    );
+                }
+                for w in again.into_iter().rev() {
+                    queue.push_front(w);
                 }
                 handed.worker_died(token);
             }
