@@ -499,6 +499,37 @@ fn multi_proc_stops_with_its_spare_stopped() {
     );
 }
 
+/// The multi-proc parent lets go of its copy of a connection as soon as
+/// the spare reports it taken: it used to hold it (and the socket to the
+/// spare) until its next tick, two seconds later, a descriptor per
+/// connection of every burst.
+#[test]
+fn multi_proc_parent_lets_go_of_a_connection_once_it_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = model_logging(dir.path(), "multi-proc");
+    let parent = child.id();
+    spare_of_parent(parent, None);
+    let before = steady("the parent's descriptors", || fds_of(parent));
+    let mut held = Vec::new();
+    for k in 0..5 {
+        held.push(login(addr));
+        let spare = spare_of_parent(parent, None);
+        // (a new spare forked: the parent holds its socket, as before)
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while fds_of(parent) != before {
+            assert!(
+                Instant::now() < deadline,
+                "session {k}: the parent holds {} descriptors, {before} before \
+                 (spare {spare})",
+                fds_of(parent)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    drop(held);
+    stop(&mut child);
+}
+
 /// Descriptors open in the process `pid`.
 fn fds_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())

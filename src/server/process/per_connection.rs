@@ -39,6 +39,14 @@ use crate::sys::{self, Forked};
 /// The exit notices' token in the parent's poller.
 const NOTICES: Token = Token(1);
 
+/// The token of every [`Passed`] connection's socket to its spare: its
+/// report is read as soon as it comes, so that the parent holds its copy
+/// of a connection no longer than the hand-over takes (it used to hold it
+/// until its next tick, up to a second: a descriptor per connection in a
+/// busy parent, and a client whose spare was killed right after taking its
+/// connection saw the close that late).
+const PASSED: Token = Token(2);
+
 /// The process name (`comm`) of a spare while it waits.
 const SPARE_NAME: &std::ffi::CStr = c"ftp-spare";
 
@@ -158,7 +166,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             }
         }
     };
-    parent_loop(&server, &mut parent, &wakes, |_registry, tok| {
+    parent_loop(&server, &mut parent, &wakes, |registry, tok| {
         if tok == LISTENER {
             let mut settle = || early.borrow_mut().extend(read_notices());
             accept_ready(
@@ -171,6 +179,12 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                     let started = match spare.take() {
                         Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
                             Ok(()) => {
+                                // (read at its tick if it can't be watched)
+                                let _ = registry.register(
+                                    &mut SourceFd(&s.chan.as_raw_fd()),
+                                    PASSED,
+                                    Interest::READABLE,
+                                );
                                 passed.push(Passed {
                                     stream,
                                     chan: s.chan,
@@ -217,9 +231,11 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             let mut exited = early.take();
             exited.extend(read_notices());
             on_exits(exited, &mut children, &mut spare, &mut exiting, &gone);
+        } else if tok == PASSED {
+            settle_passed(registry, &mut passed);
         } else if tok == TICK {
             let now = Instant::now();
-            passed.retain(|p| p.waiting(now));
+            settle_passed(registry, &mut passed);
             wakes.tick_by.set(passed.iter().map(|p| p.by).min());
             exiting.retain(|&(pid, since)| {
                 let done = reaped(pid);
@@ -248,6 +264,19 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     }
     stop_children(&server, children.iter().copied());
     Ok(())
+}
+
+/// Read the reports of the connections passed to spares: those taken
+/// (their clients are served) and those refused now are let go.
+fn settle_passed(registry: &mio::Registry, passed: &mut Vec<Passed>) {
+    let now = Instant::now();
+    passed.retain(|p| {
+        let waiting = p.waiting(now);
+        if !waiting {
+            let _ = registry.deregister(&mut SourceFd(&p.chan.as_raw_fd()));
+        }
+        waiting
+    });
 }
 
 /// Children `exited` announced their exit: reap those that are done (see
