@@ -530,6 +530,28 @@ fn multi_proc_parent_lets_go_of_a_connection_once_it_is_taken() {
     stop(&mut child);
 }
 
+/// A multi-proc spare killed while it waits (after it had started well)
+/// is replaced at once, so that the next client is served by a process
+/// forked ahead: there was none until the next connection came.
+#[test]
+fn multi_proc_replaces_a_killed_spare_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _log) = model_logging(dir.path(), "multi-proc");
+    let parent = child.id();
+    let spare = spare_of_parent(parent, None);
+    // (older than a spare that dies as it starts)
+    std::thread::sleep(Duration::from_millis(1100));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(spare as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    spare_of_parent(parent, Some(spare));
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g:?}");
+    stop(&mut child);
+}
+
 /// Descriptors open in the process `pid`.
 fn fds_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())

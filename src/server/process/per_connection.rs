@@ -88,7 +88,15 @@ struct Spare {
     pid: Pid,
     /// The parent's end of the socket the connection is passed on.
     chan: UnixStream,
+    /// When it was forked.
+    started: Instant,
 }
+
+/// A spare that lived this long before it died had started well: another
+/// is forked at once (one that dies sooner is replaced only when the next
+/// connection comes, so that spares that can't start are not forked over
+/// and over).
+const SPARE_STABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Whether child `pid` has exited; if so it is reaped now. A pid that is
 /// not (or no longer) a child of this process counts as exited.
@@ -148,6 +156,9 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     // connections passed to a spare that has not reported them taken
     let mut passed: Vec<Passed> = Vec::new();
     let mut spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
+    // whether the spare died after it had started well: another is forked
+    // at the end of this wake-up
+    let respare = std::cell::Cell::new(false);
     // a child gone: give its place back, or note that the spare is gone
     let gone = |pid: Pid, children: &mut HashSet<Pid>, spare: &mut Option<Spare>| {
         if children.remove(&pid) {
@@ -158,10 +169,12 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             }
         } else if spare.as_ref().is_some_and(|s| s.pid == pid) {
             // the spare died before it had a connection (killed, or it
-            // failed to start): the next connection forks its own child,
-            // and a new spare is forked after it
+            // failed to start): one that had started well is replaced at
+            // once (below); otherwise the next connection forks its own
+            // child, and a new spare is forked after it
             if let Some(s) = spare.take() {
                 log::warn!("spare session process {} ended unexpectedly", s.pid);
+                respare.set(s.started.elapsed() >= SPARE_STABLE_AFTER);
                 end_spare(s);
             }
         }
@@ -257,6 +270,12 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                 }
             }
             wakes.soon.set(!exiting.is_empty());
+        }
+        if respare.take()
+            && spare.is_none()
+            && !server.stop.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
         }
     })?;
     if let Some(s) = spare.take() {
@@ -413,6 +432,7 @@ fn fork_spare(
             Ok(Spare {
                 pid,
                 chan: parent_end,
+                started: Instant::now(),
             })
         }
     }
