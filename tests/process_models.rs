@@ -2179,19 +2179,34 @@ fn multi_proc_refuses_what_a_stopped_spare_does_not_take() {
 }
 
 /// A connection the multi-proc spare loses (its limit of open files is
-/// below even its reserve: the kernel closes the descriptor passed) gets
-/// `421` from the parent, which kept its copy, rather than a close with no
-/// reply.
+/// below even its reserve: the kernel closes the descriptor passed) is
+/// served by a process forked for it from the parent's copy: its client
+/// has heard nothing. It used to see a close with no reply, then `421`.
+/// So is one whose spare is killed before it takes it.
 #[test]
-fn multi_proc_refuses_what_its_spare_loses() {
+fn multi_proc_serves_what_its_spare_loses() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, log) = logging(dir.path(), &["--concurrency", "multi-proc"]);
     let parent = child.id();
     let spare = spare_of_parent(parent, None);
     set_nofile(spare, "3");
-    assert_eq!(greeting(addr), NOT_AVAILABLE);
-    log_until(&log, "ended without taking it");
     assert!(greeting(addr).starts_with("220 "));
+    log_until(&log, "ended without taking it; forking one for it");
+    // a spare stopped with a connection, then killed
+    let stopped = spare_of_parent(parent, Some(spare));
+    kill(Pid::from_raw(stopped as i32), Signal::SIGSTOP).unwrap();
+    let waiting = TcpStream::connect(addr).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // passed to it: the next spare is forked right after
+    spare_of_parent(parent, Some(stopped));
+    kill(Pid::from_raw(stopped as i32), Signal::SIGKILL).unwrap();
+    let mut g = String::new();
+    BufReader::new(&waiting).read_line(&mut g).unwrap();
+    assert!(g.starts_with("220 "), "{g:?}");
     stop(&mut child);
 }
 

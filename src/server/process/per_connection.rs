@@ -61,25 +61,43 @@ struct Passed {
     chan: UnixStream,
     peer: SocketAddr,
     by: Instant,
+    /// The spare it was passed to.
+    spare: Pid,
+}
+
+/// Where a [`Passed`] connection stands.
+enum Step {
+    /// Not taken yet, and still in time.
+    Waiting,
+    /// Taken, or refused now (not taken in time).
+    Done,
+    /// Its spare ended without taking it (it lost it, out of descriptors,
+    /// or it died): its client has heard nothing, and a process of its
+    /// own is forked for it.
+    Orphaned,
 }
 
 impl Passed {
-    /// Whether it is still waiting for the spare's report, at `now`; if
-    /// not, it was taken, or it is refused now.
-    fn waiting(&self, now: Instant) -> bool {
+    /// Where it stands at `now` (see [`Step`]); one not taken in time is
+    /// refused now.
+    fn step(&self, now: Instant) -> Step {
         let mut b = [0u8; 1];
-        let why = match (&self.chan).read(&mut b) {
-            Ok(1..) => return false,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && now < self.by => return true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+        match (&self.chan).read(&mut b) {
+            Ok(1..) => Step::Done,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && now < self.by => Step::Waiting,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Waiting,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                format!("its session process took no connection in {HANDOVER_LIMIT:?}")
+                // (stopped or stuck: it may still take it later, so it is
+                // not forked for again; the refusal shuts it down)
+                log::warn!(
+                    "{}: refused: its session process took no connection in {HANDOVER_LIMIT:?}",
+                    self.peer
+                );
+                crate::server::refuse_shared(&self.stream, &replies::service_not_available());
+                Step::Done
             }
-            Ok(0) | Err(_) => "its session process ended without taking it".to_string(),
-        };
-        log::warn!("{}: refused: {why}", self.peer);
-        crate::server::refuse_shared(&self.stream, &replies::service_not_available());
-        false
+            Ok(0) | Err(_) => Step::Orphaned,
+        }
     }
 }
 
@@ -203,6 +221,7 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                                     chan: s.chan,
                                     peer,
                                     by: Instant::now() + HANDOVER_LIMIT,
+                                    spare: s.pid,
                                 });
                                 Ok(s.pid)
                             }
@@ -244,11 +263,21 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             let mut exited = early.take();
             exited.extend(read_notices());
             on_exits(exited, &mut children, &mut spare, &mut exiting, &gone);
-        } else if tok == PASSED {
-            settle_passed(registry, &mut passed);
-        } else if tok == TICK {
+        } else if tok == PASSED || tok == TICK {
+            let orphans = settle_passed(registry, &mut passed);
+            let mut places = places.borrow_mut();
+            for p in orphans {
+                fork_for_orphan(
+                    &server,
+                    (&notices.borrow(), &limits, &refusals),
+                    p,
+                    (&mut children, &mut places),
+                    &mut passed,
+                );
+            }
+        }
+        if tok == TICK {
             let now = Instant::now();
-            settle_passed(registry, &mut passed);
             wakes.tick_by.set(passed.iter().map(|p| p.by).min());
             exiting.retain(|&(pid, since)| {
                 let done = reaped(pid);
@@ -286,16 +315,64 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
 }
 
 /// Read the reports of the connections passed to spares: those taken
-/// (their clients are served) and those refused now are let go.
-fn settle_passed(registry: &mio::Registry, passed: &mut Vec<Passed>) {
+/// (their clients are served) and those refused now are let go; those
+/// whose spare ended without taking them are returned.
+fn settle_passed(registry: &mio::Registry, passed: &mut Vec<Passed>) -> Vec<Passed> {
     let now = Instant::now();
-    passed.retain(|p| {
-        let waiting = p.waiting(now);
-        if !waiting {
-            let _ = registry.deregister(&mut SourceFd(&p.chan.as_raw_fd()));
+    let mut orphans = Vec::new();
+    let mut kept = Vec::with_capacity(passed.len());
+    for p in passed.drain(..) {
+        let step = p.step(now);
+        if matches!(step, Step::Waiting) {
+            kept.push(p);
+            continue;
         }
-        waiting
-    });
+        let _ = registry.deregister(&mut SourceFd(&p.chan.as_raw_fd()));
+        if matches!(step, Step::Orphaned) {
+            orphans.push(p);
+        }
+    }
+    *passed = kept;
+    orphans
+}
+
+/// Fork a session process for connection `p`, whose spare ended without
+/// taking it: its place moves to the new process (or is taken again, if
+/// the spare's was given back already). Refused with `421` when that fails.
+fn fork_for_orphan(
+    server: &FtpServer,
+    (notices, limits, refusals): (&ExitNotices, &ConnLimits, &FailureRun),
+    p: Passed,
+    (children, places): (&mut HashSet<Pid>, &mut HashMap<Pid, ConnSlot>),
+    passed: &mut Vec<Passed>,
+) {
+    let peer = p.peer;
+    let slot = match places.remove(&p.spare) {
+        Some(slot) => slot,
+        None => match limits.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(_) => {
+                log::warn!("{peer}: refused: its session process ended without taking it");
+                crate::server::refuse_shared(&p.stream, &replies::service_not_available());
+                return;
+            }
+        },
+    };
+    log::warn!(
+        "{peer}: its session process {} ended without taking it; forking one for it",
+        p.spare
+    );
+    match fork_session(server, notices, p.stream, peer, passed) {
+        Ok(pid) => {
+            refusals.succeeded();
+            children.insert(pid);
+            places.insert(pid, slot);
+        }
+        Err((e, stream)) => {
+            refusals.failed(&e);
+            crate::server::refuse(stream, &replies::service_not_available());
+        }
+    }
 }
 
 /// Children `exited` announced their exit: reap those that are done (see
