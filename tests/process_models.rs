@@ -1931,9 +1931,9 @@ fn a_login_the_server_has_no_descriptor_for_gets_421() {
 /// each loss: the others take them. Its lost connections give their places
 /// back at once, so it always looked the least loaded, and took, and lost,
 /// almost every connection while the other worker sat idle. The clients of
-/// the connections it loses are told with `421` by the parent, which keeps
-/// its copy of each connection until the worker took it in: they used to
-/// see the connection close without a reply.
+/// the connections it loses are served by the other worker: the parent
+/// keeps its copy of each connection until a worker took it in. They used
+/// to see the connection close without a reply, then `421`.
 #[test]
 fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -1943,16 +1943,10 @@ fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
     );
     let sick = workers_of(child.id(), 2)[0].0;
     set_nofile(sick, "3");
-    let mut lost = 0;
     for i in 0..100 {
         let g = greeting(addr);
-        if g != NOT_AVAILABLE {
-            assert!(g.starts_with("220"), "client {i}: {g:?}");
-        } else {
-            lost += 1;
-        }
+        assert!(g.starts_with("220"), "client {i}: {g:?}");
     }
-    assert!(lost <= 2, "{lost} of 100 lost");
     stop(&mut child);
     // the worker's losses make one line for their run
     let lines = all_of(&log);
@@ -1960,13 +1954,14 @@ fn pre_fork_passes_no_connection_to_a_worker_that_loses_them() {
         .iter()
         .filter(|l| l.contains("connections passed to it are lost"))
         .count();
-    assert!(logged <= 1, "{lost} lost: {lines:#?}");
+    assert!(logged <= 1, "{lines:#?}");
 }
 
 /// The connections a pre-fork worker loses (out of descriptors) make one
 /// log line for their run, not one each (1,598 lines in 10 s in an attack),
-/// and each of their clients is told with `421`. Its only worker is passed
-/// the second connection once its second without one is over.
+/// and each of their clients is told with `421`: a lost connection is
+/// passed again once the worker's second without one is over, and refused
+/// when it has waited its two seconds.
 #[test]
 fn a_pre_fork_workers_losses_make_one_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -1980,11 +1975,7 @@ fn a_pre_fork_workers_losses_make_one_line() {
     let lines = all_of(&log);
     let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
     assert_eq!(count("connections passed to it are lost"), 1, "{lines:#?}");
-    assert_eq!(
-        count("receiving connections failed 2 times"),
-        1,
-        "{lines:#?}"
-    );
+    assert_eq!(count("receiving connections failed "), 1, "{lines:#?}");
 }
 
 /// A connection over the limits that arrives when the acceptor has one

@@ -256,18 +256,24 @@ struct Waiting {
 #[derive(Default)]
 struct Handed {
     sessions: HashMap<u64, (usize, ConnSlot)>,
-    /// Not taken yet: the parent's copy, the worker's token, and the peer.
-    unacked: HashMap<u64, (TcpStream, usize, SocketAddr)>,
+    /// Not taken yet: the parent's copy, the worker's token, the peer, and
+    /// when it was accepted.
+    unacked: HashMap<u64, (TcpStream, usize, SocketAddr, Instant)>,
     /// When each connection passed must be taken by (in the order they
     /// were passed: one limit for all); the ids taken since are skipped.
     deadlines: VecDeque<(Instant, u64)>,
+    /// Connections a worker lost (see [`LOST`]), to be passed to another:
+    /// their clients have heard nothing (they used to be refused with
+    /// `421`).
+    again: Vec<Waiting>,
 }
 
 impl Handed {
     /// `w` was passed to the worker with `token`.
     fn insert(&mut self, w: Waiting, token: usize) {
         self.sessions.insert(w.id, (token, w.slot));
-        self.unacked.insert(w.id, (w.stream, token, w.peer));
+        self.unacked
+            .insert(w.id, (w.stream, token, w.peer, w.since));
         self.deadlines
             .push_back((Instant::now() + HANDOVER_LIMIT, w.id));
     }
@@ -290,8 +296,25 @@ impl Handed {
             return;
         }
         if report & LOST != 0 {
-            // the others take the next connections
+            // the others take the next connections, this one too
             w.shunned_until = Some(Instant::now() + SHUN_FOR);
+            if self.unacked.get(&id).is_some_and(|&(_, t, ..)| t == token) {
+                if let (Some((stream, _, peer, since)), Some((_, slot))) =
+                    (self.unacked.remove(&id), self.sessions.remove(&id))
+                {
+                    w.load = w.load.saturating_sub(1);
+                    // (its wait counts from its accept: a connection every
+                    // worker loses is refused in time)
+                    self.again.push(Waiting {
+                        stream,
+                        peer,
+                        slot,
+                        id,
+                        since,
+                    });
+                    return;
+                }
+            }
         }
         if let Some((stream, ..)) = self.unacked.remove(&id) {
             // lost, or ended before it was taken (it could not be set up):
@@ -320,13 +343,13 @@ impl Handed {
                 break;
             }
             self.deadlines.pop_front();
-            let Some(&(_, token, _)) = self.unacked.get(&id) else {
+            let Some(&(_, token, ..)) = self.unacked.get(&id) else {
                 continue;
             };
             if let Some(w) = pool.get_mut(&token) {
                 read(self, token, w);
             }
-            let Some((stream, token, _)) = self.unacked.remove(&id) else {
+            let Some((stream, token, ..)) = self.unacked.remove(&id) else {
                 continue;
             };
             crate::server::refuse_shared(&stream, &replies::service_not_available());
@@ -366,7 +389,7 @@ impl Handed {
     /// back, and the connections it had not taken are refused.
     fn worker_died(&mut self, token: usize) {
         self.sessions.retain(|_, (t, _)| *t != token);
-        self.unacked.retain(|_, (stream, t, _)| {
+        self.unacked.retain(|_, (stream, t, ..)| {
             if *t == token {
                 crate::server::refuse_shared(stream, &replies::service_not_available());
             }
@@ -386,14 +409,14 @@ impl Handed {
         let mut ids: Vec<u64> = self
             .unacked
             .iter()
-            .filter(|(_, (_, t, _))| *t == token)
+            .filter(|(_, (_, t, ..))| *t == token)
             .map(|(&id, _)| id)
             .collect();
         ids.sort_unstable();
         let now = Instant::now();
         ids.into_iter()
             .filter_map(|id| {
-                let (stream, _, peer) = self.unacked.remove(&id)?;
+                let (stream, _, peer, _) = self.unacked.remove(&id)?;
                 let (_, slot) = self.sessions.remove(&id)?;
                 Some(Waiting {
                     stream,
@@ -552,6 +575,10 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             }
             let before = queue.len();
             handed.expire(&mut pool, Instant::now(), &mut read_reports_now);
+            // (lost by a worker: first, they came before those waiting)
+            for w in std::mem::take(&mut handed.again).into_iter().rev() {
+                queue.push_front(w);
+            }
             drain_queue(&mut pool, &mut queue, &mut handed, &no_worker);
             if held && queue.len() < QUEUE_MAX {
                 held = false;
@@ -623,6 +650,7 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
     // section 4.2: 421 "may be a reply to any command if the service knows
     // it must shut down") rather than closed without a word
     drop(no_worker);
+    queue.extend(std::mem::take(&mut handed.again));
     if !queue.is_empty() {
         log::info!(
             "refusing {} connection(s) still waiting for a worker: the server stops",
@@ -836,6 +864,10 @@ fn stop_workers(
     for (token, w) in pool {
         let _ = waitpid(w.pid, None);
         handed.worker_died(token);
+    }
+    // lost by a worker as the server stopped
+    for w in handed.again.drain(..) {
+        crate::server::refuse(w.stream, &replies::service_not_available());
     }
     super::exit_if_forced();
     log::info!("every session ended");
