@@ -2226,8 +2226,11 @@ fn a_second_sigterm_leaves_no_child_behind() {
         // the grace period, the second ends it all
         let p = Pid::from_raw(parent as i32);
         kill(p, Signal::SIGTERM).unwrap();
-        // (two signals sent at once may reach the server as one)
+        // (two signals sent at once may reach the server as one, and one
+        // within 100 ms of the first is the same request delivered twice:
+        // a person's second Ctrl-C comes later)
         log_until(&log, "received a shutdown signal");
+        std::thread::sleep(Duration::from_millis(300));
         kill(p, Signal::SIGTERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
@@ -2271,19 +2274,21 @@ fn stalled_download(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, TcpSt
     (s, r, data)
 }
 
-/// SIGINT or SIGTERM sent to a forking server's whole process group (a
-/// terminal's Ctrl-C, a service manager stopping the group) is the
+/// SIGINT or SIGTERM sent to a server's whole process group (a terminal's
+/// Ctrl-C, a service manager stopping the group) and passed on to the
+/// server once more by a wrapper (`timeout`, a supervisor script) is the
 /// graceful stop: a download gets its grace period, then `426`, and an
-/// idle session `421`. Each child got the stop twice, from the group
-/// signal and from its parent, and the second used to end it at once in
-/// its signal handler: its clients saw their connections closed with no
-/// reply, the server gone in a few milliseconds.
+/// idle session `421`. Each forked child got the stop twice, from the
+/// group signal and from its parent, and the second used to end it at once
+/// in its signal handler; and the server took the wrapper's copy for a
+/// second stop: its clients saw their connections closed with no reply,
+/// the server gone in a few milliseconds.
 #[test]
 fn a_stop_sent_to_the_whole_process_group_is_graceful() {
-    use nix::sys::signal::{killpg, Signal};
+    use nix::sys::signal::{kill, killpg, Signal};
     use nix::unistd::Pid;
     use std::os::unix::process::CommandExt;
-    for model in ["multi-proc", "pre-fork"] {
+    for model in ["multi-proc", "pre-fork", "multi-thread", "async"] {
         for signal in [Signal::SIGINT, Signal::SIGTERM] {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
@@ -2299,6 +2304,8 @@ fn a_stop_sent_to_the_whole_process_group_is_graceful() {
             let (_i, mut idle, _) = login(addr);
             let told = Instant::now();
             killpg(Pid::from_raw(child.id() as i32), signal).unwrap();
+            // (as a wrapper passes it on)
+            kill(Pid::from_raw(child.id() as i32), signal).unwrap();
             let mut l = String::new();
             idle.read_line(&mut l).unwrap();
             assert!(l.starts_with("421"), "{model}, {signal}, idle: {l:?}");
@@ -2317,6 +2324,35 @@ fn a_stop_sent_to_the_whole_process_group_is_graceful() {
             let status = child.wait().unwrap();
             assert!(status.success(), "{model}, {signal}: {status}");
         }
+    }
+}
+
+/// A client that connects while the server stops (its grace period, a
+/// download still running) is refused at once: it used to be accepted by
+/// the kernel and left without a greeting until the server exited.
+#[test]
+fn a_client_connecting_during_the_grace_period_is_refused_at_once() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for model in ["multi-proc", "pre-fork", "multi-thread", "async"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
+        let (mut child, addr, log) =
+            model_logging_with(dir.path(), model, &["--shutdown-grace", "3"]);
+        let (_s, _r, _data) = stalled_download(addr);
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        log_until(&log, "FTP server stopped accepting connections");
+        match TcpStream::connect(addr) {
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{model}"),
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+                let mut g = String::new();
+                let got = BufReader::new(s).read_line(&mut g);
+                panic!("{model}: connected during the grace period: {got:?} {g:?}");
+            }
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{model}: {status}");
     }
 }
 

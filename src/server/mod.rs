@@ -242,6 +242,20 @@ impl FtpServer {
         self.listener.local_addr()
     }
 
+    /// Close the listening socket once the server stops accepting (the
+    /// grace period starts): a client that connects meanwhile is refused at
+    /// once by the kernel, and those queued and not accepted yet are
+    /// reset, rather than accepted by the kernel and left without a
+    /// greeting until the server exits. The descriptor's number stays open
+    /// (on `/dev/null`) until the server is dropped. (Unix; on Windows the
+    /// socket closes when the server is dropped.)
+    fn stop_listening(&self) {
+        #[cfg(unix)]
+        if let Err(e) = crate::sys::release_listener(&self.listener) {
+            log::warn!("can't close the listening socket: {e}");
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &ServerConfig {
         &self.ctx.config
@@ -319,13 +333,19 @@ impl FtpServer {
             }
             ConcurrencyModel::ThreadPool | ConcurrencyModel::Poll => {
                 let handle = self.shutdown_handle()?;
-                let seen = AtomicBool::new(false);
+                let first: std::sync::Mutex<Option<std::time::Instant>> = Default::default();
                 ctrlc::set_handler(move || {
-                    if seen.swap(true, Ordering::SeqCst) {
-                        std::process::exit(130);
+                    let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+                    match *first {
+                        // the same request delivered twice (see `SAME_STOP`)
+                        Some(at) if at.elapsed() < crate::sys::SAME_STOP => {}
+                        Some(_) => std::process::exit(130),
+                        None => {
+                            *first = Some(std::time::Instant::now());
+                            log::info!("received a shutdown signal");
+                            handle.shutdown();
+                        }
                     }
-                    log::info!("received a shutdown signal");
-                    handle.shutdown();
                 })
                 .map_err(|e| io::Error::other(e.to_string()))?;
                 // after ctrlc, whose `termination` feature takes SIGHUP too

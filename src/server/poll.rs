@@ -427,6 +427,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
         }
     }
     drop(tx);
+    server.stop_listening();
     log::info!("FTP server stopped accepting connections");
     server.sessions.trigger();
     let _ = waker.wake();

@@ -71,6 +71,7 @@ pub(super) fn serve(server: FtpServer) -> io::Result<()> {
             }
         }
     }
+    server.stop_listening();
     log::info!("FTP server stopped accepting connections");
     server.sessions.trigger();
     pool.join();

@@ -385,7 +385,7 @@ pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     Ok(hard.max(soft))
 }
 
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
@@ -429,13 +429,45 @@ pub(crate) fn second_signal() -> bool {
     SECOND_SIGNAL.load(Ordering::SeqCst) == SECOND_DEFERRED && SIGNALS.load(Ordering::SeqCst) >= 2
 }
 
+/// When the first SIGINT/SIGTERM arrived (`CLOCK_MONOTONIC`, in
+/// nanoseconds; 0: none yet).
+static FIRST_SIGNAL_AT: AtomicU64 = AtomicU64::new(0);
+
+/// `CLOCK_MONOTONIC` in nanoseconds (at least 1), or 0 if it can't be
+/// read. Async-signal-safe.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime is async-signal-safe and writes only to `ts`,
+    // which outlives the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    let ns = u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0));
+    ns.max(1)
+}
+
 extern "C" fn on_signal(_sig: libc::c_int) {
-    // Only async-signal-safe calls here: atomics, write(2), _exit(2).
-    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1
-        && SECOND_SIGNAL.load(Ordering::SeqCst) == SECOND_EXITS
-    {
-        // SAFETY: _exit is async-signal-safe and never returns.
-        unsafe { libc::_exit(130) };
+    // Only async-signal-safe calls here: atomics, clock_gettime(2),
+    // write(2), _exit(2).
+    let now = monotonic_ns();
+    let first = FIRST_SIGNAL_AT.load(Ordering::SeqCst);
+    if first != 0 && now != 0 && now.saturating_sub(first) < super::SAME_STOP.as_nanos() as u64 {
+        // the first one again (see `super::SAME_STOP`)
+        return;
+    }
+    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        if SECOND_SIGNAL.load(Ordering::SeqCst) == SECOND_EXITS {
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(130) };
+        }
+    } else {
+        FIRST_SIGNAL_AT.store(now, Ordering::SeqCst);
     }
     let fd = SIGNAL_PIPE.load(Ordering::SeqCst);
     if fd >= 0 {
@@ -469,6 +501,7 @@ pub(crate) fn signal_pipe() -> io::Result<OwnedFd> {
     if !first {
         // a later server of this process: the signals of the one before are spent
         SIGNALS.store(0, Ordering::SeqCst);
+        FIRST_SIGNAL_AT.store(0, Ordering::SeqCst);
     }
     let write_end = std::os::fd::IntoRawFd::into_raw_fd(write_end);
     let old = SIGNAL_PIPE.swap(write_end, Ordering::SeqCst);
@@ -566,6 +599,7 @@ pub(crate) fn hangup_flag() -> io::Result<()> {
 /// that the handlers inherited only count the child's own from now on.
 fn clear_signal_routes() {
     SIGNALS.store(0, Ordering::SeqCst);
+    FIRST_SIGNAL_AT.store(0, Ordering::SeqCst);
     SECOND_SIGNAL.store(SECOND_IGNORED, Ordering::SeqCst);
     let old = SIGNAL_PIPE.swap(-1, Ordering::SeqCst);
     if old >= 0 {
@@ -1193,8 +1227,6 @@ pub(crate) fn shadow_entry(user: &str) -> io::Result<Option<ShadowEntry>> {
         }));
     }
 }
-
-use std::sync::atomic::AtomicU64;
 
 /// A zero-filled anonymous memory region shared with every process forked
 /// after it was made (`mmap(MAP_SHARED | MAP_ANONYMOUS)`), seen as a slice of

@@ -527,6 +527,7 @@ fn parent_loop(
         on_event(poll.registry(), TICK);
     }
     *signals = None;
+    server.stop_listening();
     log::info!("FTP server stopped accepting connections");
     Ok(())
 }
