@@ -3,7 +3,8 @@
 //! session ends. Each child tells the parent of its exit as its last act
 //! ([`ExitNotices`]), so the parent reaps it at once and no zombie outlives
 //! its session; a child killed outright is found by the parent's check
-//! every [`SWEEP_EVERY`]. A crash in a child touches nobody else.
+//! every [`SWEEP_EVERY`], the spare at once (the end of file on its
+//! socket). A crash in a child touches nobody else.
 //!
 //! The parent keeps one child forked ahead, the *spare*: it waits for the
 //! parent to pass it the next connection over a Unix socket
@@ -46,6 +47,13 @@ const NOTICES: Token = Token(1);
 /// busy parent, and a client whose spare was killed right after taking its
 /// connection saw the close that late).
 const PASSED: Token = Token(2);
+
+/// The token of the spare's socket while it waits: its end of file says
+/// the spare died (killed while idle, it writes no exit notice), and
+/// another is forked at once rather than at the next check of the children
+/// (up to [`SWEEP_EVERY`] later). One descriptor at a time: the spare is
+/// passed its connection, or ended, before the next one is forked.
+const SPARE: Token = Token(3);
 
 /// The process name (`comm`) of a spare while it waits.
 const SPARE_NAME: &std::ffi::CStr = c"ftp-spare";
@@ -108,6 +116,23 @@ struct Spare {
     chan: UnixStream,
     /// When it was forked.
     started: Instant,
+}
+
+impl Spare {
+    /// Whether its socket says it ended: end of file (it exited, or was
+    /// killed), or an error. A spare writes nothing before it has its
+    /// connection; bytes it wrote anyway are read and ignored.
+    fn ended(&self) -> bool {
+        let mut b = [0u8; 64];
+        loop {
+            match (&self.chan).read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return e.kind() != io::ErrorKind::WouldBlock,
+            }
+        }
+    }
 }
 
 /// A spare that lived this long before it died had started well: another
@@ -173,7 +198,13 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     let refusals = FailureRun::new(Failing::SessionProcess);
     // connections passed to a spare that has not reported them taken
     let mut passed: Vec<Passed> = Vec::new();
-    let mut spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
+    let mut spare = make_spare(
+        &server,
+        parent.registry(),
+        &notices.borrow(),
+        &mut spare_failing,
+        &mut passed,
+    );
     // whether the spare died after it had started well: another is forked
     // at the end of this wake-up
     let respare = std::cell::Cell::new(false);
@@ -210,12 +241,19 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                     let started = match spare.take() {
                         Some(s) => match Handover::send(&s.chan, &stream, 0, peer) {
                             Ok(()) => {
-                                // (read at its tick if it can't be watched)
-                                let _ = registry.register(
-                                    &mut SourceFd(&s.chan.as_raw_fd()),
-                                    PASSED,
-                                    Interest::READABLE,
-                                );
+                                // watched for its report now (read at the
+                                // tick if it can't be)
+                                let fd = s.chan.as_raw_fd();
+                                if registry
+                                    .reregister(&mut SourceFd(&fd), PASSED, Interest::READABLE)
+                                    .is_err()
+                                {
+                                    let _ = registry.register(
+                                        &mut SourceFd(&fd),
+                                        PASSED,
+                                        Interest::READABLE,
+                                    );
+                                }
                                 passed.push(Passed {
                                     stream,
                                     chan: s.chan,
@@ -233,24 +271,24 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                         },
                         None => fork_session(&server, &notices, stream, peer, &mut passed),
                     };
-                    match started {
-                        Ok(pid) => {
-                            refusals.succeeded();
-                            children.insert(pid);
-                            places.borrow_mut().insert(pid, slot);
-                        }
-                        Err((e, stream)) => {
-                            refusals.failed(&e);
-                            log::debug!("{peer} refused: no session process");
-                            crate::server::refuse(stream, &replies::service_not_available());
-                        }
-                    }
+                    record_started(
+                        started,
+                        (peer, slot),
+                        &refusals,
+                        (&mut children, &mut places.borrow_mut()),
+                    );
                     true
                 },
             );
             // the next connection's process, forked while this one's session runs
             if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
+                spare = make_spare(
+                    &server,
+                    registry,
+                    &notices.borrow(),
+                    &mut spare_failing,
+                    &mut passed,
+                );
             }
             let exited = early.take();
             on_exits(exited, &mut children, &mut spare, &mut exiting, &gone);
@@ -258,6 +296,18 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             // sessions not logged in yet reload before their login check
             for &pid in children.iter().chain(spare.iter().map(|s| &s.pid)) {
                 sys::hangup(pid);
+            }
+        } else if tok == SPARE {
+            if spare.as_ref().is_some_and(Spare::ended) {
+                let pid = spare.as_ref().map(|s| s.pid);
+                on_exits(
+                    pid.into_iter().collect(),
+                    &mut children,
+                    &mut spare,
+                    &mut exiting,
+                    &gone,
+                );
+                wakes.soon.set(!exiting.is_empty());
             }
         } else if tok == NOTICES {
             let mut exited = early.take();
@@ -304,7 +354,13 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             && spare.is_none()
             && !server.stop.load(std::sync::atomic::Ordering::SeqCst)
         {
-            spare = make_spare(&server, &notices.borrow(), &mut spare_failing, &mut passed);
+            spare = make_spare(
+                &server,
+                registry,
+                &notices.borrow(),
+                &mut spare_failing,
+                &mut passed,
+            );
         }
     })?;
     if let Some(s) = spare.take() {
@@ -362,7 +418,20 @@ fn fork_for_orphan(
         "{peer}: its session process {} ended without taking it; forking one for it",
         p.spare
     );
-    match fork_session(server, notices, p.stream, peer, passed) {
+    let started = fork_session(server, notices, p.stream, peer, passed);
+    record_started(started, (peer, slot), refusals, (children, places));
+}
+
+/// A session process was forked for connection `peer` (or handed it, as
+/// the spare): it is one of the children, holding `slot`. When that
+/// failed, the connection is refused with `421` and its place given back.
+fn record_started(
+    started: Result<Pid, (io::Error, TcpStream)>,
+    (peer, slot): (SocketAddr, ConnSlot),
+    refusals: &FailureRun,
+    (children, places): (&mut HashSet<Pid>, &mut HashMap<Pid, ConnSlot>),
+) {
+    match started {
         Ok(pid) => {
             refusals.succeeded();
             children.insert(pid);
@@ -370,6 +439,8 @@ fn fork_for_orphan(
         }
         Err((e, stream)) => {
             refusals.failed(&e);
+            log::debug!("{peer} refused: no session process");
+            drop(slot);
             crate::server::refuse(stream, &replies::service_not_available());
         }
     }
@@ -406,6 +477,7 @@ fn on_exits(
 /// connection that finds none and can't be forked for is logged already.
 fn make_spare(
     server: &FtpServer,
+    registry: &mio::Registry,
     notices: &ExitNotices,
     failing: &mut bool,
     passed: &mut Vec<Passed>,
@@ -414,6 +486,14 @@ fn make_spare(
         Ok(s) => {
             if std::mem::take(failing) {
                 log::warn!("forking spare session processes again");
+            }
+            // (found at the next check of the children if it can't be watched)
+            if let Err(e) = registry.register(
+                &mut SourceFd(&s.chan.as_raw_fd()),
+                SPARE,
+                Interest::READABLE,
+            ) {
+                log::debug!("spare session process {}: not watched: {e}", s.pid);
             }
             Some(s)
         }
