@@ -1,5 +1,6 @@
 //! End-to-end benchmark: the `ftpdlib` binary in each concurrency model
-//! against pyftpdlib, pure-ftpd, vsftpd and proftpd, measured in the same
+//! against pyftpdlib (its async server, and its threaded and forking ones
+//! beside our models of the same kind), pure-ftpd, vsftpd and proftpd, measured in the same
 //! run on the same machine with clients we did not write: curl (C) for the
 //! big file, Python's asyncio and blocking sockets for many and single
 //! transfers, and pyftpdlib's own benchmark script; lean Rust clients for
@@ -13,8 +14,11 @@
 //! - `FTPBENCH_MB`: size of the big file in MiB (default 512).
 //! - `FTPBENCH_MODELS`: ftpdlib models (default
 //!   `multi-thread,async,multi-proc,pre-fork`).
-//! - `FTPBENCH_PEERS`: default `pyftpdlib,pure-ftpd,vsftpd,proftpd`; empty
-//!   for none.
+//! - `FTPBENCH_PEERS`: default
+//!   `pyftpdlib,pyftpdlib-multi-thread,pyftpdlib-multi-proc,pure-ftpd,vsftpd,proftpd`
+//!   (`pyftpdlib` is its async server, the one every ratio is taken against;
+//!   the other two are its `ThreadedFTPServer` and `MultiprocessFTPServer`,
+//!   for each model's ratio against its like); empty for none.
 //! - `FTPBENCH_PEERS_DIR`: where `benches/peers.sh` unpacked pure-ftpd,
 //!   vsftpd and proftpd (default `target/peers`; a pure-ftpd on `PATH` is
 //!   used when none is unpacked).
@@ -131,8 +135,9 @@ fn main() {
     let p = Plan::from_env();
     let models = std::env::var("FTPBENCH_MODELS")
         .unwrap_or_else(|_| "multi-thread,async,multi-proc,pre-fork".into());
-    let peers_env = std::env::var("FTPBENCH_PEERS")
-        .unwrap_or_else(|_| "pyftpdlib,pure-ftpd,vsftpd,proftpd".into());
+    let peers_env = std::env::var("FTPBENCH_PEERS").unwrap_or_else(|_| {
+        "pyftpdlib,pyftpdlib-multi-thread,pyftpdlib-multi-proc,pure-ftpd,vsftpd,proftpd".into()
+    });
     let peer_list: Vec<&str> = peers_env.split(',').map(str::trim).collect();
     let storages_env = std::env::var("FTPBENCH_STORAGE").unwrap_or_else(|_| "disk,shm".into());
     if let Ok((_, hard)) =

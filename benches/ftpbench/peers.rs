@@ -1,5 +1,5 @@
 //! The servers measured: `ftpdlib` in each model (and a baseline build),
-//! and the peers pyftpdlib, pure-ftpd, vsftpd and proftpd: where they are
+//! and the peers pyftpdlib (async, threaded, forking), pure-ftpd, vsftpd and proftpd: where they are
 //! installed, their configuration, how each is launched and stopped.
 
 use std::io::{BufRead, BufReader};
@@ -22,6 +22,10 @@ pub(crate) enum Kind {
     /// commit) in this model, to compare builds in the same run.
     Baseline(PathBuf, String),
     Pyftpdlib,
+    /// pyftpdlib's server class for this model of ours: `multi-thread`
+    /// (`ThreadedFTPServer`) or `multi-proc` (`MultiprocessFTPServer`),
+    /// each model against its like.
+    PyftpdlibModel(&'static str),
     PureFtpd,
     Vsftpd,
     Proftpd,
@@ -33,6 +37,7 @@ impl Kind {
             Kind::Ftpdlib(m) => format!("ftpdlib {m}"),
             Kind::Baseline(_, m) => format!("baseline {m}"),
             Kind::Pyftpdlib => "pyftpdlib async".into(),
+            Kind::PyftpdlibModel(m) => format!("pyftpdlib {m}"),
             Kind::PureFtpd => "pure-ftpd".into(),
             Kind::Vsftpd => "vsftpd".into(),
             Kind::Proftpd => "proftpd".into(),
@@ -354,6 +359,30 @@ fn pyftpdlib(port: u16, dir: &Path) -> Command {
     py
 }
 
+/// pyftpdlib's threaded or forking server (`model`: `multi-thread` or
+/// `multi-proc`) sharing `dir` on 127.0.0.1:`port`, with the account and
+/// limits of [`pyftpdlib`]. Started from the library, not `python3 -m
+/// pyftpdlib`: pyftpdlib 2.2's command line fails for these two models.
+fn pyftpdlib_model(model: &str, port: u16, dir: &Path) -> Command {
+    const SERVE: &str = "import sys\n\
+        from pyftpdlib.authorizers import DummyAuthorizer\n\
+        from pyftpdlib.handlers import FTPHandler\n\
+        from pyftpdlib.servers import ThreadedFTPServer, MultiprocessFTPServer\n\
+        model, port, root, user, password = sys.argv[1:6]\n\
+        auth = DummyAuthorizer()\n\
+        auth.add_user(user, password, root, perm='elradfmwMT')\n\
+        FTPHandler.authorizer = auth\n\
+        cls = ThreadedFTPServer if model == 'multi-thread' else MultiprocessFTPServer\n\
+        server = cls(('127.0.0.1', int(port)), FTPHandler)\n\
+        server.max_cons = 5000\n\
+        server.serve_forever()\n";
+    let mut py = Command::new("python3");
+    py.args(["-c", SERVE, model, &port.to_string()])
+        .arg(dir)
+        .args([USER, PASS]);
+    py
+}
+
 /// Start `cmd` and wait (bounded) until it greets with 220.
 fn start(name: &str, mut cmd: Command, port: u16) -> Result<Server, String> {
     halt_if_stopping();
@@ -434,6 +463,7 @@ pub(crate) fn launch(kind: &Kind, ctx: &Ctx, dir: &Path, res: &mut Results) -> O
             Ok((cmd, None))
         }
         Kind::Pyftpdlib => Ok((pyftpdlib(port, dir), None)),
+        Kind::PyftpdlibModel(m) => Ok((pyftpdlib_model(m, port, dir), None)),
         Kind::PureFtpd => pure_ftpd(&ctx.peers, dir, port).map(|(c, g)| (c, Some(g))),
         Kind::Vsftpd => vsftpd(&ctx.peers, dir, port).map(|(c, g)| (c, Some(g))),
         Kind::Proftpd => proftpd(&ctx.peers, dir, port).map(|(c, g)| (c, Some(g))),
@@ -509,6 +539,14 @@ pub(crate) fn kinds(
     }
     if want("pyftpdlib") && py_ver.is_some() {
         kinds.push(Kind::Pyftpdlib);
+    }
+    for (name, model) in [
+        ("pyftpdlib-multi-thread", "multi-thread"),
+        ("pyftpdlib-multi-proc", "multi-proc"),
+    ] {
+        if want(name) && py_ver.is_some() {
+            kinds.push(Kind::PyftpdlibModel(model));
+        }
     }
     for (name, kind) in [
         ("pure-ftpd", Kind::PureFtpd),

@@ -133,16 +133,29 @@ fn usable(c: Option<Cell>) -> Option<f64> {
 fn print_ratios(sections: &[Section], servers: &[ServerInfo], res: &Results) {
     let ours: Vec<&ServerInfo> = servers.iter().filter(|s| s.ours).collect();
     let peers: Vec<&ServerInfo> = servers.iter().filter(|s| !s.ours).collect();
-    let py = peers.iter().find(|s| s.name.starts_with("pyftpdlib"));
+    let py = peers.iter().find(|s| s.name == "pyftpdlib async");
+    // pyftpdlib's server of the same model as ours, where it has one
+    let like = |ours: &str| {
+        let model = ours.strip_prefix("ftpdlib ")?;
+        let name = format!("pyftpdlib {model}");
+        peers.iter().find(|p| p.name == name)
+    };
+    let any_like = ours.iter().any(|s| like(&s.name).is_some());
     println!(
         "\nRatios: each ftpdlib server against pyftpdlib async / against the best peer \
          measured ({}). Higher is better: MiB/s ours÷theirs; seconds, ms, CPU and MiB \
-         of memory theirs÷ours. A peer with failed clients is not counted as best.\n",
+         of memory theirs÷ours. A peer with failed clients is not counted as best.{}\n",
         peers
             .iter()
             .map(|s| s.name.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        if any_like {
+            " A third ratio, where pyftpdlib has a server of the same model (threads, \
+             a process per connection), is against that one."
+        } else {
+            ""
+        }
     );
     print!("| figure | pyftpdlib | best peer |");
     for s in &ours {
@@ -175,7 +188,12 @@ fn print_ratios(sections: &[Section], servers: &[ServerInfo], res: &Results) {
                         a
                     }
                 });
-            let short = |n: &str| n.split(' ').next().unwrap_or(n).to_string();
+            // (pyftpdlib's servers keep their model: it has three)
+            let short = |n: &str| match n.strip_prefix("pyftpdlib ") {
+                Some("async") => "pyftpdlib".to_string(),
+                Some(_) => n.to_string(),
+                None => n.split(' ').next().unwrap_or(n).to_string(),
+            };
             print!(
                 "| {} ({}) | {} | {} |",
                 m.label,
@@ -197,7 +215,15 @@ fn print_ratios(sections: &[Section], servers: &[ServerInfo], res: &Results) {
                     .zip(best.map(|b| b.1))
                     .and_then(|(o, t)| ratio(m.better, o, t));
                 let f = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}×"));
-                print!(" {} / {} |", f(vs_py), f(vs_best));
+                match like(&s.name) {
+                    Some(l) => {
+                        let vs_like = v
+                            .zip(usable(res.get(&l.name, &m.key)))
+                            .and_then(|(o, t)| ratio(m.better, o, t));
+                        print!(" {} / {} / {} |", f(vs_py), f(vs_best), f(vs_like));
+                    }
+                    None => print!(" {} / {} |", f(vs_py), f(vs_best)),
+                }
             }
             println!();
         }
