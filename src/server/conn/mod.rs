@@ -289,11 +289,13 @@ impl Connection {
     }
 
     /// Hold the session's place under the server's limits (a `ConnSlot`,
-    /// or what tells a forking
-    /// parent that the place is free) until the session ends, and give it
-    /// back (drop it) just before the control connection is shut down: a
-    /// client that sees the close and connects again at once finds its
-    /// place free, so `max_cons` and `max_cons_per_ip` hold exactly.
+    /// or what tells a forking parent that the place is free) until the
+    /// session ends, and give it back (drop it) before the client can see
+    /// the end: before the last reply is written when the session closes
+    /// with nothing left to run (`221` to QUIT, `421` at a timeout), else
+    /// just before the control connection is shut down. A client that sees
+    /// the end and connects again at once finds its place free, so
+    /// `max_cons` and `max_cons_per_ip` hold exactly.
     pub(crate) fn set_place(&mut self, place: Box<dyn Send>) {
         self.place = Some(place);
     }
@@ -494,12 +496,41 @@ impl Connection {
 
     // --- session plumbing
 
+    /// Whether `actions` end the session with nothing left to run: its
+    /// last replies, then the close, with no transfer running and no file
+    /// job out (a session that still has work keeps its place until the
+    /// control connection is shut down).
+    fn ends_with(&self, actions: &[Action]) -> bool {
+        self.running.is_none()
+            && self.jobs_out == 0
+            && actions
+                .iter()
+                .any(|a| matches!(a, Action::Close | Action::CloseNow))
+            && actions.iter().all(|a| {
+                matches!(
+                    a,
+                    Action::Reply(_)
+                        | Action::Event(_)
+                        | Action::Offence(_)
+                        | Action::Close
+                        | Action::CloseNow
+                        | Action::CloseData
+                )
+            })
+    }
+
     fn feed(&mut self, input: Input<'_>, registry: &Registry, now: Instant) {
         let actions = self.session.handle(input, now);
         self.run_actions(actions, registry, now);
     }
 
     fn run_actions(&mut self, actions: Vec<Action>, registry: &Registry, now: Instant) {
+        if self.place.is_some() && self.ends_with(&actions) {
+            // given back before the last reply: a client that connects again
+            // as soon as it reads it (not waiting for the end of file) finds
+            // its place free (see `set_place`)
+            drop(self.place.take());
+        }
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             let follow_up = match action {

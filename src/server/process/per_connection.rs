@@ -573,14 +573,18 @@ fn fork_spare(
                     return;
                 }
             };
+            // its own name back before it reports the connection taken: a
+            // process named a spare has no client that its death would cost
+            // (killed before the report, its connection is served by a
+            // process forked for it)
+            if let Some(name) = name {
+                let _ = nix::sys::prctl::set_name(&name);
+            }
             // taken: the parent's copy is closed (before the greeting, so
             // that the parent never refuses a connection greeted already)
             let _ = (&child_end).write_all(&[1]);
             drop(child_end);
             drop(reserve);
-            if let Some(name) = name {
-                let _ = nix::sys::prctl::set_name(&name);
-            }
             serve(server, place, ctx, stream, peer, &stop);
         }),
         Forked::Parent(pid) => {
