@@ -124,7 +124,8 @@ pub(crate) enum Forked {
 /// parent's code.
 ///
 /// The child starts with no route for the signals this module handles
-/// (SIGINT, SIGTERM, SIGHUP): the handlers it inherits only count them
+/// (SIGINT, SIGTERM, SIGHUP; SIGCHLD is back to its default action, see
+/// [`ChildExits`]): the handlers it inherits only count them
 /// until it sets up its own ([`signal_pipe`], [`hangup_flag`]), which then
 /// see what came meanwhile. Inherited as they were, they wrote into the
 /// parent's pipes: a signal sent to a child just forked stopped or
@@ -134,7 +135,12 @@ pub(crate) fn fork() -> io::Result<Forked> {
     // held back across the fork, so that none is handled in the child
     // before its routes are cleared
     let mut routed = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGCHLD,
+    ] {
         routed.add(sig);
     }
     let mut mask = SigSet::empty();
@@ -610,6 +616,124 @@ fn clear_signal_routes() {
     }
     set_hangup_pipe(-1);
     HANGUP_SEEN.store(false, Ordering::SeqCst);
+    if CHILD_PIPE.load(Ordering::SeqCst) >= 0 {
+        // the parent's route for its children's exits is not this
+        // process's: its own children (a PAM helper) are waited for by
+        // whoever started them
+        end_child_route();
+    }
+}
+
+/// The write end SIGCHLD writes to (`-1`: SIGCHLD is not routed).
+static CHILD_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_child(_sig: libc::c_int) {
+    // Only async-signal-safe calls here: atomics and write(2).
+    let fd = CHILD_PIPE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; `byte` outlives the call;
+        // the write end is non-blocking (a full pipe already has a wake-up
+        // pending) and stays open until `end_child_route` takes it out.
+        let _ = unsafe { libc::write(fd, std::ptr::addr_of!(byte).cast(), 1) };
+    }
+}
+
+/// SIGCHLD back to its default action, and the route's write end closed.
+fn end_child_route() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: restores the default action; no handler runs.
+    let _ = unsafe { sigaction(Signal::SIGCHLD, &dfl) };
+    let old = CHILD_PIPE.swap(-1, Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: `old` is the write end created by `ChildExits::new`, owned
+        // by CHILD_PIPE alone; it was just taken out (and the handler that
+        // used it is gone), so nothing uses it again.
+        drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+}
+
+/// SIGCHLD routed to a pipe, for a process that owns its signals (the
+/// `ftpdlib` program, not a program that embeds the server: SIGCHLD's
+/// action is its own): the read end becomes readable when a child exits,
+/// however it ended. The fork-per-connection parent learns of a session
+/// process killed outright at once instead of at its check of its children
+/// every second. Dropping it puts SIGCHLD back to its default action.
+pub(crate) struct ChildExits {
+    read: OwnedFd,
+}
+
+impl ChildExits {
+    /// Route SIGCHLD (`SA_NOCLDSTOP`: stops and continues are not exits).
+    pub(crate) fn new() -> io::Result<ChildExits> {
+        use nix::fcntl::OFlag;
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        let (read, write) =
+            nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+        let old = CHILD_PIPE.swap(std::os::fd::IntoRawFd::into_raw_fd(write), Ordering::SeqCst);
+        if old >= 0 {
+            // SAFETY: `old` is the write end of an earlier route, owned by
+            // CHILD_PIPE alone; it was just replaced, so nothing uses it again.
+            drop(unsafe { OwnedFd::from_raw_fd(old) });
+        }
+        let action = SigAction::new(
+            SigHandler::Handler(on_child),
+            SaFlags::SA_RESTART | SaFlags::SA_NOCLDSTOP,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only performs async-signal-safe operations.
+        if let Err(e) = unsafe { sigaction(Signal::SIGCHLD, &action) } {
+            end_child_route();
+            return Err(io::Error::from(e));
+        }
+        Ok(ChildExits { read })
+    }
+
+    /// The read end, for a poller.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+
+    /// Read what the handler wrote (one byte per delivered SIGCHLD, fewer
+    /// when they came together).
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        loop {
+            match nix::unistd::read(&self.read, &mut buf) {
+                Ok(n) if n == buf.len() => {}
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return,
+            }
+        }
+    }
+}
+
+impl Drop for ChildExits {
+    fn drop(&mut self) {
+        end_child_route();
+    }
+}
+
+/// A child of this process that has exited and is not reaped yet, left
+/// unreaped (`waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)`): the caller
+/// reaps it by pid if it is one of its own. `None` when there is none, or
+/// where `waitid` is not available.
+pub(crate) fn exited_child() -> Option<nix::unistd::Pid> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        loop {
+            match waitid(Id::All, flags) {
+                Ok(status) => return status.pid(),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    None
 }
 
 /// Whether SIGHUP arrived since the last call (after [`hangup_flag`]).

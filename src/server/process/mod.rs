@@ -93,11 +93,13 @@ pub(super) fn in_child(notices: Option<&ExitNotices>, f: impl FnOnce()) -> ! {
 /// exit, or a pidfd) is inherited by every child forked after it: with
 /// 1000 sessions open, each new session process copied 1000 descriptors at
 /// its fork and closed them at its exit, and a login cost 20-30% more CPU
-/// than with none open. SIGCHLD would need no descriptor either, but its
-/// disposition belongs to the program that embeds the server.
+/// than with none open. SIGCHLD needs no descriptor either, but its
+/// action belongs to the program: the `ftpdlib` program routes it
+/// ([`crate::sys::ChildExits`]), a program that embeds the server keeps it.
 ///
-/// A child killed outright writes nothing: the parent also checks each of
-/// its children every [`SWEEP_EVERY`] (`waitpid` with `WNOHANG`, by pid).
+/// A child killed outright writes nothing: where SIGCHLD is routed the
+/// parent reaps it at once; it also checks each of its children every
+/// [`SWEEP_EVERY`] (`waitpid` with `WNOHANG`, by pid).
 ///
 /// Each record is the pid and its bitwise complement (8 bytes, written
 /// atomically): bytes a session process wrote there that are not such a

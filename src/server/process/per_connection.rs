@@ -2,9 +2,10 @@
 //! connection is served by a child process of its own, which exits when the
 //! session ends. Each child tells the parent of its exit as its last act
 //! ([`ExitNotices`]), so the parent reaps it at once and no zombie outlives
-//! its session; a child killed outright is found by the parent's check
-//! every [`SWEEP_EVERY`], the spare at once (the end of file on its
-//! socket). A crash in a child touches nobody else.
+//! its session. A child killed outright is found at once where the
+//! server owns its signals (SIGCHLD, [`sys::ChildExits`]), the spare
+//! always (the end of file on its socket), else by the parent's check
+//! every [`SWEEP_EVERY`]. A crash in a child touches nobody else.
 //!
 //! The parent keeps one child forked ahead, the *spare*: it waits for the
 //! parent to pass it the next connection over a Unix socket
@@ -54,6 +55,18 @@ const PASSED: Token = Token(2);
 /// (up to [`SWEEP_EVERY`] later). One descriptor at a time: the spare is
 /// passed its connection, or ended, before the next one is forked.
 const SPARE: Token = Token(3);
+
+/// The token of the SIGCHLD route ([`sys::ChildExits`]) in a parent that
+/// owns its signals: a child that exited is reaped at once, however it
+/// ended. A session process killed outright writes no exit notice; its
+/// place under the limits used to come back only at the next check of the
+/// children, up to [`SWEEP_EVERY`] later (a client reconnecting meanwhile
+/// got `421`).
+const CHILD_EXITS: Token = Token(4);
+
+/// Exited children reaped per SIGCHLD wake-up at most: the rest wait for
+/// the next wake-up or the check of the children.
+const REAPS_PER_WAKE: usize = 256;
 
 /// The process name (`comm`) of a spare while it waits.
 const SPARE_NAME: &std::ffi::CStr = c"ftp-spare";
@@ -167,6 +180,26 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
         NOTICES,
         Interest::READABLE,
     )?;
+    // (a program that embeds the server keeps SIGCHLD's action: its
+    // children's exits are found by the check of the children)
+    let child_exits = if server.handle_signals {
+        match sys::ChildExits::new() {
+            Ok(c) => {
+                parent.registry().register(
+                    &mut SourceFd(&c.fd()),
+                    CHILD_EXITS,
+                    Interest::READABLE,
+                )?;
+                Some(c)
+            }
+            Err(e) => {
+                log::warn!("can't route SIGCHLD ({e}): a child killed outright is found within {SWEEP_EVERY:?}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     crate::server::log_start(&server)?;
     let mut children: HashSet<Pid> = HashSet::new();
     // the places under the limits of the children that have not given
@@ -224,7 +257,8 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             if let Some(s) = spare.take() {
                 log::warn!("spare session process {} ended unexpectedly", s.pid);
                 respare.set(s.started.elapsed() >= SPARE_STABLE_AFTER);
-                end_spare(s);
+                // (reaped already: no signal to a pid that may be reused)
+                drop(s);
             }
         }
     };
@@ -309,6 +343,11 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                 );
                 wakes.soon.set(!exiting.is_empty());
             }
+        } else if tok == CHILD_EXITS {
+            if let Some(c) = &child_exits {
+                c.drain();
+            }
+            reap_exited(&mut children, &mut spare, &gone);
         } else if tok == NOTICES {
             let mut exited = early.take();
             exited.extend(read_notices());
@@ -442,6 +481,33 @@ fn record_started(
             log::debug!("{peer} refused: no session process");
             drop(slot);
             crate::server::refuse(stream, &replies::service_not_available());
+        }
+    }
+}
+
+/// Reap the children that exited, however they ended (after a SIGCHLD):
+/// each exited child of this process is looked at without being reaped,
+/// and reaped if it is a session process or the spare (see `gone`). One
+/// that is not ours (a program that started the server forks too) ends
+/// the look: those behind it are found by the check of the children.
+fn reap_exited(
+    children: &mut HashSet<Pid>,
+    spare: &mut Option<Spare>,
+    gone: &impl Fn(Pid, &mut HashSet<Pid>, &mut Option<Spare>),
+) {
+    let mut last = None;
+    for _ in 0..REAPS_PER_WAKE {
+        let Some(pid) = sys::exited_child() else {
+            return;
+        };
+        let ours = children.contains(&pid) || spare.as_ref().is_some_and(|s| s.pid == pid);
+        // (the same one twice: it could not be reaped)
+        if !ours || last == Some(pid) {
+            return;
+        }
+        last = Some(pid);
+        if reaped(pid) {
+            gone(pid, children, spare);
         }
     }
 }
