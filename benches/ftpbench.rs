@@ -87,7 +87,7 @@
 //! `150` line, which ftplib rejects: ftpbench stops after its first figure
 //! there.
 //!
-//! The default run takes about 24 minutes on the 2-core development machine
+//! The default run takes about 40 minutes on the 2-core development machine
 //! with every peer (the big file is 512 MiB for that; it was 1 GiB), the
 //! quick one under 3.
 //!

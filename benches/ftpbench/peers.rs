@@ -1,6 +1,7 @@
 //! The servers measured: `ftpdlib` in each model (and a baseline build),
-//! and the peers pyftpdlib (async, threaded, forking), pure-ftpd, vsftpd and proftpd: where they are
-//! installed, their configuration, how each is launched and stopped.
+//! and the peers pyftpdlib (async, threaded, forking), pure-ftpd, vsftpd
+//! and proftpd: where they are installed, their configuration, how each is
+//! launched and stopped.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};

@@ -238,8 +238,8 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
         &mut spare_failing,
         &mut passed,
     );
-    // whether the spare died after it had started well: another is forked
-    // at the end of this wake-up
+    // whether a spare is forked at the end of this wake-up: the last one
+    // was passed a connection, or died after it had started well
     let respare = std::cell::Cell::new(false);
     // a child gone: give its place back, or note that the spare is gone
     let gone = |pid: Pid, children: &mut HashSet<Pid>, spare: &mut Option<Spare>| {
@@ -314,15 +314,10 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
                     true
                 },
             );
-            // the next connection's process, forked while this one's session runs
-            if spare.is_none() && !server.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                spare = make_spare(
-                    &server,
-                    registry,
-                    &notices.borrow(),
-                    &mut spare_failing,
-                    &mut passed,
-                );
+            // the next connection's process, forked while this one's
+            // session runs (at the end of this wake-up)
+            if spare.is_none() {
+                respare.set(true);
             }
             let exited = early.take();
             on_exits(exited, &mut children, &mut spare, &mut exiting, &gone);
