@@ -1778,6 +1778,42 @@ fn greeting(addr: SocketAddr) -> String {
     g
 }
 
+/// [`greeting`], for a server `pid` (of model `what`) whose log is `log`:
+/// a connection with no reply fails with the server's descriptors and the
+/// log lines so far.
+fn greeting_logged(
+    addr: SocketAddr,
+    log: &std::sync::mpsc::Receiver<String>,
+    pid: u32,
+    what: &str,
+) -> String {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut g = String::new();
+    if let Err(e) = BufReader::new(s).read_line(&mut g) {
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|f| {
+                let target = std::fs::read_link(f.path()).unwrap_or_default();
+                format!(
+                    "{} -> {}",
+                    f.file_name().to_string_lossy(),
+                    target.display()
+                )
+            })
+            .collect();
+        let lines: Vec<String> = log.try_iter().collect();
+        panic!(
+            "{what}: no reply ({e}); limits: {:?}; descriptors: {fds:?}; log:\n{}",
+            nofile_soft(pid),
+            lines.join("\n")
+        );
+    }
+    g
+}
+
 /// Give process `pid` of a server back its soft limit of open files
 /// `soft`; the server at `addr` must then serve a login as any, and stop
 /// (exit 0).
@@ -1925,14 +1961,18 @@ fn a_connection_the_acceptor_has_no_descriptor_for_gets_421() {
             // which took its number before the limit was lowered: that
             // connection is served (async), or refused by its session
             // thread, which can't make its poller (multi-thread)
-            let first = greeting(addr);
+            let first = greeting_logged(addr, &log, pid, model);
             assert!(
                 first.starts_with("220 ") || first == NOT_AVAILABLE,
                 "{model}: {first:?}"
             );
         }
         for _ in 0..3 {
-            assert_eq!(greeting(addr), NOT_AVAILABLE, "{model}");
+            assert_eq!(
+                greeting_logged(addr, &log, pid, model),
+                NOT_AVAILABLE,
+                "{model}"
+            );
         }
         lift_then_serve(&mut child, pid, &soft, addr);
         log_until(&log, "accepting connections again after");
