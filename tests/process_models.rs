@@ -2490,3 +2490,63 @@ fn three_passed_to_stopped(
     }
     (clients, stopped)
 }
+
+/// A session that is told QUIT while its upload runs keeps its place under
+/// `--max-cons` until the upload is over: it still has work, so its place
+/// is given back only with its end (`226`, then `221`), not when the QUIT
+/// comes. Another client meanwhile gets `421`; once the session has said
+/// `221`, the next one is served.
+#[test]
+fn a_session_quitting_during_an_upload_keeps_its_place_until_it_ends() {
+    for model in ["multi-proc", "pre-fork", "multi-thread", "async"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, addr, _log) = model_logging_with(
+            dir.path(),
+            model,
+            &["-w", "--max-cons", "1", "--read-limit", "200000"],
+        );
+        let (s, mut r, g) = login(addr);
+        assert!(g.starts_with("220"), "{model}: {g:?}");
+        let mut w = s.try_clone().unwrap();
+        let mut l = String::new();
+        w.write_all(b"TYPE I\r\nPASV\r\n").unwrap();
+        r.read_line(&mut l).unwrap();
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("227"), "{model}: {l}");
+        let nums: Vec<u16> = l[l.find('(').unwrap() + 1..l.find(')').unwrap()]
+            .split(',')
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let mut data = TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap();
+        w.write_all(b"STOR up\r\n").unwrap();
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert!(l.starts_with("150") || l.starts_with("125"), "{model}: {l}");
+        // half a second of upload at the limit, the QUIT in its middle
+        let body = vec![5u8; 100_000];
+        let sender = std::thread::spawn(move || {
+            data.write_all(&body).unwrap();
+            data.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            let _ = data.read_to_end(&mut rest);
+        });
+        w.write_all(b"QUIT\r\n").unwrap();
+        let (_s2, _r2, g2) = login(addr);
+        assert!(
+            g2.starts_with("421"),
+            "{model}: a second client while the first one's upload runs: {g2:?}"
+        );
+        sender.join().unwrap();
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).unwrap();
+        assert!(
+            rest.contains("226") && rest.contains("221"),
+            "{model}: {rest:?}"
+        );
+        assert_eq!(std::fs::read(dir.path().join("up")).unwrap().len(), 100_000);
+        let (_s3, _r3, g3) = login(addr);
+        assert!(g3.starts_with("220"), "{model}: after the end: {g3:?}");
+        stop(&mut child);
+    }
+}
