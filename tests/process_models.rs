@@ -2331,12 +2331,9 @@ fn a_second_sigterm_leaves_no_child_behind() {
     }
 }
 
-/// A session at `addr` downloading `big` (which must be larger than the
-/// socket buffers hold) that reads nothing: its control connection (and
-/// a reader of it, past the `150`) and its data connection.
-fn stalled_download(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, TcpStream) {
-    let (s, mut r, _) = login(addr);
-    let mut w = s.try_clone().unwrap();
+/// On a logged-in control connection (`w`, read by `r`) to `addr`: `TYPE I`
+/// and `PASV`, and the data connection made to the port it names.
+fn binary_pasv(addr: SocketAddr, w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> TcpStream {
     let mut l = String::new();
     w.write_all(b"TYPE I\r\nPASV\r\n").unwrap();
     r.read_line(&mut l).unwrap();
@@ -2347,9 +2344,18 @@ fn stalled_download(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, TcpSt
         .split(',')
         .map(|n| n.trim().parse().unwrap())
         .collect();
-    let data = TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap();
+    TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap()
+}
+
+/// A session at `addr` downloading `big` (which must be larger than the
+/// socket buffers hold) that reads nothing: its control connection (and
+/// a reader of it, past the `150`) and its data connection.
+fn stalled_download(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>, TcpStream) {
+    let (s, mut r, _) = login(addr);
+    let mut w = s.try_clone().unwrap();
+    let data = binary_pasv(addr, &mut w, &mut r);
+    let mut l = String::new();
     w.write_all(b"RETR big\r\n").unwrap();
-    l.clear();
     r.read_line(&mut l).unwrap();
     assert!(l.starts_with("150") || l.starts_with("125"), "{l}");
     (s, r, data)
@@ -2508,19 +2514,9 @@ fn a_session_quitting_during_an_upload_keeps_its_place_until_it_ends() {
         let (s, mut r, g) = login(addr);
         assert!(g.starts_with("220"), "{model}: {g:?}");
         let mut w = s.try_clone().unwrap();
+        let mut data = binary_pasv(addr, &mut w, &mut r);
         let mut l = String::new();
-        w.write_all(b"TYPE I\r\nPASV\r\n").unwrap();
-        r.read_line(&mut l).unwrap();
-        l.clear();
-        r.read_line(&mut l).unwrap();
-        assert!(l.starts_with("227"), "{model}: {l}");
-        let nums: Vec<u16> = l[l.find('(').unwrap() + 1..l.find(')').unwrap()]
-            .split(',')
-            .map(|n| n.trim().parse().unwrap())
-            .collect();
-        let mut data = TcpStream::connect((addr.ip(), nums[4] * 256 + nums[5])).unwrap();
         w.write_all(b"STOR up\r\n").unwrap();
-        l.clear();
         r.read_line(&mut l).unwrap();
         assert!(l.starts_with("150") || l.starts_with("125"), "{model}: {l}");
         // half a second of upload at the limit, the QUIT in its middle
