@@ -662,6 +662,46 @@ fn multi_proc_reaps_a_session_process_killed_outright() {
     }
 }
 
+/// A child that ends when it should not is logged with how it ended, in
+/// both process models: a multi-proc session process killed during its
+/// session (it was not logged at all), the multi-proc spare killed while
+/// it waits and a pre-fork worker killed (their lines said only that they
+/// "ended unexpectedly" or "died").
+#[test]
+fn a_child_killed_outright_is_logged_with_its_signal() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr, log) = model_logging(dir.path(), "multi-proc");
+    // the spare serves the next session
+    let victim = spare_of_parent(child.id(), None);
+    let (_s, _r, g) = login(addr);
+    assert!(g.starts_with("220"), "{g}");
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    let want = format!(
+        "session process {victim} ended during its session (killed by SIGKILL); its place is given back"
+    );
+    log_until(&log, &want);
+    let spare = spare_of_parent(child.id(), Some(victim));
+    kill(Pid::from_raw(spare as i32), Signal::SIGKILL).unwrap();
+    let want = format!(
+        "spare session process {spare} ended before it had a connection (killed by SIGKILL)"
+    );
+    log_until(&log, &want);
+    drop(child);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _addr, log) = model_logging(dir.path(), "pre-fork");
+    let worker = workers_of(child.id(), 1)[0].0;
+    kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
+    let seen = log_until(&log, &format!("worker {worker} died after "));
+    let line = seen.last().unwrap();
+    assert!(
+        line.contains(" (killed by SIGKILL); starting a new one in "),
+        "{line}"
+    );
+}
+
 /// A server process killed and reaped when dropped unless it already
 /// exited: a test that fails leaves no server behind (which, run as a uid
 /// of its own under a process limit, would count against the next run that

@@ -558,6 +558,30 @@ fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
     log::info!("every session ended");
 }
 
+/// How a reaped child ended, for the log line of a child that ended when
+/// it should not have (a spare, a worker, a session process killed
+/// outright): `"exited with status 101"` (a panic), `"killed by SIGSEGV,
+/// core dumped"`. `None` for `waitpid`'s error (the pid was
+/// not a child of ours any more: reaped elsewhere).
+fn how_ended(status: &nix::Result<WaitStatus>) -> Option<String> {
+    match status {
+        Ok(WaitStatus::Exited(_, code)) => Some(format!("exited with status {code}")),
+        Ok(WaitStatus::Signaled(_, sig, core)) => Some(format!(
+            "killed by {}{}",
+            sig.as_str(),
+            if *core { ", core dumped" } else { "" }
+        )),
+        Ok(other) => Some(format!("ended ({other:?})")),
+        Err(_) => None,
+    }
+}
+
+/// Whether a child that ended so (see [`how_ended`]) ended as a session
+/// process does when its session is over: exit status 0.
+fn ended_well(status: &nix::Result<WaitStatus>) -> bool {
+    matches!(status, Ok(WaitStatus::Exited(_, 0)))
+}
+
 /// After a second SIGINT/SIGTERM (see [`sys::defer_second_signal`]), once
 /// every child was killed and reaped: exit at once, with status 130.
 fn exit_if_forced() {

@@ -154,18 +154,22 @@ impl Spare {
 /// and over).
 const SPARE_STABLE_AFTER: Duration = Duration::from_secs(1);
 
-/// Whether child `pid` has exited; if so it is reaped now. A pid that is
-/// not (or no longer) a child of this process counts as exited.
-fn reaped(pid: Pid) -> bool {
+/// Whether child `pid` has exited; if so it is reaped now, and how it
+/// ended is returned (see [`super::how_ended`]). A pid that is not (or no
+/// longer) a child of this process counts as exited (`waitpid`'s error).
+fn reaped(pid: Pid) -> Option<Ended> {
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => return false,
+            Ok(WaitStatus::StillAlive) => return None,
             Err(nix::errno::Errno::EINTR) => {}
             // exited and reaped, or not ours to wait for
-            _ => return true,
+            ended => return Some(ended),
         }
     }
 }
+
+/// A child's end, as [`reaped`] gave it.
+type Ended = nix::Result<WaitStatus>;
 
 /// Fork per connection.
 pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
@@ -242,9 +246,17 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
     // was passed a connection, or died after it had started well
     let respare = std::cell::Cell::new(false);
     // a child gone: give its place back, or note that the spare is gone
-    let gone = |pid: Pid, children: &mut HashSet<Pid>, spare: &mut Option<Spare>| {
+    let gone = |pid: Pid, ended: &Ended, children: &mut HashSet<Pid>, spare: &mut Option<Spare>| {
         if children.remove(&pid) {
             places.borrow_mut().remove(&pid);
+            // a session process ends with status 0 whatever its session
+            // did; any other end is a crash or a kill from outside, which
+            // cost its client the session
+            if !super::ended_well(ended) {
+                if let Some(how) = super::how_ended(ended) {
+                    log::warn!("session process {pid} ended during its session ({how}); its place is given back");
+                }
+            }
             // a child killed outright never gave its session slot back
             if let Ok(pid) = u32::try_from(pid.as_raw()) {
                 server.ctx.shared.release_pid(pid);
@@ -255,7 +267,11 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             // once (below); otherwise the next connection forks its own
             // child, and a new spare is forked after it
             if let Some(s) = spare.take() {
-                log::warn!("spare session process {} ended unexpectedly", s.pid);
+                let how = super::how_ended(ended).unwrap_or_else(|| "reaped elsewhere".into());
+                log::warn!(
+                    "spare session process {} ended before it had a connection ({how})",
+                    s.pid
+                );
                 respare.set(s.started.elapsed() >= SPARE_STABLE_AFTER);
                 // (reaped already: no signal to a pid that may be reused)
                 drop(s);
@@ -364,22 +380,21 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             let now = Instant::now();
             wakes.tick_by.set(passed.iter().map(|p| p.by).min());
             exiting.retain(|&(pid, since)| {
-                let done = reaped(pid);
-                if done {
-                    gone(pid, &mut children, &mut spare);
+                let ended = reaped(pid);
+                if let Some(ended) = &ended {
+                    gone(pid, ended, &mut children, &mut spare);
                 }
-                !done && now.duration_since(since) < SWEEP_EVERY
+                ended.is_none() && now.duration_since(since) < SWEEP_EVERY
             });
             if now >= next_sweep {
                 next_sweep = now + SWEEP_EVERY;
-                let ended: Vec<Pid> = children
+                let ended: Vec<(Pid, Ended)> = children
                     .iter()
                     .chain(spare.iter().map(|s| &s.pid))
-                    .copied()
-                    .filter(|&pid| reaped(pid))
+                    .filter_map(|&pid| reaped(pid).map(|e| (pid, e)))
                     .collect();
-                for pid in ended {
-                    gone(pid, &mut children, &mut spare);
+                for (pid, ended) in ended {
+                    gone(pid, &ended, &mut children, &mut spare);
                 }
             }
             wakes.soon.set(!exiting.is_empty());
@@ -488,7 +503,7 @@ fn record_started(
 fn reap_exited(
     children: &mut HashSet<Pid>,
     spare: &mut Option<Spare>,
-    gone: &impl Fn(Pid, &mut HashSet<Pid>, &mut Option<Spare>),
+    gone: &impl Fn(Pid, &Ended, &mut HashSet<Pid>, &mut Option<Spare>),
 ) {
     let mut last = None;
     for _ in 0..REAPS_PER_WAKE {
@@ -501,8 +516,8 @@ fn reap_exited(
             return;
         }
         last = Some(pid);
-        if reaped(pid) {
-            gone(pid, children, spare);
+        if let Some(ended) = reaped(pid) {
+            gone(pid, &ended, children, spare);
         }
     }
 }
@@ -514,7 +529,7 @@ fn on_exits(
     children: &mut HashSet<Pid>,
     spare: &mut Option<Spare>,
     exiting: &mut Vec<(Pid, Instant)>,
-    gone: &impl Fn(Pid, &mut HashSet<Pid>, &mut Option<Spare>),
+    gone: &impl Fn(Pid, &Ended, &mut HashSet<Pid>, &mut Option<Spare>),
 ) {
     for pid in exited {
         // only our own children are waited for (a pid of 0 would wait for
@@ -523,8 +538,8 @@ fn on_exits(
         if !ours {
             continue;
         }
-        if reaped(pid) {
-            gone(pid, children, spare);
+        if let Some(ended) = reaped(pid) {
+            gone(pid, &ended, children, spare);
         } else if !exiting.iter().any(|&(p, _)| p == pid) {
             // its exit is under way
             exiting.push((pid, Instant::now()));

@@ -616,11 +616,12 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
         if !read_reports(&mut handed, token, w) {
             if let Some(dead) = pool.remove(&token) {
                 let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
-                let _ = waitpid(dead.pid, None);
+                let ended = waitpid(dead.pid, None);
+                let how = super::how_ended(&ended).unwrap_or_else(|| "reaped elsewhere".into());
                 let age = dead.started.elapsed();
                 let delay = respawn.died(age, dead.served, Instant::now());
                 log::warn!(
-                    "worker {} died after {age:.1?}; starting a new one in {delay:?}",
+                    "worker {} died after {age:.1?} ({how}); starting a new one in {delay:?}",
                     dead.pid
                 );
                 // its sessions never gave their slots back
