@@ -678,9 +678,7 @@ fn a_child_killed_outright_is_logged_with_its_signal() {
     let (_s, _r, g) = login(addr);
     assert!(g.starts_with("220"), "{g}");
     kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
-    let want = format!(
-        "session process {victim} ended during its session (killed by SIGKILL); its place is given back"
-    );
+    let want = format!("session process {victim} ended unexpectedly (killed by SIGKILL)");
     log_until(&log, &want);
     let spare = spare_of_parent(child.id(), Some(victim));
     kill(Pid::from_raw(spare as i32), Signal::SIGKILL).unwrap();
@@ -700,6 +698,38 @@ fn a_child_killed_outright_is_logged_with_its_signal() {
         line.contains(" (killed by SIGKILL); starting a new one in "),
         "{line}"
     );
+}
+
+/// A child killed from outside while the server stops gracefully (its
+/// download in the grace period) is logged with how it ended, in both
+/// process models: the parent reaped it without a word.
+#[test]
+fn a_child_killed_while_the_server_stops_is_logged() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for model in ["multi-proc", "pre-fork"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big"), vec![7u8; 20 << 20]).unwrap();
+        let (mut child, addr, log) =
+            model_logging_with(dir.path(), model, &["--shutdown-grace", "30"]);
+        // the process that will serve the download
+        let (victim, what) = if model == "multi-proc" {
+            (spare_of_parent(child.id(), None), "session process")
+        } else {
+            (workers_of(child.id(), 1)[0].0, "worker")
+        };
+        let (_s, _r, _data) = stalled_download(addr);
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        log_until(&log, "stopped accepting connections");
+        kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+        let want = format!("{what} {victim} ended as it was stopped (killed by SIGKILL)");
+        log_until(&log, &want);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{model}: still running");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// A server process killed and reaped when dropped unless it already

@@ -552,7 +552,7 @@ fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
             .saturating_add(Duration::from_secs(10)),
     );
     for pid in pids {
-        reap_by(pid, deadline);
+        reap_by(pid, deadline, "session process");
     }
     exit_if_forced();
     log::info!("every session ended");
@@ -582,6 +582,17 @@ fn ended_well(status: &nix::Result<WaitStatus>) -> bool {
     matches!(status, Ok(WaitStatus::Exited(_, 0)))
 }
 
+/// Log (warning) a child `what` `pid` that ended `when` otherwise than with
+/// status 0; nothing for one that ended well or was not ours to reap.
+fn log_unexpected_end(what: &str, pid: Pid, ended: &nix::Result<WaitStatus>, when: &str) {
+    if ended_well(ended) {
+        return;
+    }
+    if let Some(how) = how_ended(ended) {
+        log::warn!("{what} {pid} ended {when} ({how})");
+    }
+}
+
 /// After a second SIGINT/SIGTERM (see [`sys::defer_second_signal`]), once
 /// every child was killed and reaped: exit at once, with status 130.
 fn exit_if_forced() {
@@ -591,19 +602,25 @@ fn exit_if_forced() {
     }
 }
 
-/// Reap child `pid` once it exited, waiting until `deadline` at most; then
-/// kill it (SIGKILL ends a stopped process too) and reap it.
-fn reap_by(pid: Pid, deadline: Instant) {
+/// Reap child `pid` (a `what`, for the log) once it exited, waiting until
+/// `deadline` at most; then kill it (SIGKILL ends a stopped process too)
+/// and reap it. A child that ended otherwise than with status 0 before it
+/// was killed is logged with how it ended (see [`how_ended`]): one killed
+/// from outside or crashed while it stopped.
+fn reap_by(pid: Pid, deadline: Instant, what: &str) {
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
-            // reaped, or not a child of ours any more
-            _ => return,
+            ended => {
+                log_unexpected_end(what, pid, &ended, "as it was stopped");
+                // reaped, or not a child of ours any more
+                return;
+            }
         }
         let forced = sys::second_signal();
         if forced || Instant::now() >= deadline {
             if !forced {
-                log::warn!("session process {pid} did not exit in time: killed");
+                log::warn!("{what} {pid} did not exit in time: killed");
             }
             sys::kill(pid);
             let _ = waitpid(pid, None);

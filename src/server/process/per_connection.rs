@@ -251,12 +251,9 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             places.borrow_mut().remove(&pid);
             // a session process ends with status 0 whatever its session
             // did; any other end is a crash or a kill from outside, which
-            // cost its client the session
-            if !super::ended_well(ended) {
-                if let Some(how) = super::how_ended(ended) {
-                    log::warn!("session process {pid} ended during its session ({how}); its place is given back");
-                }
-            }
+            // cost its client the session (or, a spare killed as it was
+            // passed a connection, the connection)
+            super::log_unexpected_end("session process", pid, ended, "unexpectedly");
             // a child killed outright never gave its session slot back
             if let Ok(pid) = u32::try_from(pid.as_raw()) {
                 server.ctx.shared.release_pid(pid);
@@ -590,7 +587,11 @@ fn make_spare(
 fn end_spare(spare: Spare) {
     drop(spare.chan);
     sys::terminate(spare.pid);
-    reap_by(spare.pid, Instant::now() + SPARE_EXIT_LIMIT);
+    reap_by(
+        spare.pid,
+        Instant::now() + SPARE_EXIT_LIMIT,
+        "spare session process",
+    );
 }
 
 /// How long a spare told to stop may take to exit before it is killed.

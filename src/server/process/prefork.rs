@@ -856,14 +856,16 @@ fn stop_workers(
                     let _ = poll
                         .registry()
                         .deregister(&mut SourceFd(&w.sock.as_raw_fd()));
-                    let _ = waitpid(w.pid, None);
+                    let ended = waitpid(w.pid, None);
+                    super::log_unexpected_end("worker", w.pid, &ended, "as it was stopped");
                     handed.worker_died(token);
                 }
             }
         }
     }
     for (token, w) in pool {
-        let _ = waitpid(w.pid, None);
+        let ended = waitpid(w.pid, None);
+        super::log_unexpected_end("worker", w.pid, &ended, "as it was stopped");
         handed.worker_died(token);
     }
     // lost by a worker as the server stopped
