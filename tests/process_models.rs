@@ -708,22 +708,18 @@ fn a_child_killed_while_the_server_stops_is_logged() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     for model in ["multi-proc", "pre-fork"] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("big"), vec![7u8; 20 << 20]).unwrap();
-        let (mut child, addr, log) =
-            model_logging_with(dir.path(), model, &["--shutdown-grace", "30"]);
-        // the process that will serve the download
-        let (victim, what) = if model == "multi-proc" {
-            (spare_of_parent(child.id(), None), "session process")
+        let mut st = stalled_in_child(model, "30");
+        let (child, log, victim) = (&mut st.child, &st.log, st.serving);
+        let what = if model == "multi-proc" {
+            "session process"
         } else {
-            (workers_of(child.id(), 1)[0].0, "worker")
+            "worker"
         };
-        let (_s, _r, _data) = stalled_download(addr);
         kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-        log_until(&log, "stopped accepting connections");
+        log_until(log, "stopped accepting connections");
         kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
         let want = format!("{what} {victim} ended as it was stopped (killed by SIGKILL)");
-        log_until(&log, &want);
+        log_until(log, &want);
         let deadline = Instant::now() + Duration::from_secs(20);
         while child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "{model}: still running");
@@ -2361,18 +2357,9 @@ fn a_second_sigterm_leaves_no_child_behind() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     for model in ["multi-proc", "pre-fork"] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
-        let (mut child, addr, log) =
-            model_logging_with(dir.path(), model, &["--shutdown-grace", "60"]);
+        let mut st = stalled_in_child(model, "60");
+        let (child, log, serving) = (&mut st.child, &st.log, st.serving);
         let parent = child.id();
-        // the process the session runs in
-        let serving = if model == "multi-proc" {
-            spare_of_parent(parent, None)
-        } else {
-            workers_of(parent, 1)[0].0
-        };
-        let (_s, _r, data) = stalled_download(addr);
         // the download stalls (nothing read): the first SIGTERM gives it
         // the grace period, the second ends it all
         let p = Pid::from_raw(parent as i32);
@@ -2380,7 +2367,7 @@ fn a_second_sigterm_leaves_no_child_behind() {
         // (two signals sent at once may reach the server as one, and one
         // within 100 ms of the first is the same request delivered twice:
         // a person's second Ctrl-C comes later)
-        log_until(&log, "received a shutdown signal");
+        log_until(log, "received a shutdown signal");
         std::thread::sleep(Duration::from_millis(300));
         kill(p, Signal::SIGTERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -2397,7 +2384,43 @@ fn a_second_sigterm_leaves_no_child_behind() {
         }
         assert_eq!(status.code(), Some(130), "{model}");
         assert!(!left, "{model}: process {serving} outlived the server");
-        drop(data);
+    }
+}
+
+/// A forking server and one of its sessions stalled in a download: see
+/// [`stalled_in_child`].
+struct StalledInChild {
+    child: Reaped,
+    log: std::sync::mpsc::Receiver<String>,
+    /// The pid of the process that serves the session: its session process
+    /// (multi-proc) or the one worker (pre-fork).
+    serving: u32,
+    /// The session's control connection, its reader and the data
+    /// connection, which reads nothing.
+    _session: (TcpStream, BufReader<TcpStream>, TcpStream),
+    _dir: tempfile::TempDir,
+}
+
+/// A server in the forking `model` (one worker for pre-fork) with a grace
+/// period of `grace` seconds, sharing a directory that holds `big` (32
+/// MiB), and a session of it stalled in the download of `big`.
+fn stalled_in_child(model: &str, grace: &str) -> StalledInChild {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big"), vec![7u8; 32 << 20]).unwrap();
+    let (child, addr, log) = model_logging_with(dir.path(), model, &["--shutdown-grace", grace]);
+    // the process the session will run in
+    let serving = if model == "multi-proc" {
+        spare_of_parent(child.id(), None)
+    } else {
+        workers_of(child.id(), 1)[0].0
+    };
+    let session = stalled_download(addr);
+    StalledInChild {
+        child,
+        log,
+        serving,
+        _session: session,
+        _dir: dir,
     }
 }
 
