@@ -558,38 +558,33 @@ fn stop_children(server: &FtpServer, pids: impl Iterator<Item = Pid>) {
     log::info!("every session ended");
 }
 
+/// A child's end, as `waitpid` reaped it; its error: the pid was not a
+/// child of ours any more (reaped elsewhere).
+type Ended = nix::Result<WaitStatus>;
+
 /// How a reaped child ended, for the log line of a child that ended when
 /// it should not have (a spare, a worker, a session process killed
 /// outright): `"exited with status 101"` (a panic), `"killed by SIGSEGV,
-/// core dumped"`. `None` for `waitpid`'s error (the pid was
-/// not a child of ours any more: reaped elsewhere).
-fn how_ended(status: &nix::Result<WaitStatus>) -> Option<String> {
-    match status {
-        Ok(WaitStatus::Exited(_, code)) => Some(format!("exited with status {code}")),
-        Ok(WaitStatus::Signaled(_, sig, core)) => Some(format!(
+/// core dumped"`.
+fn how_ended(ended: &Ended) -> String {
+    match ended {
+        Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
+        Ok(WaitStatus::Signaled(_, sig, core)) => format!(
             "killed by {}{}",
             sig.as_str(),
             if *core { ", core dumped" } else { "" }
-        )),
-        Ok(other) => Some(format!("ended ({other:?})")),
-        Err(_) => None,
+        ),
+        Ok(other) => format!("ended ({other:?})"),
+        Err(_) => "reaped elsewhere".into(),
     }
 }
 
-/// Whether a child that ended so (see [`how_ended`]) ended as a session
-/// process does when its session is over: exit status 0.
-fn ended_well(status: &nix::Result<WaitStatus>) -> bool {
-    matches!(status, Ok(WaitStatus::Exited(_, 0)))
-}
-
-/// Log (warning) a child `what` `pid` that ended `when` otherwise than with
-/// status 0; nothing for one that ended well or was not ours to reap.
-fn log_unexpected_end(what: &str, pid: Pid, ended: &nix::Result<WaitStatus>, when: &str) {
-    if ended_well(ended) {
-        return;
-    }
-    if let Some(how) = how_ended(ended) {
-        log::warn!("{what} {pid} ended {when} ({how})");
+/// Log (warning) a child `what` `pid` that ended `when` otherwise than a
+/// session process does when its session is over (exit status 0);
+/// nothing for one that ended so, or that was not ours to reap.
+fn log_unexpected_end(what: &str, pid: Pid, ended: &Ended, when: &str) {
+    if ended.is_ok() && !matches!(ended, Ok(WaitStatus::Exited(_, 0))) {
+        log::warn!("{what} {pid} ended {when} ({})", how_ended(ended));
     }
 }
 

@@ -30,8 +30,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{
-    accept_ready, in_child, parent_loop, reap_by, stop_children, ExitNotices, Handover, Parent,
-    Wakes, HANDOVER_LIMIT, LISTENER, RELOADED, SWEEP_EVERY, TICK,
+    accept_ready, in_child, parent_loop, reap_by, stop_children, Ended, ExitNotices, Handover,
+    Parent, Wakes, HANDOVER_LIMIT, LISTENER, RELOADED, SWEEP_EVERY, TICK,
 };
 use crate::server::reload::ReloadOnHangup;
 use crate::server::{ConnLimits, ConnSlot, Failing, FailureRun, FtpServer};
@@ -155,7 +155,7 @@ impl Spare {
 const SPARE_STABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Whether child `pid` has exited; if so it is reaped now, and how it
-/// ended is returned (see [`super::how_ended`]). A pid that is not (or no
+/// ended is returned (see [`Ended`]). A pid that is not (or no
 /// longer) a child of this process counts as exited (`waitpid`'s error).
 fn reaped(pid: Pid) -> Option<Ended> {
     loop {
@@ -167,9 +167,6 @@ fn reaped(pid: Pid) -> Option<Ended> {
         }
     }
 }
-
-/// A child's end, as [`reaped`] gave it.
-type Ended = nix::Result<WaitStatus>;
 
 /// Fork per connection.
 pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
@@ -264,10 +261,10 @@ pub(in crate::server) fn serve_process(server: FtpServer) -> io::Result<()> {
             // once (below); otherwise the next connection forks its own
             // child, and a new spare is forked after it
             if let Some(s) = spare.take() {
-                let how = super::how_ended(ended).unwrap_or_else(|| "reaped elsewhere".into());
                 log::warn!(
-                    "spare session process {} ended before it had a connection ({how})",
-                    s.pid
+                    "spare session process {} ended before it had a connection ({})",
+                    s.pid,
+                    super::how_ended(ended)
                 );
                 respare.set(s.started.elapsed() >= SPARE_STABLE_AFTER);
                 // (reaped already: no signal to a pid that may be reused)

@@ -617,12 +617,12 @@ pub(in crate::server) fn serve_prefork(server: FtpServer, workers: usize) -> io:
             if let Some(dead) = pool.remove(&token) {
                 let _ = registry.deregister(&mut SourceFd(&dead.sock.as_raw_fd()));
                 let ended = waitpid(dead.pid, None);
-                let how = super::how_ended(&ended).unwrap_or_else(|| "reaped elsewhere".into());
                 let age = dead.started.elapsed();
                 let delay = respawn.died(age, dead.served, Instant::now());
                 log::warn!(
-                    "worker {} died after {age:.1?} ({how}); starting a new one in {delay:?}",
-                    dead.pid
+                    "worker {} died after {age:.1?} ({}); starting a new one in {delay:?}",
+                    dead.pid,
+                    super::how_ended(&ended)
                 );
                 // its sessions never gave their slots back
                 if let Ok(pid) = u32::try_from(dead.pid.as_raw()) {
