@@ -445,8 +445,8 @@ fn limit_unsent(stream: &TcpStream) {
 }
 
 /// The receive low-water mark an upload's data connection is given, at most
-/// (64 KiB; see [`Batching`]).
-const UPLOAD_RCVLOWAT: usize = 64 * 1024;
+/// (512 KiB; see [`Batching`]).
+const UPLOAD_RCVLOWAT: usize = 512 * 1024;
 
 /// How long an upload with a receive low-water mark may leave bytes unread
 /// when fewer than the mark have come (200 ms): a slow client's bytes are
@@ -473,13 +473,18 @@ const READ_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(2
 /// back to 1 byte when a read found none, so a quiet connection costs
 /// nothing until its next byte, which wakes it as any socket.
 ///
-/// The mark is kept at a quarter of the socket's receive buffer at most:
-/// Linux clamps the receive window to the mark when the buffer cannot hold
-/// twice the mark, which would slow a long fat network. TLS data
+/// The mark is a quarter of the socket's receive buffer, up to
+/// [`UPLOAD_RCVLOWAT`]: Linux clamps the receive window to the mark when the
+/// buffer cannot hold twice the mark, which would slow a long fat network.
+/// The buffer starts small (128 KiB by default, so a 32 KiB mark) and Linux
+/// grows it while the client sends faster than the server reads (to 6 MiB
+/// on loopback), so the mark is read again as bytes come until it reaches
+/// its cap: a fast client is read in batches of up to 512 KiB, and a slow
+/// one, whose buffer does not grow, keeps a small mark. TLS data
 /// connections get no mark (the caller only asks for plain ones).
 #[derive(Debug)]
 pub(super) struct Batching {
-    /// The mark while bytes come.
+    /// The mark while bytes come; grows with the receive buffer.
     mark: usize,
     /// The mark is set (else it is the default, 1 byte).
     raised: bool,
@@ -492,18 +497,40 @@ impl Batching {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return None;
         }
-        let buf = socket2::SockRef::from(stream).recv_buffer_size().ok()?;
-        let mark = UPLOAD_RCVLOWAT.min(buf / 4);
+        let mark = Self::mark_for(stream)?;
         (mark >= 2).then_some(Batching {
             mark,
             raised: false,
         })
     }
 
+    /// The mark the socket's receive buffer allows now (a quarter of it, at
+    /// most [`UPLOAD_RCVLOWAT`]); `None` if the buffer can't be read.
+    fn mark_for(stream: &TcpStream) -> Option<usize> {
+        let buf = socket2::SockRef::from(stream).recv_buffer_size().ok()?;
+        Some(UPLOAD_RCVLOWAT.min(buf / 4))
+    }
+
     /// Bytes came: signal readiness from now on only once `mark` are in.
+    /// Until the mark reaches its cap, the buffer is read again (it grows
+    /// while the client outruns the server) and the mark follows it up.
     pub(super) fn raise(&mut self, stream: &TcpStream) {
+        let grown = if self.mark < UPLOAD_RCVLOWAT {
+            match Self::mark_for(stream) {
+                Some(m) if m > self.mark => {
+                    self.mark = m;
+                    true
+                }
+                _ => false,
+            }
+        } else {
+            false
+        };
         if !self.raised {
             self.raised = self.set(stream, self.mark);
+        } else if grown {
+            // (if this fails, the smaller mark stays up: still raised)
+            self.set(stream, self.mark);
         }
     }
 
@@ -540,5 +567,56 @@ impl Batching {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn set(&self, _stream: &TcpStream, _bytes: usize) -> bool {
         false
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A fast upload grows the receive buffer, and the mark follows it: a
+    /// quarter of it, up to the cap. The reader reads as a batching session
+    /// does (a blocking read returns once the mark is in).
+    #[test]
+    fn the_mark_follows_the_receive_buffer_up_to_its_cap() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let chunk = [7u8; 8192];
+            // 256 MiB in ftplib's 8 KiB writes
+            for _ in 0..32 * 1024 {
+                if s.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        // (blocking, as accepted: a read waits for the mark)
+        let (r, _) = listener.accept().unwrap();
+        let mut r = TcpStream::from_std(r);
+        let mut b = Batching::new(&r).unwrap();
+        let first = b.mark;
+        let mut buf = vec![0u8; 4 * 1024 * 1024];
+        let mut total = 0usize;
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+            b.raise(&r);
+            let rcvbuf = socket2::SockRef::from(&r).recv_buffer_size().unwrap();
+            assert_eq!(
+                b.mark,
+                UPLOAD_RCVLOWAT.min(rcvbuf / 4),
+                "receive buffer {rcvbuf}"
+            );
+        }
+        sender.join().unwrap();
+        assert_eq!(total, 256 * 1024 * 1024);
+        // (Linux grows the buffer to 1.5-6 MiB in this upload)
+        assert!(b.mark > first, "the mark stayed at {first}");
+        assert!(b.is_raised());
     }
 }
