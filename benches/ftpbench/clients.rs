@@ -445,6 +445,7 @@ pub(crate) fn blocking(run: &Running, st: &str, p: &Plan, res: &mut Results) -> 
         .args(["--user", USER, "--password", PASS])
         .args(["--retr", "ten.bin", "--size", &TEN_MIB.to_string()])
         .args(["--count", &p.blocking_count.to_string()])
+        .args(["--sessions", &p.blocking_sessions.to_string()])
         .args(["--new", "blk-new.bin", "--existing", "blk-existing.bin"])
         .args(["--seconds", &p.stor_secs.to_string()]);
     let (ok, out, err) = run_bounded(cmd, Duration::from_secs(300));

@@ -44,6 +44,11 @@ pub(crate) struct Plan {
     /// server's medians of 30 downloads were 2.5, 5.0 and 3.0 ms in three
     /// runs a few seconds apart, its medians of 200 were 2.9 and 3.3 ms.
     pub(crate) blocking_count: usize,
+    /// Sessions the blocking client's RETRs are spread over (each logged in
+    /// anew): one session's 200 downloads still gave 3.6 ms in one run and
+    /// 6.0 in the next, with the same server (where its thread runs moves
+    /// them all).
+    pub(crate) blocking_sessions: usize,
     pub(crate) script_clients: usize,
     pub(crate) script_size: &'static str,
     /// Seconds of each STOR of the blocking client.
@@ -78,6 +83,7 @@ impl Plan {
                 inflight_total: 100,
                 idle_huge: 1000,
                 blocking_count: 2,
+                blocking_sessions: 2,
                 script_clients: 20,
                 script_size: "1M",
                 stor_secs: 0.2,
@@ -100,6 +106,7 @@ impl Plan {
                 inflight_total: 1000,
                 idle_huge: 10_000,
                 blocking_count: 200,
+                blocking_sessions: 20,
                 script_clients: 200,
                 script_size: "10M",
                 stor_secs: 1.0,

@@ -278,8 +278,8 @@ fn transfer_sections(p: &Plan, st: &str) -> [Section; 3] {
         },
         Section {
             title: format!(
-                "Python clients, files in {st}: asyncio, all logged in first, then all at once (s to the last 226); blocking, one session (RETR: the median of {} downloads in each run); median of {} runs",
-                p.blocking_count, p.runs
+                "Python clients, files in {st}: asyncio, all logged in first, then all at once (s to the last 226); blocking (RETR: the median of {} downloads over {} sessions in each run); median of {} runs",
+                p.blocking_count, p.blocking_sessions, p.runs
             ),
             tag: format!("Python, {st}"),
             metrics: vec![

@@ -3,14 +3,15 @@ connection, `socket` for the data), used by `benches/ftpbench.rs`.
 
     python3 blocking_client.py --port P --user U --password W \
         --retr NAME --size BYTES --count N --new NAME --existing NAME \
-        [--seconds S]
-
-Over one logged-in session:
+        [--sessions K] [--seconds S]
 
 - RETR of NAME (SIZE bytes) COUNT times reading with `recv(65536)`, then
   COUNT times with `recv(262144)`: the median milliseconds from PASV to the
-  226 of each;
-- STOR with 8 KiB `send()`s, as ftplib's default block size, for SECONDS
+  226 of each. The downloads of each read size are spread over K sessions
+  (default 1), each logged in anew: where a session is served (its thread,
+  the CPU it lands on beside the client's) moves one session's downloads
+  together, so one session's median swings from run to run;
+- then over one more session, STOR with 8 KiB `send()`s, as ftplib's default block size, for SECONDS
   (default 1) to the NEW name (which must not exist), which is then
   deleted, and then over the EXISTING name: MiB/s over that time (the time
   until the 226 is printed apart).
@@ -30,7 +31,21 @@ sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from ftpclient import login, parser  # noqa: E402  (beside this file)
 
 
-def retr_ms(ftp, name, size, bufsize, count):
+def retr_ms(args, bufsize):
+    """The median ms of `args.count` downloads over `args.sessions`
+    sessions."""
+    times = []
+    sessions = max(1, min(args.sessions, args.count))
+    for s in range(sessions):
+        # the first sessions take the remainder
+        n = args.count // sessions + (1 if s < args.count % sessions else 0)
+        ftp = login(args)
+        times += retr_times(ftp, args.retr, args.size, bufsize, n)
+        ftp.quit()
+    return statistics.median(times)
+
+
+def retr_times(ftp, name, size, bufsize, count):
     times = []
     for _ in range(count):
         t0 = time.perf_counter()
@@ -46,7 +61,7 @@ def retr_ms(ftp, name, size, bufsize, count):
         times.append((time.perf_counter() - t0) * 1000.0)
         if got != size:
             raise ftplib.Error("RETR %s: %d bytes, wanted %d" % (name, got, size))
-    return statistics.median(times)
+    return times
 
 
 def stor_rate(ftp, name, seconds):
@@ -69,14 +84,15 @@ def main():
     p.add_argument("--retr", required=True)
     p.add_argument("--size", type=int, required=True)
     p.add_argument("--count", type=int, default=10)
+    p.add_argument("--sessions", type=int, default=1)
     p.add_argument("--new", required=True)
     p.add_argument("--existing", required=True)
     p.add_argument("--seconds", type=float, default=1.0)
     args = p.parse_args()
     try:
+        r64 = retr_ms(args, 65536)
+        r256 = retr_ms(args, 262144)
         ftp = login(args)
-        r64 = retr_ms(ftp, args.retr, args.size, 65536, args.count)
-        r256 = retr_ms(ftp, args.retr, args.size, 262144, args.count)
         new, new_226 = stor_rate(ftp, args.new, args.seconds)
         # The upload just made is gigabytes (a second of sending) and the
         # faster the server, the bigger: removed before the next one, so
