@@ -15,6 +15,7 @@ each_model!(
     non_utf8_names_work_as_raw_bytes,
     utf8_names_and_spaces_round_trip,
     per_directory_permission_overrides,
+    an_urgent_byte_in_an_upload_loses_nothing_after_it,
 );
 mod confine_util;
 
@@ -713,4 +714,33 @@ fn per_directory_permission_overrides() {
     let x = put(&mut a, "STOR rec/anon", b"no");
     code(x.reply(), "550");
     assert!(!srv.path("rec/anon").exists());
+}
+
+/// A byte sent as TCP urgent data (`MSG_OOB`) on an upload's data
+/// connection is out of band: it is not part of the file (as with
+/// pyftpdlib's `recv`), and every ordinary byte after it is. The zero-copy
+/// receive path (splice) stops before urgent data, and used to take the
+/// end of the stream behind it for the end of the file (226, file cut
+/// short) or to wait forever for bytes it could not move (421).
+fn an_urgent_byte_in_an_upload_loses_nothing_after_it() {
+    let srv = common::start(|c| c.data_timeout = Some(std::time::Duration::from_secs(5)));
+    let before = pattern(100_000, 3);
+    // more than the kernel buffers on both sides: the client's sends
+    // finish only if the server reads past the urgent byte
+    let after = pattern(16 << 20, 4);
+    for (name, head) in [("mid.bin", &before[..]), ("first.bin", &[][..])] {
+        let mut r = login(&srv);
+        let mut d = data_conn(&mut r);
+        code(&r.cmd(&format!("STOR {name}")), "1");
+        d.write_all(head).unwrap();
+        let sent = socket2::SockRef::from(&d).send_out_of_band(b"U").unwrap();
+        assert_eq!(sent, 1);
+        d.write_all(&after).unwrap();
+        d.shutdown(std::net::Shutdown::Write).unwrap();
+        code(&r.reply(), "226");
+        let got = std::fs::read(srv.path(name)).unwrap();
+        assert_eq!(got.len(), head.len() + after.len(), "{name}");
+        assert!(got == [head, &after[..]].concat(), "{name}: bytes differ");
+        code(&r.cmd("NOOP"), "200");
+    }
 }

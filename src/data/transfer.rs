@@ -947,30 +947,6 @@ impl Transfer {
         now: Instant,
     ) -> Result<Pump, TransferError> {
         let mut moved = 0usize;
-        #[cfg(unix)]
-        while self.zero_copy {
-            if let Some(at) = self.throttle.resume_at(now) {
-                return Ok(Pump::Paused(at));
-            }
-            if moved >= budget {
-                return Ok(Pump::Progress);
-            }
-            match self.splice_receive(sock, now) {
-                None => break,
-                Some(Err(e)) => return Err(e),
-                Some(Ok(None)) => return Ok(Pump::Blocked),
-                Some(Ok(Some(0))) => {
-                    if let Some(sink) = self.sink.as_mut() {
-                        sink.flush().map_err(TransferError::Local)?;
-                    }
-                    return Ok(Pump::Done);
-                }
-                Some(Ok(Some(n))) => moved += n,
-            }
-        }
-        if self.buf.len() < CHUNK {
-            self.buf.resize(CHUNK, 0);
-        }
         let mut converted = Vec::new();
         loop {
             if let Some(at) = self.throttle.resume_at(now) {
@@ -979,36 +955,78 @@ impl Transfer {
             if moved >= budget {
                 return Ok(Pump::Progress);
             }
-            let limit = self.throttle.chunk(CHUNK);
-            let n = match sock.read(&mut self.buf[..limit]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pump::Blocked),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(TransferError::Network(e)),
-            };
-            let Some(sink) = self.sink.as_mut() else {
-                return Ok(Pump::Done);
-            };
-            if n == 0 {
-                if self.ascii {
-                    converted.clear();
-                    self.from_net.finish(&mut converted);
-                    sink.write_all(&converted).map_err(TransferError::Local)?;
+            #[cfg(unix)]
+            if self.zero_copy {
+                match self.splice_receive(sock, now) {
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(Some(n))) if n > 0 => {
+                        moved += n;
+                        continue;
+                    }
+                    // Nothing more to splice, or its end of stream: a
+                    // read(2) tells which. splice(2) stops before TCP urgent
+                    // data (a byte a client sent with MSG_OOB) and finds
+                    // nothing past it, not even the end of the stream, so
+                    // the bytes behind it would be lost, or wait forever.
+                    // The read steps over the urgent byte, as the copy
+                    // path's reads (and pyftpdlib's recv) do, and splice
+                    // moves the rest.
+                    Some(Ok(_)) => {}
+                    // no splice here: copy (for now, or from now on)
+                    None => {}
                 }
-                sink.flush().map_err(TransferError::Local)?;
-                return Ok(Pump::Done);
             }
+            match self.receive_copy(sock, &mut converted, now)? {
+                Some(0) => return Ok(Pump::Done),
+                Some(n) => moved += n,
+                None => return Ok(Pump::Blocked),
+            }
+        }
+    }
+
+    /// One read of an upload's bytes, written to the sink (converted for
+    /// TYPE A); `None` when the socket would block, `Some(0)` at the end of
+    /// the upload (the sink flushed).
+    fn receive_copy<S: Read>(
+        &mut self,
+        sock: &mut S,
+        converted: &mut Vec<u8>,
+        now: Instant,
+    ) -> Result<Option<usize>, TransferError> {
+        if self.buf.len() < CHUNK {
+            self.buf.resize(CHUNK, 0);
+        }
+        let limit = self.throttle.chunk(CHUNK);
+        let n = loop {
+            match sock.read(&mut self.buf[..limit]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TransferError::Network(e)),
+            }
+        };
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(Some(0));
+        };
+        if n == 0 {
             if self.ascii {
                 converted.clear();
-                self.from_net.convert(&self.buf[..n], &mut converted);
-                sink.write_all(&converted).map_err(TransferError::Local)?;
-            } else {
-                sink.write_all(&self.buf[..n])
-                    .map_err(TransferError::Local)?;
+                self.from_net.finish(converted);
+                sink.write_all(converted).map_err(TransferError::Local)?;
             }
-            moved += n;
-            self.count(n, now);
+            sink.flush().map_err(TransferError::Local)?;
+            return Ok(Some(0));
         }
+        if self.ascii {
+            converted.clear();
+            self.from_net.convert(&self.buf[..n], converted);
+            sink.write_all(converted).map_err(TransferError::Local)?;
+        } else {
+            sink.write_all(&self.buf[..n])
+                .map_err(TransferError::Local)?;
+        }
+        self.count(n, now);
+        Ok(Some(n))
     }
 }
 
