@@ -250,6 +250,12 @@ impl FtpServer {
     /// (on `/dev/null`) until the server is dropped. (Unix; on Windows the
     /// socket closes when the server is dropped.)
     fn stop_listening(&self) {
+        // Linux: the socket stops listening for every process that holds
+        // it (a child forked a moment ago has not given up its copy yet),
+        // so a client connecting now is refused instead of queued on it
+        // and reset when that copy goes
+        #[cfg(unix)]
+        let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Both);
         #[cfg(unix)]
         if let Err(e) = crate::sys::release_listener(&self.listener) {
             log::warn!("can't close the listening socket: {e}");
