@@ -40,7 +40,8 @@
 //! Each server alone (files in /dev/shm when it is measured): 300 and 1000
 //! clients connecting and logging in at once (wall time, failures: a client
 //! without its 230 within 10 s failed), 1000 logins with 32 in flight, RETR
-//! MiB/s with 300 idle clients, memory (PSS summed over the process tree) at
+//! MiB/s of the big file with 300 idle clients (curl, the median of as many
+//! downloads as the curl figures' rounds), memory (PSS summed over the process tree) at
 //! start and with 300 and 1000 idle clients, and for the poll model 10,000
 //! idle sessions.
 //!

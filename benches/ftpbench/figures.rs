@@ -47,8 +47,15 @@ pub(crate) fn measure_alone(run: &Running, p: &Plan, res: &mut Results) -> Optio
     let (t, f, idle) = logins(addr, p.logins_small);
     res.set_failed(&name, "login_small", t, f);
     res.set(&name, "pss_small", pss_mib(pid));
-    let rate = curl(&["-o", "/dev/null", &url]).map_or(f64::NAN, |d| p.mb as f64 / d.as_secs_f64());
-    res.set(&name, "retr_idle", rate);
+    // the median of several downloads: one download's rate moves with
+    // where the server and curl happen to run (2058 and 2952 MiB/s for the
+    // same peer in two runs)
+    let rates = (0..p.curl_runs)
+        .map(|_| {
+            curl(&["-o", "/dev/null", &url]).map_or(f64::NAN, |d| p.mb as f64 / d.as_secs_f64())
+        })
+        .collect();
+    res.set(&name, "retr_idle", median(rates));
     drop(idle);
     wait_quiet(addr);
 
