@@ -1,0 +1,158 @@
+"""What the by-hand measuring scripts share (stdlib only): starting and
+stopping a server on 127.0.0.1 (ftpdlib in a model, pyftpdlib's async
+server), and the CPU time of a server's whole process tree.
+
+CPU time comes from a cgroup of the server's own where this process may
+make one (cgroup v1 `cpuacct.usage` or v2 `cpu.stat`, nanoseconds, every
+process and thread the server starts, exited ones included), else from
+`/proc` (clock ticks, which miss short bursts on an otherwise idle CPU:
+a hundred session processes woken now and then can show a third of their
+time).
+
+Imported by `retr_floor.py` and `stor_one_name.py`, which are run by path
+and put this directory on `sys.path` themselves. Every server gets the
+account `u` / `p` with write permission, and a port found free just before
+(nothing else binds 127.0.0.1 ports in a bench run).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+CGROUP_V1 = "/sys/fs/cgroup/cpuacct"
+CGROUP_V2 = "/sys/fs/cgroup"
+USER = "u"
+PASSWORD = "p"
+
+
+def tree_cpu(pid):
+    """CPU seconds (user + system, 10 ms ticks) of `pid` and every process
+    below it, each with the children it has reaped: threads and exited
+    session processes included."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # ended meanwhile: its parent's reaped figures hold it
+    return total / TICK
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc, deadline=10.0):
+    """Until `port` accepts (the server is up); exits if the server ended
+    or the deadline (seconds) passed."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            sys.exit(f"server exited at start ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"server on port {port} did not start within {deadline} s")
+
+
+def _new_cgroup():
+    """A fresh cgroup directory to put a server in, and the file its CPU
+    nanoseconds are read from; `None` where none can be made."""
+    name = f"ftpdlib-measure-{os.getpid()}-{time.monotonic_ns()}"
+    for base, stat in ((CGROUP_V1, "cpuacct.usage"), (CGROUP_V2, "cpu.stat")):
+        if not os.path.exists(os.path.join(base, stat)) and base == CGROUP_V1:
+            continue
+        path = os.path.join(base, name)
+        try:
+            os.mkdir(path)
+        except OSError:
+            continue
+        if os.path.exists(os.path.join(path, stat)):
+            return path, os.path.join(path, stat)
+        os.rmdir(path)
+    return None
+
+
+class Server:
+    """A started server: `proc`, `port`, and `cpu()`, its CPU seconds so
+    far."""
+
+    def __init__(self, cmd, port, cpus):
+        self.port = port
+        self.cgroup = _new_cgroup()
+
+        def setup():
+            if self.cgroup:
+                with open(os.path.join(self.cgroup[0], "cgroup.procs"), "w") as f:
+                    f.write("0")
+            if cpus is not None:
+                os.sched_setaffinity(0, cpus)
+
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=setup)
+        wait_listening(port, self.proc)
+
+    def cpu(self):
+        if not self.cgroup:
+            return tree_cpu(self.proc.pid)
+        with open(self.cgroup[1]) as f:
+            text = f.read()
+        if self.cgroup[1].endswith("cpuacct.usage"):
+            return int(text) / 1e9
+        usage = dict(line.split() for line in text.splitlines())
+        return int(usage["usage_usec"]) / 1e6
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 10 s; the cgroup is removed."""
+        stop(self.proc)
+        if self.cgroup:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup[0])
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+def start_ftpdlib(binary, model, root, cpus=None):
+    """`binary` in `model` serving `root`, on `cpus` (a set of CPU numbers;
+    every CPU if `None`): a `Server`."""
+    port = free_port()
+    extra = ["--workers", "2"] if model == "pre-fork" else []
+    cmd = [binary, "--concurrency", model, *extra, "-i", "127.0.0.1", "-p", str(port),
+           "-d", root, "-u", USER, "-P", PASSWORD, "-w",
+           "--max-cons", "1000", "--max-cons-per-ip", "1000"]
+    return Server(cmd, port, cpus)
+
+
+def start_pyftpdlib(root, cpus=None):
+    """pyftpdlib's async server (`python3 -m pyftpdlib`) serving `root`, on
+    `cpus`: a `Server`."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(port),
+           "-d", root, "-u", USER, "-P", PASSWORD, "-w"]
+    return Server(cmd, port, cpus)
+
+
+def stop(proc):
+    """SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
