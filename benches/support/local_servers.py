@@ -15,7 +15,9 @@ account `u` / `p` with write permission, and a port found free just before
 (nothing else binds 127.0.0.1 ports in a bench run).
 """
 
+import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +28,32 @@ CGROUP_V1 = "/sys/fs/cgroup/cpuacct"
 CGROUP_V2 = "/sys/fs/cgroup"
 USER = "u"
 PASSWORD = "p"
+
+
+def parser(mib):
+    """The options both scripts take: --ftpdlib (the binary), --models,
+    --no-pyftpdlib, --rounds (default 3), --mib (the transfer size, default
+    `mib`) and --dir (where the files go, default /dev/shm)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ftpdlib", required=True)
+    ap.add_argument("--models", default="multi-thread,async,multi-proc,pre-fork")
+    ap.add_argument("--no-pyftpdlib", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--mib", type=int, default=mib)
+    ap.add_argument("--dir", default="/dev/shm")
+    return ap
+
+
+def in_turns(servers, rounds):
+    """Every item of `servers` once per round, the order rotating by one each
+    round, so that a slow spell of the machine is shared."""
+    for r in range(rounds):
+        k = r % len(servers)
+        yield from servers[k:] + servers[:k]
+
+
+def remove_tree(path):
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def tree_cpu(pid):

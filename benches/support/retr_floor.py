@@ -18,7 +18,6 @@ Prints one line per server: the median over the rounds of CPU seconds per
 GiB, each round's figure, and the median MiB/s.
 """
 
-import argparse
 import ftplib
 import os
 import socket
@@ -109,14 +108,8 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--bare-server":
         bare_server(int(sys.argv[2]), sys.argv[3])
         return
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ftpdlib", required=True)
-    ap.add_argument("--models", default="multi-thread,async,multi-proc,pre-fork")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap = ls.parser(mib=512)
     ap.add_argument("--downloads", type=int, default=6)
-    ap.add_argument("--mib", type=int, default=512)
-    ap.add_argument("--dir", default="/dev/shm")
-    ap.add_argument("--no-pyftpdlib", action="store_true")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="retr-floor-", dir=args.dir)
@@ -135,14 +128,10 @@ def main():
 
     results = {name: [] for name, _ in servers}
     try:
-        for r in range(args.rounds):
-            k = r % len(servers)
-            for name, start in servers[k:] + servers[:k]:
-                results[name].append(turn(name, start, args.downloads, size))
+        for name, start in ls.in_turns(servers, args.rounds):
+            results[name].append(turn(name, start, args.downloads, size))
     finally:
-        for f in os.listdir(work):
-            os.unlink(os.path.join(work, f))
-        os.rmdir(work)
+        ls.remove_tree(work)
 
     print(f"RETR of {args.mib} MiB from {args.dir}, {args.downloads} downloads per turn, "
           f"{args.rounds} rounds: server CPU s/GiB (median; each round), MiB/s (median)")

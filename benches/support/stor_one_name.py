@@ -26,7 +26,6 @@ does. For each server and placement, the medians over the rounds of:
 The turns rotate round by round. Needs at least 2 CPUs for `apart`.
 """
 
-import argparse
 import ftplib
 import os
 import resource
@@ -104,14 +103,8 @@ def turn(start, clients, size):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ftpdlib", required=True)
-    ap.add_argument("--models", default="multi-thread,async,multi-proc,pre-fork")
-    ap.add_argument("--no-pyftpdlib", action="store_true")
+    ap = ls.parser(mib=10)
     ap.add_argument("--clients", type=int, default=200)
-    ap.add_argument("--mib", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--dir", default="/dev/shm")
     ap.add_argument("--placement", default="free,apart")
     args = ap.parse_args()
 
@@ -139,18 +132,14 @@ def main():
 
     results = {(name, place): [] for name, place, _ in servers}
     try:
-        for r in range(args.rounds):
-            k = r % len(servers)
-            for name, place, start in servers[k:] + servers[:k]:
-                client_cpus = everywhere - {ncpu - 1} if place == "apart" else everywhere
-                os.sched_setaffinity(0, client_cpus)
-                results[(name, place)].append(turn(start, args.clients, args.mib << 20))
-                os.sched_setaffinity(0, everywhere)
-                os.sync()
+        for name, place, start in ls.in_turns(servers, args.rounds):
+            client_cpus = everywhere - {ncpu - 1} if place == "apart" else everywhere
+            os.sched_setaffinity(0, client_cpus)
+            results[(name, place)].append(turn(start, args.clients, args.mib << 20))
+            os.sched_setaffinity(0, everywhere)
+            os.sync()
     finally:
-        for f in os.listdir(work):
-            os.unlink(os.path.join(work, f))
-        os.rmdir(work)
+        ls.remove_tree(work)
 
     print(f"{args.clients} clients STOR {args.mib} MiB each to one name, files in {args.dir}, "
           f"{args.rounds} rounds (medians)")
