@@ -27,6 +27,8 @@
 //! - `FTPBENCH_STORAGE`: `disk,shm` (default both): the transfer figures are
 //!   taken with the served files on disk (a temporary directory under
 //!   `FTPBENCH_DISK_DIR`, default `/var/tmp`) and in `/dev/shm`.
+//! - `FTPBENCH_ALONE_ROUNDS`: rounds of the figures taken with each server
+//!   alone (default 3).
 //! - `FTPBENCH_ROUNDS`: rounds of every transfer figure (default 5 for the
 //!   big file, 3 for the many-client and Python figures).
 //! - `FTPBENCH_SCRIPT`: path of pyftpdlib's `scripts/ftpbench` (default:
@@ -37,7 +39,9 @@
 //! - `FTPBENCH_QUICK=1`: one round of everything with small sizes, a smoke
 //!   check of the whole bench in a few minutes.
 //!
-//! Each server alone (files in /dev/shm when it is measured): 300 and 1000
+//! Each server alone (files in /dev/shm when it is measured), in
+//! `FTPBENCH_ALONE_ROUNDS` rounds (default 3; the order of the servers
+//! rotating by one each round; medians): 300 and 1000
 //! clients connecting and logging in at once (wall time, failures: a client
 //! without its 230 within 10 s failed), 1000 logins with 32 in flight, RETR
 //! MiB/s of the big file with 300 idle clients (curl, the median of as many
@@ -190,20 +194,35 @@ fn main() {
     let mut idle_huge = Vec::new();
     {
         let st = &storages[alone_at];
-        for (i, kind) in kinds.iter().enumerate() {
+        // in rounds, the order rotating by one server each round, so that a
+        // slow minute of the machine does not decide one server's figures;
+        // FTPS and the many idle sessions in the first round only
+        let turns = (0..p.alone_rounds).flat_map(|round| {
+            let k = round % kinds.len().max(1);
+            (k..kinds.len()).chain(0..k).map(move |i| (round, i))
+        });
+        for (round, i) in turns {
+            let kind = &kinds[i];
             let dir = server_dir(st.dir.path(), &format!("alone{i}"));
             let Some(run) = launch(kind, &ctx, &dir, &mut res) else {
                 continue;
             };
-            progress(&format!("measuring {} alone", run.name()));
-            servers.push(ServerInfo {
-                name: run.name().to_string(),
-                ours: kind.ours(),
-            });
-            if let Some(x) = measure_alone(&run, &p, &mut res) {
+            progress(&format!(
+                "measuring {} alone (round {} of {})",
+                run.name(),
+                round + 1,
+                p.alone_rounds
+            ));
+            if !servers.iter().any(|s| s.name == run.name()) {
+                servers.push(ServerInfo {
+                    name: run.name().to_string(),
+                    ours: kind.ours(),
+                });
+            }
+            if let Some(x) = measure_alone(&run, &p, round == 0, &mut res) {
                 idle_huge.push((run.name().to_string(), x));
             }
-            if kind.ours() {
+            if round == 0 && kind.ours() {
                 progress(&format!("measuring {} FTPS", run.name()));
                 tls_rows.push(measure_tls(
                     &run,

@@ -36,17 +36,24 @@ pub(crate) type IdleSessions = (usize, f64, f64, bool);
 
 /// A server's session and memory figures, measured while it runs alone
 /// (PSS counts shared pages in part, so another instance of the same binary
-/// would make it look smaller).
-pub(crate) fn measure_alone(run: &Running, p: &Plan, res: &mut Results) -> Option<IdleSessions> {
+/// would make it look smaller): one round's, each a sample of the figure's
+/// median ([`Results::sample`]). The poll model's many idle sessions only
+/// when `first` (the first round).
+pub(crate) fn measure_alone(
+    run: &Running,
+    p: &Plan,
+    first: bool,
+    res: &mut Results,
+) -> Option<IdleSessions> {
     let pid = run.pid();
     let name = run.name().to_string();
     let addr = run.addr();
     let url = format!("ftp://{USER}:{PASS}@{addr}/big.bin");
-    res.set(&name, "pss_start", pss_mib(pid));
+    res.sample(&name, "pss_start", pss_mib(pid), 0);
 
     let (t, f, idle) = logins(addr, p.logins_small);
-    res.set_failed(&name, "login_small", t, f);
-    res.set(&name, "pss_small", pss_mib(pid));
+    res.sample(&name, "login_small", t, f);
+    res.sample(&name, "pss_small", pss_mib(pid), 0);
     // the median of several downloads: one download's rate moves with
     // where the server and curl happen to run (2058 and 2952 MiB/s for the
     // same peer in two runs)
@@ -55,21 +62,21 @@ pub(crate) fn measure_alone(run: &Running, p: &Plan, res: &mut Results) -> Optio
             curl(&["-o", "/dev/null", &url]).map_or(f64::NAN, |d| p.mb as f64 / d.as_secs_f64())
         })
         .collect();
-    res.set(&name, "retr_idle", median(rates));
+    res.sample(&name, "retr_idle", median(rates), 0);
     drop(idle);
     wait_quiet(addr);
 
     let (t, f, idle) = logins(addr, p.logins_big);
-    res.set_failed(&name, "login_big", t, f);
-    res.set(&name, "pss_big", pss_mib(pid));
+    res.sample(&name, "login_big", t, f);
+    res.sample(&name, "pss_big", pss_mib(pid), 0);
     drop(idle);
     wait_quiet(addr);
 
     let (t, f) = logins_in_flight(addr, p.inflight_total, 32);
-    res.set_failed(&name, "login_32", t, f);
+    res.sample(&name, "login_32", t, f);
     wait_quiet(addr);
 
-    if name == "ftpdlib async" || name == "baseline async" {
+    if first && (name == "ftpdlib async" || name == "baseline async") {
         let idle = many_idle(addr, p.idle_huge);
         let pss = pss_mib(pid);
         let t = Instant::now();

@@ -28,6 +28,10 @@ pub(crate) struct Plan {
     pub(crate) curl_runs: usize,
     pub(crate) runs: usize,
     pub(crate) script_runs: usize,
+    /// Rounds of the figures taken with each server alone (logins, memory,
+    /// RETR with idle clients), the servers' order rotating: taken once,
+    /// a slow minute of the machine fell on one server.
+    pub(crate) alone_rounds: usize,
     pub(crate) tls_runs: usize,
     pub(crate) tls_idle_secs: u64,
     /// Clients of the "N × 10 MiB at once" figures.
@@ -74,6 +78,7 @@ impl Plan {
                 curl_runs: 1,
                 runs: 1,
                 script_runs: 1,
+                alone_rounds: 1,
                 tls_runs: 1,
                 tls_idle_secs: 1,
                 par_clients: 10,
@@ -97,6 +102,7 @@ impl Plan {
                 curl_runs: 5,
                 runs: 3,
                 script_runs: 5,
+                alone_rounds: 3,
                 tls_runs: 3,
                 tls_idle_secs: 15,
                 par_clients: 100,
@@ -123,6 +129,9 @@ impl Plan {
         }
         if let Some(r) = env_num("FTPBENCH_SCRIPT_RUNS") {
             p.script_runs = r;
+        }
+        if let Some(r) = env_num::<usize>("FTPBENCH_ALONE_ROUNDS") {
+            p.alone_rounds = r.max(1);
         }
         if let Some(s) = env_num("FTPBENCH_TLS_IDLE_SECS") {
             p.tls_idle_secs = s;

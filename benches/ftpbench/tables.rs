@@ -49,6 +49,8 @@ struct Cell {
 #[derive(Default)]
 pub(crate) struct Results {
     cells: HashMap<(String, String), Cell>,
+    /// Each round's figure of the values measured in rounds ([`Results::sample`]).
+    samples: HashMap<(String, String), Vec<Cell>>,
     /// What went wrong: (what, the first message, how many times).
     notes: Vec<(String, String, usize)>,
 }
@@ -60,6 +62,23 @@ impl Results {
     pub(crate) fn set_failed(&mut self, server: &str, key: &str, v: f64, failed: usize) {
         self.cells
             .insert((server.into(), key.into()), Cell { v, failed });
+    }
+    /// One round's figure of a value measured in several rounds: the value
+    /// shown is the median of the rounds so far (failed in any round: failed),
+    /// with the median of their failed clients.
+    pub(crate) fn sample(&mut self, server: &str, key: &str, v: f64, failed: usize) {
+        let all = self.samples.entry((server.into(), key.into())).or_default();
+        all.push(Cell { v, failed });
+        let mut vs: Vec<f64> = all.iter().map(|c| c.v).collect();
+        let mut fs: Vec<usize> = all.iter().map(|c| c.failed).collect();
+        vs.sort_by(|a, b| a.total_cmp(b));
+        fs.sort_unstable();
+        let v = if vs.iter().any(|x| x.is_nan()) {
+            f64::NAN
+        } else {
+            vs[vs.len() / 2]
+        };
+        self.set_failed(server, key, v, fs[fs.len() / 2]);
     }
     fn get(&self, server: &str, key: &str) -> Option<Cell> {
         self.cells.get(&(server.into(), key.into())).copied()
@@ -240,8 +259,8 @@ fn session_section(p: &Plan, storage: &str) -> Section {
     use Better::*;
     Section {
         title: format!(
-            "Sessions and memory, each server alone, files in {storage} (failed: clients without a 230 within {} s)",
-            p.login_wait
+            "Sessions and memory, each server alone, files in {storage}, median of {} rounds (failed: clients without a 230 within {} s, the median over the rounds)",
+            p.alone_rounds, p.login_wait
         ),
         tag: "alone".into(),
         metrics: vec![
