@@ -15,7 +15,7 @@ use crate::procs::{cpu_secs, progress, pss_mib, settle_storage, wait_quiet};
 use crate::tables::Results;
 
 /// The median; NaN (failed) when there is none or any round failed.
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.iter().any(|x| x.is_nan()) {
         return f64::NAN;
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use crate::clients::FTPBENCH_LINES;
-use crate::figures::{IdleSessions, TlsRow};
+use crate::figures::{median, IdleSessions, TlsRow};
 use crate::plan::Plan;
 use crate::storage::Storage;
 
@@ -69,16 +69,9 @@ impl Results {
     pub(crate) fn sample(&mut self, server: &str, key: &str, v: f64, failed: usize) {
         let all = self.samples.entry((server.into(), key.into())).or_default();
         all.push(Cell { v, failed });
-        let mut vs: Vec<f64> = all.iter().map(|c| c.v).collect();
-        let mut fs: Vec<usize> = all.iter().map(|c| c.failed).collect();
-        vs.sort_by(|a, b| a.total_cmp(b));
-        fs.sort_unstable();
-        let v = if vs.iter().any(|x| x.is_nan()) {
-            f64::NAN
-        } else {
-            vs[vs.len() / 2]
-        };
-        self.set_failed(server, key, v, fs[fs.len() / 2]);
+        let v = median(all.iter().map(|c| c.v).collect());
+        let failed = median(all.iter().map(|c| c.failed as f64).collect());
+        self.set_failed(server, key, v, failed as usize);
     }
     fn get(&self, server: &str, key: &str) -> Option<Cell> {
         self.cells.get(&(server.into(), key.into())).copied()
