@@ -65,7 +65,7 @@ def bare_server(port, path):
 def start_bare(path):
     port = ls.free_port()
     cmd = [sys.executable, os.path.realpath(__file__), "--bare-server", str(port), path]
-    return ls.Server(cmd, port, None)
+    return ls.Server("bare sendfile(2)", cmd, port, None)
 
 
 def turn(name, start, downloads, size):
@@ -109,10 +109,30 @@ def main():
         bare_server(int(sys.argv[2]), sys.argv[3])
         return
     ap = ls.parser(mib=512)
-    ap.add_argument("--downloads", type=int, default=6)
+    ap.add_argument("--downloads", type=ls.positive, default=6)
     args = ap.parse_args()
+    ls.stop_on_sigterm()
 
     work = tempfile.mkdtemp(prefix="retr-floor-", dir=args.dir)
+    try:
+        results = measure_all(args, work)
+    except ls.StartFailed as e:
+        sys.exit(f"a server did not start: {e}")
+    finally:
+        ls.remove_tree(work)
+
+    print(f"RETR of {args.mib} MiB from {args.dir}, {args.downloads} downloads per turn, "
+          f"{args.rounds} rounds: server CPU s/GiB (median; each round), MiB/s (median); "
+          f"{ls.cpu_source()}")
+    for name, rows in results.items():
+        each = " ".join(f"{c:.3f}" for c, _ in rows)
+        cpu = statistics.median(c for c, _ in rows)
+        rate = statistics.median(m for _, m in rows)
+        print(f"{name:22} {cpu:.3f} ({each})  {rate:.0f} MiB/s")
+
+
+def measure_all(args, work):
+    """Every server's turns: {name: [(CPU s/GiB, MiB/s) per round]}."""
     path = os.path.join(work, "floor.bin")
     size = args.mib << 20
     with open(path, "wb") as f:
@@ -121,25 +141,15 @@ def main():
             f.write(block)
 
     servers = [(f"ftpdlib {m}", lambda m=m: ls.start_ftpdlib(args.ftpdlib, m, work))
-               for m in args.models.split(",") if m]
+               for m in args.models]
     if not args.no_pyftpdlib:
         servers.append(("pyftpdlib async", lambda: ls.start_pyftpdlib(work)))
     servers.append(("bare sendfile(2)", lambda: start_bare(path)))
 
     results = {name: [] for name, _ in servers}
-    try:
-        for name, start in ls.in_turns(servers, args.rounds):
-            results[name].append(turn(name, start, args.downloads, size))
-    finally:
-        ls.remove_tree(work)
-
-    print(f"RETR of {args.mib} MiB from {args.dir}, {args.downloads} downloads per turn, "
-          f"{args.rounds} rounds: server CPU s/GiB (median; each round), MiB/s (median)")
-    for name, rows in results.items():
-        each = " ".join(f"{c:.3f}" for c, _ in rows)
-        cpu = statistics.median(c for c, _ in rows)
-        rate = statistics.median(m for _, m in rows)
-        print(f"{name:22} {cpu:.3f} ({each})  {rate:.0f} MiB/s")
+    for name, start in ls.in_turns(servers, args.rounds):
+        results[name].append(turn(name, start, args.downloads, size))
+    return results
 
 
 if __name__ == "__main__":
